@@ -1,0 +1,69 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Numeric kernels run 60–550× slower unoptimised, so they are built with -O even in debug builds
+/// (engineering-notes.md). No -wmo here: it breaks incremental debug builds.
+let optimizedInDebug: [SwiftSetting] = [
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
+]
+
+let upcoming: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "crma",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "crma-bench", targets: ["crma-bench"]),
+        .library(name: "CRMAModel", targets: ["CRMAModel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+    ],
+    targets: [
+        // C shims
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+
+        // numerics: Float32 buffers, GEMM wrappers, SIMD kernels, threading
+        .target(
+            name: "CRMANumerics",
+            dependencies: [
+                "COpenBLAS",
+                .product(name: "RealModule", package: "swift-numerics"),
+            ],
+            swiftSettings: upcoming + optimizedInDebug
+        ),
+        // model: GGUF/safetensors readers, dequantization, tokenizers, Llama forward, scoring
+        .target(
+            name: "CRMAModel",
+            dependencies: ["CRMANumerics"],
+            swiftSettings: upcoming + optimizedInDebug
+        ),
+        // executables
+        .executableTarget(
+            name: "crma-bench",
+            dependencies: [
+                "CRMAModel", "CRMANumerics",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: upcoming
+        ),
+        // tests
+        .testTarget(
+            name: "CRMANumericsTests",
+            dependencies: ["CRMANumerics"],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "CRMAModelTests",
+            dependencies: ["CRMAModel", "CRMANumerics"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: upcoming
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
