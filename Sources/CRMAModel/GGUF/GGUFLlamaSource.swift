@@ -1,0 +1,93 @@
+/// Reads Llama-family weights from a GGUF file (llama.cpp's tensor names and metadata keys).
+///
+/// llama.cpp's converter permutes the rows of the q and k projections so that its rotary embedding can
+/// rotate adjacent pairs; this source undoes that permutation, so every model in this runtime uses the
+/// Hugging Face layout (rotate-half RoPE) and adapters export with Hugging Face semantics.
+public struct GGUFLlamaSource: LlamaWeightSource {
+    public let gguf: GGUFFile
+    public let config: LlamaConfig
+
+    public init(_ gguf: GGUFFile) throws {
+        self.gguf = gguf
+        let arch = try gguf.string("general.architecture")
+        guard arch == "llama" || arch == "mistral" else { throw ModelFileError.unsupportedArchitecture(arch) }
+        func key(_ k: String) -> String { "\(arch).\(k)" }
+        let d = try gguf.int(key("embedding_length"))
+        let heads = try gguf.int(key("attention.head_count"))
+        let vocab: Int
+        if let v = gguf.metadata[key("vocab_size")]?.int {
+            vocab = v
+        } else if let tokens = gguf.metadata["tokenizer.ggml.tokens"]?.array {
+            vocab = tokens.count
+        } else {
+            throw ModelFileError.missingMetadata(key("vocab_size"))
+        }
+        config = LlamaConfig(
+            hiddenSize: d,
+            layers: try gguf.int(key("block_count")),
+            heads: heads,
+            kvHeads: gguf.metadata[key("attention.head_count_kv")]?.int ?? heads,
+            headDim: gguf.metadata[key("attention.key_length")]?.int ?? d / max(heads, 1),
+            ffnSize: try gguf.int(key("feed_forward_length")),
+            vocabSize: vocab,
+            ropeTheta: Float(gguf.metadata[key("rope.freq_base")]?.double ?? 10_000),
+            rmsNormEps: Float(try gguf.double(key("attention.layer_norm_rms_epsilon"))),
+            tiedEmbeddings: gguf.tensor("output.weight") == nil,
+            contextLength: gguf.metadata[key("context_length")]?.int ?? 2048)
+    }
+
+    public static func name(of t: LlamaTensor) -> String {
+        switch t {
+        case .embedding: "token_embd.weight"
+        case .finalNorm: "output_norm.weight"
+        case .outputHead: "output.weight"
+        case .attnNorm(let l): "blk.\(l).attn_norm.weight"
+        case .q(let l): "blk.\(l).attn_q.weight"
+        case .k(let l): "blk.\(l).attn_k.weight"
+        case .v(let l): "blk.\(l).attn_v.weight"
+        case .o(let l): "blk.\(l).attn_output.weight"
+        case .ffnNorm(let l): "blk.\(l).ffn_norm.weight"
+        case .gate(let l): "blk.\(l).ffn_gate.weight"
+        case .up(let l): "blk.\(l).ffn_up.weight"
+        case .down(let l): "blk.\(l).ffn_down.weight"
+        }
+    }
+
+    public func contains(_ t: LlamaTensor) -> Bool { gguf.tensor(Self.name(of: t)) != nil }
+
+    public func read(_ t: LlamaTensor, shape: [Int], into out: UnsafeMutablePointer<Float>) throws {
+        let name = Self.name(of: t)
+        guard let info = gguf.tensor(name) else { throw ModelFileError.missingTensor(name) }
+        guard Array(info.dims.reversed()) == shape else {
+            throw ModelFileError.wrongTensorShape(tensor: name, expected: shape, found: info.dims.reversed())
+        }
+        let count = info.elementCount
+        switch t {
+        case .q, .k:
+            let heads = { if case .q = t { config.heads } else { config.kvHeads } }()
+            let tmp = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            defer { tmp.deallocate() }
+            Dequantize.run(info.type, gguf.data(of: info), count: count, into: tmp)
+            Self.unpermuteRotaryRows(tmp, into: out, heads: heads, headDim: config.headDim, columns: shape[1])
+        default:
+            Dequantize.run(info.type, gguf.data(of: info), count: count, into: out)
+        }
+    }
+
+    /// Inverts llama.cpp's q/k row permutation. Within each head, GGUF row `2i + j` holds Hugging Face
+    /// row `j·(headDim/2) + i` (i < headDim/2, j ∈ {0, 1}).
+    static func unpermuteRotaryRows(
+        _ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, columns: Int
+    ) {
+        let half = headDim / 2
+        for h in 0..<heads {
+            for i in 0..<half {
+                for j in 0..<2 {
+                    let from = src + (h * headDim + 2 * i + j) * columns
+                    let to = dst + (h * headDim + j * half + i) * columns
+                    to.update(from: from, count: columns)
+                }
+            }
+        }
+    }
+}

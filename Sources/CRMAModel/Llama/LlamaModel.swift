@@ -1,0 +1,84 @@
+import CRMANumerics
+
+/// A Llama-family decoder in fp32: RMSNorm, rotary embeddings, grouped-query causal attention, SwiGLU MLP,
+/// tied or untied output head. GEMMs run on OpenBLAS; everything else in the kernels of `CRMANumerics`.
+///
+/// - Important: a model is immutable after loading and may be shared; each forward call allocates its
+///   own activations. `@unchecked Sendable` rests on that immutability.
+public final class LlamaModel: @unchecked Sendable {
+    public let config: LlamaConfig
+    public let weights: LlamaWeights
+    public let rope: RotaryEmbedding
+
+    public init(config: LlamaConfig, weights: LlamaWeights) {
+        self.config = config
+        self.weights = weights
+        rope = RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta, maxPositions: max(config.contextLength, 1))
+    }
+
+    public convenience init(source: some LlamaWeightSource) throws {
+        try self.init(config: source.config, weights: LlamaWeights(source: source))
+    }
+
+    /// The final hidden states (after the last RMSNorm), `[batch·seqLen × hidden]`, for `tokens` laid out
+    /// as `batch` sequences of `seqLen` tokens. With a `cache` (batch 1 only), positions continue after
+    /// the cached ones and the new keys and values are appended.
+    public func hiddenStates(tokens: [Int32], batch: Int, seqLen: Int, cache: KVCache? = nil) -> FloatBuffer {
+        precondition(tokens.count == batch * seqLen, "tokens must be batch × seqLen")
+        precondition(cache == nil || batch == 1, "a KV cache holds one sequence")
+        let c = config
+        let d = c.hiddenSize, n = batch * seqLen
+        let past = cache?.length ?? 0
+        precondition(past + seqLen <= c.contextLength, "sequence longer than the model's context")
+        if let cache { precondition(past + seqLen <= cache.capacity, "KV cache full") }
+
+        let x = FloatBuffer(count: n * d)
+        let xn = FloatBuffer(count: n * d)
+        let qkv = FloatBuffer(count: n * c.qkvSize)
+        let attn = FloatBuffer(count: n * c.qSize)
+        let gu = FloatBuffer(count: n * 2 * c.ffnSize)
+        let act = FloatBuffer(count: n * c.ffnSize)
+
+        for (i, t) in tokens.enumerated() {
+            precondition(t >= 0 && Int(t) < c.vocabSize, "token id \(t) out of range")
+            (x.pointer + i * d).update(from: weights.embedding.pointer + Int(t) * d, count: d)
+        }
+        for (l, w) in weights.layers.enumerated() {
+            // Attention block.
+            Kernels.rmsNorm(x.pointer, weight: w.attnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
+            BLAS.linear(xn.pointer, rows: n, inFeatures: d, weight: w.qkv.pointer, outFeatures: c.qkvSize, into: qkv.pointer)
+            for b in 0..<batch {
+                let rows = qkv.pointer + b * seqLen * c.qkvSize
+                rope.apply(rows, rows: seqLen, stride: c.qkvSize, heads: c.heads, firstPosition: past)
+                rope.apply(rows + c.qSize, rows: seqLen, stride: c.qkvSize, heads: c.kvHeads, firstPosition: past)
+            }
+            Attention.causal(
+                config: c, qkv: qkv.pointer, batch: batch, seqLen: seqLen, cache: cache, layer: l, into: attn.pointer)
+            BLAS.linear(attn.pointer, rows: n, inFeatures: c.qSize, weight: w.wo.pointer, outFeatures: d, into: x.pointer, accumulate: true)
+            // MLP block.
+            Kernels.rmsNorm(x.pointer, weight: w.ffnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
+            BLAS.linear(xn.pointer, rows: n, inFeatures: d, weight: w.gateUp.pointer, outFeatures: 2 * c.ffnSize, into: gu.pointer)
+            Kernels.swiGLU(gu.pointer, rows: n, ffn: c.ffnSize, into: act.pointer)
+            BLAS.linear(act.pointer, rows: n, inFeatures: c.ffnSize, weight: w.down.pointer, outFeatures: d, into: x.pointer, accumulate: true)
+        }
+        cache?.length = past + seqLen
+        Kernels.rmsNorm(x.pointer, weight: weights.finalNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
+        return xn
+    }
+
+    /// Logits `[rows × vocab]` for `rows` hidden states starting at `hidden`.
+    public func logits(hidden: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
+        BLAS.linear(
+            hidden, rows: rows, inFeatures: config.hiddenSize, weight: weights.outputHead.pointer,
+            outFeatures: config.vocabSize, into: out)
+    }
+
+    /// Logits for every position, `[batch·seqLen × vocab]`.
+    public func logits(tokens: [Int32], batch: Int = 1, seqLen: Int? = nil, cache: KVCache? = nil) -> FloatBuffer {
+        let t = seqLen ?? tokens.count
+        let h = hiddenStates(tokens: tokens, batch: batch, seqLen: t, cache: cache)
+        let out = FloatBuffer(count: batch * t * config.vocabSize)
+        logits(hidden: h.pointer, rows: batch * t, into: out.pointer)
+        return out
+    }
+}

@@ -1,0 +1,55 @@
+import CRMANumerics
+
+/// The tensors of a Llama-family checkpoint, named by role rather than by any one file format's names.
+public enum LlamaTensor: Sendable, Hashable {
+    case embedding, finalNorm, outputHead
+    case attnNorm(Int), q(Int), k(Int), v(Int), o(Int), ffnNorm(Int), gate(Int), up(Int), down(Int)
+}
+
+/// A checkpoint format that can deliver Llama tensors as Float32 in Hugging Face layout.
+public protocol LlamaWeightSource {
+    /// The model's hyper-parameters, read from the checkpoint's metadata.
+    var config: LlamaConfig { get }
+    func contains(_ tensor: LlamaTensor) -> Bool
+    /// Writes `tensor` (row-major, Hugging Face shape `shape`, e.g. `[out, in]`) into `out`.
+    func read(_ tensor: LlamaTensor, shape: [Int], into out: UnsafeMutablePointer<Float>) throws
+}
+
+extension LlamaWeights {
+    /// Loads and converts every tensor of `source` to fp32.
+    public init(source: some LlamaWeightSource) throws {
+        let c = source.config
+        try c.validate()
+        func load(_ t: LlamaTensor, _ shape: [Int]) throws -> FloatBuffer {
+            let b = FloatBuffer(count: shape.reduce(1, *))
+            try source.read(t, shape: shape, into: b.pointer)
+            return b
+        }
+        func loadStacked(_ parts: [(LlamaTensor, Int)], columns: Int) throws -> FloatBuffer {
+            let rows = parts.reduce(0) { $0 + $1.1 }
+            let b = FloatBuffer(count: rows * columns)
+            var at = 0
+            for (t, r) in parts {
+                try source.read(t, shape: [r, columns], into: b.pointer + at * columns)
+                at += r
+            }
+            return b
+        }
+        let d = c.hiddenSize
+        embedding = try load(.embedding, [c.vocabSize, d])
+        var layers: [LlamaLayerWeights] = []
+        for l in 0..<c.layers {
+            layers.append(
+                LlamaLayerWeights(
+                    attnNorm: try load(.attnNorm(l), [d]),
+                    qkv: try loadStacked([(.q(l), c.qSize), (.k(l), c.kvSize), (.v(l), c.kvSize)], columns: d),
+                    wo: try load(.o(l), [d, c.qSize]),
+                    ffnNorm: try load(.ffnNorm(l), [d]),
+                    gateUp: try loadStacked([(.gate(l), c.ffnSize), (.up(l), c.ffnSize)], columns: d),
+                    down: try load(.down(l), [d, c.ffnSize])))
+        }
+        self.layers = layers
+        finalNorm = try load(.finalNorm, [d])
+        outputHead = c.tiedEmbeddings ? embedding : try load(.outputHead, [c.vocabSize, d])
+    }
+}

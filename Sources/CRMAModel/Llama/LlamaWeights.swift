@@ -1,0 +1,29 @@
+import CRMANumerics
+
+/// One decoder layer's frozen weights in Hugging Face layout (`[out × in]`, row-major), with q/k/v and
+/// gate/up fused so each runs as a single GEMM.
+public struct LlamaLayerWeights: Sendable {
+    /// `[hidden]`
+    public let attnNorm: FloatBuffer
+    /// `[(heads + 2·kvHeads)·headDim × hidden]`: rows of q, then k, then v.
+    public let qkv: FloatBuffer
+    /// `[hidden × heads·headDim]`
+    public let wo: FloatBuffer
+    /// `[hidden]`
+    public let ffnNorm: FloatBuffer
+    /// `[2·ffn × hidden]`: rows of gate, then up.
+    public let gateUp: FloatBuffer
+    /// `[hidden × ffn]`
+    public let down: FloatBuffer
+}
+
+/// All weights of a Llama-family model in fp32.
+public struct LlamaWeights: Sendable {
+    /// `[vocab × hidden]`
+    public let embedding: FloatBuffer
+    public let layers: [LlamaLayerWeights]
+    /// `[hidden]`
+    public let finalNorm: FloatBuffer
+    /// `[vocab × hidden]`; the same buffer as `embedding` when tied.
+    public let outputHead: FloatBuffer
+}

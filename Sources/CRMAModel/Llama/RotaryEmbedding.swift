@@ -1,0 +1,56 @@
+import Foundation
+
+/// Rotary position embedding in the Hugging Face "rotate half" form: within each head, element `i` is
+/// paired with element `i + headDim/2` and the pair is rotated by `position · theta^(−2i/headDim)`.
+public struct RotaryEmbedding: Sendable {
+    public let headDim: Int
+    public let maxPositions: Int
+    /// `[maxPositions × headDim/2]` cosines and sines, computed in Float64 then rounded.
+    let cos: [Float]
+    let sin: [Float]
+
+    public init(headDim: Int, theta: Float, maxPositions: Int) {
+        self.headDim = headDim
+        self.maxPositions = maxPositions
+        let half = headDim / 2
+        var c = [Float](repeating: 0, count: maxPositions * half)
+        var s = c
+        for p in 0..<maxPositions {
+            for i in 0..<half {
+                let inv = 1 / Foundation.pow(Double(theta), Double(2 * i) / Double(headDim))
+                let a = Double(p) * Double(Float(inv))
+                c[p * half + i] = Float(Foundation.cos(a))
+                s[p * half + i] = Float(Foundation.sin(a))
+            }
+        }
+        cos = c
+        sin = s
+    }
+
+    /// Rotates `heads` heads of `rows` rows in place; row `r` is at position `firstPosition + r`.
+    /// `x` points at the first head of row 0; rows are `stride` floats apart.
+    public func apply(
+        _ x: UnsafeMutablePointer<Float>, rows: Int, stride: Int, heads: Int, firstPosition: Int, inverse: Bool = false
+    ) {
+        let half = headDim / 2
+        cos.withUnsafeBufferPointer { cb in
+            sin.withUnsafeBufferPointer { sb in
+                for r in 0..<rows {
+                    let pos = firstPosition + r
+                    let c = cb.baseAddress! + pos * half
+                    let s = sb.baseAddress! + pos * half
+                    let sign: Float = inverse ? -1 : 1
+                    for h in 0..<heads {
+                        let v = x + r * stride + h * headDim
+                        for i in 0..<half {
+                            let x0 = v[i], x1 = v[i + half]
+                            let sn = sign * s[i]
+                            v[i] = x0 * c[i] - x1 * sn
+                            v[i + half] = x1 * c[i] + x0 * sn
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+
+/// A Hugging Face model directory: `config.json` (LlamaForCausalLM or MistralForCausalLM),
+/// `model.safetensors` or a sharded `model.safetensors.index.json`, and `tokenizer.json`.
+public struct HFModelDirectory: LlamaWeightSource {
+    public let path: String
+    public let config: LlamaConfig
+    let files: [String: SafetensorsFile]
+    /// Tensor name → shard file name.
+    let location: [String: String]
+
+    public init(path: String) throws {
+        self.path = path
+        let url = URL(fileURLWithPath: path)
+        let configURL = url.appendingPathComponent("config.json")
+        guard let data = try? Data(contentsOf: configURL),
+            let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { throw ModelFileError.invalidHeader("\(configURL.path): missing or not a JSON object") }
+        let archs = json["architectures"] as? [String] ?? []
+        guard archs.contains(where: { $0 == "LlamaForCausalLM" || $0 == "MistralForCausalLM" }) else {
+            throw ModelFileError.unsupportedArchitecture(archs.joined(separator: ","))
+        }
+        func int(_ k: String) throws -> Int {
+            guard let v = json[k] as? Int else { throw ModelFileError.missingMetadata("config.json: \(k)") }
+            return v
+        }
+        let d = try int("hidden_size"), heads = try int("num_attention_heads")
+        config = LlamaConfig(
+            hiddenSize: d, layers: try int("num_hidden_layers"), heads: heads,
+            kvHeads: json["num_key_value_heads"] as? Int ?? heads, headDim: json["head_dim"] as? Int ?? d / max(heads, 1),
+            ffnSize: try int("intermediate_size"), vocabSize: try int("vocab_size"),
+            ropeTheta: Float(json["rope_theta"] as? Double ?? 10_000), rmsNormEps: Float(json["rms_norm_eps"] as? Double ?? 1e-6),
+            tiedEmbeddings: json["tie_word_embeddings"] as? Bool ?? false,
+            contextLength: json["max_position_embeddings"] as? Int ?? 2048)
+
+        let index = url.appendingPathComponent("model.safetensors.index.json")
+        var shardNames: [String: String] = [:]
+        if let data = try? Data(contentsOf: index) {
+            guard let j = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                let map = j["weight_map"] as? [String: String]
+            else { throw ModelFileError.invalidHeader("\(index.path): no weight_map") }
+            for (tensor, file) in map {
+                guard !file.contains("/"), file.hasSuffix(".safetensors") else {
+                    throw ModelFileError.invalidHeader("\(index.path): shard name \"\(file)\" is not a file in the directory")
+                }
+                shardNames[tensor] = file
+            }
+        }
+        var files: [String: SafetensorsFile] = [:]
+        if shardNames.isEmpty {
+            let f = try SafetensorsFile(path: url.appendingPathComponent("model.safetensors").path)
+            files["model.safetensors"] = f
+            for name in f.tensors.keys { shardNames[name] = "model.safetensors" }
+        } else {
+            for file in Set(shardNames.values) { files[file] = try SafetensorsFile(path: url.appendingPathComponent(file).path) }
+        }
+        self.files = files
+        location = shardNames
+    }
+
+    public static func name(of t: LlamaTensor) -> String {
+        switch t {
+        case .embedding: "model.embed_tokens.weight"
+        case .finalNorm: "model.norm.weight"
+        case .outputHead: "lm_head.weight"
+        case .attnNorm(let l): "model.layers.\(l).input_layernorm.weight"
+        case .q(let l): "model.layers.\(l).self_attn.q_proj.weight"
+        case .k(let l): "model.layers.\(l).self_attn.k_proj.weight"
+        case .v(let l): "model.layers.\(l).self_attn.v_proj.weight"
+        case .o(let l): "model.layers.\(l).self_attn.o_proj.weight"
+        case .ffnNorm(let l): "model.layers.\(l).post_attention_layernorm.weight"
+        case .gate(let l): "model.layers.\(l).mlp.gate_proj.weight"
+        case .up(let l): "model.layers.\(l).mlp.up_proj.weight"
+        case .down(let l): "model.layers.\(l).mlp.down_proj.weight"
+        }
+    }
+
+    func entry(_ t: LlamaTensor) -> (SafetensorsFile, SafetensorsTensor)? {
+        let name = Self.name(of: t)
+        guard let file = location[name].flatMap({ files[$0] }), let info = file.tensors[name] else { return nil }
+        return (file, info)
+    }
+
+    public func contains(_ t: LlamaTensor) -> Bool { entry(t) != nil }
+
+    public func read(_ t: LlamaTensor, shape: [Int], into out: UnsafeMutablePointer<Float>) throws {
+        guard let (file, info) = entry(t) else { throw ModelFileError.missingTensor(Self.name(of: t)) }
+        guard info.shape == shape else {
+            throw ModelFileError.wrongTensorShape(tensor: info.name, expected: shape, found: info.shape)
+        }
+        try file.read(info, into: out)
+    }
+
+    /// The tokenizer from `tokenizer.json` (with `tokenizer_config.json`'s chat template when present).
+    public func tokenizer() throws -> Tokenizer {
+        let url = URL(fileURLWithPath: path)
+        var template: String?
+        if let data = try? Data(contentsOf: url.appendingPathComponent("tokenizer_config.json")),
+            let j = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        {
+            template = j["chat_template"] as? String
+        }
+        return try Tokenizer(jsonFile: url.appendingPathComponent("tokenizer.json").path, chatTemplate: template)
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+
+extension Tokenizer {
+    /// Loads a Hugging Face `tokenizer.json` with a BPE model: byte-level (ByteLevel pre-tokenizer,
+    /// optionally after Digits) or SentencePiece-style (Metaspace / Prepend+Replace normalizer, byte
+    /// fallback).
+    public init(jsonFile path: String, chatTemplate: String? = nil) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ModelFileError.cannotOpen(path: path, reason: "no such file or not readable")
+        }
+        guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw ModelFileError.invalidHeader("\(path): not a JSON object")
+        }
+        guard let model = root["model"] as? [String: Any], (model["type"] as? String ?? "BPE") == "BPE" else {
+            throw ModelFileError.invalidHeader("\(path): only BPE tokenizer models are supported")
+        }
+        guard let vocab = model["vocab"] as? [String: Int] else {
+            throw ModelFileError.invalidHeader("\(path): model.vocab is missing")
+        }
+        var added: [(String, Int32)] = []
+        for entry in root["added_tokens"] as? [[String: Any]] ?? [] {
+            if let c = entry["content"] as? String, let id = entry["id"] as? Int { added.append((c, Int32(id))) }
+        }
+        let size = max(vocab.values.max() ?? -1, added.map { Int($0.1) }.max() ?? -1) + 1
+        guard size > 0, size <= 1 << 21 else { throw ModelFileError.invalidHeader("\(path): vocabulary size \(size)") }
+        var tokens = [String](repeating: "", count: size)
+        for (t, id) in vocab where id >= 0 { tokens[id] = t }
+        for (t, id) in added { tokens[Int(id)] = t }
+        var merges: [(String, String)] = []
+        for m in model["merges"] as? [Any] ?? [] {
+            if let s = m as? String, let sp = s.firstIndex(of: " ") {
+                merges.append((String(s[..<sp]), String(s[s.index(after: sp)...])))
+            } else if let pair = m as? [String], pair.count == 2 {
+                merges.append((pair[0], pair[1]))
+            } else {
+                throw ModelFileError.invalidHeader("\(path): malformed merge \(m)")
+            }
+        }
+        let byteFallback = model["byte_fallback"] as? Bool ?? false
+        let unk = (model["unk_token"] as? String).flatMap { vocab[$0] }.map(Int32.init)
+
+        // Classify by the pre-tokenizer and normalizer.
+        var steps: [PreTokenizerStep] = []
+        var byteLevel = false, metaspace = false
+        func visitPre(_ p: [String: Any]) {
+            switch p["type"] as? String {
+            case "Sequence": (p["pretokenizers"] as? [[String: Any]] ?? []).forEach(visitPre)
+            case "Digits": steps.append(.digits(individual: p["individual_digits"] as? Bool ?? false))
+            case "ByteLevel":
+                byteLevel = true
+                if p["use_regex"] as? Bool ?? true { steps.append(.gpt2Split) }
+            case "Metaspace": metaspace = true
+            default: break
+            }
+        }
+        if let pre = root["pre_tokenizer"] as? [String: Any] { visitPre(pre) }
+        if let norm = root["normalizer"] as? [String: Any] {
+            let desc = String(describing: norm)
+            if desc.contains("▁") { metaspace = true }
+        }
+        if !byteLevel, let dec = root["decoder"] as? [String: Any], dec["type"] as? String == "ByteLevel" { byteLevel = true }
+        guard byteLevel || metaspace else {
+            throw ModelFileError.invalidHeader("\(path): unsupported pre-tokenizer (expected ByteLevel or Metaspace/SentencePiece)")
+        }
+        let specials = (root["added_tokens"] as? [[String: Any]] ?? []).compactMap { e -> (String, Int32)? in
+            guard let c = e["content"] as? String, let id = e["id"] as? Int, !c.isEmpty else { return nil }
+            return (c, Int32(id))
+        }
+        func specialID(_ names: [String]) -> Int32? {
+            for n in names { if let id = specials.first(where: { $0.0 == n })?.1 { return id } }
+            return nil
+        }
+        self.init(
+            kind: metaspace && !byteLevel ? .sentencePiece : .byteLevel,
+            model: BPEModel(tokens: tokens, merges: merges, byteFallback: byteFallback, unknownID: unk),
+            preTokenizer: PreTokenizer(steps: metaspace && !byteLevel ? [] : steps),
+            specialTokens: specials,
+            bosID: specialID(["<s>", "<|begin_of_text|>", "<|im_start|>"]),
+            eosID: specialID(["</s>", "<|end_of_text|>", "<|endoftext|>", "<|im_end|>"]),
+            addBOS: metaspace && !byteLevel, addSpacePrefix: metaspace && !byteLevel, chatTemplate: chatTemplate)
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+
+/// A complete text ↔ token-id pipeline: special tokens split out first, then normalization,
+/// pre-tokenization, BPE, and decoding back to text.
+public struct Tokenizer: Sendable {
+    public enum Kind: String, Sendable {
+        /// GPT-2 byte-level BPE (SmolLM2, GPT-2, Llama 3, Qwen).
+        case byteLevel
+        /// SentencePiece-style BPE with `▁` for spaces and `<0xXX>` byte fallback (Llama 2, Mistral).
+        case sentencePiece
+    }
+
+    public let kind: Kind
+    public let model: BPEModel
+    public let preTokenizer: PreTokenizer
+    /// Tokens matched verbatim in the input and never split (`<|im_start|>`, `</s>`, …), longest first.
+    public let specialTokens: [(text: String, id: Int32)]
+    public let specialIDs: Set<Int32>
+    public let bosID: Int32?
+    public let eosID: Int32?
+    /// Whether `encode` starts the ids with `bosID` by default.
+    public let addBOS: Bool
+    /// SentencePiece: whether a `▁` is prepended to the text.
+    public let addSpacePrefix: Bool
+    /// The chat template from the model, when it has one (Jinja source).
+    public let chatTemplate: String?
+
+    public var vocabularySize: Int { model.tokens.count }
+
+    public init(
+        kind: Kind, model: BPEModel, preTokenizer: PreTokenizer, specialTokens: [(String, Int32)], bosID: Int32?,
+        eosID: Int32?, addBOS: Bool, addSpacePrefix: Bool, chatTemplate: String?
+    ) {
+        self.kind = kind
+        self.model = model
+        self.preTokenizer = preTokenizer
+        self.specialTokens = specialTokens.sorted { $0.0.utf8.count > $1.0.utf8.count }.map { (text: $0.0, id: $0.1) }
+        specialIDs = Set(specialTokens.map(\.1))
+        self.bosID = bosID
+        self.eosID = eosID
+        self.addBOS = addBOS
+        self.addSpacePrefix = addSpacePrefix
+        self.chatTemplate = chatTemplate
+    }
+
+    /// The id of a token string, if it is in the vocabulary.
+    public func id(of token: String) -> Int32? { model.vocab[token] }
+
+    /// Encodes `text`. Special-token strings in the text become their ids when `parseSpecial` is true.
+    public func encode(_ text: String, addBOS: Bool? = nil, parseSpecial: Bool = true) -> [Int32] {
+        var out: [Int32] = []
+        if addBOS ?? self.addBOS, let bos = bosID { out.append(bos) }
+        var firstSegment = true
+        for segment in splitSpecial(text, parse: parseSpecial) {
+            switch segment {
+            case .special(let id): out.append(id)
+            case .text(let s):
+                encodeOrdinary(s, isFirst: firstSegment, into: &out)
+            }
+            firstSegment = false
+        }
+        return out
+    }
+
+    enum Segment { case text(Substring), special(Int32) }
+
+    func splitSpecial(_ text: String, parse: Bool) -> [Segment] {
+        guard parse, !specialTokens.isEmpty else { return [.text(text[...])] }
+        var segments: [Segment] = []
+        let u = text.utf8
+        var start = u.startIndex, i = u.startIndex
+        outer: while i < u.endIndex {
+            for (t, id) in specialTokens where u[i] == t.utf8.first! {
+                if u[i...].starts(with: t.utf8) {
+                    if start < i { segments.append(.text(Substring(text.utf8[start..<i]))) }
+                    segments.append(.special(id))
+                    i = u.index(i, offsetBy: t.utf8.count)
+                    start = i
+                    continue outer
+                }
+            }
+            i = u.index(after: i)
+        }
+        if start < u.endIndex { segments.append(.text(Substring(text.utf8[start..<u.endIndex]))) }
+        return segments
+    }
+
+    func encodeOrdinary(_ s: Substring, isFirst: Bool, into out: inout [Int32]) {
+        switch kind {
+        case .byteLevel:
+            for piece in preTokenizer.split(s) { model.encode(ByteLevel.encode(piece), into: &out) }
+        case .sentencePiece:
+            var text = s.replacingOccurrences(of: " ", with: "▁")
+            if addSpacePrefix && isFirst { text = "▁" + text }
+            if text.isEmpty { return }
+            model.encode(text, into: &out)
+        }
+    }
+
+    /// Decodes ids to text. Special tokens are kept as their text unless `skipSpecial`; invalid UTF-8
+    /// (e.g. a cut multi-byte character) becomes U+FFFD.
+    public func decode(_ ids: [Int32], skipSpecial: Bool = false) -> String {
+        var bytes: [UInt8] = []
+        for id in ids {
+            guard id >= 0, Int(id) < model.tokens.count else { continue }
+            let t = model.tokens[Int(id)]
+            if specialIDs.contains(id) {
+                if !skipSpecial { bytes.append(contentsOf: Array(t.utf8)) }
+                continue
+            }
+            switch kind {
+            case .byteLevel: ByteLevel.decode(t, into: &bytes)
+            case .sentencePiece:
+                if t.hasPrefix("<0x"), t.hasSuffix(">"), t.utf8.count == 6, let b = UInt8(t.dropFirst(3).dropLast(), radix: 16) {
+                    bytes.append(b)
+                } else {
+                    bytes.append(contentsOf: Array(t.replacingOccurrences(of: "▁", with: " ").utf8))
+                }
+            }
+        }
+        var s = String(decoding: bytes, as: UTF8.self)
+        if kind == .sentencePiece, addSpacePrefix, s.hasPrefix(" ") { s.removeFirst() }
+        return s
+    }
+}

@@ -1,0 +1,18 @@
+import Foundation
+@testable import CRMAModel
+
+/// The default model (SmolLM2-135M-Instruct), loaded once for every test that needs it. `make test`
+/// fetches it first (`make model`).
+enum RealModel {
+    static let projectRoot: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url
+    }()
+
+    static let path = projectRoot.appendingPathComponent(LanguageModel.defaultPath).path
+
+    static let shared: Result<LanguageModel, any Error> = Result { try LanguageModel.load(path: path) }
+
+    static func load() throws -> LanguageModel { try shared.get() }
+}
