@@ -1,0 +1,100 @@
+import CRMANumerics
+import Foundation
+
+/// The result of scoring a document.
+public struct DocumentScore: Sendable, Equatable, Codable {
+    /// Tokens scored (every token of the document).
+    public var tokens: Int
+    /// UTF-8 bytes of the document.
+    public var bytes: Int
+    /// Σ −log p(token | context), in nats.
+    public var sumNLL: Double
+
+    public init(tokens: Int = 0, bytes: Int = 0, sumNLL: Double = 0) {
+        self.tokens = tokens
+        self.bytes = bytes
+        self.sumNLL = sumNLL
+    }
+
+    /// Token-mean cross-entropy in nats.
+    public var meanNLL: Double { tokens > 0 ? sumNLL / Double(tokens) : .nan }
+    public var perplexity: Double { Foundation.exp(meanNLL) }
+    /// Bits per UTF-8 byte: Σ NLL / ln 2 / bytes (tokenizer-independent).
+    public var bitsPerByte: Double { bytes > 0 ? sumNLL / Foundation.log(2) / Double(bytes) : .nan }
+
+    public static func + (a: DocumentScore, b: DocumentScore) -> DocumentScore {
+        DocumentScore(tokens: a.tokens + b.tokens, bytes: a.bytes + b.bytes, sumNLL: a.sumNLL + b.sumNLL)
+    }
+}
+
+/// Log-likelihood scoring with a language model.
+public struct Scorer: Sendable {
+    public let model: LlamaModel
+    public let tokenizer: Tokenizer
+
+    public init(_ lm: LanguageModel) {
+        model = lm.model
+        tokenizer = lm.tokenizer
+    }
+
+    /// The token that starts a document for rolling scoring: BOS if the tokenizer has one, else EOS.
+    public var prefixToken: Int32 { tokenizer.bosID ?? tokenizer.eosID ?? 0 }
+
+    /// log p(input[i + 1] | input[...i]) for i in 0..<input.count−1 would be the usual form; here
+    /// `targets[i]` is scored at position `offset + i`. Returns per-target log-probabilities.
+    public func logProbabilities(input: [Int32], targets: [Int32], offset: Int) -> [Float] {
+        precondition(offset + targets.count <= input.count)
+        let h = model.hiddenStates(tokens: input, batch: 1, seqLen: input.count)
+        return logProbabilities(hidden: h.pointer + offset * model.config.hiddenSize, targets: targets)
+    }
+
+    /// Log-probabilities of `targets[r]` under the head applied to hidden row `r`; the vocabulary
+    /// projection runs in chunks so that at most 128 rows of logits exist at once.
+    public func logProbabilities(hidden: UnsafePointer<Float>, targets: [Int32]) -> [Float] {
+        let V = model.config.vocabSize, d = model.config.hiddenSize
+        let chunk = 128
+        let logits = FloatBuffer(count: min(chunk, max(targets.count, 1)) * V)
+        var out = [Float](repeating: 0, count: targets.count)
+        var r0 = 0
+        while r0 < targets.count {
+            let rows = min(chunk, targets.count - r0)
+            model.logits(hidden: hidden + r0 * d, rows: rows, into: logits.pointer)
+            let lp = SendablePointer(logits.pointer)
+            var part = [Float](repeating: 0, count: rows)
+            part.withUnsafeMutableBufferPointer { pb in
+                let dst = SendablePointer(pb.baseAddress!)
+                let tg = Array(targets[r0..<(r0 + rows)])
+                Parallel.forEach(2) { w in
+                    var r = w
+                    while r < rows {
+                        let row = lp.p + r * V
+                        dst.p[r] = row[Int(tg[r])] - Kernels.logSumExp(row, V)
+                        r += 2
+                    }
+                }
+            }
+            for i in 0..<rows { out[r0 + i] = part[i] }
+            r0 += rows
+        }
+        return out
+    }
+
+    /// Scores a whole document with lm-eval `loglikelihood_rolling` semantics and windows of `context`.
+    public func scoreDocument(_ text: String, context: Int) -> DocumentScore {
+        let ids = tokenizer.encode(text, addBOS: false)
+        var s = score(tokens: ids, context: context)
+        s.bytes = text.utf8.count
+        return s
+    }
+
+    /// Rolling-window score of a token sequence (bytes left 0).
+    public func score(tokens ids: [Int32], context: Int) -> DocumentScore {
+        var s = DocumentScore()
+        for w in RollingWindows.make(tokens: ids, prefix: prefixToken, maxLength: context) {
+            let lp = logProbabilities(input: w.input, targets: w.predicted, offset: w.input.count - w.predicted.count)
+            s.tokens += lp.count
+            s.sumNLL -= lp.reduce(0.0) { $0 + Double($1) }
+        }
+        return s
+    }
+}
