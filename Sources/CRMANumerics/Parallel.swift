@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 
 /// A raw pointer that may cross into `concurrentPerform` workers.
 ///
@@ -15,4 +16,20 @@ public enum Parallel {
         if chunks <= 1 { if chunks == 1 { body(0) }; return }
         DispatchQueue.concurrentPerform(iterations: chunks, execute: body)
     }
+}
+
+extension Parallel {
+    /// Splits `rows` into contiguous ranges, one per core, and runs `body(range)` for each in parallel.
+    /// Small jobs (fewer than `minRows` rows) run inline.
+    public static func rows(_ rows: Int, minRows: Int = 16, _ body: @Sendable (Range<Int>) -> Void) {
+        let workers = min(cores, max(1, rows / max(minRows, 1)))
+        if workers <= 1 { body(0..<rows); return }
+        forEach(workers) { w in
+            let lo = rows * w / workers, hi = rows * (w + 1) / workers
+            body(lo..<hi)
+        }
+    }
+
+    /// Cores available to this process.
+    public static let cores = ProcessInfo.processInfo.activeProcessorCount
 }

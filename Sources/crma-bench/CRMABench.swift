@@ -4,5 +4,6 @@ import ArgumentParser
 struct CRMABench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crma-bench",
-        abstract: "Benchmarks for the crma runtime.")
+        abstract: "Benchmarks and demos for the crma runtime (throughput, perplexity, generation).",
+        subcommands: [EvalCommand.self])
 }

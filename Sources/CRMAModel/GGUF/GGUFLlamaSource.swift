@@ -72,6 +72,7 @@ public struct GGUFLlamaSource: LlamaWeightSource {
         default:
             Dequantize.run(info.type, gguf.data(of: info), count: count, into: out)
         }
+        gguf.file.release((gguf.dataOffset + info.offset)..<(gguf.dataOffset + info.offset + info.byteCount))
     }
 
     /// Inverts llama.cpp's q/k row permutation. Within each head, GGUF row `2i + j` holds Hugging Face

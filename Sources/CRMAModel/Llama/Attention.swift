@@ -25,8 +25,9 @@ enum Attention {
             kvStride = c.kvSize
         }
         let scale = 1 / Float(hd).squareRoot()
+        let blockRows = 64
         let jobs = batch * c.heads
-        let workers = min(2, jobs)
+        let workers = min(Parallel.cores, jobs)
         let q = SendablePointer(qkv), kp = SendablePointer(kBase), vp = SendablePointer(vBase), o = SendablePointer(out)
         let qkvSize = c.qkvSize, qSize = c.qSize, heads = c.heads
         let ldKV = kvStride, cached = cache != nil
@@ -34,7 +35,7 @@ enum Attention {
         // Each worker runs single-threaded GEMMs over its share of (sequence, head) pairs.
         if workers > 1 { BLAS.setThreads(1) }
         Parallel.forEach(workers) { w in
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: seqLen * keyCount)
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: min(blockRows, seqLen) * keyCount)
             defer { scores.deallocate() }
             var job = w
             while job < jobs {
@@ -43,15 +44,23 @@ enum Attention {
                 let kvRow = cached ? 0 : b * seqLen
                 let kh = kp.p + kvRow * ldKV + g * hd
                 let vh = vp.p + kvRow * ldKV + g * hd
-                BLAS.sgemm(
-                    transB: true, m: seqLen, n: keyCount, k: hd, alpha: scale, a: qh, lda: qkvSize, b: kh, ldb: ldKV,
-                    c: scores, ldc: keyCount)
-                for t in 0..<seqLen {
-                    Kernels.softmaxRow(scores + t * keyCount, n: past + t + 1, width: keyCount)
+                // Query blocks of 64 rows read only the keys they may attend to (causal), which halves the
+                // work of a full square score matrix.
+                var q0 = 0
+                while q0 < seqLen {
+                    let rows = min(blockRows, seqLen - q0)
+                    let keys = past + q0 + rows
+                    BLAS.sgemm(
+                        transB: true, m: rows, n: keys, k: hd, alpha: scale, a: qh + q0 * qkvSize, lda: qkvSize, b: kh,
+                        ldb: ldKV, c: scores, ldc: keys)
+                    for t in 0..<rows {
+                        Kernels.softmaxRow(scores + t * keys, n: past + q0 + t + 1, width: keys)
+                    }
+                    BLAS.sgemm(
+                        m: rows, n: hd, k: keys, a: scores, lda: keys, b: vh, ldb: ldKV,
+                        c: o.p + (b * seqLen + q0) * qSize + h * hd, ldc: qSize)
+                    q0 += rows
                 }
-                BLAS.sgemm(
-                    m: seqLen, n: hd, k: keyCount, a: scores, lda: keyCount, b: vh, ldb: ldKV,
-                    c: o.p + b * seqLen * qSize + h * hd, ldc: qSize)
                 job += workers
             }
         }

@@ -3,8 +3,8 @@ import CRMANumerics
 /// A Llama-family decoder in fp32: RMSNorm, rotary embeddings, grouped-query causal attention, SwiGLU MLP,
 /// tied or untied output head. GEMMs run on OpenBLAS; everything else in the kernels of `CRMANumerics`.
 ///
-/// - Important: a model is immutable after loading and may be shared; each forward call allocates its
-///   own activations. `@unchecked Sendable` rests on that immutability.
+/// - Important: a model is immutable after loading and may be shared; each forward call uses its own
+///   activations (a caller-owned ``ForwardWorkspace``). `@unchecked Sendable` rests on that immutability.
 public final class LlamaModel: @unchecked Sendable {
     public let config: LlamaConfig
     public let weights: LlamaWeights
@@ -22,8 +22,13 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// The final hidden states (after the last RMSNorm), `[batch·seqLen × hidden]`, for `tokens` laid out
     /// as `batch` sequences of `seqLen` tokens. With a `cache` (batch 1 only), positions continue after
-    /// the cached ones and the new keys and values are appended.
-    public func hiddenStates(tokens: [Int32], batch: Int, seqLen: Int, cache: KVCache? = nil) -> FloatBuffer {
+    /// the cached ones and the new keys and values are appended. With a `workspace`, activations are
+    /// reused across calls and the returned buffer belongs to it (overwritten by its next use); `clock`
+    /// accumulates time per phase.
+    public func hiddenStates(
+        tokens: [Int32], batch: Int, seqLen: Int, cache: KVCache? = nil, workspace: ForwardWorkspace? = nil,
+        clock: PhaseClock? = nil
+    ) -> FloatBuffer {
         precondition(tokens.count == batch * seqLen, "tokens must be batch × seqLen")
         precondition(cache == nil || batch == 1, "a KV cache holds one sequence")
         let c = config
@@ -32,12 +37,14 @@ public final class LlamaModel: @unchecked Sendable {
         precondition(past + seqLen <= c.contextLength, "sequence longer than the model's context")
         if let cache { precondition(past + seqLen <= cache.capacity, "KV cache full") }
 
-        let x = FloatBuffer(count: n * d)
-        let xn = FloatBuffer(count: n * d)
-        let qkv = FloatBuffer(count: n * c.qkvSize)
-        let attn = FloatBuffer(count: n * c.qSize)
-        let gu = FloatBuffer(count: n * 2 * c.ffnSize)
-        let act = FloatBuffer(count: n * c.ffnSize)
+        let ws = workspace ?? ForwardWorkspace()
+        let x = ws.buffer("x", n * d)
+        let xn = ws.buffer("xn", n * d)
+        let qkv = ws.buffer("qkv", n * c.qkvSize)
+        let attn = ws.buffer("attn", n * c.qSize)
+        let gu = ws.buffer("gu", n * 2 * c.ffnSize)
+        let act = ws.buffer("act", n * c.ffnSize)
+        clock?.enter("embed")
 
         for (i, t) in tokens.enumerated() {
             precondition(t >= 0 && Int(t) < c.vocabSize, "token id \(t) out of range")
@@ -45,24 +52,31 @@ public final class LlamaModel: @unchecked Sendable {
         }
         for (l, w) in weights.layers.enumerated() {
             // Attention block.
-            Kernels.rmsNorm(x.pointer, weight: w.attnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
+            clock?.enter("norm")
+            ParallelKernels.rmsNorm(x.pointer, weight: w.attnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
+            clock?.enter("gemm")
             BLAS.linear(xn.pointer, rows: n, inFeatures: d, weight: w.qkv.pointer, outFeatures: c.qkvSize, into: qkv.pointer)
-            for b in 0..<batch {
-                let rows = qkv.pointer + b * seqLen * c.qkvSize
-                rope.apply(rows, rows: seqLen, stride: c.qkvSize, heads: c.heads, firstPosition: past)
-                rope.apply(rows + c.qSize, rows: seqLen, stride: c.qkvSize, heads: c.kvHeads, firstPosition: past)
-            }
+            clock?.enter("rope")
+            rope.applyToQK(qkv.pointer, config: c, batch: batch, seqLen: seqLen, firstPosition: past)
+            clock?.enter("attention")
             Attention.causal(
                 config: c, qkv: qkv.pointer, batch: batch, seqLen: seqLen, cache: cache, layer: l, into: attn.pointer)
+            clock?.enter("gemm")
             BLAS.linear(attn.pointer, rows: n, inFeatures: c.qSize, weight: w.wo.pointer, outFeatures: d, into: x.pointer, accumulate: true)
             // MLP block.
-            Kernels.rmsNorm(x.pointer, weight: w.ffnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
+            clock?.enter("norm")
+            ParallelKernels.rmsNorm(x.pointer, weight: w.ffnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
+            clock?.enter("gemm")
             BLAS.linear(xn.pointer, rows: n, inFeatures: d, weight: w.gateUp.pointer, outFeatures: 2 * c.ffnSize, into: gu.pointer)
-            Kernels.swiGLU(gu.pointer, rows: n, ffn: c.ffnSize, into: act.pointer)
+            clock?.enter("swiglu")
+            ParallelKernels.swiGLU(gu.pointer, rows: n, ffn: c.ffnSize, into: act.pointer)
+            clock?.enter("gemm")
             BLAS.linear(act.pointer, rows: n, inFeatures: c.ffnSize, weight: w.down.pointer, outFeatures: d, into: x.pointer, accumulate: true)
         }
         cache?.length = past + seqLen
+        clock?.enter("norm")
         Kernels.rmsNorm(x.pointer, weight: weights.finalNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
+        clock?.stop()
         return xn
     }
 

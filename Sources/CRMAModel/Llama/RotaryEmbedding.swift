@@ -1,3 +1,4 @@
+import CRMANumerics
 import Foundation
 
 /// Rotary position embedding in the Hugging Face "rotate half" form: within each head, element `i` is
@@ -50,6 +51,25 @@ public struct RotaryEmbedding: Sendable {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Rotates the q and k heads of a fused `[batch·seqLen × qkvSize]` activation in place, rows split
+    /// across the cores.
+    public func applyToQK(_ qkv: UnsafeMutablePointer<Float>, config c: LlamaConfig, batch: Int, seqLen: Int, firstPosition: Int) {
+        let p = SendablePointer(qkv)
+        let stride = c.qkvSize, qSize = c.qSize, heads = c.heads, kvHeads = c.kvHeads
+        Parallel.rows(batch * seqLen) { r in
+            var row = r.lowerBound
+            while row < r.upperBound {
+                // Rows of one sequence share consecutive positions.
+                let b = row / seqLen, t = row % seqLen
+                let n = min(r.upperBound - row, seqLen - t)
+                let base = p.p + (b * seqLen + t) * stride
+                apply(base, rows: n, stride: stride, heads: heads, firstPosition: firstPosition + t)
+                apply(base + qSize, rows: n, stride: stride, heads: kvHeads, firstPosition: firstPosition + t)
+                row += n
             }
         }
     }

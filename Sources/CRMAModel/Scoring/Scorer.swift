@@ -27,15 +27,21 @@ public struct DocumentScore: Sendable, Equatable, Codable {
     }
 }
 
-/// Log-likelihood scoring with a language model.
-public struct Scorer: Sendable {
+/// Log-likelihood scoring with a language model. Holds reusable scratch memory: one scorer per thread.
+public final class Scorer {
     public let model: LlamaModel
     public let tokenizer: Tokenizer
+    public let workspace = ForwardWorkspace()
+    /// When set, accumulates time per phase (benchmarks).
+    public var clock: PhaseClock?
 
     public init(_ lm: LanguageModel) {
         model = lm.model
         tokenizer = lm.tokenizer
     }
+
+    /// Rows of logits computed at once: bounds memory to `256 × vocab` floats (50 MB for SmolLM2).
+    public static let headChunkRows = 256
 
     /// The token that starts a document for rolling scoring: BOS if the tokenizer has one, else EOS.
     public var prefixToken: Int32 { tokenizer.bosID ?? tokenizer.eosID ?? 0 }
@@ -44,21 +50,23 @@ public struct Scorer: Sendable {
     /// `targets[i]` is scored at position `offset + i`. Returns per-target log-probabilities.
     public func logProbabilities(input: [Int32], targets: [Int32], offset: Int) -> [Float] {
         precondition(offset + targets.count <= input.count)
-        let h = model.hiddenStates(tokens: input, batch: 1, seqLen: input.count)
+        let h = model.hiddenStates(tokens: input, batch: 1, seqLen: input.count, workspace: workspace, clock: clock)
         return logProbabilities(hidden: h.pointer + offset * model.config.hiddenSize, targets: targets)
     }
 
     /// Log-probabilities of `targets[r]` under the head applied to hidden row `r`; the vocabulary
-    /// projection runs in chunks so that at most 128 rows of logits exist at once.
+    /// projection runs in chunks so that at most 256 rows of logits exist at once.
     public func logProbabilities(hidden: UnsafePointer<Float>, targets: [Int32]) -> [Float] {
         let V = model.config.vocabSize, d = model.config.hiddenSize
-        let chunk = 128
-        let logits = FloatBuffer(count: min(chunk, max(targets.count, 1)) * V)
+        let chunk = Self.headChunkRows
+        let logits = workspace.buffer("logits", min(chunk, max(targets.count, 1)) * V)
         var out = [Float](repeating: 0, count: targets.count)
         var r0 = 0
         while r0 < targets.count {
             let rows = min(chunk, targets.count - r0)
+            clock?.enter("head")
             model.logits(hidden: hidden + r0 * d, rows: rows, into: logits.pointer)
+            clock?.enter("log-softmax")
             let lp = SendablePointer(logits.pointer)
             var part = [Float](repeating: 0, count: rows)
             part.withUnsafeMutableBufferPointer { pb in
@@ -76,6 +84,7 @@ public struct Scorer: Sendable {
             for i in 0..<rows { out[r0 + i] = part[i] }
             r0 += rows
         }
+        clock?.stop()
         return out
     }
 

@@ -1,0 +1,113 @@
+import ArgumentParser
+import CRMAModel
+import CRMANumerics
+import Foundation
+
+/// Forward-pass (scoring) throughput of a model against the sgemm ceiling measured in the same run.
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Measure scoring throughput (tokens/s, GFLOP/s, efficiency vs. sgemm peak, peak RSS).",
+        discussion: """
+            Scores sequences of real text (the model's own chat template and a built-in paragraph, repeated) at
+            each sequence length: forward pass, output head and log-softmax of every position.
+            FLOPs per token are counted as 2 × (weights of every matrix multiply, output head included)
+            + 4 × layers × hidden size × mean attended context. The sgemm peak is measured in the same run
+            at the model's GEMM shapes; efficiency = model GFLOP/s ÷ sgemm peak.
+            """)
+
+    @Option(help: "Model: a .gguf file or a Hugging Face directory.")
+    var model = LanguageModel.defaultPath
+
+    @Option(help: "Comma-separated sequence lengths.")
+    var seqLens = "256,512"
+
+    @Option(help: "BLAS threads (default: all cores).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Seconds to measure each length for (at least).")
+    var seconds = 5.0
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        BLAS.setThreads(threads)
+        let lm = try LanguageModel.load(path: model)
+        let scorer = Scorer(lm)
+        let c = lm.model.config
+        let text = String(repeating: BenchText.paragraph, count: 40)
+        let ids = lm.tokenizer.encode(text)
+        var results: [[String: Any]] = []
+        for T in seqLens.split(separator: ",").compactMap({ Int($0) }) {
+            precondition(ids.count >= T + 1, "benchmark text too short")
+            let input = Array(ids[0..<T]), targets = Array(ids[1...T])
+            let ceiling = GemmCeiling(model: lm.model, rows: T)
+            let busy0 = Measure.machineBusySeconds(), cpu0 = Measure.cpuSeconds(), t0 = Measure.now()
+            let (perRun, ceilingRun) = interleavedMedians(minRuns: 3, minSeconds: seconds) {
+                _ = scorer.logProbabilities(input: input, targets: targets, offset: 0)
+            } _: {
+                ceiling.run()
+            }
+            let wall = Measure.now() - t0
+            let others = max(0, (Measure.machineBusySeconds() - busy0) - (Measure.cpuSeconds() - cpu0)) / wall
+            let clock = PhaseClock()
+            scorer.clock = clock
+            _ = scorer.logProbabilities(input: input, targets: targets, offset: 0)
+            scorer.clock = nil
+            let meanContext = Double(T + 1) / 2
+            let flopsPerToken = 2 * Double(c.matmulWeights) + 4 * Double(c.layers * c.hiddenSize) * meanContext
+            let tps = Double(T) / perRun
+            let gflops = tps * flopsPerToken / 1e9
+            let peak = ceiling.flops / ceilingRun / 1e9
+            results.append([
+                "seq_len": T, "tokens_per_second": tps, "model_gflops_per_second": gflops,
+                "sgemm_peak_gflops_per_second": peak, "efficiency": gflops / peak,
+                "flops_per_token": flopsPerToken, "seconds_per_sequence": perRun,
+                "other_processes_cpu_fraction": others,
+                "phase_seconds": clock.seconds,
+            ])
+        }
+        let report: [String: Any] = [
+            "model": model, "threads": threads, "blas_core": BLAS.coreName, "results": results,
+            "peak_rss_bytes": Measure.peakRSSBytes(),
+            "flops_definition": "2 x (weights of every matrix multiply, output head included) + 4 x layers x hidden x mean attended context",
+        ]
+        Output.print(report, json: json)
+    }
+}
+
+enum Output {
+    static func print(_ report: [String: Any], json: Bool) {
+        if json {
+            let data = try! JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
+            Swift.print(String(decoding: data, as: UTF8.self))
+        } else {
+            for (k, v) in report.sorted(by: { $0.key < $1.key }) {
+                if let rows = v as? [[String: Any]] {
+                    for r in rows {
+                        Swift.print(r.sorted(by: { $0.key < $1.key }).map { "\($0.key)=\(format($0.value))" }.joined(separator: "  "))
+                    }
+                } else {
+                    Swift.print("\(k): \(format(v))")
+                }
+            }
+        }
+    }
+
+    static func format(_ v: Any) -> String {
+        if let d = v as? Double { return String(format: "%.4g", d) }
+        return "\(v)"
+    }
+}
+
+enum BenchText {
+    /// Public-domain prose (the opening of the US Declaration of Independence) for throughput runs.
+    static let paragraph = """
+        When in the Course of human events, it becomes necessary for one people to dissolve the political bands \
+        which have connected them with another, and to assume among the powers of the earth, the separate and equal \
+        station to which the Laws of Nature and of Nature's God entitle them, a decent respect to the opinions of \
+        mankind requires that they should declare the causes which impel them to the separation.
+
+        """
+}
