@@ -1,0 +1,84 @@
+import Foundation
+
+/// One message of a conversation.
+public struct ChatMessage: Sendable, Equatable, Codable {
+    public var role: String
+    public var content: String
+    public init(role: String, content: String) {
+        self.role = role
+        self.content = content
+    }
+}
+
+/// Renders conversations into a model's prompt format. Rather than a Jinja interpreter, it recognises the
+/// template families in use and renders them natively: ChatML (SmolLM2, Qwen), Llama 2 `[INST]`, and
+/// Zephyr. ChatML's default system prompt is taken from the model's own template.
+public struct ChatTemplate: Sendable, Equatable {
+    public enum Format: String, Sendable { case chatML, llama2, zephyr }
+
+    public let format: Format
+    /// System prompt inserted when the conversation has none (ChatML templates that define one).
+    public let defaultSystem: String?
+
+    public init(format: Format, defaultSystem: String? = nil) {
+        self.format = format
+        self.defaultSystem = defaultSystem
+    }
+
+    /// Recognises the format of a Jinja chat template; nil when it is none of the known families.
+    public init?(jinja: String) {
+        if jinja.contains("<|im_start|>") {
+            var system: String?
+            let marker = "<|im_start|>system\n"
+            if let start = jinja.range(of: marker), let end = jinja.range(of: "<|im_end|>", range: start.upperBound..<jinja.endIndex) {
+                let s = String(jinja[start.upperBound..<end.lowerBound])
+                if !s.contains("{") { system = s }
+            }
+            self.init(format: .chatML, defaultSystem: system)
+        } else if jinja.contains("[INST]") {
+            self.init(format: .llama2)
+        } else if jinja.contains("<|user|>") {
+            self.init(format: .zephyr)
+        } else {
+            return nil
+        }
+    }
+
+    /// The prompt text for `messages`, ending with the opening of the assistant's turn when
+    /// `addGenerationPrompt`.
+    public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool = true) -> String {
+        var out = ""
+        switch format {
+        case .chatML:
+            if let defaultSystem, messages.first?.role != "system" {
+                out += "<|im_start|>system\n\(defaultSystem)<|im_end|>\n"
+            }
+            for m in messages { out += "<|im_start|>\(m.role)\n\(m.content)<|im_end|>\n" }
+            if addGenerationPrompt { out += "<|im_start|>assistant\n" }
+        case .llama2:
+            var system: String?
+            for m in messages {
+                switch m.role {
+                case "system": system = m.content
+                case "user":
+                    let content = system.map { "<<SYS>>\n\($0)\n<</SYS>>\n\n" + m.content } ?? m.content
+                    system = nil
+                    out += "<s>[INST] \(content) [/INST]"
+                default: out += " \(m.content) </s>"
+                }
+            }
+        case .zephyr:
+            for m in messages { out += "<|\(m.role)|>\n\(m.content)</s>\n" }
+            if addGenerationPrompt { out += "<|assistant|>\n" }
+        }
+        return out
+    }
+
+    /// Token strings that end an assistant turn in this format.
+    public var stopStrings: [String] {
+        switch format {
+        case .chatML: ["<|im_end|>"]
+        case .llama2, .zephyr: ["</s>"]
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import CRMANumerics
+
+/// What a streaming callback wants next.
+public enum GenerationControl: Sendable { case more, stop }
+
+/// Why generation ended.
+public enum GenerationStop: String, Sendable, Codable { case endOfTurn = "end_of_turn", maxTokens = "max_tokens", contextFull = "context_full", requested }
+
+/// Autoregressive generation with a KV cache: the prompt is processed in one forward pass, then one
+/// token per step.
+public struct Generator {
+    public let model: LlamaModel
+    public let tokenizer: Tokenizer
+
+    public init(_ lm: LanguageModel) {
+        model = lm.model
+        tokenizer = lm.tokenizer
+    }
+
+    /// Generates up to `maxTokens` after `prompt` (ids). `onToken` receives each new id and may stop.
+    public func generate(
+        prompt: [Int32], maxTokens: Int, sampling: SamplingParameters = .greedy, stopTokens: Set<Int32> = [],
+        onToken: (Int32) -> GenerationControl = { _ in .more }
+    ) -> (tokens: [Int32], stop: GenerationStop) {
+        precondition(!prompt.isEmpty, "generation needs at least one prompt token")
+        let c = model.config
+        let capacity = min(c.contextLength, prompt.count + maxTokens)
+        guard prompt.count < capacity else { return ([], .contextFull) }
+        let cache = KVCache(config: c, capacity: capacity)
+        let ws = ForwardWorkspace()
+        var sampler = Sampler(sampling)
+        let logits = FloatBuffer(count: c.vocabSize)
+        var out: [Int32] = []
+        var h = model.hiddenStates(tokens: prompt, batch: 1, seqLen: prompt.count, cache: cache, workspace: ws)
+        var last = h.pointer + (prompt.count - 1) * c.hiddenSize
+        while true {
+            model.logits(hidden: last, rows: 1, into: logits.pointer)
+            let next = sampler.sample(logits.pointer, vocab: c.vocabSize)
+            if stopTokens.contains(next) { return (out, .endOfTurn) }
+            out.append(next)
+            if onToken(next) == .stop { return (out, .requested) }
+            if out.count >= maxTokens { return (out, .maxTokens) }
+            if cache.length >= capacity { return (out, .contextFull) }
+            h = model.hiddenStates(tokens: [next], batch: 1, seqLen: 1, cache: cache, workspace: ws)
+            last = h.pointer
+        }
+    }
+
+    /// Chat: renders `messages` with the model's template, generates the assistant's reply, and returns its text.
+    public func chat(_ messages: [ChatMessage], maxTokens: Int = 128, sampling: SamplingParameters = .greedy) -> String {
+        let template = tokenizer.chatTemplate.flatMap(ChatTemplate.init(jinja:)) ?? ChatTemplate(format: .chatML)
+        let prompt = tokenizer.encode(template.render(messages), addBOS: template.format == .llama2 ? false : nil)
+        var stops = Set(template.stopStrings.compactMap { tokenizer.id(of: $0) })
+        if let eos = tokenizer.eosID { stops.insert(eos) }
+        let (ids, _) = generate(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopTokens: stops)
+        return tokenizer.decode(ids, skipSpecial: true)
+    }
+}

@@ -1,0 +1,63 @@
+import Testing
+@testable import CRMAModel
+import CRMANumerics
+
+@Suite struct ChatTemplateTests {
+    @Test func recognisesSmolLM2sChatMLTemplateAndItsDefaultSystemPrompt() throws {
+        let jinja = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are helpful<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
+        let t = try #require(ChatTemplate(jinja: jinja))
+        #expect(t.format == .chatML)
+        #expect(
+            t.render([ChatMessage(role: "user", content: "Hi")])
+                == "<|im_start|>system\nYou are helpful<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+        #expect(
+            t.render([ChatMessage(role: "system", content: "S"), ChatMessage(role: "user", content: "Hi")], addGenerationPrompt: false)
+                == "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n")
+    }
+
+    @Test func unknownTemplateIsNotGuessed() {
+        #expect(ChatTemplate(jinja: "{{ messages }}") == nil)
+    }
+}
+
+@Suite struct SamplerTests {
+    @Test func greedyPicksTheArgmax() {
+        var s = Sampler(.greedy)
+        let logits: [Float] = [0.1, 3, -1, 2.9]
+        #expect(logits.withUnsafeBufferPointer { s.sample($0.baseAddress!, vocab: 4) } == 1)
+    }
+
+    @Test func sameSeedSameDrawsAndTopKLimitsTheChoice() {
+        let logits: [Float] = [1, 1.2, 0.8, 1.1, -5, 0.9]
+        func draws(_ seed: UInt64, topK: Int = 0) -> [Int32] {
+            var s = Sampler(SamplingParameters(temperature: 1, topK: topK, seed: seed))
+            return (0..<200).map { _ in logits.withUnsafeBufferPointer { s.sample($0.baseAddress!, vocab: 6) } }
+        }
+        #expect(draws(7) == draws(7))
+        #expect(draws(7) != draws(8))
+        #expect(Set(draws(3, topK: 2)) == [1, 3])
+        #expect(Set(draws(3)).count >= 4)
+    }
+}
+
+@Suite(.serialized) struct RealGenerationTests {
+    @Test func theInstructModelKnowsTheCapitalOfFrance() throws {
+        let lm = try RealModel.load()
+        let reply = Generator(lm).chat([ChatMessage(role: "user", content: "What is the capital of France?")], maxTokens: 40)
+        #expect(reply.contains("Paris"), "reply: \(reply)")
+    }
+
+    @Test func greedyGenerationStopsAtTheTokenLimit() throws {
+        let lm = try RealModel.load()
+        let prompt = lm.tokenizer.encode("The capital of France is")
+        let (ids, stop) = Generator(lm).generate(prompt: prompt, maxTokens: 5)
+        #expect(ids.count == 5)
+        #expect(stop == .maxTokens)
+        // The first greedy token equals the argmax of the full forward pass at the last position.
+        let logits = lm.model.logits(tokens: prompt)
+        let V = lm.model.config.vocabSize
+        var best = 0
+        for i in 0..<V where logits[(prompt.count - 1) * V + i] > logits[(prompt.count - 1) * V + best] { best = i }
+        #expect(ids[0] == Int32(best))
+    }
+}
