@@ -16,9 +16,9 @@ extension Tokenizer {
             guard let v = m[key]?.int, v >= 0, v < tokens.count else { return nil }
             return Int32(v)
         }
-        // Control (3) and user-defined (4) tokens are matched verbatim in text.
+        // Unknown (2), control (3) and user-defined (4) tokens are matched verbatim in text; byte tokens (6) are not.
         var specials: [(String, Int32)] = []
-        for (i, t) in types.enumerated() where (t == 3 || t == 4) && i < tokens.count && !tokens[i].isEmpty {
+        for (i, t) in types.enumerated() where (2...4).contains(t) && i < tokens.count && !tokens[i].isEmpty {
             specials.append((tokens[i], Int32(i)))
         }
         let template = m["tokenizer.chat_template"]?.string
@@ -46,11 +46,10 @@ extension Tokenizer {
             guard scores.count == tokens.count else {
                 throw ModelFileError.wrongMetadataType(key: "tokenizer.ggml.scores", expected: "one score per token")
             }
-            // Byte tokens (type 6) are not matched in text.
             self.init(
                 kind: .sentencePiece,
                 model: BPEModel(tokens: tokens, scores: scores, byteFallback: true, unknownID: id("tokenizer.ggml.unknown_token_id")),
-                preTokenizer: PreTokenizer(steps: []), specialTokens: specials.filter { types[Int($0.1)] == 3 },
+                preTokenizer: PreTokenizer(steps: []), specialTokens: specials,
                 bosID: id("tokenizer.ggml.bos_token_id"), eosID: id("tokenizer.ggml.eos_token_id"),
                 addBOS: m["tokenizer.ggml.add_bos_token"]?.bool ?? true,
                 addSpacePrefix: m["tokenizer.ggml.add_space_prefix"]?.bool ?? true, chatTemplate: template)

@@ -97,6 +97,12 @@ public struct Tokenizer: Sendable {
         }
     }
 
+    /// The byte a SentencePiece fallback token (`<0xAB>`) stands for.
+    static func fallbackByte(_ t: String) -> UInt8? {
+        guard t.utf8.count == 6, t.hasPrefix("<0x"), t.hasSuffix(">") else { return nil }
+        return UInt8(t.dropFirst(3).dropLast(), radix: 16)
+    }
+
     /// Decodes ids to text. Special tokens are kept as their text unless `skipSpecial`; invalid UTF-8
     /// (e.g. a cut multi-byte character) becomes U+FFFD.
     public func decode(_ ids: [Int32], skipSpecial: Bool = false) -> String {
@@ -104,18 +110,17 @@ public struct Tokenizer: Sendable {
         for id in ids {
             guard id >= 0, Int(id) < model.tokens.count else { continue }
             let t = model.tokens[Int(id)]
+            if kind == .sentencePiece, let b = Self.fallbackByte(t) {
+                bytes.append(b)
+                continue
+            }
             if specialIDs.contains(id) {
                 if !skipSpecial { bytes.append(contentsOf: Array(t.utf8)) }
                 continue
             }
             switch kind {
             case .byteLevel: ByteLevel.decode(t, into: &bytes)
-            case .sentencePiece:
-                if t.hasPrefix("<0x"), t.hasSuffix(">"), t.utf8.count == 6, let b = UInt8(t.dropFirst(3).dropLast(), radix: 16) {
-                    bytes.append(b)
-                } else {
-                    bytes.append(contentsOf: Array(t.replacingOccurrences(of: "▁", with: " ").utf8))
-                }
+            case .sentencePiece: bytes.append(contentsOf: Array(t.replacingOccurrences(of: "▁", with: " ").utf8))
             }
         }
         var s = String(decoding: bytes, as: UTF8.self)
