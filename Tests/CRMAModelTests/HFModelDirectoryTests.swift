@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+@testable import CRMAModel
+import CRMANumerics
+
+/// Fixtures/tiny was written by scripts/fixtures/make_tiny_models.py: tiny random models in every
+/// loadable format, with reference logits from an independent NumPy forward pass on the same weights.
+struct TinyReference: Decodable {
+    let ids: [[Int32]]
+    let logits: [String: [[[Double]]]]
+    let gguf_matches: String
+
+    static func load() throws -> TinyReference {
+        try JSONDecoder().decode(TinyReference.self, from: Data(contentsOf: Fixtures.root.appendingPathComponent("tiny/reference.json")))
+    }
+}
+
+@Suite struct TinyModelTests {
+    @Test(arguments: ["llama-f32", "llama-bf16-sharded", "mistral-f16", "llama-f32.gguf"])
+    func logitsMatchTheReference(model: String) throws {
+        let ref = try TinyReference.load()
+        let lm = try LanguageModel.load(path: Fixtures.path("tiny/\(model)"))
+        let expected = try #require(ref.logits[model.hasSuffix(".gguf") ? ref.gguf_matches : model])
+        let V = lm.model.config.vocabSize
+        var worst = 0.0
+        for (ids, rows) in zip(ref.ids, expected) {
+            let logits = lm.model.logits(tokens: ids)
+            for (t, row) in rows.enumerated() {
+                #expect(row.count == V)
+                for (i, v) in row.enumerated() { worst = max(worst, abs(Double(logits[t * V + i]) - v)) }
+            }
+        }
+        #expect(worst < 1e-4, "max |Δlogit| \(worst)")
+    }
+
+    @Test func configIsReadFromConfigJSON() throws {
+        let dir = try HFModelDirectory(path: Fixtures.path("tiny/mistral-f16"))
+        #expect(dir.config.heads == 8)
+        #expect(dir.config.kvHeads == 2)
+        #expect(dir.config.ropeTheta == 1_000_000)
+        #expect(dir.config.tiedEmbeddings == false)
+    }
+
+    @Test func ggufAndSafetensorsOfTheSameWeightsAgree() throws {
+        let a = try LanguageModel.load(path: Fixtures.path("tiny/llama-f32"))
+        let b = try LanguageModel.load(path: Fixtures.path("tiny/llama-f32.gguf"))
+        #expect(a.tokenizer.encode("Hello world 123") == b.tokenizer.encode("Hello world 123"))
+        // Same q/k rows after undoing llama.cpp's permutation.
+        let qa = a.model.weights.layers[0].qkv, qb = b.model.weights.layers[0].qkv
+        #expect(qa.array == qb.array)
+    }
+}
+
+@Suite struct HostileSafetensorsTests {
+    func write(_ header: String, payload: Int = 16, lengthOverride: UInt64? = nil) throws -> String {
+        var d = Data()
+        let h = Array(header.utf8)
+        withUnsafeBytes(of: (lengthOverride ?? UInt64(h.count)).littleEndian) { d.append(contentsOf: $0) }
+        d.append(contentsOf: h)
+        d.append(Data(count: payload))
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("crma-st-\(UUID().uuidString).safetensors")
+        try d.write(to: url)
+        return url.path
+    }
+
+    @Test func validFileReads() throws {
+        let f = try SafetensorsFile(path: write(#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#))
+        #expect(f.tensors["w"]?.shape == [2, 2])
+    }
+
+    @Test func headerLengthBeyondFile() throws {
+        #expect(throws: ModelFileError.self) { try SafetensorsFile(path: write("{}", lengthOverride: 1 << 20)) }
+        #expect(throws: ModelFileError.self) { try SafetensorsFile(path: write("{}", lengthOverride: 1 << 60)) }
+    }
+
+    @Test func headerNotJSON() throws {
+        #expect(throws: ModelFileError.self) { try SafetensorsFile(path: write("not json")) }
+    }
+
+    @Test func offsetsOutOfRange() throws {
+        let path = try write(#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,64]}}"#)
+        #expect(throws: ModelFileError.self) { try SafetensorsFile(path: path) }
+    }
+
+    @Test func shapeDisagreesWithByteCount() throws {
+        let path = try write(#"{"w":{"dtype":"F32","shape":[3,2],"data_offsets":[0,16]}}"#)
+        #expect(throws: ModelFileError.self) { try SafetensorsFile(path: path) }
+    }
+
+    @Test func unknownDtype() throws {
+        let path = try write(#"{"w":{"dtype":"F8_E4M3","shape":[16],"data_offsets":[0,16]}}"#)
+        #expect(throws: ModelFileError.unsupportedDType(tensor: "w", dtype: "F8_E4M3")) { try SafetensorsFile(path: path) }
+    }
+
+    @Test func missingModelSaysHowToGetIt() {
+        do {
+            _ = try LanguageModel.load(path: "/nonexistent/" + LanguageModel.defaultPath)
+            Issue.record("expected an error")
+        } catch {
+            #expect("\(error)".contains("make model"))
+        }
+    }
+
+    @Test func directoryWithoutConfigIsRejected() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("crma-empty-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        #expect(throws: ModelFileError.self) { try LanguageModel.load(path: dir.path) }
+    }
+}
