@@ -4,7 +4,7 @@ import PackageDescription
 /// Numeric kernels run 60–550× slower unoptimised, so they are built with -O even in debug builds
 /// (engineering-notes.md). No -wmo here: it breaks incremental debug builds.
 let optimizedInDebug: [SwiftSetting] = [
-    .unsafeFlags(["-O"], .when(configuration: .debug)),
+    .unsafeFlags(["-O"], .when(configuration: .debug))
 ]
 
 let upcoming: [SwiftSetting] = [

@@ -63,7 +63,8 @@ public enum Kernels {
 
     /// SwiGLU: for each row r, `out[r, j] = silu(gu[r, j]) * gu[r, F + j]`, where `gu` is `rows × 2F`
     /// (gate then up, as one fused projection) and `out` is `rows × F`.
-    public static func swiGLU(_ gu: UnsafePointer<Float>, rows: Int, ffn F: Int, into out: UnsafeMutablePointer<Float>) {
+    public static func swiGLU(_ gu: UnsafePointer<Float>, rows: Int, ffn F: Int, into out: UnsafeMutablePointer<Float>)
+    {
         for r in 0..<rows {
             let g = gu + r * 2 * F, u = g + F, o = out + r * F
             var j = 0

@@ -9,12 +9,14 @@ public enum ParallelKernels {
         let rp = rstd.map { SendablePointer($0) }
         Parallel.rows(rows) { r in
             Kernels.rmsNorm(
-                xp.p + r.lowerBound * dim, weight: wp?.p, rows: r.count, dim: dim, eps: eps, into: op.p + r.lowerBound * dim,
+                xp.p + r.lowerBound * dim, weight: wp?.p, rows: r.count, dim: dim, eps: eps,
+                into: op.p + r.lowerBound * dim,
                 rstd: rp.map { $0.p + r.lowerBound })
         }
     }
 
-    public static func swiGLU(_ gu: UnsafePointer<Float>, rows: Int, ffn F: Int, into out: UnsafeMutablePointer<Float>) {
+    public static func swiGLU(_ gu: UnsafePointer<Float>, rows: Int, ffn F: Int, into out: UnsafeMutablePointer<Float>)
+    {
         let gp = SendablePointer(UnsafeMutablePointer(mutating: gu)), op = SendablePointer(out)
         Parallel.rows(rows, minRows: 4) { r in
             Kernels.swiGLU(gp.p + r.lowerBound * 2 * F, rows: r.count, ffn: F, into: op.p + r.lowerBound * F)

@@ -26,13 +26,17 @@ struct DemoCommand: ParsableCommand {
         var t0 = Measure.now()
         let lm = try LanguageModel.load(path: model)
         let c = lm.model.config
-        print(String(format: "loaded %@ in %.1f s: %d layers, hidden %d, %d/%d heads, vocab %d, %.0fM parameters (fp32)",
-            model, Measure.now() - t0, c.layers, c.hiddenSize, c.heads, c.kvHeads, c.vocabSize,
-            Double(c.matmulWeights + c.layers * 2 * c.hiddenSize) / 1e6))
+        print(
+            String(
+                format: "loaded %@ in %.1f s: %d layers, hidden %d, %d/%d heads, vocab %d, %.0fM parameters (fp32)",
+                model, Measure.now() - t0, c.layers, c.hiddenSize, c.heads, c.kvHeads, c.vocabSize,
+                Double(c.matmulWeights + c.layers * 2 * c.hiddenSize) / 1e6))
         t0 = Measure.now()
         let score = Scorer(lm).scoreDocument(BenchText.paragraph, context: 512)
-        print(String(format: "scored %d tokens in %.2f s: perplexity %.2f, %.3f bits per byte",
-            score.tokens, Measure.now() - t0, score.perplexity, score.bitsPerByte))
+        print(
+            String(
+                format: "scored %d tokens in %.2f s: perplexity %.2f, %.3f bits per byte",
+                score.tokens, Measure.now() - t0, score.perplexity, score.bitsPerByte))
         print("\nuser: \(prompt)\nassistant: ", terminator: "")
         let template = lm.tokenizer.chatTemplate.flatMap(ChatTemplate.init(jinja:)) ?? ChatTemplate(format: .chatML)
         let ids = lm.tokenizer.encode(template.render([ChatMessage(role: "user", content: prompt)]))
@@ -55,6 +59,9 @@ struct DemoCommand: ParsableCommand {
             return .more
         }
         let dt = Measure.now() - t0
-        print(String(format: "\n\n(%d tokens in %.2f s, %.1f tokens/s including the prompt)", out.count, dt, Double(out.count) / dt))
+        print(
+            String(
+                format: "\n\n(%d tokens in %.2f s, %.1f tokens/s including the prompt)", out.count, dt,
+                Double(out.count) / dt))
     }
 }

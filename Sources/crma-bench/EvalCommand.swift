@@ -71,7 +71,8 @@ struct EvalCommand: ParsableCommand {
         let report: [String: Any] = [
             "model": model, "threads": threads, "blas_core": BLAS.coreName, "results": results,
             "peak_rss_bytes": Measure.peakRSSBytes(),
-            "flops_definition": "2 x (weights of every matrix multiply, output head included) + 4 x layers x hidden x mean attended context",
+            "flops_definition":
+                "2 x (weights of every matrix multiply, output head included) + 4 x layers x hidden x mean attended context",
         ]
         Output.print(report, json: json)
     }
@@ -86,7 +87,9 @@ enum Output {
             for (k, v) in report.sorted(by: { $0.key < $1.key }) {
                 if let rows = v as? [[String: Any]] {
                     for r in rows {
-                        Swift.print(r.sorted(by: { $0.key < $1.key }).map { "\($0.key)=\(format($0.value))" }.joined(separator: "  "))
+                        Swift.print(
+                            r.sorted(by: { $0.key < $1.key }).map { "\($0.key)=\(format($0.value))" }.joined(
+                                separator: "  "))
                     }
                 } else {
                     Swift.print("\(k): \(format(v))")

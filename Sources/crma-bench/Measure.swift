@@ -27,7 +27,8 @@ enum Measure {
 
     /// Busy CPU seconds of the whole machine (from /proc/stat), to tell how much other processes took.
     static func machineBusySeconds() -> Double {
-        guard let s = try? String(contentsOfFile: "/proc/stat", encoding: .utf8), let line = s.split(separator: "\n").first
+        guard let s = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+            let line = s.split(separator: "\n").first
         else { return 0 }
         let f = line.split(separator: " ").dropFirst().compactMap { Double($0) }
         guard f.count >= 5 else { return 0 }
@@ -77,8 +78,10 @@ struct GemmCeiling {
         for w in model.weights.layers {
             BLAS.linear(x, rows: rows, inFeatures: c.hiddenSize, weight: w.qkv.pointer, outFeatures: c.qkvSize, into: y)
             BLAS.linear(x, rows: rows, inFeatures: c.qSize, weight: w.wo.pointer, outFeatures: c.hiddenSize, into: y)
-            BLAS.linear(x, rows: rows, inFeatures: c.hiddenSize, weight: w.gateUp.pointer, outFeatures: 2 * c.ffnSize, into: y)
-            BLAS.linear(x, rows: rows, inFeatures: c.ffnSize, weight: w.down.pointer, outFeatures: c.hiddenSize, into: y)
+            BLAS.linear(
+                x, rows: rows, inFeatures: c.hiddenSize, weight: w.gateUp.pointer, outFeatures: 2 * c.ffnSize, into: y)
+            BLAS.linear(
+                x, rows: rows, inFeatures: c.ffnSize, weight: w.down.pointer, outFeatures: c.hiddenSize, into: y)
         }
         // The head in the scorer's chunks, into one reused chunk-sized buffer.
         let head = FloatBuffer(count: min(rows, Scorer.headChunkRows) * c.vocabSize)

@@ -43,7 +43,8 @@ struct PerplexityCommand: ParsableCommand {
         }
         let lm = try LanguageModel.load(path: model)
         guard context <= lm.model.config.contextLength else {
-            throw ValidationError("--context \(context) exceeds the model's context length \(lm.model.config.contextLength)")
+            throw ValidationError(
+                "--context \(context) exceeds the model's context length \(lm.model.config.contextLength)")
         }
         let t0 = Measure.now()
         let s = Scorer(lm).scoreDocument(document, context: context)

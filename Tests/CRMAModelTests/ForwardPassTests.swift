@@ -22,7 +22,8 @@ struct LogitsFixture: Decodable {
     let cases: [Case]
 
     static func load() throws -> LogitsFixture {
-        try JSONDecoder().decode(LogitsFixture.self, from: Data(contentsOf: Fixtures.root.appendingPathComponent("forward/logits.json")))
+        try JSONDecoder().decode(
+            LogitsFixture.self, from: Data(contentsOf: Fixtures.root.appendingPathComponent("forward/logits.json")))
     }
 }
 

@@ -39,7 +39,9 @@ func parse(_ data: Data) throws -> GGUFFile {
     }
 
     @Test func wrongMagic() {
-        #expect(throws: ModelFileError.badMagic(found: 0x1234_5678)) { try parse(GGUFBytes.oneTensor(magic: 0x1234_5678)) }
+        #expect(throws: ModelFileError.badMagic(found: 0x1234_5678)) {
+            try parse(GGUFBytes.oneTensor(magic: 0x1234_5678))
+        }
     }
 
     @Test func unsupportedVersion() {
@@ -48,7 +50,9 @@ func parse(_ data: Data) throws -> GGUFFile {
     }
 
     @Test func unknownTensorType() {
-        #expect(throws: ModelFileError.unknownTensorType(tensor: "w", raw: 77)) { try parse(GGUFBytes.oneTensor(type: 77)) }
+        #expect(throws: ModelFileError.unknownTensorType(tensor: "w", raw: 77)) {
+            try parse(GGUFBytes.oneTensor(type: 77))
+        }
     }
 
     @Test func absurdTensorSizes() {

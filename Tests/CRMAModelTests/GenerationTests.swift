@@ -4,14 +4,18 @@ import CRMANumerics
 
 @Suite struct ChatTemplateTests {
     @Test func recognisesSmolLM2sChatMLTemplateAndItsDefaultSystemPrompt() throws {
-        let jinja = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are helpful<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
+        let jinja =
+            "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are helpful<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
         let t = try #require(ChatTemplate(jinja: jinja))
         #expect(t.format == .chatML)
         #expect(
             t.render([ChatMessage(role: "user", content: "Hi")])
-                == "<|im_start|>system\nYou are helpful<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+                == "<|im_start|>system\nYou are helpful<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+        )
         #expect(
-            t.render([ChatMessage(role: "system", content: "S"), ChatMessage(role: "user", content: "Hi")], addGenerationPrompt: false)
+            t.render(
+                [ChatMessage(role: "system", content: "S"), ChatMessage(role: "user", content: "Hi")],
+                addGenerationPrompt: false)
                 == "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n")
     }
 
@@ -43,7 +47,8 @@ import CRMANumerics
 @Suite(.serialized) struct RealGenerationTests {
     @Test func theInstructModelKnowsTheCapitalOfFrance() throws {
         let lm = try RealModel.load()
-        let reply = Generator(lm).chat([ChatMessage(role: "user", content: "What is the capital of France?")], maxTokens: 40)
+        let reply = Generator(lm).chat(
+            [ChatMessage(role: "user", content: "What is the capital of France?")], maxTokens: 40)
         #expect(reply.contains("Paris"), "reply: \(reply)")
     }
 

@@ -11,7 +11,8 @@ struct TinyReference: Decodable {
     let gguf_matches: String
 
     static func load() throws -> TinyReference {
-        try JSONDecoder().decode(TinyReference.self, from: Data(contentsOf: Fixtures.root.appendingPathComponent("tiny/reference.json")))
+        try JSONDecoder().decode(
+            TinyReference.self, from: Data(contentsOf: Fixtures.root.appendingPathComponent("tiny/reference.json")))
     }
 }
 
@@ -58,7 +59,8 @@ struct TinyReference: Decodable {
         withUnsafeBytes(of: (lengthOverride ?? UInt64(h.count)).littleEndian) { d.append(contentsOf: $0) }
         d.append(contentsOf: h)
         d.append(Data(count: payload))
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("crma-st-\(UUID().uuidString).safetensors")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "crma-st-\(UUID().uuidString).safetensors")
         try d.write(to: url)
         return url.path
     }
@@ -89,7 +91,9 @@ struct TinyReference: Decodable {
 
     @Test func unknownDtype() throws {
         let path = try write(#"{"w":{"dtype":"F8_E4M3","shape":[16],"data_offsets":[0,16]}}"#)
-        #expect(throws: ModelFileError.unsupportedDType(tensor: "w", dtype: "F8_E4M3")) { try SafetensorsFile(path: path) }
+        #expect(throws: ModelFileError.unsupportedDType(tensor: "w", dtype: "F8_E4M3")) {
+            try SafetensorsFile(path: path)
+        }
     }
 
     @Test func missingModelSaysHowToGetIt() {

@@ -35,7 +35,8 @@ struct PerplexityFixture: Decodable {
 @Suite(.serialized) struct PerplexityTests {
     @Test func perplexityMatchesTheReferenceWithinPointTwoPercent() throws {
         let fx = try JSONDecoder().decode(
-            PerplexityFixture.self, from: Data(contentsOf: Fixtures.root.appendingPathComponent("forward/perplexity.json")))
+            PerplexityFixture.self,
+            from: Data(contentsOf: Fixtures.root.appendingPathComponent("forward/perplexity.json")))
         let raw = try Data(contentsOf: URL(fileURLWithPath: fx.source)).prefix(fx.bytes)
         let digest = SHA256.hex(raw)
         try #require(digest == fx.sha256, "\(fx.source) differs from the text the reference scored")

@@ -12,7 +12,9 @@ struct TokenizerGolden: Decodable {
     let cases: [Case]
 
     static func load(_ name: String) throws -> TokenizerGolden {
-        try JSONDecoder().decode(TokenizerGolden.self, from: Data(contentsOf: Fixtures.root.appendingPathComponent("tokenizer/\(name).golden.json")))
+        try JSONDecoder().decode(
+            TokenizerGolden.self,
+            from: Data(contentsOf: Fixtures.root.appendingPathComponent("tokenizer/\(name).golden.json")))
     }
 }
 
@@ -27,7 +29,8 @@ func expectMatchesGolden(_ tok: Tokenizer, _ golden: TokenizerGolden, roundTrip:
             #expect(tok.decode(ids) == c.text, "decode round trip of \(c.text.debugDescription)")
         }
     }
-    #expect(mismatches.isEmpty, "\(mismatches.count) mismatches, first: \(mismatches.prefix(5).joined(separator: "\n"))")
+    #expect(
+        mismatches.isEmpty, "\(mismatches.count) mismatches, first: \(mismatches.prefix(5).joined(separator: "\n"))")
 }
 
 @Suite struct TokenizerGoldenTests {
@@ -59,7 +62,10 @@ func expectMatchesGolden(_ tok: Tokenizer, _ golden: TokenizerGolden, roundTrip:
     let gpt2 = PreTokenizer(steps: [.gpt2Split])
 
     @Test func splitsLikeGPT2() {
-        #expect(gpt2.split("Hello world's  end\n\nok").map(String.init) == ["Hello", " world", "'s", " ", " end", "\n", "\n", "ok"])
+        #expect(
+            gpt2.split("Hello world's  end\n\nok").map(String.init) == [
+                "Hello", " world", "'s", " ", " end", "\n", "\n", "ok",
+            ])
         #expect(gpt2.split("a   ").map(String.init) == ["a", "   "])
         #expect(gpt2.split("a   b").map(String.init) == ["a", "  ", " b"])
         #expect(gpt2.split(" !x").map(String.init) == [" !", "x"])

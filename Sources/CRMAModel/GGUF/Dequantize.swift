@@ -4,7 +4,9 @@
 /// - Important: `raw` must hold exactly `type.byteCount(elements: count)` bytes; ``GGUFFile`` checks
 ///   this when it opens the file.
 public enum Dequantize {
-    public static func run(_ type: GGMLType, _ raw: UnsafeRawBufferPointer, count: Int, into y: UnsafeMutablePointer<Float>) {
+    public static func run(
+        _ type: GGMLType, _ raw: UnsafeRawBufferPointer, count: Int, into y: UnsafeMutablePointer<Float>
+    ) {
         let src = raw.baseAddress!
         let nBlocks = count / type.blockSize
         switch type {
@@ -20,7 +22,9 @@ public enum Dequantize {
             for b in 0..<nBlocks {
                 let blk = src + b * 34, out = y + b * 32
                 let d = half(blk, 0)
-                for j in 0..<32 { out[j] = d * Float(Int8(bitPattern: blk.load(fromByteOffset: 2 + j, as: UInt8.self))) }
+                for j in 0..<32 {
+                    out[j] = d * Float(Int8(bitPattern: blk.load(fromByteOffset: 2 + j, as: UInt8.self)))
+                }
             }
         case .q4_0, .q4_1:
             let hasMin = type == .q4_1

@@ -47,8 +47,12 @@ public struct GGUFFile: Sendable {
         guard version == 2 || version == 3 else { throw ModelFileError.unsupportedVersion(version) }
         let tensorCount = try r.read(UInt64.self, "tensor count")
         let kvCount = try r.read(UInt64.self, "metadata count")
-        guard tensorCount <= Self.maxItems else { throw ModelFileError.implausibleCount(what: "tensor count", count: tensorCount) }
-        guard kvCount <= Self.maxItems else { throw ModelFileError.implausibleCount(what: "metadata count", count: kvCount) }
+        guard tensorCount <= Self.maxItems else {
+            throw ModelFileError.implausibleCount(what: "tensor count", count: tensorCount)
+        }
+        guard kvCount <= Self.maxItems else {
+            throw ModelFileError.implausibleCount(what: "metadata count", count: kvCount)
+        }
 
         var metadata: [String: GGUFValue] = [:]
         var keys: [String] = []
@@ -77,7 +81,8 @@ public struct GGUFFile: Sendable {
             let name = try Self.readString(&r, "tensor name")
             let nDims = try r.read(UInt32.self, "dimension count of \(name)")
             guard (1...4).contains(nDims) else {
-                throw ModelFileError.badTensorShape(tensor: name, dims: [], reason: "\(nDims) dimensions (1 to 4 allowed)")
+                throw ModelFileError.badTensorShape(
+                    tensor: name, dims: [], reason: "\(nDims) dimensions (1 to 4 allowed)")
             }
             var raw: [UInt64] = []
             for d in 0..<Int(nDims) { raw.append(try r.read(UInt64.self, "dimension \(d) of \(name)")) }
@@ -96,15 +101,19 @@ public struct GGUFFile: Sendable {
             }
             guard raw[0] % UInt64(type.blockSize) == 0 else {
                 throw ModelFileError.badTensorShape(
-                    tensor: name, dims: raw, reason: "row length is not a multiple of \(type.name)'s block size \(type.blockSize)")
+                    tensor: name, dims: raw,
+                    reason: "row length is not a multiple of \(type.name)'s block size \(type.blockSize)")
             }
             guard offset % UInt64(alignment) == 0 else {
                 throw ModelFileError.misalignedTensor(tensor: name, offset: offset, alignment: alignment)
             }
             guard offset <= 1 << 48 else {
-                throw ModelFileError.tensorOutOfRange(tensor: name, offset: offset, byteCount: 0, fileSize: file.bytes.count)
+                throw ModelFileError.tensorOutOfRange(
+                    tensor: name, offset: offset, byteCount: 0, fileSize: file.bytes.count)
             }
-            guard index.updateValue(infos.count, forKey: name) == nil else { throw ModelFileError.duplicateTensor(name) }
+            guard index.updateValue(infos.count, forKey: name) == nil else {
+                throw ModelFileError.duplicateTensor(name)
+            }
             infos.append(GGUFTensorInfo(name: name, dims: raw.map { Int($0) }, type: type, offset: Int(offset)))
         }
         let headerEnd = r.offset
@@ -187,7 +196,9 @@ public struct GGUFFile: Sendable {
             return .bool(b == 1)
         case .string: return .string(try readString(&r, "value of \(key)"))
         case .array:
-            guard depth < maxArrayDepth else { throw ModelFileError.invalidHeader("arrays nested too deeply in \(key)") }
+            guard depth < maxArrayDepth else {
+                throw ModelFileError.invalidHeader("arrays nested too deeply in \(key)")
+            }
             let elementTag = try r.read(UInt32.self, "element type of \(key)")
             let n = try r.read(UInt64.self, "length of \(key)")
             // Every element takes at least one byte: a count beyond the remaining bytes is corrupt.

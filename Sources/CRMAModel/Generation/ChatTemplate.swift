@@ -30,7 +30,9 @@ public struct ChatTemplate: Sendable, Equatable {
         if jinja.contains("<|im_start|>") {
             var system: String?
             let marker = "<|im_start|>system\n"
-            if let start = jinja.range(of: marker), let end = jinja.range(of: "<|im_end|>", range: start.upperBound..<jinja.endIndex) {
+            if let start = jinja.range(of: marker),
+                let end = jinja.range(of: "<|im_end|>", range: start.upperBound..<jinja.endIndex)
+            {
                 let s = String(jinja[start.upperBound..<end.lowerBound])
                 if !s.contains("{") { system = s }
             }

@@ -4,7 +4,9 @@ import CRMANumerics
 public enum GenerationControl: Sendable { case more, stop }
 
 /// Why generation ended.
-public enum GenerationStop: String, Sendable, Codable { case endOfTurn = "end_of_turn", maxTokens = "max_tokens", contextFull = "context_full", requested }
+public enum GenerationStop: String, Sendable, Codable {
+    case endOfTurn = "end_of_turn", maxTokens = "max_tokens", contextFull = "context_full", requested
+}
 
 /// Autoregressive generation with a KV cache: the prompt is processed in one forward pass, then one
 /// token per step.
@@ -47,7 +49,8 @@ public struct Generator {
     }
 
     /// Chat: renders `messages` with the model's template, generates the assistant's reply, and returns its text.
-    public func chat(_ messages: [ChatMessage], maxTokens: Int = 128, sampling: SamplingParameters = .greedy) -> String {
+    public func chat(_ messages: [ChatMessage], maxTokens: Int = 128, sampling: SamplingParameters = .greedy) -> String
+    {
         let template = tokenizer.chatTemplate.flatMap(ChatTemplate.init(jinja:)) ?? ChatTemplate(format: .chatML)
         let prompt = tokenizer.encode(template.render(messages), addBOS: template.format == .llama2 ? false : nil)
         var stops = Set(template.stopStrings.compactMap { tokenizer.id(of: $0) })

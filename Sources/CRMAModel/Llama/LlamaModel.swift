@@ -13,7 +13,8 @@ public final class LlamaModel: @unchecked Sendable {
     public init(config: LlamaConfig, weights: LlamaWeights) {
         self.config = config
         self.weights = weights
-        rope = RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta, maxPositions: max(config.contextLength, 1))
+        rope = RotaryEmbedding(
+            headDim: config.headDim, theta: config.ropeTheta, maxPositions: max(config.contextLength, 1))
     }
 
     public convenience init(source: some LlamaWeightSource) throws {
@@ -53,29 +54,39 @@ public final class LlamaModel: @unchecked Sendable {
         for (l, w) in weights.layers.enumerated() {
             // Attention block.
             clock?.enter("norm")
-            ParallelKernels.rmsNorm(x.pointer, weight: w.attnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
+            ParallelKernels.rmsNorm(
+                x.pointer, weight: w.attnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
             clock?.enter("gemm")
-            BLAS.linear(xn.pointer, rows: n, inFeatures: d, weight: w.qkv.pointer, outFeatures: c.qkvSize, into: qkv.pointer)
+            BLAS.linear(
+                xn.pointer, rows: n, inFeatures: d, weight: w.qkv.pointer, outFeatures: c.qkvSize, into: qkv.pointer)
             clock?.enter("rope")
             rope.applyToQK(qkv.pointer, config: c, batch: batch, seqLen: seqLen, firstPosition: past)
             clock?.enter("attention")
             Attention.causal(
                 config: c, qkv: qkv.pointer, batch: batch, seqLen: seqLen, cache: cache, layer: l, into: attn.pointer)
             clock?.enter("gemm")
-            BLAS.linear(attn.pointer, rows: n, inFeatures: c.qSize, weight: w.wo.pointer, outFeatures: d, into: x.pointer, accumulate: true)
+            BLAS.linear(
+                attn.pointer, rows: n, inFeatures: c.qSize, weight: w.wo.pointer, outFeatures: d, into: x.pointer,
+                accumulate: true)
             // MLP block.
             clock?.enter("norm")
-            ParallelKernels.rmsNorm(x.pointer, weight: w.ffnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
+            ParallelKernels.rmsNorm(
+                x.pointer, weight: w.ffnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
             clock?.enter("gemm")
-            BLAS.linear(xn.pointer, rows: n, inFeatures: d, weight: w.gateUp.pointer, outFeatures: 2 * c.ffnSize, into: gu.pointer)
+            BLAS.linear(
+                xn.pointer, rows: n, inFeatures: d, weight: w.gateUp.pointer, outFeatures: 2 * c.ffnSize,
+                into: gu.pointer)
             clock?.enter("swiglu")
             ParallelKernels.swiGLU(gu.pointer, rows: n, ffn: c.ffnSize, into: act.pointer)
             clock?.enter("gemm")
-            BLAS.linear(act.pointer, rows: n, inFeatures: c.ffnSize, weight: w.down.pointer, outFeatures: d, into: x.pointer, accumulate: true)
+            BLAS.linear(
+                act.pointer, rows: n, inFeatures: c.ffnSize, weight: w.down.pointer, outFeatures: d, into: x.pointer,
+                accumulate: true)
         }
         cache?.length = past + seqLen
         clock?.enter("norm")
-        Kernels.rmsNorm(x.pointer, weight: weights.finalNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
+        Kernels.rmsNorm(
+            x.pointer, weight: weights.finalNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
         clock?.stop()
         return xn
     }

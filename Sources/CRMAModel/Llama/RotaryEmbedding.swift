@@ -57,7 +57,9 @@ public struct RotaryEmbedding: Sendable {
 
     /// Rotates the q and k heads of a fused `[batch·seqLen × qkvSize]` activation in place, rows split
     /// across the cores.
-    public func applyToQK(_ qkv: UnsafeMutablePointer<Float>, config c: LlamaConfig, batch: Int, seqLen: Int, firstPosition: Int) {
+    public func applyToQK(
+        _ qkv: UnsafeMutablePointer<Float>, config c: LlamaConfig, batch: Int, seqLen: Int, firstPosition: Int
+    ) {
         let p = SendablePointer(qkv)
         let stride = c.qkvSize, qSize = c.qSize, heads = c.heads, kvHeads = c.kvHeads
         Parallel.rows(batch * seqLen) { r in

@@ -27,9 +27,11 @@ public struct HFModelDirectory: LlamaWeightSource {
         let d = try int("hidden_size"), heads = try int("num_attention_heads")
         config = LlamaConfig(
             hiddenSize: d, layers: try int("num_hidden_layers"), heads: heads,
-            kvHeads: json["num_key_value_heads"] as? Int ?? heads, headDim: json["head_dim"] as? Int ?? d / max(heads, 1),
+            kvHeads: json["num_key_value_heads"] as? Int ?? heads,
+            headDim: json["head_dim"] as? Int ?? d / max(heads, 1),
             ffnSize: try int("intermediate_size"), vocabSize: try int("vocab_size"),
-            ropeTheta: Float(json["rope_theta"] as? Double ?? 10_000), rmsNormEps: Float(json["rms_norm_eps"] as? Double ?? 1e-6),
+            ropeTheta: Float(json["rope_theta"] as? Double ?? 10_000),
+            rmsNormEps: Float(json["rms_norm_eps"] as? Double ?? 1e-6),
             tiedEmbeddings: json["tie_word_embeddings"] as? Bool ?? false,
             contextLength: json["max_position_embeddings"] as? Int ?? 2048)
 
@@ -41,7 +43,8 @@ public struct HFModelDirectory: LlamaWeightSource {
             else { throw ModelFileError.invalidHeader("\(index.path): no weight_map") }
             for (tensor, file) in map {
                 guard !file.contains("/"), file.hasSuffix(".safetensors") else {
-                    throw ModelFileError.invalidHeader("\(index.path): shard name \"\(file)\" is not a file in the directory")
+                    throw ModelFileError.invalidHeader(
+                        "\(index.path): shard name \"\(file)\" is not a file in the directory")
                 }
                 shardNames[tensor] = file
             }
@@ -52,7 +55,9 @@ public struct HFModelDirectory: LlamaWeightSource {
             files["model.safetensors"] = f
             for name in f.tensors.keys { shardNames[name] = "model.safetensors" }
         } else {
-            for file in Set(shardNames.values) { files[file] = try SafetensorsFile(path: url.appendingPathComponent(file).path) }
+            for file in Set(shardNames.values) {
+                files[file] = try SafetensorsFile(path: url.appendingPathComponent(file).path)
+            }
         }
         self.files = files
         location = shardNames

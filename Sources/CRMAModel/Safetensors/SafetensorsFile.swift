@@ -18,13 +18,17 @@ public struct SafetensorsFile: Sendable {
     public let metadata: [String: String]
     let dataStart: Int
 
-    static let elementSize = ["F32": 4, "F16": 2, "BF16": 2, "F64": 8, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1]
+    static let elementSize = [
+        "F32": 4, "F16": 2, "BF16": 2, "F64": 8, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
+    ]
 
     public init(path: String) throws {
         file = try MappedFile(path: path)
         var r = ByteReader(file.bytes)
         let n = try r.read(UInt64.self, "safetensors header length")
-        guard n <= 100_000_000 else { throw ModelFileError.implausibleCount(what: "safetensors header length", count: n) }
+        guard n <= 100_000_000 else {
+            throw ModelFileError.implausibleCount(what: "safetensors header length", count: n)
+        }
         try r.require(Int(n), "safetensors header")
         let headerBytes = Data(UnsafeRawBufferPointer(rebasing: file.bytes[8..<(8 + Int(n))]))
         dataStart = 8 + Int(n)
@@ -49,17 +53,21 @@ public struct SafetensorsFile: Sendable {
             for d in shape {
                 let (p, o) = count.multipliedReportingOverflow(by: d)
                 guard d >= 0, !o, p <= 1 << 40 else {
-                    throw ModelFileError.badTensorShape(tensor: name, dims: shape.map { UInt64(max($0, 0)) }, reason: "absurd size")
+                    throw ModelFileError.badTensorShape(
+                        tensor: name, dims: shape.map { UInt64(max($0, 0)) }, reason: "absurd size")
                 }
                 count = p
             }
             let (b, e) = (offsets[0], offsets[1])
             guard b >= 0, e >= b, e <= dataSize else {
-                throw ModelFileError.tensorOutOfRange(tensor: name, offset: UInt64(max(b, 0)), byteCount: UInt64(max(e - b, 0)), fileSize: file.bytes.count)
+                throw ModelFileError.tensorOutOfRange(
+                    tensor: name, offset: UInt64(max(b, 0)), byteCount: UInt64(max(e - b, 0)),
+                    fileSize: file.bytes.count)
             }
             guard e - b == count * size else {
                 throw ModelFileError.badTensorShape(
-                    tensor: name, dims: shape.map { UInt64($0) }, reason: "\(e - b) bytes for \(count) \(dtype) elements")
+                    tensor: name, dims: shape.map { UInt64($0) },
+                    reason: "\(e - b) bytes for \(count) \(dtype) elements")
             }
             tensors[name] = SafetensorsTensor(name: name, dtype: dtype, shape: shape, range: b..<e)
         }
@@ -69,7 +77,8 @@ public struct SafetensorsFile: Sendable {
 
     /// Converts the tensor's elements (F32, F16 or BF16) to Float32 into `out`.
     public func read(_ t: SafetensorsTensor, into out: UnsafeMutablePointer<Float>) throws {
-        let raw = UnsafeRawBufferPointer(rebasing: file.bytes[(dataStart + t.range.lowerBound)..<(dataStart + t.range.upperBound)])
+        let raw = UnsafeRawBufferPointer(
+            rebasing: file.bytes[(dataStart + t.range.lowerBound)..<(dataStart + t.range.upperBound)])
         let count = t.shape.reduce(1, *)
         switch t.dtype {
         case "F32": Dequantize.run(.f32, raw, count: count, into: out)

@@ -19,7 +19,9 @@ public enum RollingWindows {
         while predicted < tokens.count {
             let n = min(tokens.count - predicted, maxLength)
             let end = predicted + n
-            windows.append(ScoringWindow(input: Array(tokens[(end - maxLength - 1)..<(end - 1)]), predicted: Array(tokens[predicted..<end])))
+            windows.append(
+                ScoringWindow(
+                    input: Array(tokens[(end - maxLength - 1)..<(end - 1)]), predicted: Array(tokens[predicted..<end])))
             predicted = end
         }
         return windows

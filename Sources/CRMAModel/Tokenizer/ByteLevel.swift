@@ -35,7 +35,11 @@ public enum ByteLevel {
     /// as their own UTF-8.
     public static func decode(_ token: String, into bytes: inout [UInt8]) {
         for s in token.unicodeScalars {
-            if let b = byteForScalar[s.value] { bytes.append(b) } else { bytes.append(contentsOf: Array(String(s).utf8)) }
+            if let b = byteForScalar[s.value] {
+                bytes.append(b)
+            } else {
+                bytes.append(contentsOf: Array(String(s).utf8))
+            }
         }
     }
 }

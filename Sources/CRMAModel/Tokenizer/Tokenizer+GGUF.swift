@@ -8,7 +8,9 @@ extension Tokenizer {
             throw ModelFileError.missingMetadata("tokenizer.ggml.tokens")
         }
         let tokens = try tokenValues.map { v -> String in
-            guard let s = v.string else { throw ModelFileError.wrongMetadataType(key: "tokenizer.ggml.tokens", expected: "string array") }
+            guard let s = v.string else {
+                throw ModelFileError.wrongMetadataType(key: "tokenizer.ggml.tokens", expected: "string array")
+            }
             return s
         }
         let types = m["tokenizer.ggml.token_type"]?.array?.compactMap(\.int) ?? []
@@ -29,7 +31,8 @@ extension Tokenizer {
             }
             let merges = try mergeValues.map { v -> (String, String) in
                 guard let s = v.string, let sp = s.firstIndex(of: " ") else {
-                    throw ModelFileError.wrongMetadataType(key: "tokenizer.ggml.merges", expected: "list of \"a b\" strings")
+                    throw ModelFileError.wrongMetadataType(
+                        key: "tokenizer.ggml.merges", expected: "list of \"a b\" strings")
                 }
                 return (String(s[..<sp]), String(s[s.index(after: sp)...]))
             }
@@ -41,14 +44,17 @@ extension Tokenizer {
                 // Hugging Face's byte-level tokenizers add no BOS; follow them so ids match the reference.
                 addBOS: false, addSpacePrefix: false, chatTemplate: template)
         case "llama":
-            let scores = m["tokenizer.ggml.scores"]?.array?.compactMap { $0.double.map(Float.init) }
+            let scores =
+                m["tokenizer.ggml.scores"]?.array?.compactMap { $0.double.map(Float.init) }
                 ?? [Float](repeating: 0, count: tokens.count)
             guard scores.count == tokens.count else {
                 throw ModelFileError.wrongMetadataType(key: "tokenizer.ggml.scores", expected: "one score per token")
             }
             self.init(
                 kind: .sentencePiece,
-                model: BPEModel(tokens: tokens, scores: scores, byteFallback: true, unknownID: id("tokenizer.ggml.unknown_token_id")),
+                model: BPEModel(
+                    tokens: tokens, scores: scores, byteFallback: true, unknownID: id("tokenizer.ggml.unknown_token_id")
+                ),
                 preTokenizer: PreTokenizer(steps: []), specialTokens: specials,
                 bosID: id("tokenizer.ggml.bos_token_id"), eosID: id("tokenizer.ggml.eos_token_id"),
                 addBOS: m["tokenizer.ggml.add_bos_token"]?.bool ?? true,

@@ -58,9 +58,12 @@ extension Tokenizer {
             let desc = String(describing: norm)
             if desc.contains("▁") { metaspace = true }
         }
-        if !byteLevel, let dec = root["decoder"] as? [String: Any], dec["type"] as? String == "ByteLevel" { byteLevel = true }
+        if !byteLevel, let dec = root["decoder"] as? [String: Any], dec["type"] as? String == "ByteLevel" {
+            byteLevel = true
+        }
         guard byteLevel || metaspace else {
-            throw ModelFileError.invalidHeader("\(path): unsupported pre-tokenizer (expected ByteLevel or Metaspace/SentencePiece)")
+            throw ModelFileError.invalidHeader(
+                "\(path): unsupported pre-tokenizer (expected ByteLevel or Metaspace/SentencePiece)")
         }
         let specials = (root["added_tokens"] as? [[String: Any]] ?? []).compactMap { e -> (String, Int32)? in
             guard let c = e["content"] as? String, let id = e["id"] as? Int, !c.isEmpty else { return nil }
