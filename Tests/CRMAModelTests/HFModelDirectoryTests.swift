@@ -96,6 +96,17 @@ struct TinyReference: Decodable {
         }
     }
 
+    /// Every truncation of a real safetensors file is rejected with a `ModelFileError`, never a trap.
+    @Test func truncatedCopiesAreRejected() throws {
+        let full = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("tiny/mistral-f16/model.safetensors")))
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("crma-trunc-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: url) }
+        for n in stride(from: 0, to: full.count, by: full.count / 97) {
+            try full.prefix(n).write(to: url)
+            #expect(throws: ModelFileError.self) { try SafetensorsFile(path: url.path) }
+        }
+    }
+
     @Test func missingModelSaysHowToGetIt() {
         do {
             _ = try LanguageModel.load(path: "/nonexistent/" + LanguageModel.defaultPath)
