@@ -102,6 +102,13 @@ public enum Kernels {
         for j in n..<width { x[j] = 0 }
     }
 
+    /// In place: `x[i] = exp(x[i] − shift) · scale` (softmax from a log-sum-exp, scaled).
+    public static func expShifted(_ x: UnsafeMutablePointer<Float>, _ n: Int, shift: Float, scale: Float) {
+        var i = 0
+        while i + 16 <= n { store(FastMath.exp(load(x + i) - shift) * scale, x + i); i += 16 }
+        while i < n { x[i] = FastMath.exp(x[i] - shift) * scale; i += 1 }
+    }
+
     /// log Σ exp(x[i]) over a row of length `n`, stable.
     public static func logSumExp(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
         let m = max(x, n)

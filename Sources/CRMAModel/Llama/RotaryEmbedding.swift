@@ -75,4 +75,17 @@ public struct RotaryEmbedding: Sendable {
             }
         }
     }
+
+    /// Rotates `heads` heads of each row by that row's own position (`positions[r]`), in place;
+    /// `inverse` rotates back (the backward pass of the rotation).
+    public func apply(
+        _ x: UnsafeMutablePointer<Float>, rows: Int, stride: Int, heads: Int, positions: UnsafePointer<Int32>,
+        inverse: Bool
+    ) {
+        for r in 0..<rows {
+            apply(
+                x + r * stride, rows: 1, stride: stride, heads: heads, firstPosition: Int(positions[r]),
+                inverse: inverse)
+        }
+    }
 }

@@ -1,0 +1,245 @@
+import CRMANumerics
+
+/// The differentiable forward and backward pass of a frozen Llama model with adapters.
+///
+/// Gradients flow to the inputs of every op (through the frozen base) and to adapter parameters only;
+/// base weights get none. Activations are planned: per layer it keeps the residual input, the fused
+/// q|k|v after RoPE, the attention probabilities, the attention output, the mid-layer residual and the
+/// gate|up pre-activations, plus two RMS factors per row; normalized inputs and the SwiGLU output are
+/// recomputed in the backward pass (cheap element-wise work) instead of stored.
+///
+/// - Important: one pass object per training thread; it owns its buffers and reuses them across steps.
+public final class LlamaTrainingPass {
+    public let model: LlamaModel
+    public let hooks: (any LlamaAdapterHooks)?
+    /// When set, accumulates time per phase.
+    public var clock: PhaseClock?
+
+    private let ws = ForwardWorkspace()
+    private var saved: [LayerActivations] = []
+    private var savedRows = 0
+    private var batch: TrainingBatch?
+    private var finalRstd: FloatBuffer?
+    private var finalInput: FloatBuffer?
+
+    struct LayerActivations {
+        let xIn: FloatBuffer, rstd1: FloatBuffer, qkv: FloatBuffer, probs: FloatBuffer
+        let attnOut: FloatBuffer, xMid: FloatBuffer, rstd2: FloatBuffer, gu: FloatBuffer
+    }
+
+    public init(model: LlamaModel, hooks: (any LlamaAdapterHooks)?) {
+        self.model = model
+        self.hooks = hooks
+    }
+
+    private func prepare(rows n: Int, batch b: Int, seqLen t: Int) {
+        let c = model.config
+        let probs = b * c.heads * t * t
+        if savedRows == n, let first = saved.first, first.probs.count == probs { return }
+        saved = (0..<c.layers).map { _ in
+            LayerActivations(
+                xIn: FloatBuffer(count: n * c.hiddenSize), rstd1: FloatBuffer(count: n),
+                qkv: FloatBuffer(count: n * c.qkvSize),
+                probs: FloatBuffer(count: probs), attnOut: FloatBuffer(count: n * c.qSize),
+                xMid: FloatBuffer(count: n * c.hiddenSize), rstd2: FloatBuffer(count: n),
+                gu: FloatBuffer(count: n * 2 * c.ffnSize))
+        }
+        savedRows = n
+        finalRstd = FloatBuffer(count: n)
+        finalInput = FloatBuffer(count: n * c.hiddenSize)
+    }
+
+    /// Runs the forward pass, keeping what the backward pass needs, and returns the mean cross-entropy
+    /// (nats) over positions whose target is not −1.
+    public func forward(_ b: TrainingBatch) -> Double {
+        let c = model.config, d = c.hiddenSize, n = b.batch * b.seqLen
+        prepare(rows: n, batch: b.batch, seqLen: b.seqLen)
+        batch = b
+        let x = ws.buffer("x", n * d), xn = ws.buffer("xn", n * d), act = ws.buffer("act", n * c.ffnSize)
+        clock?.enter("forward")
+        for (i, t) in b.tokens.enumerated() {
+            precondition(t >= 0 && Int(t) < c.vocabSize, "token id \(t) out of range")
+            (x.pointer + i * d).update(from: model.weights.embedding.pointer + Int(t) * d, count: d)
+        }
+        for (l, w) in model.weights.layers.enumerated() {
+            let s = saved[l]
+            s.xIn.pointer.update(from: x.pointer, count: n * d)
+            ParallelKernels.rmsNorm(
+                x.pointer, weight: w.attnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer,
+                rstd: s.rstd1.pointer)
+            BLAS.linear(
+                xn.pointer, rows: n, inFeatures: d, weight: w.qkv.pointer, outFeatures: c.qkvSize, into: s.qkv.pointer)
+            adaptForward(
+                [.q, .k, .v], layer: l, x: xn.pointer, rows: n, inFeatures: d, y: s.qkv.pointer, ldy: c.qkvSize,
+                offsets: [0, c.qSize, c.qSize + c.kvSize], widths: [c.qSize, c.kvSize, c.kvSize])
+            b.positions.withUnsafeBufferPointer { pos in
+                model.rope.apply(
+                    s.qkv.pointer, rows: n, stride: c.qkvSize, heads: c.heads, positions: pos.baseAddress!,
+                    inverse: false)
+                model.rope.apply(
+                    s.qkv.pointer + c.qSize, rows: n, stride: c.qkvSize, heads: c.kvHeads, positions: pos.baseAddress!,
+                    inverse: false)
+            }
+            TrainingAttention.forward(
+                config: c, batch: b, qkv: s.qkv.pointer, probs: s.probs.pointer, out: s.attnOut.pointer)
+            BLAS.linear(
+                s.attnOut.pointer, rows: n, inFeatures: c.qSize, weight: w.wo.pointer, outFeatures: d, into: x.pointer,
+                accumulate: true)
+            adaptForward(
+                [.o], layer: l, x: s.attnOut.pointer, rows: n, inFeatures: c.qSize, y: x.pointer, ldy: d, offsets: [0],
+                widths: [d])
+            s.xMid.pointer.update(from: x.pointer, count: n * d)
+            ParallelKernels.rmsNorm(
+                x.pointer, weight: w.ffnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer,
+                rstd: s.rstd2.pointer)
+            BLAS.linear(
+                xn.pointer, rows: n, inFeatures: d, weight: w.gateUp.pointer, outFeatures: 2 * c.ffnSize,
+                into: s.gu.pointer)
+            adaptForward(
+                [.gate, .up], layer: l, x: xn.pointer, rows: n, inFeatures: d, y: s.gu.pointer, ldy: 2 * c.ffnSize,
+                offsets: [0, c.ffnSize], widths: [c.ffnSize, c.ffnSize])
+            ParallelKernels.swiGLU(s.gu.pointer, rows: n, ffn: c.ffnSize, into: act.pointer)
+            BLAS.linear(
+                act.pointer, rows: n, inFeatures: c.ffnSize, weight: w.down.pointer, outFeatures: d, into: x.pointer,
+                accumulate: true)
+            adaptForward(
+                [.down], layer: l, x: act.pointer, rows: n, inFeatures: c.ffnSize, y: x.pointer, ldy: d, offsets: [0],
+                widths: [d])
+            hooks?.residualForward(layer: l, h: x.pointer, rows: n)
+        }
+        finalInput!.pointer.update(from: x.pointer, count: n * d)
+        ParallelKernels.rmsNorm(
+            x.pointer, weight: model.weights.finalNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer,
+            rstd: finalRstd!.pointer)
+        clock?.enter("head")
+        let loss = LossHead.crossEntropy(
+            model: model, hidden: xn.pointer, targets: b.targets, gradient: nil, workspace: ws)
+        clock?.stop()
+        return loss
+    }
+
+    /// Runs the forward pass and the backward pass; adapter gradients are accumulated by the hooks.
+    /// Returns the loss of the forward pass.
+    @discardableResult
+    public func forwardBackward(_ b: TrainingBatch) -> Double {
+        _ = forward(b)
+        return backward()
+    }
+
+    /// The backward pass for the batch of the last `forward` call (recomputes the head's logits).
+    public func backward() -> Double {
+        guard let b = batch else { preconditionFailure("backward() before forward()") }
+        let c = model.config, d = c.hiddenSize, n = b.batch * b.seqLen, F = c.ffnSize
+        let xn = ws.buffer("xn", n * d), dh = ws.buffer("dh", n * d), dxn = ws.buffer("dxn", n * d)
+        let act = ws.buffer("act", n * F), dAct = ws.buffer("dAct", n * F), dGU = ws.buffer("dGU", n * 2 * F)
+        let dAttn = ws.buffer("dAttn", n * c.qSize), dQKV = ws.buffer("dQKV", n * c.qkvSize),
+            dMid = ws.buffer("dMid", n * d)
+        clock?.enter("head")
+        // Head: recompute the final norm output, then logits chunk by chunk into d(normed hidden).
+        ParallelKernels.rmsNorm(
+            finalInput!.pointer, weight: model.weights.finalNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps,
+            into: xn.pointer)
+        let loss = LossHead.crossEntropy(
+            model: model, hidden: xn.pointer, targets: b.targets, gradient: dxn.pointer, workspace: ws)
+        clock?.enter("backward")
+        dh.pointer.initialize(repeating: 0, count: n * d)
+        BackwardKernels.rmsNorm(
+            x: finalInput!.pointer, weight: model.weights.finalNorm.pointer, rstd: finalRstd!.pointer,
+            dOut: dxn.pointer, rows: n, dim: d, dx: dh.pointer)
+
+        for l in stride(from: c.layers - 1, through: 0, by: -1) {
+            let w = model.weights.layers[l], s = saved[l]
+            hooks?.residualBackward(layer: l, dh: dh.pointer, rows: n)
+            // MLP: y = xMid + down(swiglu(gate|up(norm(xMid)))).
+            ParallelKernels.swiGLU(s.gu.pointer, rows: n, ffn: F, into: act.pointer)
+            BLAS.sgemm(m: n, n: F, k: d, a: dh.pointer, lda: d, b: w.down.pointer, ldb: F, c: dAct.pointer, ldc: F)
+            adaptBackward(
+                [.down], layer: l, x: act.pointer, rows: n, inFeatures: F, dy: dh.pointer, ldy: d, offsets: [0],
+                widths: [d], dx: dAct.pointer)
+            BackwardKernels.swiGLU(gu: s.gu.pointer, dOut: dAct.pointer, rows: n, ffn: F, dGU: dGU.pointer)
+            BLAS.sgemm(
+                m: n, n: d, k: 2 * F, a: dGU.pointer, lda: 2 * F, b: w.gateUp.pointer, ldb: d, c: dxn.pointer, ldc: d)
+            if needsInput([.gate, .up], l) {
+                ParallelKernels.rmsNorm(
+                    s.xMid.pointer, weight: w.ffnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
+                adaptBackward(
+                    [.gate, .up], layer: l, x: xn.pointer, rows: n, inFeatures: d, dy: dGU.pointer, ldy: 2 * F,
+                    offsets: [0, F], widths: [F, F], dx: dxn.pointer)
+            }
+            dMid.pointer.update(from: dh.pointer, count: n * d)
+            BackwardKernels.rmsNorm(
+                x: s.xMid.pointer, weight: w.ffnNorm.pointer, rstd: s.rstd2.pointer, dOut: dxn.pointer, rows: n, dim: d,
+                dx: dMid.pointer)
+            // Attention: xMid = xIn + o(attention(rope(q|k|v(norm(xIn))))).
+            BLAS.sgemm(
+                m: n, n: c.qSize, k: d, a: dMid.pointer, lda: d, b: w.wo.pointer, ldb: c.qSize, c: dAttn.pointer,
+                ldc: c.qSize)
+            adaptBackward(
+                [.o], layer: l, x: s.attnOut.pointer, rows: n, inFeatures: c.qSize, dy: dMid.pointer, ldy: d,
+                offsets: [0], widths: [d], dx: dAttn.pointer)
+            TrainingAttention.backward(
+                config: c, batch: b, qkv: s.qkv.pointer, probs: s.probs.pointer, dOut: dAttn.pointer, dQKV: dQKV.pointer
+            )
+            b.positions.withUnsafeBufferPointer { pos in
+                model.rope.apply(
+                    dQKV.pointer, rows: n, stride: c.qkvSize, heads: c.heads, positions: pos.baseAddress!, inverse: true
+                )
+                model.rope.apply(
+                    dQKV.pointer + c.qSize, rows: n, stride: c.qkvSize, heads: c.kvHeads, positions: pos.baseAddress!,
+                    inverse: true)
+            }
+            BLAS.sgemm(
+                m: n, n: d, k: c.qkvSize, a: dQKV.pointer, lda: c.qkvSize, b: w.qkv.pointer, ldb: d, c: dxn.pointer,
+                ldc: d)
+            if needsInput([.q, .k, .v], l) {
+                ParallelKernels.rmsNorm(
+                    s.xIn.pointer, weight: w.attnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
+                adaptBackward(
+                    [.q, .k, .v], layer: l, x: xn.pointer, rows: n, inFeatures: d, dy: dQKV.pointer, ldy: c.qkvSize,
+                    offsets: [0, c.qSize, c.qSize + c.kvSize], widths: [c.qSize, c.kvSize, c.kvSize], dx: dxn.pointer)
+            }
+            dh.pointer.update(from: dMid.pointer, count: n * d)
+            BackwardKernels.rmsNorm(
+                x: s.xIn.pointer, weight: w.attnNorm.pointer, rstd: s.rstd1.pointer, dOut: dxn.pointer, rows: n, dim: d,
+                dx: dh.pointer)
+        }
+        clock?.stop()
+        return loss
+    }
+
+    /// The gradient w.r.t. the embedding outputs from the last backward pass (`[rows × hidden]`), for tests.
+    public var inputGradient: UnsafePointer<Float> {
+        UnsafePointer(ws.buffer("dh", savedRows * model.config.hiddenSize).pointer)
+    }
+
+    private func needsInput(_ ps: [Projection], _ l: Int) -> Bool {
+        guard let hooks else { return false }
+        return ps.contains { hooks.adapts($0, layer: l) }
+    }
+
+    private func adaptForward(
+        _ ps: [Projection], layer: Int, x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
+        y: UnsafeMutablePointer<Float>, ldy: Int,
+        offsets: [Int], widths: [Int]
+    ) {
+        guard let hooks else { return }
+        for (i, p) in ps.enumerated() where hooks.adapts(p, layer: layer) {
+            hooks.projectionForward(
+                p, layer: layer, x: x, rows: rows, inFeatures: inFeatures, y: y + offsets[i], ldy: ldy,
+                outFeatures: widths[i])
+        }
+    }
+
+    private func adaptBackward(
+        _ ps: [Projection], layer: Int, x: UnsafePointer<Float>, rows: Int, inFeatures: Int, dy: UnsafePointer<Float>,
+        ldy: Int,
+        offsets: [Int], widths: [Int], dx: UnsafeMutablePointer<Float>
+    ) {
+        guard let hooks else { return }
+        for (i, p) in ps.enumerated() where hooks.adapts(p, layer: layer) {
+            hooks.projectionBackward(
+                p, layer: layer, x: x, rows: rows, inFeatures: inFeatures, dy: dy + offsets[i], ldy: ldy,
+                outFeatures: widths[i], dx: dx)
+        }
+    }
+}
