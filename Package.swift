@@ -43,6 +43,12 @@ let package = Package(
             dependencies: ["CRMANumerics"],
             swiftSettings: upcoming + optimizedInDebug
         ),
+        // adapters: LoRA, CRMA (Sinkhorn), adapter sets
+        .target(
+            name: "CRMAAdapters",
+            dependencies: ["CRMAModel", "CRMANumerics"],
+            swiftSettings: upcoming + optimizedInDebug
+        ),
         // executables
         .executableTarget(
             name: "crma-bench",
@@ -56,6 +62,11 @@ let package = Package(
         .testTarget(
             name: "CRMANumericsTests",
             dependencies: ["CRMANumerics"],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "CRMAAdaptersTests",
+            dependencies: ["CRMAAdapters", "CRMAModel", "CRMANumerics"],
             swiftSettings: upcoming
         ),
         .testTarget(

@@ -1,0 +1,250 @@
+import CRMAModel
+import CRMANumerics
+import Foundation
+
+/// Health of the mixing matrices after a step: the constraint the method rests on.
+public struct CRMAHealth: Sendable, Equatable, Codable {
+    /// max over layers of ‖M_ℓ‖₂ − 1.
+    public var maxSpectralExcess: Double
+    /// max over layers of the largest |row or column sum − 1|.
+    public var maxMarginError: Double
+}
+
+/// The CRMA substrate (crma.md §2–3): per decoder layer, a residual adapter
+/// `h = y + g · (ŷ·R) · Mᵀ · W` whose mixing matrix `M = Sinkhorn(log_mix)` is doubly stochastic.
+public final class CRMA {
+    public let config: CRMAConfig
+    public let hidden: Int
+    public let layers: Int
+    /// `[hidden × n]` read projections.
+    public let read: [Parameter]
+    /// `[n × hidden]` write projections (lowrank variant only; tied uses `Rᵀ`).
+    public let write: [Parameter]
+    /// `[n × n]` mixing logits (sinkhorn mixing only).
+    public let logMix: [Parameter]
+    /// `[1]` gate logits.
+    public let logAlpha: [Parameter]
+    public var trainable = true
+
+    private var sinkhorn: [Sinkhorn?]
+    private var saved: [Saved?]
+    private let scratch = ForwardWorkspace()
+
+    struct Saved {
+        let y: FloatBuffer, rstd: FloatBuffer, s: FloatBuffer, sMixed: FloatBuffer
+    }
+
+    /// Builds the substrate for `model`: W = 0 (exact identity at step 0), R = leading left singular
+    /// vectors of each layer's W_down, log_mix = 2·I, log_alpha = gateInit.
+    public init(config: CRMAConfig, model: LlamaModel, seed: UInt64) {
+        self.config = config
+        let c = model.config
+        hidden = c.hiddenSize
+        layers = c.layers
+        let n = config.streams
+        var r: [Parameter] = [], w: [Parameter] = [], m: [Parameter] = [], a: [Parameter] = []
+        for l in 0..<c.layers {
+            let R = Parameter(name: "layers.\(l).crma.R", shape: [c.hiddenSize, n], group: .proj, family: .crma)
+            Orthonormal.leadingLeftSingularVectors(
+                model.weights.layers[l].down.pointer, d: c.hiddenSize, f: c.ffnSize, n: n, seed: seed &+ UInt64(l),
+                into: R.value.pointer)
+            r.append(R)
+            if config.variant == .lowrank {
+                w.append(Parameter(name: "layers.\(l).crma.W", shape: [n, c.hiddenSize], group: .proj, family: .crma))
+            }
+            if config.mixing == .sinkhorn {
+                let lm = Parameter(name: "layers.\(l).crma.log_mix", shape: [n, n], group: .structural, family: .crma)
+                for i in 0..<n { lm.value[i * n + i] = config.mixInitDiagonal }
+                m.append(lm)
+            }
+            let g = Parameter(name: "layers.\(l).crma.log_alpha", shape: [1], group: .gate, family: .crma)
+            g.value[0] = config.gateInit
+            a.append(g)
+        }
+        read = r
+        write = w
+        logMix = m
+        logAlpha = a
+        sinkhorn = Array(repeating: nil, count: c.layers)
+        saved = Array(repeating: nil, count: c.layers)
+    }
+
+    public var parameters: [Parameter] { read + write + logMix + logAlpha }
+
+    /// The mixing matrix of `layer` as used by the next forward pass (Float64, row-major `n × n`).
+    public func mixingMatrix(layer l: Int) -> [Double] {
+        let n = config.streams
+        if config.mixing == .identity { return (0..<(n * n)).map { $0 % (n + 1) == 0 ? 1 : 0 } }
+        return Sinkhorn(logits: logMix[l].value.array.map(Double.init), n: n, iterations: config.sinkhornIterations)
+            .matrix
+    }
+
+    /// ‖M‖₂ − 1 and margin errors over all layers, for the current parameters.
+    public func health() -> CRMAHealth {
+        var h = CRMAHealth(maxSpectralExcess: -.infinity, maxMarginError: 0)
+        for l in 0..<layers {
+            let m = mixingMatrix(layer: l)
+            h.maxSpectralExcess = max(h.maxSpectralExcess, Sinkhorn.spectralNorm(m, n: config.streams) - 1)
+            h.maxMarginError = max(h.maxMarginError, Sinkhorn.marginError(m, n: config.streams))
+        }
+        return h
+    }
+
+    /// After an optimizer step: clamp log_mix, and (tied) retract R to orthonormal columns.
+    public func afterOptimizerStep() {
+        let bound = config.logMixClamp
+        for p in logMix { for i in 0..<p.count { p.value[i] = min(max(p.value[i], -bound), bound) } }
+        if config.variant == .tied {
+            for R in read { Orthonormal.orthonormalizeColumns(R.value.pointer, d: hidden, n: config.streams) }
+        }
+    }
+
+    func gate(_ l: Int) -> Float {
+        let a = logAlpha[l].value[0]
+        return config.variant == .tied ? 1 / (1 + Foundation.exp(-a)) : Foundation.exp(a)
+    }
+
+    /// d g / d log_alpha.
+    func gateDerivative(_ l: Int) -> Float {
+        let g = gate(l)
+        return config.variant == .tied ? g * (1 - g) : g
+    }
+
+    func mixing(_ l: Int) -> FloatBuffer {
+        let n = config.streams
+        let m = scratch.buffer("M\(l)", n * n)
+        if config.mixing == .identity {
+            for i in 0..<(n * n) { m[i] = i % (n + 1) == 0 ? 1 : 0 }
+        } else {
+            let s = Sinkhorn(
+                logits: logMix[l].value.array.map(Double.init), n: n, iterations: config.sinkhornIterations)
+            sinkhorn[l] = s
+            for i in 0..<(n * n) { m[i] = Float(s.matrix[i]) }
+        }
+        return m
+    }
+
+    // MARK: - Forward and backward
+
+    func forward(layer l: Int, h: UnsafeMutablePointer<Float>, rows N: Int) {
+        guard config.enabled else { return }
+        let d = hidden, n = config.streams
+        let M = mixing(l)
+        let prev = saved[l]
+        let fits = prev.map { $0.y.count >= N * d } ?? false
+        let sv =
+            fits
+            ? prev!
+            : Saved(
+                y: FloatBuffer(count: N * d), rstd: FloatBuffer(count: N), s: FloatBuffer(count: N * n),
+                sMixed: FloatBuffer(count: N * n))
+        saved[l] = sv
+        sv.y.pointer.update(from: h, count: N * d)
+        let readInput = readInput(layer: l, rows: N)
+        let R = read[l].value.pointer
+        // S = ŷ·R ; S' = S·Mᵀ
+        BLAS.sgemm(m: N, n: n, k: d, a: readInput, lda: d, b: R, ldb: n, c: sv.s.pointer, ldc: n)
+        BLAS.sgemm(
+            transB: true, m: N, n: n, k: n, a: sv.s.pointer, lda: n, b: M.pointer, ldb: n, c: sv.sMixed.pointer, ldc: n)
+        let g = gate(l)
+        switch config.variant {
+        case .lowrank:
+            // h = y + g · S'·W
+            BLAS.sgemm(
+                m: N, n: d, k: n, alpha: g, a: sv.sMixed.pointer, lda: n, b: write[l].value.pointer, ldb: d, beta: 1,
+                c: h, ldc: d)
+        case .tied:
+            // h = y + g · (S' − S)·Rᵀ
+            let D = scratch.buffer("D", N * n)
+            for i in 0..<(N * n) { D[i] = sv.sMixed[i] - sv.s[i] }
+            BLAS.sgemm(
+                transB: true, m: N, n: d, k: n, alpha: g, a: D.pointer, lda: n, b: R, ldb: n, beta: 1, c: h, ldc: d)
+        }
+    }
+
+    /// The tensor the read projection reads: RMS-normalized y (lowrank, normalized read) or y itself.
+    private func readInput(layer l: Int, rows N: Int) -> UnsafePointer<Float> {
+        let sv = saved[l]!
+        guard config.variant == .lowrank, config.read == .normalized else { return UnsafePointer(sv.y.pointer) }
+        let yhat = scratch.buffer("yhat", N * hidden)
+        ParallelKernels.rmsNorm(
+            sv.y.pointer, weight: nil, rows: N, dim: hidden, eps: 1e-5, into: yhat.pointer, rstd: sv.rstd.pointer)
+        return UnsafePointer(yhat.pointer)
+    }
+
+    func backward(layer l: Int, dh: UnsafeMutablePointer<Float>, rows N: Int) {
+        guard config.enabled, let sv = saved[l] else { return }
+        let d = hidden, n = config.streams
+        let M = mixing(l)
+        let R = read[l].value.pointer
+        let g = gate(l)
+        let delta = scratch.buffer("delta", N * d)
+        let dS = scratch.buffer("dS", N * n), dSm = scratch.buffer("dSm", N * n)
+        var dM = [Float](repeating: 0, count: n * n)
+        switch config.variant {
+        case .lowrank:
+            let W = write[l]
+            // Δ = S'·W (recomputed) ; dg = Σ dh ⊙ Δ
+            BLAS.sgemm(
+                m: N, n: d, k: n, a: sv.sMixed.pointer, lda: n, b: W.value.pointer, ldb: d, c: delta.pointer, ldc: d)
+            let dg = Double(Kernels.dot(dh, delta.pointer, N * d))
+            if trainable {
+                logAlpha[l].grad[0] += Float(dg) * gateDerivative(l)
+                // dW += g · S'ᵀ·dh
+                BLAS.sgemm(
+                    transA: true, m: n, n: d, k: N, alpha: g, a: sv.sMixed.pointer, lda: n, b: dh, ldb: d, beta: 1,
+                    c: W.grad.pointer, ldc: d)
+            }
+            // dS' = g · dh·Wᵀ ; dS = dS'·M ; dM = dS'ᵀ·S
+            BLAS.sgemm(
+                transB: true, m: N, n: n, k: d, alpha: g, a: dh, lda: d, b: W.value.pointer, ldb: d, c: dSm.pointer,
+                ldc: n)
+            BLAS.sgemm(m: N, n: n, k: n, a: dSm.pointer, lda: n, b: M.pointer, ldb: n, c: dS.pointer, ldc: n)
+            dM.withUnsafeMutableBufferPointer {
+                BLAS.sgemm(
+                    transA: true, m: n, n: n, k: N, a: dSm.pointer, lda: n, b: sv.s.pointer, ldb: n, c: $0.baseAddress!,
+                    ldc: n)
+            }
+        case .tied:
+            let D = scratch.buffer("D", N * n)
+            for i in 0..<(N * n) { D[i] = sv.sMixed[i] - sv.s[i] }
+            BLAS.sgemm(transB: true, m: N, n: d, k: n, a: D.pointer, lda: n, b: R, ldb: n, c: delta.pointer, ldc: d)
+            let dg = Double(Kernels.dot(dh, delta.pointer, N * d))
+            if trainable {
+                logAlpha[l].grad[0] += Float(dg) * gateDerivative(l)
+                // dR (write side) += g · dhᵀ·D
+                BLAS.sgemm(
+                    transA: true, m: d, n: n, k: N, alpha: g, a: dh, lda: d, b: D.pointer, ldb: n, beta: 1,
+                    c: read[l].grad.pointer, ldc: n)
+            }
+            // dD = g · dh·R ; dS = dD·M − dD ; dM = dDᵀ·S
+            BLAS.sgemm(m: N, n: n, k: d, alpha: g, a: dh, lda: d, b: R, ldb: n, c: dSm.pointer, ldc: n)
+            BLAS.sgemm(m: N, n: n, k: n, a: dSm.pointer, lda: n, b: M.pointer, ldb: n, c: dS.pointer, ldc: n)
+            for i in 0..<(N * n) { dS[i] -= dSm[i] }
+            dM.withUnsafeMutableBufferPointer {
+                BLAS.sgemm(
+                    transA: true, m: n, n: n, k: N, a: dSm.pointer, lda: n, b: sv.s.pointer, ldb: n, c: $0.baseAddress!,
+                    ldc: n)
+            }
+        }
+        if trainable, config.mixing == .sinkhorn, let s = sinkhorn[l] {
+            let dLogits = s.backward(dM.map(Double.init))
+            for i in 0..<(n * n) { logMix[l].grad[i] += Float(dLogits[i]) }
+        }
+        // Read side: S = x·R with x = ŷ (normalized) or y.
+        let x = readInput(layer: l, rows: N)
+        if trainable {
+            BLAS.sgemm(
+                transA: true, m: d, n: n, k: N, a: x, lda: d, b: dS.pointer, ldb: n, beta: 1, c: read[l].grad.pointer,
+                ldc: n)
+        }
+        let dx = scratch.buffer("dx", N * d)
+        BLAS.sgemm(transB: true, m: N, n: d, k: n, a: dS.pointer, lda: n, b: R, ldb: n, c: dx.pointer, ldc: d)
+        if config.variant == .lowrank, config.read == .normalized {
+            BackwardKernels.rmsNorm(
+                x: sv.y.pointer, weight: nil, rstd: sv.rstd.pointer, dOut: dx.pointer, rows: N, dim: d, dx: dh)
+        } else {
+            Kernels.add(dx.pointer, into: dh, N * d)
+        }
+    }
+}
