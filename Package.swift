@@ -4,7 +4,9 @@ import PackageDescription
 /// Numeric kernels run 60–550× slower unoptimised, so they are built with -O even in debug builds
 /// (engineering-notes.md). No -wmo here: it breaks incremental debug builds.
 let optimizedInDebug: [SwiftSetting] = [
-    .unsafeFlags(["-O"], .when(configuration: .debug))
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
+    // SIMD16<Float> lowers to AVX2 with fused multiply-add instead of SSE2 and libm fma calls.
+    .unsafeFlags(["-target-cpu", "haswell"]),
 ]
 
 let upcoming: [SwiftSetting] = [
@@ -49,11 +51,17 @@ let package = Package(
             dependencies: ["CRMAModel", "CRMANumerics"],
             swiftSettings: upcoming + optimizedInDebug
         ),
+        // training: optimizer, schedules, clipping, data pipeline, trainer loop, checkpoints
+        .target(
+            name: "CRMATraining",
+            dependencies: ["CRMAAdapters", "CRMAModel", "CRMANumerics"],
+            swiftSettings: upcoming + optimizedInDebug
+        ),
         // executables
         .executableTarget(
             name: "crma-bench",
             dependencies: [
-                "CRMAModel", "CRMANumerics",
+                "CRMAModel", "CRMANumerics", "CRMAAdapters", "CRMATraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: upcoming
@@ -67,6 +75,11 @@ let package = Package(
         .testTarget(
             name: "CRMAAdaptersTests",
             dependencies: ["CRMAAdapters", "CRMAModel", "CRMANumerics"],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "CRMATrainingTests",
+            dependencies: ["CRMATraining", "CRMAAdapters", "CRMAModel", "CRMANumerics"],
             swiftSettings: upcoming
         ),
         .testTarget(

@@ -19,7 +19,7 @@ public enum BackwardKernels {
             while i + 16 <= dim {
                 var g = Kernels.load(gr + i)
                 if let weight { g *= Kernels.load(weight + i) }
-                acc = acc.addingProduct(Kernels.load(xr + i), g)
+                acc += Kernels.load(xr + i) * g
                 i += 16
             }
             var dotv = acc.sum()

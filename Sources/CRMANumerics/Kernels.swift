@@ -37,8 +37,8 @@ public enum Kernels {
         var i = 0
         while i + 32 <= n {
             let u = load(x + i), w = load(x + i + 16)
-            a0 = a0.addingProduct(u, u)
-            a1 = a1.addingProduct(w, w)
+            a0 += u * u
+            a1 += w * w
             i += 32
         }
         var s = (a0 + a1).sum()
@@ -52,8 +52,8 @@ public enum Kernels {
         var a0 = V(), a1 = V()
         var i = 0
         while i + 32 <= n {
-            a0 = a0.addingProduct(load(x + i), load(y + i))
-            a1 = a1.addingProduct(load(x + i + 16), load(y + i + 16))
+            a0 += load(x + i) * load(y + i)
+            a1 += load(x + i + 16) * load(y + i + 16)
             i += 32
         }
         var s = (a0 + a1).sum()

@@ -31,12 +31,10 @@ enum Attention {
         let q = SendablePointer(qkv), kp = SendablePointer(kBase), vp = SendablePointer(vBase), o = SendablePointer(out)
         let qkvSize = c.qkvSize, qSize = c.qSize, heads = c.heads
         let ldKV = kvStride, cached = cache != nil
-        let threads = BLAS.threads
-        // Each worker runs single-threaded GEMMs over its share of (sequence, head) pairs.
-        if workers > 1 { BLAS.setThreads(1) }
         Parallel.forEach(workers) { w in
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: min(blockRows, seqLen) * keyCount)
-            defer { scores.deallocate() }
+            let kT = UnsafeMutablePointer<Float>.allocate(capacity: hd * keyCount)
+            defer { scores.deallocate(); kT.deallocate() }
             var job = w
             while job < jobs {
                 let b = job / heads, h = job % heads, g = h / group
@@ -44,19 +42,21 @@ enum Attention {
                 let kvRow = cached ? 0 : b * seqLen
                 let kh = kp.p + kvRow * ldKV + g * hd
                 let vh = vp.p + kvRow * ldKV + g * hd
+                // Kᵀ once per head: [headDim × keys].
+                for j in 0..<keyCount { for p in 0..<hd { kT[p * keyCount + j] = kh[j * ldKV + p] } }
                 // Query blocks of 64 rows read only the keys they may attend to (causal), which halves the
                 // work of a full square score matrix.
                 var q0 = 0
                 while q0 < seqLen {
                     let rows = min(blockRows, seqLen - q0)
                     let keys = past + q0 + rows
-                    BLAS.sgemm(
-                        transB: true, m: rows, n: keys, k: hd, alpha: scale, a: qh + q0 * qkvSize, lda: qkvSize, b: kh,
-                        ldb: ldKV, c: scores, ldc: keys)
+                    SmallGemm.nn(
+                        m: rows, n: keys, k: hd, alpha: scale, a: qh + q0 * qkvSize, lda: qkvSize, b: kT, ldb: keyCount,
+                        c: scores, ldc: keys)
                     for t in 0..<rows {
                         Kernels.softmaxRow(scores + t * keys, n: past + q0 + t + 1, width: keys)
                     }
-                    BLAS.sgemm(
+                    SmallGemm.nn(
                         m: rows, n: hd, k: keys, a: scores, lda: keys, b: vh, ldb: ldKV,
                         c: o.p + (b * seqLen + q0) * qSize + h * hd, ldc: qSize)
                     q0 += rows
@@ -64,6 +64,5 @@ enum Attention {
                 job += workers
             }
         }
-        if workers > 1 { BLAS.setThreads(threads) }
     }
 }

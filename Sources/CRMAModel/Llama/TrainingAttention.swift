@@ -3,7 +3,7 @@ import CRMANumerics
 /// Attention for training: keeps the probabilities for the backward pass and masks by document
 /// segment (a token attends to `segmentStart…itself` of its row), so packed documents never see
 /// each other. Work is split by (row, kv-head group), so gradient accumulation into a group's keys and
-/// values never races.
+/// values never races. Products run in `SmallGemm` (deterministic, independent of BLAS threads).
 enum TrainingAttention {
     /// `probs` is `[batch × heads × T × T]`; `out` is `[batch·T × heads·headDim]`.
     static func forward(
@@ -19,18 +19,20 @@ enum TrainingAttention {
             let row0 = job / c.kvHeads, g = job % c.kvHeads
             let base = qp.p + row0 * T * qkvSize
             let k = base + qSize + g * hd, v = base + qSize + kvSize + g * hd
+            let kT = UnsafeMutablePointer<Float>.allocate(capacity: hd * T)
+            defer { kT.deallocate() }
+            for j in 0..<T { for q in 0..<hd { kT[q * T + j] = k[j * qkvSize + q] } }
             for h in (g * group)..<((g + 1) * group) {
                 let p = pp.p + (row0 * heads + h) * T * T
-                BLAS.sgemm(
-                    transB: true, m: T, n: T, k: hd, alpha: scale, a: base + h * hd, lda: qkvSize, b: k, ldb: qkvSize,
-                    c: p, ldc: T)
+                SmallGemm.nn(
+                    m: T, n: T, k: hd, alpha: scale, a: base + h * hd, lda: qkvSize, b: kT, ldb: T, c: p, ldc: T)
                 for t in 0..<T {
                     let st = Int(starts[row0 * T + t])
                     let r = p + t * T
                     Kernels.softmaxRow(r + st, n: t - st + 1, width: T - st)
                     if st > 0 { r.initialize(repeating: 0, count: st) }
                 }
-                BLAS.sgemm(
+                SmallGemm.nn(
                     m: T, n: hd, k: T, a: p, lda: T, b: v, ldb: qkvSize, c: op.p + row0 * T * qSize + h * hd, ldc: qSize
                 )
             }
@@ -59,31 +61,30 @@ enum TrainingAttention {
                 (dv + t * qkvSize).initialize(repeating: 0, count: hd)
             }
             let dP = UnsafeMutablePointer<Float>.allocate(capacity: T * T)
-            defer { dP.deallocate() }
+            let vT = UnsafeMutablePointer<Float>.allocate(capacity: hd * T)
+            defer { dP.deallocate(); vT.deallocate() }
+            for j in 0..<T { for q in 0..<hd { vT[q * T + j] = v[j * qkvSize + q] } }
             for h in (g * group)..<((g + 1) * group) {
                 let p = pp.p + (row0 * heads + h) * T * T
                 let dO = dop.p + row0 * T * qSize + h * hd
                 // dP = dO · Vᵀ ; dV += Pᵀ · dO
-                BLAS.sgemm(transB: true, m: T, n: T, k: hd, a: dO, lda: qSize, b: v, ldb: qkvSize, c: dP, ldc: T)
-                BLAS.sgemm(
-                    transA: true, m: T, n: hd, k: T, a: p, lda: T, b: dO, ldb: qSize, beta: 1, c: dv, ldc: qkvSize)
+                SmallGemm.nn(m: T, n: T, k: hd, a: dO, lda: qSize, b: vT, ldb: T, c: dP, ldc: T)
+                SmallGemm.tn(m: T, n: hd, k: T, a: p, lda: T, b: dO, ldb: qSize, c: dv, ldc: qkvSize, accumulate: true)
                 for t in 0..<T { BackwardKernels.softmaxRow(p: p + t * T, dP: dP + t * T, n: t + 1) }
                 for t in 0..<T where t + 1 < T { (dP + t * T + t + 1).initialize(repeating: 0, count: T - t - 1) }
                 // dQ = dS · K · scale ; dK += dSᵀ · Q · scale
-                BLAS.sgemm(
+                SmallGemm.nn(
                     m: T, n: hd, k: T, alpha: scale, a: dP, lda: T, b: k, ldb: qkvSize, c: dBase + h * hd, ldc: qkvSize)
-                BLAS.sgemm(
-                    transA: true, m: T, n: hd, k: T, alpha: scale, a: dP, lda: T, b: base + h * hd, ldb: qkvSize,
-                    beta: 1, c: dk, ldc: qkvSize)
+                SmallGemm.tn(
+                    m: T, n: hd, k: T, alpha: scale, a: dP, lda: T, b: base + h * hd, ldb: qkvSize, c: dk, ldc: qkvSize,
+                    accumulate: true)
             }
         }
     }
 
-    /// Runs `jobs` independent jobs on two workers with single-threaded BLAS inside.
+    /// Runs `jobs` independent jobs spread over the cores.
     private static func run(jobs: Int, _ body: @Sendable (Int) -> Void) {
         let workers = min(Parallel.cores, jobs)
-        let threads = BLAS.threads
-        if workers > 1 { BLAS.setThreads(1) }
         Parallel.forEach(workers) { w in
             var j = w
             while j < jobs {
@@ -91,6 +92,5 @@ enum TrainingAttention {
                 j += workers
             }
         }
-        if workers > 1 { BLAS.setThreads(threads) }
     }
 }

@@ -1,0 +1,89 @@
+import CRMAAdapters
+import CRMAModel
+import CRMANumerics
+import Foundation
+
+/// What one optimizer step did.
+public struct StepReport: Sendable, Equatable, Codable {
+    public var step: Int
+    public var loss: Double
+    public var learningRateMultiplier: Float
+    public var clip: [String: ClipReport]
+    public var skipped: Bool
+    public var crmaHealth: CRMAHealth?
+    public var tokens: Int
+}
+
+/// Why a run stopped early.
+public enum TrainingError: Error, Equatable, CustomStringConvertible {
+    case nonFinite(consecutive: Int, step: Int)
+
+    public var description: String {
+        switch self {
+        case .nonFinite(let n, let step):
+            "\(n) steps in a row had a non-finite loss or gradient (last at step \(step)); the adapter was left as it was before them. Lower the learning rates or check the data."
+        }
+    }
+}
+
+/// The training loop: gradient accumulation, non-finite guard, split clipping, AdamW, cosine schedule,
+/// and CRMA's post-step clamp; health metrics every step.
+public final class Trainer {
+    public let pass: LlamaTrainingPass
+    public let adapters: AdapterSet
+    public let optimizer: AdamW
+    public var clipper: GradientClipper
+    public let schedule: CosineSchedule
+    public let accumulation: Int
+    public private(set) var skippedSteps = 0
+    private var consecutiveSkips = 0
+
+    public init(
+        model: LlamaModel, adapters: AdapterSet, config: OptimizerConfig, totalSteps: Int, accumulation: Int = 1
+    ) {
+        self.adapters = adapters
+        pass = LlamaTrainingPass(model: model, hooks: adapters)
+        optimizer = AdamW(parameters: adapters.trainableParameters, config: config)
+        clipper = GradientClipper(config: config)
+        schedule = CosineSchedule(total: totalSteps, warmupFraction: config.warmupFraction)
+        self.accumulation = max(accumulation, 1)
+    }
+
+    /// One optimizer step over `microBatches` (gradients are averaged over them).
+    public func step(_ microBatches: [TrainingBatch]) throws -> StepReport {
+        let params = optimizer.parameters
+        params.forEach { $0.zeroGrad() }
+        var loss = 0.0
+        var tokens = 0
+        for b in microBatches {
+            loss += pass.forwardBackward(b)
+            tokens += b.lossTokenCount
+        }
+        loss /= Double(microBatches.count)
+        if microBatches.count > 1 {
+            let s = 1 / Float(microBatches.count)
+            for p in params { for i in 0..<p.count { p.grad[i] *= s } }
+        }
+        let step = optimizer.stepCount
+        let finite = loss.isFinite && params.allSatisfy { p in (0..<p.count).allSatisfy { p.grad[$0].isFinite } }
+        guard finite else {
+            skippedSteps += 1
+            consecutiveSkips += 1
+            if consecutiveSkips >= optimizer.config.maxConsecutiveSkips {
+                throw TrainingError.nonFinite(consecutive: consecutiveSkips, step: step)
+            }
+            return StepReport(
+                step: step, loss: loss, learningRateMultiplier: 0, clip: [:], skipped: true,
+                crmaHealth: adapters.crma?.health(), tokens: tokens)
+        }
+        consecutiveSkips = 0
+        let clip = clipper.clip(params)
+        let lr = schedule.multiplier(at: step)
+        optimizer.step(lrMultiplier: lr)
+        adapters.crma?.afterOptimizerStep()
+        return StepReport(
+            step: step, loss: loss, learningRateMultiplier: lr,
+            clip: Dictionary(uniqueKeysWithValues: clip.map { ($0.key.rawValue, $0.value) }),
+            skipped: false, crmaHealth: adapters.crma?.health(), tokens: tokens)
+    }
+}
