@@ -178,16 +178,16 @@ public final class CRMA {
         let M = mixing(l)
         let R = read[l].value.pointer
         let g = gate(l)
-        let delta = scratch.buffer("delta", N * d)
         let dS = scratch.buffer("dS", N * n), dSm = scratch.buffer("dSm", N * n)
         var dM = [Float](repeating: 0, count: n * n)
         switch config.variant {
         case .lowrank:
             let W = write[l]
-            // Δ = S'·W (recomputed) ; dg = Σ dh ⊙ Δ
+            // dS' = g · dh·Wᵀ ; dg = Σ dh ⊙ (S'·W) = ⟨S', dh·Wᵀ⟩ = ⟨S', dS'⟩ / g  (no N×d recompute of Δ)
             BLAS.sgemm(
-                m: N, n: d, k: n, a: sv.sMixed.pointer, lda: n, b: W.value.pointer, ldb: d, c: delta.pointer, ldc: d)
-            let dg = Double(Kernels.dot(dh, delta.pointer, N * d))
+                transB: true, m: N, n: n, k: d, alpha: g, a: dh, lda: d, b: W.value.pointer, ldb: d, c: dSm.pointer,
+                ldc: n)
+            let dg = Double(Kernels.dot(sv.sMixed.pointer, dSm.pointer, N * n)) / Double(g)
             if trainable {
                 logAlpha[l].grad[0] += Float(dg) * gateDerivative(l)
                 // dW += g · S'ᵀ·dh
@@ -195,10 +195,7 @@ public final class CRMA {
                     transA: true, m: n, n: d, k: N, alpha: g, a: sv.sMixed.pointer, lda: n, b: dh, ldb: d, beta: 1,
                     c: W.grad.pointer, ldc: d)
             }
-            // dS' = g · dh·Wᵀ ; dS = dS'·M ; dM = dS'ᵀ·S
-            BLAS.sgemm(
-                transB: true, m: N, n: n, k: d, alpha: g, a: dh, lda: d, b: W.value.pointer, ldb: d, c: dSm.pointer,
-                ldc: n)
+            // dS = dS'·M ; dM = dS'ᵀ·S
             BLAS.sgemm(m: N, n: n, k: n, a: dSm.pointer, lda: n, b: M.pointer, ldb: n, c: dS.pointer, ldc: n)
             dM.withUnsafeMutableBufferPointer {
                 BLAS.sgemm(
@@ -208,8 +205,9 @@ public final class CRMA {
         case .tied:
             let D = scratch.buffer("D", N * n)
             for i in 0..<(N * n) { D[i] = sv.sMixed[i] - sv.s[i] }
-            BLAS.sgemm(transB: true, m: N, n: d, k: n, a: D.pointer, lda: n, b: R, ldb: n, c: delta.pointer, ldc: d)
-            let dg = Double(Kernels.dot(dh, delta.pointer, N * d))
+            // dD = g · dh·R ; dg = Σ dh ⊙ (D·Rᵀ) = ⟨D, dD⟩ / g
+            BLAS.sgemm(m: N, n: n, k: d, alpha: g, a: dh, lda: d, b: R, ldb: n, c: dSm.pointer, ldc: n)
+            let dg = Double(Kernels.dot(D.pointer, dSm.pointer, N * n)) / Double(g)
             if trainable {
                 logAlpha[l].grad[0] += Float(dg) * gateDerivative(l)
                 // dR (write side) += g · dhᵀ·D
@@ -217,8 +215,7 @@ public final class CRMA {
                     transA: true, m: d, n: n, k: N, alpha: g, a: dh, lda: d, b: D.pointer, ldb: n, beta: 1,
                     c: read[l].grad.pointer, ldc: n)
             }
-            // dD = g · dh·R ; dS = dD·M − dD ; dM = dDᵀ·S
-            BLAS.sgemm(m: N, n: n, k: d, alpha: g, a: dh, lda: d, b: R, ldb: n, c: dSm.pointer, ldc: n)
+            // dS = dD·M − dD ; dM = dDᵀ·S
             BLAS.sgemm(m: N, n: n, k: n, a: dSm.pointer, lda: n, b: M.pointer, ldb: n, c: dS.pointer, ldc: n)
             for i in 0..<(N * n) { dS[i] -= dSm[i] }
             dM.withUnsafeMutableBufferPointer {
@@ -241,7 +238,7 @@ public final class CRMA {
         let dx = scratch.buffer("dx", N * d)
         BLAS.sgemm(transB: true, m: N, n: d, k: n, a: dS.pointer, lda: n, b: R, ldb: n, c: dx.pointer, ldc: d)
         if config.variant == .lowrank, config.read == .normalized {
-            BackwardKernels.rmsNorm(
+            ParallelKernels.rmsNormBackward(
                 x: sv.y.pointer, weight: nil, rstd: sv.rstd.pointer, dOut: dx.pointer, rows: N, dim: d, dx: dh)
         } else {
             Kernels.add(dx.pointer, into: dh, N * d)

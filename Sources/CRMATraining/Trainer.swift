@@ -36,6 +36,10 @@ public final class Trainer {
     public let schedule: CosineSchedule
     public let accumulation: Int
     public private(set) var skippedSteps = 0
+    /// When set, accumulates time per phase (forward, head, backward, optimizer).
+    public var clock: PhaseClock? {
+        didSet { pass.clock = clock }
+    }
     private var consecutiveSkips = 0
 
     public init(
@@ -77,6 +81,8 @@ public final class Trainer {
                 crmaHealth: adapters.crma?.health(), tokens: tokens)
         }
         consecutiveSkips = 0
+        clock?.enter("optimizer")
+        defer { clock?.stop() }
         let clip = clipper.clip(params)
         let lr = schedule.multiplier(at: step)
         optimizer.step(lrMultiplier: lr)

@@ -1,9 +1,15 @@
 import ArgumentParser
+import CRMANumerics
 
 @main
 struct CRMABench: ParsableCommand {
+    static func main() {
+        BLASEnvironment.ensureShortSpin()
+        Self.main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "crma-bench",
         abstract: "Benchmarks and demos for the crma runtime (throughput, perplexity, generation).",
-        subcommands: [EvalCommand.self, PerplexityCommand.self, DemoCommand.self])
+        subcommands: [EvalCommand.self, TrainCommand.self, PerplexityCommand.self, DemoCommand.self])
 }

@@ -51,44 +51,80 @@ enum Measure {
     }
 }
 
-/// The sgemm ceiling of a forward pass: exactly the projection and output-head GEMMs that scoring
-/// `rows` tokens performs, on the model's own weight buffers (so weights stream from memory as they do
-/// in the model), with nothing else in between. Scoring time over this time is the fraction of the
-/// machine's GEMM capability the whole forward pass achieves.
+/// The sgemm ceiling of a forward (and, for training, backward) pass: exactly the projection and
+/// output-head GEMMs that the model performs for `rows` tokens, on the model's own weight buffers, with
+/// nothing else in between.
+///
+/// `streamed`: activations come from a rotating pool of buffers larger than the caches, as in the model,
+/// where every GEMM reads activations another step wrote. Otherwise one input buffer is reused by every
+/// GEMM and stays cache-resident, which is faster than any real forward pass can be.
 struct GemmCeiling {
     let model: LlamaModel
     let rows: Int
-    let input: FloatBuffer
-    let output: FloatBuffer
+    let backward: Bool
+    let streamed: Bool
+    /// Rotating (input, output) buffer pairs; one pair when not streamed.
+    let pool: [(FloatBuffer, FloatBuffer)]
     /// FLOPs of one `run()`.
     let flops: Double
 
-    init(model: LlamaModel, rows: Int) {
+    init(model: LlamaModel, rows: Int, backward: Bool = false, streamed: Bool) {
         let c = model.config
         self.model = model
         self.rows = rows
-        input = FloatBuffer(count: rows * max(c.hiddenSize, c.ffnSize, c.qSize))
-        output = FloatBuffer(count: rows * max(c.qkvSize, 2 * c.ffnSize, c.hiddenSize))
-        for i in 0..<input.count { input[i] = Float(i % 97) * 0.01 }
-        flops = 2 * Double(rows) * Double(c.matmulWeights)
+        self.backward = backward
+        self.streamed = streamed
+        let width = max(c.hiddenSize, 2 * c.ffnSize, c.qkvSize)
+        // 96 MB of activations cycle through the caches (L3 here is far smaller).
+        let pairs = streamed ? max(2, (96 << 20) / (8 * rows * width)) : 1
+        pool = (0..<pairs).map { _ in
+            let x = FloatBuffer(count: rows * width), y = FloatBuffer(count: rows * width)
+            for i in 0..<x.count { x[i] = Float(i % 97) * 0.01 }
+            return (x, y)
+        }
+        flops = (backward ? 4 : 2) * Double(rows) * Double(c.matmulWeights)
     }
 
     func run() {
-        let c = model.config, x = input.pointer, y = output.pointer
+        let c = model.config, d = c.hiddenSize, f = c.ffnSize
+        var k = 0
+        func next() -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
+            let p = pool[k % pool.count]
+            k += 1
+            return (p.0.pointer, p.1.pointer)
+        }
         for w in model.weights.layers {
-            BLAS.linear(x, rows: rows, inFeatures: c.hiddenSize, weight: w.qkv.pointer, outFeatures: c.qkvSize, into: y)
-            BLAS.linear(x, rows: rows, inFeatures: c.qSize, weight: w.wo.pointer, outFeatures: c.hiddenSize, into: y)
-            BLAS.linear(
-                x, rows: rows, inFeatures: c.hiddenSize, weight: w.gateUp.pointer, outFeatures: 2 * c.ffnSize, into: y)
-            BLAS.linear(
-                x, rows: rows, inFeatures: c.ffnSize, weight: w.down.pointer, outFeatures: c.hiddenSize, into: y)
+            var (x, y) = next()
+            BLAS.linear(x, rows: rows, inFeatures: d, weight: w.qkv.pointer, outFeatures: c.qkvSize, into: y)
+            (x, y) = next()
+            BLAS.linear(x, rows: rows, inFeatures: c.qSize, weight: w.wo.pointer, outFeatures: d, into: y)
+            (x, y) = next()
+            BLAS.linear(x, rows: rows, inFeatures: d, weight: w.gateUp.pointer, outFeatures: 2 * f, into: y)
+            (x, y) = next()
+            BLAS.linear(x, rows: rows, inFeatures: f, weight: w.down.pointer, outFeatures: d, into: y)
+            if backward {
+                (x, y) = next()
+                BLAS.sgemm(m: rows, n: f, k: d, a: x, lda: d, b: w.down.pointer, ldb: f, c: y, ldc: f)
+                (x, y) = next()
+                BLAS.sgemm(m: rows, n: d, k: 2 * f, a: x, lda: 2 * f, b: w.gateUp.pointer, ldb: d, c: y, ldc: d)
+                (x, y) = next()
+                BLAS.sgemm(m: rows, n: c.qSize, k: d, a: x, lda: d, b: w.wo.pointer, ldb: c.qSize, c: y, ldc: c.qSize)
+                (x, y) = next()
+                BLAS.sgemm(m: rows, n: d, k: c.qkvSize, a: x, lda: c.qkvSize, b: w.qkv.pointer, ldb: d, c: y, ldc: d)
+            }
         }
         // The head in the scorer's chunks, into one reused chunk-sized buffer.
         let head = FloatBuffer(count: min(rows, Scorer.headChunkRows) * c.vocabSize)
         var r0 = 0
         while r0 < rows {
             let n = min(Scorer.headChunkRows, rows - r0)
+            let (x, y) = next()
             model.logits(hidden: x, rows: n, into: head.pointer)
+            if backward {
+                BLAS.sgemm(
+                    m: n, n: d, k: c.vocabSize, a: head.pointer, lda: c.vocabSize, b: model.weights.outputHead.pointer,
+                    ldb: d, c: y, ldc: d)
+            }
             r0 += n
         }
     }
@@ -96,8 +132,11 @@ struct GemmCeiling {
 
 /// Alternates runs of two workloads so that machine noise (a busy neighbour, frequency changes) hits
 /// both alike; returns the median seconds of each.
-func interleavedMedians(minRuns: Int, minSeconds: Double, _ a: () -> Void, _ b: () -> Void) -> (Double, Double) {
-    a(); b()  // warm-up
+func interleavedMedians(minRuns: Int, minSeconds: Double, warmUp: Bool = true, _ a: () -> Void, _ b: () -> Void) -> (
+    Double, Double
+) {
+    if warmUp { a() }
+    b()  // warm-up
     var ta: [Double] = [], tb: [Double] = []
     let start = Measure.now()
     while ta.count < minRuns || Measure.now() - start < minSeconds {

@@ -16,11 +16,14 @@ public final class LlamaTrainingPass {
     public var clock: PhaseClock?
 
     private let ws = ForwardWorkspace()
+    private let attentionScratch = AttentionScratch()
     private var saved: [LayerActivations] = []
     private var savedRows = 0
     private var batch: TrainingBatch?
     private var finalRstd: FloatBuffer?
     private var finalInput: FloatBuffer?
+    private var headGradientReady = false
+    private var lastLoss = 0.0
 
     struct LayerActivations {
         let xIn: FloatBuffer, rstd1: FloatBuffer, qkv: FloatBuffer, probs: FloatBuffer
@@ -51,27 +54,36 @@ public final class LlamaTrainingPass {
 
     /// Runs the forward pass, keeping what the backward pass needs, and returns the mean cross-entropy
     /// (nats) over positions whose target is not −1.
-    public func forward(_ b: TrainingBatch) -> Double {
+    public func forward(_ b: TrainingBatch) -> Double { forward(b, headGradient: false) }
+
+    /// With `headGradient`, the head's loss gradient is computed with the loss (one pass over the logits)
+    /// and kept for `backward()`.
+    func forward(_ b: TrainingBatch, headGradient: Bool) -> Double {
         let c = model.config, d = c.hiddenSize, n = b.batch * b.seqLen
         prepare(rows: n, batch: b.batch, seqLen: b.seqLen)
         batch = b
+        headGradientReady = false
         let x = ws.buffer("x", n * d), xn = ws.buffer("xn", n * d), act = ws.buffer("act", n * c.ffnSize)
-        clock?.enter("forward")
         for (i, t) in b.tokens.enumerated() {
             precondition(t >= 0 && Int(t) < c.vocabSize, "token id \(t) out of range")
             (x.pointer + i * d).update(from: model.weights.embedding.pointer + Int(t) * d, count: d)
         }
         for (l, w) in model.weights.layers.enumerated() {
             let s = saved[l]
+            clock?.enter("forward.elementwise")
             s.xIn.pointer.update(from: x.pointer, count: n * d)
+            clock?.enter("forward.elementwise")
             ParallelKernels.rmsNorm(
                 x.pointer, weight: w.attnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer,
                 rstd: s.rstd1.pointer)
+            clock?.enter("forward.gemm")
             BLAS.linear(
                 xn.pointer, rows: n, inFeatures: d, weight: w.qkv.pointer, outFeatures: c.qkvSize, into: s.qkv.pointer)
+            clock?.enter("forward.adapters")
             adaptForward(
                 [.q, .k, .v], layer: l, x: xn.pointer, rows: n, inFeatures: d, y: s.qkv.pointer, ldy: c.qkvSize,
                 offsets: [0, c.qSize, c.qSize + c.kvSize], widths: [c.qSize, c.kvSize, c.kvSize])
+            clock?.enter("forward.elementwise")
             b.positions.withUnsafeBufferPointer { pos in
                 model.rope.apply(
                     s.qkv.pointer, rows: n, stride: c.qkvSize, heads: c.heads, positions: pos.baseAddress!,
@@ -80,40 +92,56 @@ public final class LlamaTrainingPass {
                     s.qkv.pointer + c.qSize, rows: n, stride: c.qkvSize, heads: c.kvHeads, positions: pos.baseAddress!,
                     inverse: false)
             }
+            clock?.enter("forward.attention")
             TrainingAttention.forward(
-                config: c, batch: b, qkv: s.qkv.pointer, probs: s.probs.pointer, out: s.attnOut.pointer)
+                config: c, batch: b, qkv: s.qkv.pointer, probs: s.probs.pointer, out: s.attnOut.pointer,
+                scratch: attentionScratch)
+            clock?.enter("forward.gemm")
             BLAS.linear(
                 s.attnOut.pointer, rows: n, inFeatures: c.qSize, weight: w.wo.pointer, outFeatures: d, into: x.pointer,
                 accumulate: true)
+            clock?.enter("forward.adapters")
             adaptForward(
                 [.o], layer: l, x: s.attnOut.pointer, rows: n, inFeatures: c.qSize, y: x.pointer, ldy: d, offsets: [0],
                 widths: [d])
+            clock?.enter("forward.elementwise")
             s.xMid.pointer.update(from: x.pointer, count: n * d)
+            clock?.enter("forward.elementwise")
             ParallelKernels.rmsNorm(
                 x.pointer, weight: w.ffnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer,
                 rstd: s.rstd2.pointer)
+            clock?.enter("forward.gemm")
             BLAS.linear(
                 xn.pointer, rows: n, inFeatures: d, weight: w.gateUp.pointer, outFeatures: 2 * c.ffnSize,
                 into: s.gu.pointer)
+            clock?.enter("forward.adapters")
             adaptForward(
                 [.gate, .up], layer: l, x: xn.pointer, rows: n, inFeatures: d, y: s.gu.pointer, ldy: 2 * c.ffnSize,
                 offsets: [0, c.ffnSize], widths: [c.ffnSize, c.ffnSize])
+            clock?.enter("forward.elementwise")
             ParallelKernels.swiGLU(s.gu.pointer, rows: n, ffn: c.ffnSize, into: act.pointer)
+            clock?.enter("forward.gemm")
             BLAS.linear(
                 act.pointer, rows: n, inFeatures: c.ffnSize, weight: w.down.pointer, outFeatures: d, into: x.pointer,
                 accumulate: true)
+            clock?.enter("forward.adapters")
             adaptForward(
                 [.down], layer: l, x: act.pointer, rows: n, inFeatures: c.ffnSize, y: x.pointer, ldy: d, offsets: [0],
                 widths: [d])
+            clock?.enter("forward.adapters")
             hooks?.residualForward(layer: l, h: x.pointer, rows: n)
         }
         finalInput!.pointer.update(from: x.pointer, count: n * d)
+        clock?.enter("forward.elementwise")
         ParallelKernels.rmsNorm(
             x.pointer, weight: model.weights.finalNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer,
             rstd: finalRstd!.pointer)
         clock?.enter("head")
+        let gradient = headGradient ? ws.buffer("dxn", n * d).pointer : nil
         let loss = LossHead.crossEntropy(
-            model: model, hidden: xn.pointer, targets: b.targets, gradient: nil, workspace: ws)
+            model: model, hidden: xn.pointer, targets: b.targets, gradient: gradient, workspace: ws)
+        headGradientReady = headGradient
+        lastLoss = loss
         clock?.stop()
         return loss
     }
@@ -122,11 +150,12 @@ public final class LlamaTrainingPass {
     /// Returns the loss of the forward pass.
     @discardableResult
     public func forwardBackward(_ b: TrainingBatch) -> Double {
-        _ = forward(b)
+        _ = forward(b, headGradient: true)
         return backward()
     }
 
-    /// The backward pass for the batch of the last `forward` call (recomputes the head's logits).
+    /// The backward pass for the batch of the last `forward` call (recomputing the head's logits unless
+    /// `forwardBackward` already produced their gradient).
     public func backward() -> Double {
         guard let b = batch else { preconditionFailure("backward() before forward()") }
         let c = model.config, d = c.hiddenSize, n = b.batch * b.seqLen, F = c.ffnSize
@@ -134,52 +163,73 @@ public final class LlamaTrainingPass {
         let act = ws.buffer("act", n * F), dAct = ws.buffer("dAct", n * F), dGU = ws.buffer("dGU", n * 2 * F)
         let dAttn = ws.buffer("dAttn", n * c.qSize), dQKV = ws.buffer("dQKV", n * c.qkvSize),
             dMid = ws.buffer("dMid", n * d)
-        clock?.enter("head")
-        // Head: recompute the final norm output, then logits chunk by chunk into d(normed hidden).
-        ParallelKernels.rmsNorm(
-            finalInput!.pointer, weight: model.weights.finalNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps,
-            into: xn.pointer)
-        let loss = LossHead.crossEntropy(
-            model: model, hidden: xn.pointer, targets: b.targets, gradient: dxn.pointer, workspace: ws)
-        clock?.enter("backward")
+        var loss = lastLoss
+        if !headGradientReady {
+            clock?.enter("head")
+            // Head: recompute the final norm output, then logits chunk by chunk into d(normed hidden).
+            clock?.enter("backward.elementwise")
+            ParallelKernels.rmsNorm(
+                finalInput!.pointer, weight: model.weights.finalNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps,
+                into: xn.pointer)
+            loss = LossHead.crossEntropy(
+                model: model, hidden: xn.pointer, targets: b.targets, gradient: dxn.pointer, workspace: ws)
+        }
+        headGradientReady = false
         dh.pointer.initialize(repeating: 0, count: n * d)
-        BackwardKernels.rmsNorm(
+        clock?.enter("backward.elementwise")
+        ParallelKernels.rmsNormBackward(
             x: finalInput!.pointer, weight: model.weights.finalNorm.pointer, rstd: finalRstd!.pointer,
             dOut: dxn.pointer, rows: n, dim: d, dx: dh.pointer)
 
         for l in stride(from: c.layers - 1, through: 0, by: -1) {
             let w = model.weights.layers[l], s = saved[l]
+            clock?.enter("backward.adapters")
             hooks?.residualBackward(layer: l, dh: dh.pointer, rows: n)
             // MLP: y = xMid + down(swiglu(gate|up(norm(xMid)))).
+            clock?.enter("backward.elementwise")
             ParallelKernels.swiGLU(s.gu.pointer, rows: n, ffn: F, into: act.pointer)
+            clock?.enter("backward.gemm")
             BLAS.sgemm(m: n, n: F, k: d, a: dh.pointer, lda: d, b: w.down.pointer, ldb: F, c: dAct.pointer, ldc: F)
+            clock?.enter("backward.adapters")
             adaptBackward(
                 [.down], layer: l, x: act.pointer, rows: n, inFeatures: F, dy: dh.pointer, ldy: d, offsets: [0],
                 widths: [d], dx: dAct.pointer)
-            BackwardKernels.swiGLU(gu: s.gu.pointer, dOut: dAct.pointer, rows: n, ffn: F, dGU: dGU.pointer)
+            clock?.enter("backward.elementwise")
+            ParallelKernels.swiGLUBackward(gu: s.gu.pointer, dOut: dAct.pointer, rows: n, ffn: F, dGU: dGU.pointer)
+            clock?.enter("backward.gemm")
             BLAS.sgemm(
                 m: n, n: d, k: 2 * F, a: dGU.pointer, lda: 2 * F, b: w.gateUp.pointer, ldb: d, c: dxn.pointer, ldc: d)
+            clock?.enter("backward.adapters")
             if needsInput([.gate, .up], l) {
+                clock?.enter("backward.elementwise")
                 ParallelKernels.rmsNorm(
                     s.xMid.pointer, weight: w.ffnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
+                clock?.enter("backward.adapters")
                 adaptBackward(
                     [.gate, .up], layer: l, x: xn.pointer, rows: n, inFeatures: d, dy: dGU.pointer, ldy: 2 * F,
                     offsets: [0, F], widths: [F, F], dx: dxn.pointer)
             }
+            clock?.enter("backward.elementwise")
             dMid.pointer.update(from: dh.pointer, count: n * d)
-            BackwardKernels.rmsNorm(
+            clock?.enter("backward.elementwise")
+            ParallelKernels.rmsNormBackward(
                 x: s.xMid.pointer, weight: w.ffnNorm.pointer, rstd: s.rstd2.pointer, dOut: dxn.pointer, rows: n, dim: d,
                 dx: dMid.pointer)
             // Attention: xMid = xIn + o(attention(rope(q|k|v(norm(xIn))))).
+            clock?.enter("backward.gemm")
             BLAS.sgemm(
                 m: n, n: c.qSize, k: d, a: dMid.pointer, lda: d, b: w.wo.pointer, ldb: c.qSize, c: dAttn.pointer,
                 ldc: c.qSize)
+            clock?.enter("backward.adapters")
             adaptBackward(
                 [.o], layer: l, x: s.attnOut.pointer, rows: n, inFeatures: c.qSize, dy: dMid.pointer, ldy: d,
                 offsets: [0], widths: [d], dx: dAttn.pointer)
+            clock?.enter("backward.attention")
             TrainingAttention.backward(
-                config: c, batch: b, qkv: s.qkv.pointer, probs: s.probs.pointer, dOut: dAttn.pointer, dQKV: dQKV.pointer
-            )
+                config: c, batch: b, qkv: s.qkv.pointer, probs: s.probs.pointer, dOut: dAttn.pointer,
+                dQKV: dQKV.pointer,
+                scratch: attentionScratch)
+            clock?.enter("backward.elementwise")
             b.positions.withUnsafeBufferPointer { pos in
                 model.rope.apply(
                     dQKV.pointer, rows: n, stride: c.qkvSize, heads: c.heads, positions: pos.baseAddress!, inverse: true
@@ -188,18 +238,24 @@ public final class LlamaTrainingPass {
                     dQKV.pointer + c.qSize, rows: n, stride: c.qkvSize, heads: c.kvHeads, positions: pos.baseAddress!,
                     inverse: true)
             }
+            clock?.enter("backward.gemm")
             BLAS.sgemm(
                 m: n, n: d, k: c.qkvSize, a: dQKV.pointer, lda: c.qkvSize, b: w.qkv.pointer, ldb: d, c: dxn.pointer,
                 ldc: d)
+            clock?.enter("backward.adapters")
             if needsInput([.q, .k, .v], l) {
+                clock?.enter("backward.elementwise")
                 ParallelKernels.rmsNorm(
                     s.xIn.pointer, weight: w.attnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
+                clock?.enter("backward.adapters")
                 adaptBackward(
                     [.q, .k, .v], layer: l, x: xn.pointer, rows: n, inFeatures: d, dy: dQKV.pointer, ldy: c.qkvSize,
                     offsets: [0, c.qSize, c.qSize + c.kvSize], widths: [c.qSize, c.kvSize, c.kvSize], dx: dxn.pointer)
             }
+            clock?.enter("backward.elementwise")
             dh.pointer.update(from: dMid.pointer, count: n * d)
-            BackwardKernels.rmsNorm(
+            clock?.enter("backward.elementwise")
+            ParallelKernels.rmsNormBackward(
                 x: s.xIn.pointer, weight: w.attnNorm.pointer, rstd: s.rstd1.pointer, dOut: dxn.pointer, rows: n, dim: d,
                 dx: dh.pointer)
         }
