@@ -53,6 +53,13 @@ public final class Trainer {
         self.accumulation = max(accumulation, 1)
     }
 
+    /// Restores counters and clipping state from a checkpoint.
+    func restore(skipped: Int, clipper: GradientClipper) {
+        skippedSteps = skipped
+        consecutiveSkips = 0
+        self.clipper = clipper
+    }
+
     /// One optimizer step over `microBatches` (gradients are averaged over them).
     public func step(_ microBatches: [TrainingBatch]) throws -> StepReport {
         let params = optimizer.parameters

@@ -11,5 +11,7 @@ struct CRMABench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crma-bench",
         abstract: "Benchmarks and demos for the crma runtime (throughput, perplexity, generation).",
-        subcommands: [EvalCommand.self, TrainCommand.self, PerplexityCommand.self, DemoCommand.self])
+        subcommands: [
+            EvalCommand.self, TrainCommand.self, FinetuneCommand.self, PerplexityCommand.self, DemoCommand.self,
+        ])
 }

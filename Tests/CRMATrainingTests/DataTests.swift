@@ -29,7 +29,12 @@ import Testing
 
             {"prompt": "2+2=", "completion": "4"}
             """#)
-        #expect(ex == [.text("plain"), .chat([ChatMessage(role: "user", content: "Hi"), ChatMessage(role: "assistant", content: "Hello")]), .promptCompletion(prompt: "2+2=", completion: "4")])
+        #expect(
+            ex == [
+                .text("plain"),
+                .chat([ChatMessage(role: "user", content: "Hi"), ChatMessage(role: "assistant", content: "Hello")]),
+                .promptCompletion(prompt: "2+2=", completion: "4"),
+            ])
     }
 
     @Test func textAndMarkdownAreOneDocumentEach() throws {
@@ -72,16 +77,27 @@ import Testing
     @Test func chatLearnsOnlyAssistantTurns() throws {
         let lm = try TinyModels.load("llama-f32")
         let et = ExampleTokenizer(tokenizer: lm.tokenizer)
-        let doc = et.tokenize(.chat([ChatMessage(role: "user", content: "What is two?"), ChatMessage(role: "assistant", content: "Two is 2.")]))
+        let doc = et.tokenize(
+            .chat([
+                ChatMessage(role: "user", content: "What is two?"),
+                ChatMessage(role: "assistant", content: "Two is 2."),
+            ]))
         let learned = zip(doc.tokens, doc.lossMask).filter(\.1).map(\.0)
         #expect(lm.tokenizer.decode(learned) == "Two is 2.<|im_end|>\n")
         // The whole document is the rendered conversation.
-        #expect(lm.tokenizer.decode(doc.tokens) == et.template.render([ChatMessage(role: "user", content: "What is two?"), ChatMessage(role: "assistant", content: "Two is 2.")], addGenerationPrompt: false))
+        #expect(
+            lm.tokenizer.decode(doc.tokens)
+                == et.template.render(
+                    [
+                        ChatMessage(role: "user", content: "What is two?"),
+                        ChatMessage(role: "assistant", content: "Two is 2."),
+                    ], addGenerationPrompt: false))
     }
 
     @Test func completionIsLearnedWithAnEndToken() throws {
         let lm = try TinyModels.load("llama-f32")
-        let doc = ExampleTokenizer(tokenizer: lm.tokenizer).tokenize(.promptCompletion(prompt: "Q: hi", completion: " A: yo"))
+        let doc = ExampleTokenizer(tokenizer: lm.tokenizer).tokenize(
+            .promptCompletion(prompt: "Q: hi", completion: " A: yo"))
         let learned = zip(doc.tokens, doc.lossMask).filter(\.1).map(\.0)
         #expect(lm.tokenizer.decode(Array(learned.dropLast())) == " A: yo")
         #expect(learned.last == lm.tokenizer.eosID)

@@ -34,7 +34,9 @@ public enum DocumentReader {
 
     public static func read(file path: String) throws -> [(TrainingExample, ExampleSource)] {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw DataError(file: path, line: nil, kind: .unreadable, detail: "cannot read the file; check it exists and is readable")
+            throw DataError(
+                file: path, line: nil, kind: .unreadable,
+                detail: "cannot read the file; check it exists and is readable")
         }
         return try parse(data, file: path)
     }
@@ -70,7 +72,8 @@ public enum DocumentReader {
             func fail(_ kind: DataError.Kind, _ detail: String) -> DataError {
                 DataError(file: file, line: lineNo, kind: kind, detail: detail)
             }
-            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed]) else {
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed])
+            else {
                 throw fail(.badJSON, "the line is not a JSON value; each line must be one JSON object")
             }
             guard let dict = obj as? [String: Any] else {
@@ -87,13 +90,19 @@ public enum DocumentReader {
                 guard let list = value as? [Any] else { throw fail(.wrongType, "\"messages\" must be an array") }
                 var messages: [ChatMessage] = []
                 for (k, m) in list.enumerated() {
-                    guard let md = m as? [String: Any] else { throw fail(.wrongType, "messages[\(k)] must be an object") }
+                    guard let md = m as? [String: Any] else {
+                        throw fail(.wrongType, "messages[\(k)] must be an object")
+                    }
                     guard let role = md["role"] else { throw fail(.missingField, "messages[\(k)] has no \"role\"") }
-                    guard let content = md["content"] else { throw fail(.missingField, "messages[\(k)] has no \"content\"") }
+                    guard let content = md["content"] else {
+                        throw fail(.missingField, "messages[\(k)] has no \"content\"")
+                    }
                     guard let r = role as? String, ["system", "user", "assistant"].contains(r) else {
                         throw fail(.wrongType, "messages[\(k)].role must be \"system\", \"user\" or \"assistant\"")
                     }
-                    guard let c = content as? String else { throw fail(.wrongType, "messages[\(k)].content must be a string") }
+                    guard let c = content as? String else {
+                        throw fail(.wrongType, "messages[\(k)].content must be a string")
+                    }
                     messages.append(ChatMessage(role: r, content: c))
                 }
                 guard messages.contains(where: { $0.role == "assistant" && !$0.content.isEmpty }) else {
@@ -111,7 +120,9 @@ public enum DocumentReader {
                 throw fail(.missingField, "expected \"text\", \"messages\" or \"prompt\"+\"completion\"")
             }
         }
-        guard !out.isEmpty else { throw DataError(file: file, line: nil, kind: .emptyDocument, detail: "the file has no records") }
+        guard !out.isEmpty else {
+            throw DataError(file: file, line: nil, kind: .emptyDocument, detail: "the file has no records")
+        }
         return out
     }
 

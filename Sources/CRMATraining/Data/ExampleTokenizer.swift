@@ -20,7 +20,9 @@ public struct ExampleTokenizer: Sendable {
             let pt = tokenizer.encode(p, addBOS: false)
             var ct = tokenizer.encode(c, addBOS: false)
             if let eos = tokenizer.eosID { ct.append(eos) }
-            return TokenizedDocument(tokens: pt + ct, lossMask: [Bool](repeating: false, count: pt.count) + [Bool](repeating: true, count: ct.count))
+            return TokenizedDocument(
+                tokens: pt + ct,
+                lossMask: [Bool](repeating: false, count: pt.count) + [Bool](repeating: true, count: ct.count))
         case .chat(let messages):
             var tokens: [Int32] = [], mask: [Bool] = []
             func append(_ text: Substring, learned: Bool) {
