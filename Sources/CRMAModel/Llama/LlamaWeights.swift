@@ -15,6 +15,18 @@ public struct LlamaLayerWeights: Sendable {
     public let gateUp: FloatBuffer
     /// `[hidden × ffn]`
     public let down: FloatBuffer
+
+    public init(
+        attnNorm: FloatBuffer, qkv: FloatBuffer, wo: FloatBuffer, ffnNorm: FloatBuffer, gateUp: FloatBuffer,
+        down: FloatBuffer
+    ) {
+        self.attnNorm = attnNorm
+        self.qkv = qkv
+        self.wo = wo
+        self.ffnNorm = ffnNorm
+        self.gateUp = gateUp
+        self.down = down
+    }
 }
 
 /// All weights of a Llama-family model in fp32.
@@ -26,4 +38,11 @@ public struct LlamaWeights: Sendable {
     public let finalNorm: FloatBuffer
     /// `[vocab × hidden]`; the same buffer as `embedding` when tied.
     public let outputHead: FloatBuffer
+
+    public init(embedding: FloatBuffer, layers: [LlamaLayerWeights], finalNorm: FloatBuffer, outputHead: FloatBuffer) {
+        self.embedding = embedding
+        self.layers = layers
+        self.finalNorm = finalNorm
+        self.outputHead = outputHead
+    }
 }

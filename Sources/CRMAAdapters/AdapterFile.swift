@@ -1,0 +1,129 @@
+import CRMAModel
+import CRMANumerics
+import Foundation
+
+/// Saves and loads adapters as safetensors, with a JSON description in the header metadata
+/// (`crma.adapters`): each LoRA's name and configuration and the CRMA configuration.
+///
+/// Tensor names: `lora.<name>.layers.<l>.<projection>.lora_A` (`[rank × in]`), `…lora_B` (`[out × rank]`),
+/// `crma.layers.<l>.crma.{R,W,log_mix,log_alpha}`.
+public enum AdapterFile {
+    public struct Description: Codable, Equatable, Sendable {
+        public struct LoRAEntry: Codable, Equatable, Sendable {
+            public var name: String
+            public var config: LoRAConfig
+        }
+        public var format = "crma-adapters-1"
+        public var loras: [LoRAEntry]
+        public var crma: CRMAConfig?
+    }
+
+    public struct FormatError: Error, CustomStringConvertible {
+        public let reason: String
+        public var description: String { "adapter file: \(reason)" }
+    }
+
+    public static func save(loras: [LoRA], crma: CRMA?, to path: String) throws {
+        let desc = Description(loras: loras.map { .init(name: $0.name, config: $0.config) }, crma: crma?.config)
+        var w = SafetensorsWriter(metadata: [
+            "crma.adapters": String(decoding: try JSONEncoder().encode(desc), as: UTF8.self)
+        ])
+        for lora in loras {
+            for p in lora.parameters { w.add("lora.\(lora.name).\(p.name)", shape: p.shape, values: p.value.array) }
+        }
+        if let crma {
+            for p in crma.parameters { w.add("crma.\(p.name)", shape: p.shape, values: p.value.array) }
+        }
+        try w.write(to: path)
+    }
+
+    /// Loads every adapter in the file for `model` (frozen: callers mark the one to train).
+    public static func load(_ path: String, model: LlamaModel) throws -> (loras: [LoRA], crma: CRMA?) {
+        let file = try SafetensorsFile(path: path)
+        guard let json = file.metadata["crma.adapters"],
+            let desc = try? JSONDecoder().decode(Description.self, from: Data(json.utf8))
+        else { throw FormatError(reason: "\(path) has no crma.adapters description") }
+        func fill(_ p: Parameter, _ name: String) throws {
+            guard let values = try file.floats(name), values.count == p.count else {
+                throw FormatError(reason: "\(path): tensor \(name) is missing or has the wrong size for this model")
+            }
+            values.withUnsafeBufferPointer { p.value.pointer.update(from: $0.baseAddress!, count: values.count) }
+        }
+        var loras: [LoRA] = []
+        for e in desc.loras {
+            let lora = LoRA(name: e.name, config: e.config, model: model.config, seed: 0, trainable: false)
+            for p in lora.parameters { try fill(p, "lora.\(e.name).\(p.name)") }
+            loras.append(lora)
+        }
+        var crma: CRMA?
+        if let cfg = desc.crma {
+            let c = CRMA(config: cfg, model: model, seed: 0)
+            for p in c.parameters { try fill(p, "crma.\(p.name)") }
+            crma = c
+        }
+        return (loras, crma)
+    }
+}
+
+/// Hugging Face PEFT export of a LoRA: `adapter_model.safetensors` with PEFT's tensor names and
+/// `adapter_config.json`, loadable with `PeftModel.from_pretrained(base, dir)`.
+public enum PEFTExport {
+    public static func tensorName(layer: Int, projection: Projection, matrix: String) -> String {
+        "base_model.model.model.layers.\(layer).\(projection.moduleName).lora_\(matrix).weight"
+    }
+
+    public static func write(_ lora: LoRA, baseModel: String, to directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var w = SafetensorsWriter(metadata: ["format": "pt"])
+        for l in 0..<lora.a.count {
+            for p in lora.config.targets {
+                let a = lora.a[l][p]!, b = lora.b[l][p]!
+                w.add(tensorName(layer: l, projection: p, matrix: "A"), shape: a.shape, values: a.value.array)
+                w.add(tensorName(layer: l, projection: p, matrix: "B"), shape: b.shape, values: b.value.array)
+            }
+        }
+        try w.write(to: (directory as NSString).appendingPathComponent("adapter_model.safetensors"))
+        let config: [String: Any] = [
+            "peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": baseModel,
+            "r": lora.config.rank, "lora_alpha": lora.config.alpha, "lora_dropout": 0.0, "bias": "none",
+            "fan_in_fan_out": false, "inference_mode": true, "use_rslora": false, "init_lora_weights": true,
+            "target_modules": lora.config.targets.map { "\($0.rawValue)_proj" },
+        ]
+        let json = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
+        try AtomicFile.write(json, to: (directory as NSString).appendingPathComponent("adapter_config.json"))
+    }
+}
+
+extension LoRA {
+    /// A copy of `weights` with this LoRA merged in (`W + (alpha/rank)·B·A` for every target); the
+    /// original weights are untouched.
+    public func merged(into weights: LlamaWeights, config c: LlamaConfig) -> LlamaWeights {
+        func copy(_ b: FloatBuffer) -> FloatBuffer { FloatBuffer(b.array) }
+        var layers: [LlamaLayerWeights] = []
+        for (l, w) in weights.layers.enumerated() {
+            let qkv = copy(w.qkv), wo = copy(w.wo), gateUp = copy(w.gateUp), down = copy(w.down)
+            for p in config.targets {
+                let (inF, outF) = Self.shape(p, c)
+                let (buffer, rowOffset): (FloatBuffer, Int) =
+                    switch p {
+                    case .q: (qkv, 0)
+                    case .k: (qkv, c.qSize)
+                    case .v: (qkv, c.qSize + c.kvSize)
+                    case .o: (wo, 0)
+                    case .gate: (gateUp, 0)
+                    case .up: (gateUp, c.ffnSize)
+                    case .down: (down, 0)
+                    }
+                // W[out × in] += s · B[out × r] · A[r × in]
+                BLAS.sgemm(
+                    m: outF, n: inF, k: config.rank, alpha: config.scale, a: b[l][p]!.value.pointer, lda: config.rank,
+                    b: a[l][p]!.value.pointer, ldb: inF, beta: 1, c: buffer.pointer + rowOffset * inF, ldc: inF)
+            }
+            layers.append(
+                LlamaLayerWeights(
+                    attnNorm: w.attnNorm, qkv: qkv, wo: wo, ffnNorm: w.ffnNorm, gateUp: gateUp, down: down))
+        }
+        return LlamaWeights(
+            embedding: weights.embedding, layers: layers, finalNorm: weights.finalNorm, outputHead: weights.outputHead)
+    }
+}
