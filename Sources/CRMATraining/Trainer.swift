@@ -26,7 +26,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// The training loop: gradient accumulation, non-finite guard, split clipping, AdamW, cosine schedule,
+/// The training loop: gradient accumulation over the micro-batches of a step, non-finite guard, split clipping, AdamW, cosine schedule,
 /// and CRMA's post-step clamp; health metrics every step.
 public final class Trainer {
     public let pass: LlamaTrainingPass
@@ -34,7 +34,6 @@ public final class Trainer {
     public let optimizer: AdamW
     public var clipper: GradientClipper
     public let schedule: CosineSchedule
-    public let accumulation: Int
     public private(set) var skippedSteps = 0
     /// When set, accumulates time per phase (forward, head, backward, optimizer).
     public var clock: PhaseClock? {
@@ -43,14 +42,13 @@ public final class Trainer {
     private var consecutiveSkips = 0
 
     public init(
-        model: LlamaModel, adapters: AdapterSet, config: OptimizerConfig, totalSteps: Int, accumulation: Int = 1
+        model: LlamaModel, adapters: AdapterSet, config: OptimizerConfig, totalSteps: Int
     ) {
         self.adapters = adapters
         pass = LlamaTrainingPass(model: model, hooks: adapters)
         optimizer = AdamW(parameters: adapters.trainableParameters, config: config)
         clipper = GradientClipper(config: config)
         schedule = CosineSchedule(total: totalSteps, warmupFraction: config.warmupFraction)
-        self.accumulation = max(accumulation, 1)
     }
 
     /// Restores counters and clipping state from a checkpoint.
