@@ -54,7 +54,7 @@ let package = Package(
         // training: optimizer, schedules, clipping, data pipeline, trainer loop, checkpoints
         .target(
             name: "CRMATraining",
-            dependencies: ["CRMAAdapters", "CRMAModel", "CRMANumerics"],
+            dependencies: ["CRMAAdapters", "CRMAModel", "CRMANumerics", "CRMATestSupport"],
             swiftSettings: upcoming + optimizedInDebug
         ),
         // executables
@@ -67,6 +67,12 @@ let package = Package(
             swiftSettings: upcoming
         ),
         // tests
+        .target(
+            name: "CRMATestSupport",
+            dependencies: ["CRMAModel"],
+            path: "Tests/CRMATestSupport",
+            swiftSettings: upcoming
+        ),
         .testTarget(
             name: "CRMANumericsTests",
             dependencies: ["CRMANumerics"],
@@ -74,12 +80,12 @@ let package = Package(
         ),
         .testTarget(
             name: "CRMAAdaptersTests",
-            dependencies: ["CRMAAdapters", "CRMAModel", "CRMANumerics"],
+            dependencies: ["CRMAAdapters", "CRMAModel", "CRMANumerics", "CRMATestSupport"],
             swiftSettings: upcoming
         ),
         .testTarget(
             name: "CRMATrainingTests",
-            dependencies: ["CRMATraining", "CRMAAdapters", "CRMAModel", "CRMANumerics"],
+            dependencies: ["CRMATraining", "CRMAAdapters", "CRMAModel", "CRMANumerics", "CRMATestSupport"],
             swiftSettings: upcoming
         ),
         .testTarget(

@@ -9,8 +9,7 @@ struct DemoCommand: ParsableCommand {
         commandName: "demo",
         abstract: "Load a model, score a paragraph and answer a question (what `make run` shows for now).")
 
-    @Option(help: "Model: a .gguf file or a Hugging Face directory.")
-    var model = LanguageModel.defaultPath
+    @OptionGroup var common: CommonOptions
 
     @Option(help: "The question to ask.")
     var prompt = "What is the capital of France?"
@@ -22,14 +21,13 @@ struct DemoCommand: ParsableCommand {
     var temperature: Float = 0
 
     func run() throws {
-        BLAS.setThreads(ProcessInfo.processInfo.activeProcessorCount)
         var t0 = Measure.now()
-        let lm = try LanguageModel.load(path: model)
+        let lm = try common.load()
         let c = lm.model.config
         print(
             String(
                 format: "loaded %@ in %.1f s: %d layers, hidden %d, %d/%d heads, vocab %d, %.0fM parameters (fp32)",
-                model, Measure.now() - t0, c.layers, c.hiddenSize, c.heads, c.kvHeads, c.vocabSize,
+                common.model, Measure.now() - t0, c.layers, c.hiddenSize, c.heads, c.kvHeads, c.vocabSize,
                 Double(c.matmulWeights + c.layers * 2 * c.hiddenSize) / 1e6))
         t0 = Measure.now()
         let score = Scorer(lm).scoreDocument(BenchText.paragraph, context: 512)

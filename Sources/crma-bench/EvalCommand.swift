@@ -16,24 +16,16 @@ struct EvalCommand: ParsableCommand {
             at the model's GEMM shapes; efficiency = model GFLOP/s ÷ sgemm peak.
             """)
 
-    @Option(help: "Model: a .gguf file or a Hugging Face directory.")
-    var model = LanguageModel.defaultPath
+    @OptionGroup var common: CommonOptions
 
     @Option(help: "Comma-separated sequence lengths.")
     var seqLens = "256,512"
 
-    @Option(help: "BLAS threads (default: all cores).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
-
     @Option(help: "Seconds to measure each length for (at least).")
     var seconds = 5.0
 
-    @Flag(help: "Print JSON.")
-    var json = false
-
     func run() throws {
-        BLAS.setThreads(threads)
-        let lm = try LanguageModel.load(path: model)
+        let lm = try common.load()
         let scorer = Scorer(lm)
         let c = lm.model.config
         let text = String(repeating: BenchText.paragraph, count: 40)
@@ -76,14 +68,14 @@ struct EvalCommand: ParsableCommand {
             ])
         }
         let report: [String: Any] = [
-            "model": model, "threads": threads, "blas_core": BLAS.coreName, "results": results,
+            "model": common.model, "threads": common.threads, "blas_core": BLAS.coreName, "results": results,
             "peak_rss_bytes": scoringPeakRSS,
             "sgemm_peak_definition":
                 "the forward's projection and head GEMMs on the model's own weights, alone, activations streamed from memory; the cached peak reuses one cache-resident input",
             "flops_definition":
                 "2 x (weights of every matrix multiply, output head included) + 4 x layers x hidden x mean attended context",
         ]
-        Output.print(report, json: json)
+        Output.print(report, json: common.json)
     }
 }
 

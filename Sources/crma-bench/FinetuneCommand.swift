@@ -17,8 +17,7 @@ struct FinetuneCommand: ParsableCommand {
             packed into rows of --seq-len, and trained for --steps optimizer steps of --batch rows.
             """)
 
-    @Option(help: "Model: a .gguf file or a Hugging Face directory.")
-    var model = LanguageModel.defaultPath
+    @OptionGroup var common: CommonOptions
 
     @Option(help: "Directory of documents.")
     var data: String
@@ -47,12 +46,8 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: "Holdout rows scored (at most).")
     var holdoutRows = 32
 
-    @Flag(help: "Print JSON.")
-    var json = false
-
     func run() throws {
-        BLAS.setThreads(ProcessInfo.processInfo.activeProcessorCount)
-        let lm = try LanguageModel.load(path: model)
+        let lm = try common.load()
         let files = try FileManager.default.contentsOfDirectory(atPath: data).sorted().prefix(maxFiles)
         var examples: [TrainingExample] = []
         for f in files {
@@ -97,7 +92,7 @@ struct FinetuneCommand: ParsableCommand {
         for s in 0..<steps {
             let r = try trainer.step([SequencePacker.batch(sampler.next())])
             losses.append(r.loss)
-            if !json, s % 10 == 0 || s == steps - 1 {
+            if !common.json, s % 10 == 0 || s == steps - 1 {
                 let elapsed = Measure.now() - t0
                 let eta = elapsed / Double(s + 1) * Double(steps - s - 1)
                 FileHandle.standardError.write(
@@ -111,11 +106,11 @@ struct FinetuneCommand: ParsableCommand {
         let after = holdoutLoss()
         Output.print(
             [
-                "model": model, "data": data, "documents": examples.count, "train_documents": split.train.count,
+                "model": common.model, "data": data, "documents": examples.count, "train_documents": split.train.count,
                 "holdout_documents": split.holdout.count, "train_rows": trainRows.count, "holdout_rows": holdRows.count,
                 "steps": steps, "holdout_loss_before": before, "holdout_loss_after": after,
                 "holdout_change_percent": 100 * (after - before) / before, "first_train_loss": losses.first ?? .nan,
                 "last_train_loss": losses.last ?? .nan, "seconds": Measure.now() - t0, "crma": crma != nil,
-            ], json: json)
+            ], json: common.json)
     }
 }

@@ -14,8 +14,7 @@ struct PerplexityCommand: ParsableCommand {
             total NLL / ln 2 / UTF-8 bytes, comparable across tokenizers.
             """)
 
-    @Option(help: "Model: a .gguf file or a Hugging Face directory.")
-    var model = LanguageModel.defaultPath
+    @OptionGroup var common: CommonOptions
 
     @Option(help: "UTF-8 text file to score.")
     var text: String
@@ -23,25 +22,18 @@ struct PerplexityCommand: ParsableCommand {
     @Option(help: "Window length in tokens.")
     var context = 512
 
-    @Option(help: "BLAS threads (default: all cores).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
-
-    @Flag(help: "Print JSON.")
-    var json = false
-
     func validate() throws {
         guard context >= 2 else { throw ValidationError("--context must be at least 2") }
     }
 
     func run() throws {
-        BLAS.setThreads(threads)
         guard let data = FileManager.default.contents(atPath: text) else {
             throw ValidationError("cannot read \(text)")
         }
         guard let document = String(data: data, encoding: .utf8) else {
             throw ValidationError("\(text) is not valid UTF-8")
         }
-        let lm = try LanguageModel.load(path: model)
+        let lm = try common.load()
         guard context <= lm.model.config.contextLength else {
             throw ValidationError(
                 "--context \(context) exceeds the model's context length \(lm.model.config.contextLength)")
@@ -51,9 +43,9 @@ struct PerplexityCommand: ParsableCommand {
         let seconds = Measure.now() - t0
         Output.print(
             [
-                "model": model, "text": text, "context": context, "tokens": s.tokens, "bytes": s.bytes,
+                "model": common.model, "text": text, "context": context, "tokens": s.tokens, "bytes": s.bytes,
                 "mean_nll": s.meanNLL, "perplexity": s.perplexity, "bits_per_byte": s.bitsPerByte,
                 "seconds": seconds, "tokens_per_second": Double(s.tokens) / seconds,
-            ], json: json)
+            ], json: common.json)
     }
 }

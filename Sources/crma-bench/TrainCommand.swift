@@ -18,8 +18,7 @@ struct TrainCommand: ParsableCommand {
             the model's own weights, run alone and interleaved with the training steps.
             """)
 
-    @Option(help: "Model: a .gguf file or a Hugging Face directory.")
-    var model = LanguageModel.defaultPath
+    @OptionGroup var common: CommonOptions
 
     @Option(help: "Text to train on.")
     var text = "/usr/share/common-licenses/GPL-3"
@@ -42,15 +41,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seconds to measure for (at least).")
     var seconds = 20.0
 
-    @Option(help: "BLAS threads (default: all cores).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
-
-    @Flag(help: "Print JSON.")
-    var json = false
-
     func run() throws {
-        BLAS.setThreads(threads)
-        let lm = try LanguageModel.load(path: model)
+        let lm = try common.load()
         let c = lm.model.config
         guard let data = FileManager.default.contents(atPath: text) else {
             throw ValidationError("cannot read \(text)")
@@ -118,9 +110,9 @@ struct TrainCommand: ParsableCommand {
         let detail = clock.seconds.mapValues { $0 / steps }
         Output.print(
             [
-                "model": model, "seq_len": seqLen, "sequences_per_step": batch, "lora_rank": rank,
+                "model": common.model, "seq_len": seqLen, "sequences_per_step": batch, "lora_rank": rank,
                 "lora_targets": targets,
-                "crma": crma != nil, "threads": threads, "steps_measured": losses.count,
+                "crma": crma != nil, "threads": common.threads, "steps_measured": losses.count,
                 "tokens_per_second": tps, "model_gflops_per_second": gflops, "sgemm_peak_gflops_per_second": peak,
                 "efficiency": gflops / peak,
                 "sgemm_cached_peak_gflops_per_second": cachedPeak, "efficiency_vs_cached_peak": gflops / cachedPeak,
@@ -132,6 +124,6 @@ struct TrainCommand: ParsableCommand {
                 "first_loss": losses.first ?? .nan, "last_loss": losses.last ?? .nan,
                 "flops_definition":
                     "2 x forward (2 x matmul weights incl. head + 4 x layers x hidden x mean context) + adapter weight-gradient FLOPs",
-            ], json: json)
+            ], json: common.json)
     }
 }

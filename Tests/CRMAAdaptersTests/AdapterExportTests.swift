@@ -1,3 +1,4 @@
+import CRMATestSupport
 import CRMAModel
 import CRMANumerics
 import Foundation

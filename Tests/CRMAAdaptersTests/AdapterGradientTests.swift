@@ -1,3 +1,4 @@
+import CRMATestSupport
 import Foundation
 import Testing
 @testable import CRMAAdapters

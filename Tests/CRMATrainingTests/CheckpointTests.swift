@@ -1,3 +1,4 @@
+import CRMATestSupport
 import CRMAAdapters
 import CRMAModel
 import Foundation
