@@ -75,7 +75,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CRMANumericsTests",
-            dependencies: ["CRMANumerics"],
+            dependencies: ["CRMANumerics", "CSystemd"],
             swiftSettings: upcoming
         ),
         .testTarget(

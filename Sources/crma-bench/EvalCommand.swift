@@ -32,12 +32,14 @@ struct EvalCommand: ParsableCommand {
         let ids = lm.tokenizer.encode(text)
         var results: [[String: Any]] = []
         // Scoring allocates nothing after its first call at a length: take its peak before the ceilings'.
-        var scoringPeakRSS = 0
-        for T in seqLens.split(separator: ",").compactMap({ Int($0) }) {
+        let lengths = seqLens.split(separator: ",").compactMap { Int($0) }
+        for T in lengths where ids.count > T {
+            _ = scorer.logProbabilities(input: Array(ids[0..<T]), targets: Array(ids[1...T]), offset: 0)
+        }
+        let scoringPeakRSS = Measure.peakRSSBytes()
+        for T in lengths {
             precondition(ids.count >= T + 1, "benchmark text too short")
             let input = Array(ids[0..<T]), targets = Array(ids[1...T])
-            _ = scorer.logProbabilities(input: input, targets: targets, offset: 0)
-            scoringPeakRSS = max(scoringPeakRSS, Measure.peakRSSBytes())
             let ceiling = GemmCeiling(model: lm.model, rows: T, streamed: true)
             let cachedCeiling = GemmCeiling(model: lm.model, rows: T, streamed: false)
             let busy0 = Measure.machineBusySeconds(), cpu0 = Measure.cpuSeconds(), t0 = Measure.now()
