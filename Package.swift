@@ -57,6 +57,11 @@ let package = Package(
             dependencies: ["CRMAAdapters", "CRMAModel", "CRMANumerics", "CRMATestSupport"],
             swiftSettings: upcoming + optimizedInDebug
         ),
+        // monitor: loss matrix, forgetting metrics, bootstrap intervals, the gate (pure decisions)
+        .target(
+            name: "CRMAMonitor",
+            swiftSettings: upcoming
+        ),
         // executables
         .executableTarget(
             name: "crma-bench",
@@ -86,6 +91,11 @@ let package = Package(
         .testTarget(
             name: "CRMATrainingTests",
             dependencies: ["CRMATraining", "CRMAAdapters", "CRMAModel", "CRMANumerics", "CRMATestSupport"],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "CRMAMonitorTests",
+            dependencies: ["CRMAMonitor"],
             swiftSettings: upcoming
         ),
         .testTarget(

@@ -1,0 +1,58 @@
+import Foundation
+
+/// A holdout document's score: summed negative log-likelihood and token count.
+public struct DocumentLoss: Sendable, Equatable, Codable {
+    public var sumNLL: Double
+    public var tokens: Int
+    public init(sumNLL: Double, tokens: Int) {
+        self.sumNLL = sumNLL
+        self.tokens = tokens
+    }
+}
+
+/// A 95% percentile interval.
+public struct Interval: Sendable, Equatable, Codable {
+    public var low: Double
+    public var high: Double
+}
+
+/// Bootstrap confidence intervals over holdout documents: documents are resampled with replacement
+/// (the same indices for both scores, since they are the same documents), and the drift is recomputed
+/// from token-weighted means each time.
+public enum Bootstrap {
+    /// 95% interval of `100 · (L_after − L_reference) / L_reference` where each L is the token-mean
+    /// loss over the resampled documents. `reference[i]` and `after[i]` score the same document.
+    public static func driftInterval(
+        reference: [DocumentLoss], after: [DocumentLoss], samples: Int = 1000, seed: UInt64 = 0
+    ) -> Interval {
+        precondition(reference.count == after.count && !reference.isEmpty)
+        var state = seed
+        func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        let n = reference.count
+        var drifts: [Double] = []
+        drifts.reserveCapacity(samples)
+        for _ in 0..<samples {
+            var rN = 0.0, aN = 0.0, tokens = 0
+            for _ in 0..<n {
+                let i = Int(next() % UInt64(n))
+                rN += reference[i].sumNLL
+                aN += after[i].sumNLL
+                tokens += reference[i].tokens
+            }
+            guard tokens > 0 else { continue }
+            let r = rN / Double(tokens), a = aN / Double(tokens)
+            drifts.append(100 * (a - r) / r)
+        }
+        drifts.sort()
+        func q(_ p: Double) -> Double {
+            drifts[min(drifts.count - 1, max(0, Int((p * Double(drifts.count - 1)).rounded())))]
+        }
+        return Interval(low: q(0.025), high: q(0.975))
+    }
+}

@@ -1,0 +1,99 @@
+/// One monitored quantity after an update, with the reference it is judged against.
+public struct MonitoredMetric: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Codable {
+        /// An earlier domain's holdout loss (reference: its loss when it was learned).
+        case domain
+        /// A general baseline benchmark (reference: the base model).
+        case benchmark
+    }
+
+    public var name: String
+    public var kind: Kind
+    public var value: Double
+    public var reference: Double
+    /// True for losses, bits per byte and KL; false for accuracy and agreement.
+    public var lowerIsBetter: Bool
+
+    public init(name: String, kind: Kind, value: Double, reference: Double, lowerIsBetter: Bool = true) {
+        self.name = name
+        self.kind = kind
+        self.value = value
+        self.reference = reference
+        self.lowerIsBetter = lowerIsBetter
+    }
+
+    /// Relative degradation in percent (positive = worse).
+    public var degradationPercent: Double {
+        let change = 100 * (value - reference) / abs(reference)
+        return lowerIsBetter ? change : -change
+    }
+}
+
+/// Warn and critical thresholds, in percent of degradation.
+public struct GateThresholds: Sendable, Equatable, Codable {
+    public var warn: Double
+    public var critical: Double
+
+    public init(warn: Double = 5, critical: Double = 10) {
+        precondition(warn <= critical)
+        self.warn = warn
+        self.critical = critical
+    }
+}
+
+/// Why the gate flagged something: which metric, its value and reference, the threshold it crossed.
+public struct GateReason: Sendable, Equatable, Codable {
+    public enum Severity: String, Sendable, Codable { case warning, critical, notLearned = "not_learned" }
+    public var severity: Severity
+    public var metric: String
+    public var value: Double
+    public var reference: Double
+    public var degradationPercent: Double
+    public var thresholdPercent: Double
+}
+
+/// The gate's verdict on an update.
+public struct GateDecision: Sendable, Equatable, Codable {
+    public enum Action: String, Sendable, Codable { case accept, rollback }
+    public var action: Action
+    /// Every warning and breach, most severe first.
+    public var reasons: [GateReason]
+}
+
+/// The forgetting gate as a pure function (no I/O): an update is rolled back when any monitored metric
+/// degrades by more than `critical` percent, or when the new domain did not learn (its holdout loss is
+/// not below the base model's). Degradations above `warn` are reported but accepted. Exactly at a
+/// threshold is not above it.
+public enum ForgettingGate {
+    public static func decide(
+        metrics: [MonitoredMetric], newDomainLoss: Double, newDomainBaseLoss: Double, thresholds: GateThresholds
+    ) -> GateDecision {
+        var reasons: [GateReason] = []
+        for m in metrics {
+            let d = m.degradationPercent
+            if d > thresholds.critical {
+                reasons.append(
+                    GateReason(
+                        severity: .critical, metric: m.name, value: m.value, reference: m.reference,
+                        degradationPercent: d, thresholdPercent: thresholds.critical))
+            } else if d > thresholds.warn {
+                reasons.append(
+                    GateReason(
+                        severity: .warning, metric: m.name, value: m.value, reference: m.reference,
+                        degradationPercent: d, thresholdPercent: thresholds.warn))
+            }
+        }
+        if !(newDomainLoss < newDomainBaseLoss) {
+            reasons.append(
+                GateReason(
+                    severity: .notLearned, metric: "new domain holdout loss", value: newDomainLoss,
+                    reference: newDomainBaseLoss,
+                    degradationPercent: 100 * (newDomainLoss - newDomainBaseLoss) / newDomainBaseLoss,
+                    thresholdPercent: 0))
+        }
+        let order: [GateReason.Severity: Int] = [.critical: 0, .notLearned: 1, .warning: 2]
+        reasons.sort { (order[$0.severity]!, -$0.degradationPercent) < (order[$1.severity]!, -$1.degradationPercent) }
+        let rollback = reasons.contains { $0.severity != .warning }
+        return GateDecision(action: rollback ? .rollback : .accept, reasons: reasons)
+    }
+}
