@@ -62,6 +62,12 @@ let package = Package(
             name: "CRMAMonitor",
             swiftSettings: upcoming
         ),
+        // continual: the strategies and the update pipeline (train → score → matrix)
+        .target(
+            name: "CRMAContinual",
+            dependencies: ["CRMATraining", "CRMAAdapters", "CRMAModel", "CRMAMonitor", "CRMANumerics"],
+            swiftSettings: upcoming
+        ),
         // executables
         .executableTarget(
             name: "crma-bench",
@@ -96,6 +102,14 @@ let package = Package(
         .testTarget(
             name: "CRMAMonitorTests",
             dependencies: ["CRMAMonitor"],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "CRMAContinualTests",
+            dependencies: [
+                "CRMAContinual", "CRMATraining", "CRMAAdapters", "CRMAModel", "CRMAMonitor", "CRMANumerics",
+                "CRMATestSupport",
+            ],
             swiftSettings: upcoming
         ),
         .testTarget(

@@ -35,6 +35,9 @@ public final class Trainer {
     public var clipper: GradientClipper
     public let schedule: CosineSchedule
     public private(set) var skippedSteps = 0
+    /// Adds a regularizer after the backward pass (EWC): receives the trainable parameters (gradients
+    /// already averaged), adds its gradient into them and returns its loss term.
+    public var regularizer: (([Parameter]) -> Double)?
     /// When set, accumulates time per phase (forward, head, backward, optimizer).
     public var clock: PhaseClock? {
         didSet { pass.clock = clock }
@@ -73,6 +76,7 @@ public final class Trainer {
             let s = 1 / Float(microBatches.count)
             for p in params { for i in 0..<p.count { p.grad[i] *= s } }
         }
+        if let regularizer { loss += regularizer(params) }
         let step = optimizer.stepCount
         let finite = loss.isFinite && params.allSatisfy { p in (0..<p.count).allSatisfy { p.grad[$0].isFinite } }
         guard finite else {

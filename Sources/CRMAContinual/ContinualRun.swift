@@ -1,0 +1,45 @@
+import CRMAAdapters
+import CRMAModel
+import CRMAMonitor
+import CRMATraining
+
+/// Runs domains in order with one strategy and fills the loss matrix: after update k, every learned
+/// domain j ≤ k is scored with the adapters the strategy assigns to it.
+public struct ContinualRun {
+    public let model: LlamaModel
+    public let config: ContinualConfig
+
+    public init(model: LlamaModel, config: ContinualConfig) {
+        self.model = model
+        self.config = config
+    }
+
+    public struct Result: Sendable {
+        public var matrix: LossMatrix
+        /// Holdout loss of each domain under the base model (before any update).
+        public var baseLosses: [Double]
+        /// `perRow[k][j]`: per-row holdout losses of domain j after update k (for bootstrap intervals).
+        public var perRow: [[[DocumentLoss]]]
+    }
+
+    public func run(_ domains: [DomainData], onStep: ((String, StepReport) -> Void)? = nil) throws -> Result {
+        let learner = ContinualLearner(model: model, config: config)
+        let base = domains.map { HoldoutScorer.score(model: model, adapters: AdapterSet(), rows: $0.holdout).mean }
+        var matrix = LossMatrix()
+        var perRow: [[[DocumentLoss]]] = []
+        for (k, d) in domains.enumerated() {
+            try learner.learn(d) { onStep?(d.name, $0) }
+            var losses: [Double] = []
+            var rows: [[DocumentLoss]] = []
+            for j in 0...k {
+                let s = HoldoutScorer.score(
+                    model: model, adapters: learner.adapters(evaluating: domains[j].name), rows: domains[j].holdout)
+                losses.append(s.mean)
+                rows.append(s.perRow)
+            }
+            matrix.append(domain: d.name, losses: losses)
+            perRow.append(rows)
+        }
+        return Result(matrix: matrix, baseLosses: base, perRow: perRow)
+    }
+}
