@@ -60,6 +60,7 @@ let package = Package(
         // monitor: loss matrix, forgetting metrics, bootstrap intervals, the gate (pure decisions)
         .target(
             name: "CRMAMonitor",
+            dependencies: ["CRMAModel", "CRMANumerics"],
             swiftSettings: upcoming
         ),
         // continual: the strategies and the update pipeline (train → score → matrix)
@@ -101,7 +102,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CRMAMonitorTests",
-            dependencies: ["CRMAMonitor"],
+            dependencies: ["CRMAMonitor", "CRMAModel", "CRMAAdapters", "CRMANumerics", "CRMATestSupport"],
             swiftSettings: upcoming
         ),
         .testTarget(

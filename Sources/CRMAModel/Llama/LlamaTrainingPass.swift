@@ -263,6 +263,13 @@ public final class LlamaTrainingPass {
         return loss
     }
 
+    /// The final normed hidden states of the last `forward` (`[rows × hidden]`), valid until the next
+    /// forward or backward call: feed them to ``LlamaModel/logits(hidden:rows:into:)`` for full
+    /// distributions under the adapters.
+    public var finalHidden: UnsafePointer<Float> {
+        UnsafePointer(ws.buffer("xn", savedRows * model.config.hiddenSize).pointer)
+    }
+
     /// The gradient w.r.t. the embedding outputs from the last backward pass (`[rows × hidden]`), for tests.
     public var inputGradient: UnsafePointer<Float> {
         UnsafePointer(ws.buffer("dh", savedRows * model.config.hiddenSize).pointer)
