@@ -73,7 +73,7 @@ let package = Package(
         .executableTarget(
             name: "crma-bench",
             dependencies: [
-                "CRMAModel", "CRMANumerics", "CRMAAdapters", "CRMATraining",
+                "CRMAModel", "CRMANumerics", "CRMAAdapters", "CRMATraining", "CRMAContinual", "CRMAMonitor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: upcoming

@@ -14,15 +14,21 @@ public struct ContinualRun {
         self.config = config
     }
 
-    public struct Result: Sendable {
+    public struct Result {
         public var matrix: LossMatrix
         /// Holdout loss of each domain under the base model (before any update).
         public var baseLosses: [Double]
         /// `perRow[k][j]`: per-row holdout losses of domain j after update k (for bootstrap intervals).
         public var perRow: [[[DocumentLoss]]]
+        /// The substrate after the last update (for the general benchmarks).
+        public var substrate: AdapterSet
     }
 
-    public func run(_ domains: [DomainData], onStep: ((String, StepReport) -> Void)? = nil) throws -> Result {
+    /// `onDomain(k, losses)` runs after update k is scored.
+    public func run(
+        _ domains: [DomainData], onStep: ((String, StepReport) -> Void)? = nil,
+        onDomain: (Int, [Double]) -> Void = { _, _ in }
+    ) throws -> Result {
         let learner = ContinualLearner(model: model, config: config)
         let base = domains.map { HoldoutScorer.score(model: model, adapters: AdapterSet(), rows: $0.holdout).mean }
         var matrix = LossMatrix()
@@ -39,7 +45,8 @@ public struct ContinualRun {
             }
             matrix.append(domain: d.name, losses: losses)
             perRow.append(rows)
+            onDomain(k, losses)
         }
-        return Result(matrix: matrix, baseLosses: base, perRow: perRow)
+        return Result(matrix: matrix, baseLosses: base, perRow: perRow, substrate: learner.substrate())
     }
 }

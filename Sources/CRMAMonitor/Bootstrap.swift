@@ -14,6 +14,11 @@ public struct DocumentLoss: Sendable, Equatable, Codable {
 public struct Interval: Sendable, Equatable, Codable {
     public var low: Double
     public var high: Double
+
+    public init(low: Double, high: Double) {
+        self.low = low
+        self.high = high
+    }
 }
 
 /// Bootstrap confidence intervals over holdout documents: documents are resampled with replacement

@@ -1,0 +1,166 @@
+import CRMAMonitor
+import Foundation
+
+/// The results of one strategy and seed in the forgetting benchmark.
+public struct StrategyResult: Sendable, Codable {
+    public var strategy: String
+    public var seed: UInt64
+    public var matrix: LossMatrix
+    public var baseLosses: [Double]
+    /// `driftInterval[k][j]`: bootstrap 95% interval of drift vs learn time (j < k).
+    public var driftIntervals: [[Interval?]]
+    public var seconds: Double
+    /// General benchmark scores of the substrate after the last update, and of the base model.
+    public var general: [String: Double]
+}
+
+/// Renders the forgetting benchmark's tables and chart from results (pure: strings in, strings out).
+public enum ForgettingReport {
+    /// Strategy names in first-seen order, once each.
+    static func orderedStrategies(_ results: [StrategyResult]) -> [String] {
+        var seen: Set<String> = []
+        return results.map(\.strategy).filter { seen.insert($0).inserted }
+    }
+
+    static func mean(_ x: [Double]) -> Double { x.reduce(0, +) / Double(max(x.count, 1)) }
+
+    static func sampleStd(_ x: [Double]) -> Double {
+        guard x.count > 1 else { return 0 }
+        let m = mean(x)
+        return (x.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(x.count - 1)).squareRoot()
+    }
+
+    static func pm(_ x: [Double], digits: Int = 2) -> String {
+        x.count > 1
+            ? String(format: "%+.\(digits)f ± %.\(digits)f", mean(x), sampleStd(x))
+            : String(format: "%+.\(digits)f", mean(x))
+    }
+
+    /// report.md: drift of each prior domain after the last update per strategy (mean ± sample std over
+    /// seeds, with absolute losses), new-domain learning, the CRMA-over-frozen advantage, general
+    /// benchmark changes and wall time.
+    public static func markdown(_ results: [StrategyResult], command: String) -> String {
+        let strategies = orderedStrategies(results)
+        let domains = results.first?.matrix.domains ?? []
+        let T = domains.count - 1
+        var md = "# Forgetting benchmark\n\nCommand: `\(command)`\n\n"
+        md +=
+            "Seeds: \(Set(results.map(\.seed)).sorted().map(String.init).joined(separator: ", ")). Drift is crma.md §7's drift vs learn time, "
+        md +=
+            "100 · (L[T][j] − L[j][j]) / L[j][j], after the last update T; positive = forgetting. Mean ± sample std over seeds; "
+        md += "absolute holdout losses (nats/token) in brackets: at learn time → after the last update.\n\n"
+        md +=
+            "## Drift of each earlier domain after the last update (%)\n\n| domain | "
+            + strategies.joined(separator: " | ") + " |\n|---|"
+        md += String(repeating: "---|", count: strategies.count) + "\n"
+        for j in 0..<max(T, 0) {
+            md += "| \(domains[j]) |"
+            for s in strategies {
+                let rs = results.filter { $0.strategy == s }
+                let drifts = rs.map { ForgettingMetrics.driftVsLearnTime($0.matrix, k: T, j: j) }
+                let learn = mean(rs.map { $0.matrix[j, j] }), last = mean(rs.map { $0.matrix[T, j] })
+                md += " \(pm(drifts)) [\(String(format: "%.3f → %.3f", learn, last))] |"
+            }
+            md += "\n"
+        }
+        md += "| **average** |"
+        for s in strategies {
+            md +=
+                " \(pm(results.filter { $0.strategy == s }.compactMap { ForgettingMetrics.averageDrift($0.matrix, k: T) })) |"
+        }
+        md += "\n\n## Learning each new domain (holdout loss: base model → right after learning it)\n\n| domain | "
+        md +=
+            strategies.joined(separator: " | ") + " |\n|---|" + String(repeating: "---|", count: strategies.count)
+            + "\n"
+        for (j, d) in domains.enumerated() {
+            md += "| \(d) |"
+            for s in strategies {
+                let rs = results.filter { $0.strategy == s }
+                md += String(
+                    format: " %.3f → %.3f |", mean(rs.map { $0.baseLosses[j] }), mean(rs.map { $0.matrix[j, j] }))
+            }
+            md += "\n"
+        }
+        if let frozen = strategies.first(where: { $0 == "frozen" }) {
+            md +=
+                "\n## Advantage over frozen (crma.md §7, %, positive = earlier domains score better than with frozen)\n\n"
+            for s in strategies where s != frozen {
+                let pairs = results.filter { $0.strategy == s }.compactMap { r -> Double? in
+                    guard let f = results.first(where: { $0.strategy == frozen && $0.seed == r.seed }) else {
+                        return nil
+                    }
+                    return ForgettingMetrics.advantage(frozen: f.matrix, crma: r.matrix)
+                }
+                md += "- \(s): \(pm(pairs))\n"
+            }
+        }
+        let keys = Array(Set(results.flatMap { $0.general.keys })).sorted()
+        if !keys.isEmpty {
+            md +=
+                "\n## General benchmarks of the substrate after the last update\n\n| metric | "
+                + strategies.joined(separator: " | ")
+            md += " |\n|---|" + String(repeating: "---|", count: strategies.count) + "\n"
+            for k in keys {
+                md += "| \(k) |"
+                for s in strategies {
+                    md += String(
+                        format: " %.4f |", mean(results.filter { $0.strategy == s }.compactMap { $0.general[k] }))
+                }
+                md += "\n"
+            }
+        }
+        md += "\n## Wall time per run (s)\n\n"
+        for s in strategies {
+            md += String(format: "- %@: %.0f\n", s, mean(results.filter { $0.strategy == s }.map(\.seconds)))
+        }
+        return md
+    }
+
+    /// drift.svg: the mean drift (over seeds and earlier domains) after each update, one line per strategy.
+    public static func svg(_ results: [StrategyResult]) -> String {
+        let strategies = orderedStrategies(results)
+        let updates = results.first?.matrix.updates ?? 0
+        var series: [(String, [Double])] = []
+        for s in strategies {
+            let rs = results.filter { $0.strategy == s }
+            series.append(
+                (
+                    s,
+                    (1..<max(updates, 1)).map { k in
+                        mean(rs.compactMap { ForgettingMetrics.averageDrift($0.matrix, k: k) })
+                    }
+                ))
+        }
+        let values = series.flatMap(\.1) + [0]
+        let lo = min(values.min()!, 0), hi = max(values.max()!, 1)
+        let w = 640.0, h = 360.0, left = 60.0, right = 140.0, top = 20.0, bottom = 40.0
+        func x(_ i: Int) -> Double { left + (w - left - right) * Double(i) / Double(max(updates - 2, 1)) }
+        func y(_ v: Double) -> Double { top + (h - top - bottom) * (hi - v) / (hi - lo) }
+        let colors = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f"]
+        var svg =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(w))\" height=\"\(Int(h))\" font-family=\"sans-serif\" font-size=\"12\">\n"
+        svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+        svg += String(
+            format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\"/>\n", left, y(0), w - right,
+            y(0))
+        svg += String(
+            format: "<text x=\"10\" y=\"%.1f\">%.1f%%</text><text x=\"10\" y=\"%.1f\">%.1f%%</text>\n", y(hi) + 4, hi,
+            y(lo), lo)
+        for k in 1..<max(updates, 1) {
+            svg += String(
+                format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">after %@</text>\n", x(k - 1), h - 15,
+                results[0].matrix.domains[k])
+        }
+        for (i, (name, v)) in series.enumerated() {
+            let c = colors[i % colors.count]
+            let pts = v.enumerated().map { String(format: "%.1f,%.1f", x($0.offset), y($0.element)) }.joined(
+                separator: " ")
+            svg += "<polyline fill=\"none\" stroke=\"\(c)\" stroke-width=\"2\" points=\"\(pts)\"/>\n"
+            svg += String(
+                format: "<text x=\"%.1f\" y=\"%.1f\" fill=\"%@\">%@</text>\n", w - right + 8, top + 16 * Double(i + 1),
+                c, name)
+        }
+        svg += "<text x=\"\(Int(left))\" y=\"14\">mean drift of earlier domains vs learn time (%)</text>\n</svg>\n"
+        return svg
+    }
+}

@@ -1,0 +1,96 @@
+import ArgumentParser
+import CRMAAdapters
+import CRMAContinual
+import CRMAModel
+import CRMANumerics
+import CRMATraining
+import Foundation
+
+/// The forgetting benchmark: naive vs frozen vs crma vs crma-identity (and replay, ewc) on real domains.
+struct ForgettingCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forgetting",
+        abstract:
+            "Learn domains in order with each strategy and report forgetting (results.json, report.md, drift.svg).",
+        discussion: """
+            Each domain directory holds train.jsonl and holdout.jsonl (`make corpora` prepares medical, legal, code \
+            and finance under data/corpora). After every update, every earlier domain's holdout is scored with the \
+            adapters the strategy assigns to it (crma.md §6); the general benchmarks (data/benchmarks) are scored on \
+            the substrate after the last update and on the base model. --quick: one seed, fewer documents and steps.
+            """)
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "Directory of <domain>/{train,holdout}.jsonl.")
+    var data = "data/corpora"
+
+    @Option(help: "Directory of general.jsonl, arc_easy.jsonl, hellaswag.jsonl (skipped when absent).")
+    var benchmarks = "data/benchmarks"
+
+    @Option(help: "Domains in learning order.")
+    var domains = "medical,legal,code,finance"
+
+    @Option(help: "Strategies: naive, frozen, crma, crma-identity, replay, ewc.")
+    var strategies = "naive,frozen,crma,crma-identity"
+
+    @Option(help: "Seeds, comma-separated.")
+    var seeds = "0,42,1234"
+
+    @Option(help: "Optimizer steps per domain.")
+    var steps = 40
+
+    @Option(help: "Training documents per domain.")
+    var documents = 300
+
+    @Option(help: "Holdout rows scored per domain.")
+    var holdoutRows = 24
+
+    @Option(help: "Output directory.")
+    var out = "var/forgetting"
+
+    @Flag(help: "One seed, 100 documents, 15 steps per domain, 12 holdout rows, small benchmarks.")
+    var quick = false
+
+    func run() throws {
+        let lm = try common.load()
+        var s = ForgettingBenchmark.Settings()
+        s.strategies = try strategies.split(separator: ",").map {
+            guard let st = Strategy(rawValue: String($0)) else { throw ValidationError("unknown strategy \($0)") }
+            return st
+        }
+        s.seeds = seeds.split(separator: ",").compactMap { UInt64($0) }
+        s.config.stepsPerDomain = steps
+        s.trainDocuments = documents
+        s.holdoutRows = holdoutRows
+        if quick {
+            s.seeds = [s.seeds.first ?? 0]
+            s.trainDocuments = 100
+            s.config.stepsPerDomain = 15
+            s.holdoutRows = 12
+            s.generalDocuments = 4
+            s.multipleChoiceItems = 40
+            s.probeDocuments = 2
+        }
+        let bench = ForgettingBenchmark(lm: lm, settings: s)
+        guard FileManager.default.fileExists(atPath: data) else {
+            throw ValidationError("no corpora at \(data): run `make corpora` first, or pass --data DIR")
+        }
+        let doms = try bench.loadDomains(data, names: domains.split(separator: ",").map(String.init))
+        let general =
+            FileManager.default.fileExists(atPath: benchmarks)
+            ? try bench.loadGeneral(benchmarks) : ForgettingBenchmark.GeneralData()
+        let (results, base) = try bench.run(domains: doms, general: general) {
+            FileHandle.standardError.write(Data(($0 + "\n").utf8))
+        }
+        let command = CommandLine.arguments.joined(separator: " ")
+        let settings = [
+            "steps_per_domain": "\(s.config.stepsPerDomain)", "train_documents": "\(s.trainDocuments)",
+            "holdout_rows": "\(s.holdoutRows)", "seq_len": "\(s.seqLen)", "batch_rows": "\(s.config.batchRows)",
+            "lora":
+                "r=\(s.config.lora.rank) alpha=\(s.config.lora.alpha) \(s.config.lora.targets.map(\.rawValue).joined(separator: ","))",
+            "model": common.model,
+        ]
+        try ForgettingBenchmark.write(results, base: base, command: command, settings: settings, to: out)
+        print("wrote \(out)/results.json, report.md, drift.svg")
+    }
+}
