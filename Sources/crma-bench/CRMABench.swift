@@ -12,6 +12,7 @@ struct CRMABench: ParsableCommand {
         commandName: "crma-bench",
         abstract: "Benchmarks and demos for the crma runtime (throughput, perplexity, generation).",
         subcommands: [
-            EvalCommand.self, TrainCommand.self, FinetuneCommand.self, PerplexityCommand.self, DemoCommand.self,
+            EvalCommand.self, TrainCommand.self, FinetuneCommand.self, ForgettingCommand.self, PerplexityCommand.self,
+            DemoCommand.self,
         ])
 }
