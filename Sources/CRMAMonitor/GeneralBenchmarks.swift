@@ -37,12 +37,7 @@ public struct GeneralBenchmarks {
 
     /// Log-probabilities of `targets[i]` at `positions[i]` of `input`, under `hooks`.
     func logProbs(_ input: [Int32], positions: [Int], targets: [Int32], pass: LlamaTrainingPass) -> [Double] {
-        let T = input.count
-        let b = TrainingBatch(
-            batch: 1, seqLen: T, tokens: input, targets: [Int32](repeating: -1, count: T),
-            positions: (0..<T).map(Int32.init),
-            segmentStarts: [Int32](repeating: 0, count: T))
-        _ = pass.forward(b)
+        _ = pass.forward(.unscored(input))
         let V = model.config.vocabSize, d = model.config.hiddenSize
         var logits = [Float](repeating: 0, count: V)
         return zip(positions, targets).map { pos, t in
@@ -105,10 +100,7 @@ public struct GeneralBenchmarks {
             let ids = Array(tokenizer.encode(text, addBOS: false).prefix(context))
             guard !ids.isEmpty else { continue }
             let T = ids.count
-            let b = TrainingBatch(
-                batch: 1, seqLen: T, tokens: ids, targets: [Int32](repeating: -1, count: T),
-                positions: (0..<T).map(Int32.init),
-                segmentStarts: [Int32](repeating: 0, count: T))
+            let b = TrainingBatch.unscored(ids)
             _ = basePass.forward(b)
             _ = pass.forward(b)
             for t in 0..<T {

@@ -41,6 +41,13 @@ public struct TrainingBatch: Sendable, Equatable {
             segmentStarts: starts)
     }
 
+    /// One sequence read for its hidden states only (no targets), positions from 0.
+    public static func unscored(_ tokens: [Int32]) -> TrainingBatch {
+        TrainingBatch(
+            batch: 1, seqLen: tokens.count, tokens: tokens, targets: [Int32](repeating: -1, count: tokens.count),
+            positions: (0..<tokens.count).map(Int32.init), segmentStarts: [Int32](repeating: 0, count: tokens.count))
+    }
+
     /// Tokens that carry a loss.
     public var lossTokenCount: Int { targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) } }
 }
