@@ -29,6 +29,10 @@ public final class ContinualLearner {
     public let crma: CRMA?
     public let ewc: ElasticWeightConsolidation?
     private var replayRows: [PackedRow] = []
+    /// Holdout slices of learned domains and their loss when learned, for the stability check.
+    private var slices: [(domain: String, rows: [PackedRow], reference: Double)] = []
+    /// Updates the stability check stopped early, by the domain being learned.
+    public private(set) var stabilityStops: [String: StabilityStop] = [:]
 
     public init(model: LlamaModel, config: ContinualConfig) {
         self.model = model
@@ -67,7 +71,12 @@ public final class ContinualLearner {
         let replayCount =
             config.strategy == .replay ? Int((Double(config.batchRows) * config.replayRatio).rounded()) : 0
         var reports: [StepReport] = []
-        for _ in 0..<config.stepsPerDomain {
+        let check = config.stabilityCheck
+        for step in 0..<config.stepsPerDomain {
+            if check.interval > 0, step > 0, step % check.interval == 0, let stop = unstableSlice(step: step) {
+                stabilityStops[domain.name] = stop
+                break
+            }
             var rows = sampler.next()
             if replayCount > 0, var r = replay {
                 for i in 0..<min(replayCount, rows.count) { rows[rows.count - 1 - i] = r.next()[0] }
@@ -86,7 +95,27 @@ public final class ContinualLearner {
         }
         if config.strategy == .replay { replayRows += domain.train }
         domains.append(domain.name)
+        if check.interval > 0 {
+            let rows = Array(domain.holdout.prefix(check.sliceRows))
+            slices.append(
+                (
+                    domain.name, rows,
+                    HoldoutScorer.score(model: model, adapters: self.adapters(evaluating: domain.name), rows: rows).mean
+                ))
+        }
         return reports
+    }
+
+    /// The first earlier domain whose holdout slice drifted beyond the critical threshold, if any.
+    func unstableSlice(step: Int) -> StabilityStop? {
+        for s in slices {
+            let now = HoldoutScorer.score(model: model, adapters: adapters(evaluating: s.domain), rows: s.rows).mean
+            let drift = 100 * (now - s.reference) / s.reference
+            if drift > config.stabilityCheck.criticalPercent {
+                return StabilityStop(step: step, domain: s.domain, driftPercent: drift)
+            }
+        }
+        return nil
     }
 
     /// The adapters that score `domain`'s holdout now (nil LoRA list: the base model).

@@ -38,6 +38,30 @@ public struct ContinualConfig: Sendable {
     /// Batches used to estimate the diagonal Fisher after each domain.
     public var fisherBatches = 4
     public var seed: UInt64 = 0
+    /// Mid-update checks of earlier domains (the stability gap); `interval == 0` turns them off.
+    public var stabilityCheck = StabilityCheck()
 
     public init() {}
+}
+
+/// Every `interval` steps of an update, score the first `sliceRows` holdout rows of each earlier domain;
+/// if any drifts by more than `criticalPercent` from its loss when it was learned, stop the update.
+public struct StabilityCheck: Sendable, Equatable {
+    public var interval = 0
+    public var sliceRows = 2
+    public var criticalPercent = 10.0
+    public init(interval: Int = 0, sliceRows: Int = 2, criticalPercent: Double = 10) {
+        self.interval = interval
+        self.sliceRows = sliceRows
+        self.criticalPercent = criticalPercent
+    }
+}
+
+/// An update stopped early by the stability check.
+public struct StabilityStop: Sendable, Equatable, Codable {
+    /// Steps taken before stopping.
+    public var step: Int
+    /// The earlier domain whose slice drifted, and by how much (percent).
+    public var domain: String
+    public var driftPercent: Double
 }

@@ -111,3 +111,33 @@ enum TinyDomains {
         #expect(abs(Double(p.grad[i]) - 10 * Double(ewc.fisher[p.name]![i]) * 0.1) < 1e-5)
     }
 }
+
+@Suite struct StabilityCheckTests {
+    func learner(_ lm: LanguageModel, critical: Double) -> ContinualLearner {
+        var c = TinyDomains.config(.naive)
+        c.optimizer.learningRates = [.proj: 1e-1, .structural: 5e-3, .gate: 1e-2]
+        c.stepsPerDomain = 20
+        c.stabilityCheck = StabilityCheck(interval: 2, sliceRows: 2, criticalPercent: critical)
+        return ContinualLearner(model: lm.model, config: c)
+    }
+
+    @Test func anUpdateThatForgetsIsStoppedEarlyAndReported() throws {
+        let lm = try TinyModels.load("llama-f32")
+        let domains = TinyDomains.make(lm)
+        let l = learner(lm, critical: 1)
+        try l.learn(domains[0])
+        let reports = try l.learn(domains[1])
+        let stop = try #require(l.stabilityStops["numbers"])
+        #expect(stop.domain == "animals" && stop.driftPercent > 1)
+        #expect(reports.count == stop.step && stop.step < 20)
+    }
+
+    @Test func aGenerousThresholdLetsTheUpdateFinish() throws {
+        let lm = try TinyModels.load("llama-f32")
+        let domains = TinyDomains.make(lm)
+        let l = learner(lm, critical: 1e9)
+        try l.learn(domains[0])
+        #expect(try l.learn(domains[1]).count == 20)
+        #expect(l.stabilityStops.isEmpty)
+    }
+}
