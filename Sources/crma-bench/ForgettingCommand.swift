@@ -48,7 +48,7 @@ struct ForgettingCommand: ParsableCommand {
     @Option(help: "Output directory.")
     var out = "var/forgetting"
 
-    @Flag(help: "One seed, 100 documents, 15 steps per domain, 12 holdout rows, small benchmarks.")
+    @Flag(help: "One seed, 100 documents, 10 steps of 2 rows per domain, 8 holdout rows, small benchmarks.")
     var quick = false
 
     func run() throws {
@@ -65,10 +65,11 @@ struct ForgettingCommand: ParsableCommand {
         if quick {
             s.seeds = [s.seeds.first ?? 0]
             s.trainDocuments = 100
-            s.config.stepsPerDomain = 15
-            s.holdoutRows = 12
-            s.generalDocuments = 4
-            s.multipleChoiceItems = 40
+            s.config.stepsPerDomain = 10
+            s.config.batchRows = 2
+            s.holdoutRows = 8
+            s.generalDocuments = 3
+            s.multipleChoiceItems = 30
             s.probeDocuments = 2
         }
         let bench = ForgettingBenchmark(lm: lm, settings: s)
