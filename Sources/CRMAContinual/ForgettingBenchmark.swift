@@ -140,27 +140,31 @@ public struct ForgettingBenchmark {
         return (results, base)
     }
 
+    /// The contents of results.json.
+    public struct Output: Codable {
+        public var command: String
+        public var settings: [String: String]
+        public var baseGeneral: [String: Double]
+        public var results: [StrategyResult]
+    }
+
+    /// Re-renders report.md and drift.svg from a results.json (after a report format change).
+    public static func rerender(resultsJSON path: String, to dir: String) throws {
+        let out = try JSONDecoder().decode(Output.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        try write(out.results, base: out.baseGeneral, command: out.command, settings: out.settings, to: dir)
+    }
+
     /// Writes results.json, report.md and drift.svg into `dir`.
     public static func write(
         _ results: [StrategyResult], base: [String: Double], command: String, settings: [String: String], to dir: String
     ) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        struct Output: Encodable {
-            var command: String
-            var settings: [String: String]
-            var baseGeneral: [String: Double]
-            var results: [StrategyResult]
-        }
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(
             enc.encode(Output(command: command, settings: settings, baseGeneral: base, results: results)),
             to: dir + "/results.json")
-        var md = ForgettingReport.markdown(results, command: command)
-        if !base.isEmpty {
-            md += "\n## General benchmarks of the base model\n\n"
-            for (k, v) in base.sorted(by: { $0.key < $1.key }) { md += String(format: "- %@: %.4f\n", k, v) }
-        }
+        let md = ForgettingReport.markdown(results, base: base, command: command)
         try AtomicFile.write(Data(md.utf8), to: dir + "/report.md")
         try AtomicFile.write(Data(ForgettingReport.svg(results).utf8), to: dir + "/drift.svg")
     }

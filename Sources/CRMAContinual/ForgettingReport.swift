@@ -39,7 +39,7 @@ public enum ForgettingReport {
     /// report.md: drift of each prior domain after the last update per strategy (mean ± sample std over
     /// seeds, with absolute losses), new-domain learning, the CRMA-over-frozen advantage, general
     /// benchmark changes and wall time.
-    public static func markdown(_ results: [StrategyResult], command: String) -> String {
+    public static func markdown(_ results: [StrategyResult], base: [String: Double] = [:], command: String) -> String {
         let strategies = orderedStrategies(results)
         let domains = results.first?.matrix.domains ?? []
         let T = domains.count - 1

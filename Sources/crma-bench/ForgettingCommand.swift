@@ -48,10 +48,18 @@ struct ForgettingCommand: ParsableCommand {
     @Option(help: "Output directory.")
     var out = "var/forgetting"
 
+    @Option(help: "Only re-render report.md and drift.svg from this results.json into --out.")
+    var rerender: String?
+
     @Flag(help: "One seed, 100 documents, 10 steps of 2 rows per domain, 8 holdout rows, small benchmarks.")
     var quick = false
 
     func run() throws {
+        if let rerender {
+            try ForgettingBenchmark.rerender(resultsJSON: rerender, to: out)
+            print("wrote \(out)/results.json, report.md, drift.svg")
+            return
+        }
         let lm = try common.load()
         var s = ForgettingBenchmark.Settings()
         s.strategies = try strategies.split(separator: ",").map {
