@@ -97,14 +97,19 @@ public enum ForgettingReport {
         let keys = Array(Set(results.flatMap { $0.general.keys })).sorted()
         if !keys.isEmpty {
             md +=
-                "\n## General benchmarks of the substrate after the last update\n\n| metric | "
-                + strategies.joined(separator: " | ")
-            md += " |\n|---|" + String(repeating: "---|", count: strategies.count) + "\n"
+                "\n## General benchmarks of the substrate after the last update (relative change vs the base model)\n\n"
+            md += "| metric | base | " + strategies.joined(separator: " | ") + " |\n|---|---|"
+            md += String(repeating: "---|", count: strategies.count) + "\n"
             for k in keys {
-                md += "| \(k) |"
+                let b = base[k]
+                md += "| \(k) | " + (b.map { String(format: "%.4f", $0) } ?? "–") + " |"
                 for s in strategies {
-                    md += String(
-                        format: " %.4f |", mean(results.filter { $0.strategy == s }.compactMap { $0.general[k] }))
+                    let v = mean(results.filter { $0.strategy == s }.compactMap { $0.general[k] })
+                    if let b, b != 0 {
+                        md += String(format: " %.4f (%+.2f%%) |", v, 100 * (v - b) / abs(b))
+                    } else {
+                        md += String(format: " %.4f |", v)
+                    }
                 }
                 md += "\n"
             }

@@ -71,6 +71,10 @@ import Testing
         #expect(report.contains("Advantage over frozen"))
         let svg = try String(contentsOfFile: out + "/drift.svg", encoding: .utf8)
         #expect(svg.components(separatedBy: "<polyline").count == 4)
+        #expect(report.contains("relative change vs the base model"))
+        // results.json holds everything the report needs: re-rendering reproduces it exactly.
+        try ForgettingBenchmark.rerender(resultsJSON: out + "/results.json", to: "\(root)/again")
+        #expect(try String(contentsOfFile: "\(root)/again/report.md", encoding: .utf8) == report)
         let json =
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/results.json")))
             as! [String: Any]
