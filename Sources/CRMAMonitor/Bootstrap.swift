@@ -1,3 +1,4 @@
+import CRMANumerics
 import Foundation
 
 /// A holdout document's score: summed negative log-likelihood and token count.
@@ -31,14 +32,8 @@ public enum Bootstrap {
         reference: [DocumentLoss], after: [DocumentLoss], samples: Int = 1000, seed: UInt64 = 0
     ) -> Interval {
         precondition(reference.count == after.count && !reference.isEmpty)
-        var state = seed
-        func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var rng = SeededRandom(seed: seed)
+        func next() -> UInt64 { rng.next() }
         let n = reference.count
         var drifts: [Double] = []
         drifts.reserveCapacity(samples)

@@ -1,3 +1,4 @@
+import CRMANumerics
 import CRMAAdapters
 
 /// Where the trainer is in its data: epoch and row index within the epoch's seeded permutation. Saved

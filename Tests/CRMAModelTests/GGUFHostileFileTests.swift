@@ -1,3 +1,4 @@
+import CRMANumerics
 import Foundation
 import Testing
 @testable import CRMAModel
@@ -108,7 +109,7 @@ func parse(_ data: Data) throws -> GGUFFile {
     /// yields tensors that dequantize without trapping.
     @Test func mutatedCopiesNeverCrash() throws {
         let full = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("gguf/golden-v3.gguf")))
-        var rng = SplitMix64(seed: 7)
+        var rng = SeededRandom(seed: 7)
         var errors = 0
         for _ in 0..<400 {
             var d = full
@@ -123,18 +124,5 @@ func parse(_ data: Data) throws -> GGUFFile {
             } catch is ModelFileError { errors += 1 }
         }
         #expect(errors > 0)
-    }
-}
-
-/// A tiny deterministic generator for seeded tests.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -9,7 +9,7 @@ import Testing
 /// tolerance of 1e-2; a wrong kernel gives errors of order 1.
 enum GradCheck {
     static func directions(_ n: Int, count: Int, seed: UInt64) -> [[Float]] {
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededRandom(seed: seed)
         return (0..<count).map { _ in (0..<n).map { _ in Float(Int(rng.next() % 2001) - 1000) / 1000 } }
     }
 

@@ -24,21 +24,14 @@ public struct SamplingParameters: Sendable, Equatable {
 /// A seeded sampler (SplitMix64), so the same seed gives the same text.
 public struct Sampler: Sendable {
     public let parameters: SamplingParameters
-    private var state: UInt64
+    private var rng: SeededRandom
 
     public init(_ parameters: SamplingParameters) {
         self.parameters = parameters
-        state = parameters.seed
+        rng = SeededRandom(seed: parameters.seed)
     }
 
-    mutating func nextUniform() -> Double {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return Double(z >> 11) / Double(1 << 53)
-    }
+    mutating func nextUniform() -> Double { rng.uniform(0, 1) }
 
     /// Picks a token id from one row of `vocab` logits.
     public mutating func sample(_ logits: UnsafePointer<Float>, vocab: Int) -> Int32 {
