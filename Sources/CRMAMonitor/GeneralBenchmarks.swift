@@ -35,17 +35,12 @@ public struct GeneralBenchmarks {
         self.context = context
     }
 
-    /// Log-probabilities of `targets[i]` at `positions[i]` of `input`, under `hooks`.
+    /// Log-probabilities of `targets[i]` at `positions[i]` of `input`, under the pass's adapters.
     func logProbs(_ input: [Int32], positions: [Int], targets: [Int32], pass: LlamaTrainingPass) -> [Double] {
-        _ = pass.forward(.unscored(input))
-        let V = model.config.vocabSize, d = model.config.hiddenSize
-        var logits = [Float](repeating: 0, count: V)
-        return zip(positions, targets).map { pos, t in
-            logits.withUnsafeMutableBufferPointer {
-                model.logits(hidden: pass.finalHidden + pos * d, rows: 1, into: $0.baseAddress!)
-            }
-            return logits.withUnsafeBufferPointer { Double($0[Int(t)] - Kernels.logSumExp($0.baseAddress!, V)) }
-        }
+        var b = TrainingBatch.unscored(input)
+        for (p, t) in zip(positions, targets) { b.targets[p] = t }
+        _ = pass.forward(b)
+        return positions.map { -pass.lastTokenLosses[$0] }
     }
 
     /// Bits per byte of `documents` with lm-eval rolling windows of `context`.

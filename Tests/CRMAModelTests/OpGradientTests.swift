@@ -79,7 +79,7 @@ import Testing
         let h0 = GradCheck.directions(rows * d, count: 1, seed: 41)[0]
         let ws = ForwardWorkspace()
         func loss(_ h: [Float]) -> Double {
-            LossHead.crossEntropy(model: lm.model, hidden: h, targets: targets, gradient: nil, workspace: ws)
+            LossHead.crossEntropy(model: lm.model, hidden: h, targets: targets, gradient: nil, workspace: ws).mean
         }
         var grad = [Float](repeating: 0, count: rows * d)
         _ = LossHead.crossEntropy(model: lm.model, hidden: h0, targets: targets, gradient: &grad, workspace: ws)

@@ -24,6 +24,8 @@ public final class LlamaTrainingPass {
     private var finalInput: FloatBuffer?
     private var headGradientReady = false
     private var lastLoss = 0.0
+    /// Per-position negative log-likelihood of the last `forward` (nats; 0 where the target is −1).
+    public private(set) var lastTokenLosses: [Double] = []
 
     struct LayerActivations {
         let xIn: FloatBuffer, rstd1: FloatBuffer, qkv: FloatBuffer, probs: FloatBuffer
@@ -138,10 +140,11 @@ public final class LlamaTrainingPass {
             rstd: finalRstd!.pointer)
         clock?.enter("head")
         let gradient = headGradient ? ws.buffer("dxn", n * d).pointer : nil
-        let loss = LossHead.crossEntropy(
+        let (loss, perRow) = LossHead.crossEntropy(
             model: model, hidden: xn.pointer, targets: b.targets, gradient: gradient, workspace: ws)
         headGradientReady = headGradient
         lastLoss = loss
+        lastTokenLosses = perRow
         clock?.stop()
         return loss
     }
@@ -171,8 +174,10 @@ public final class LlamaTrainingPass {
             ParallelKernels.rmsNorm(
                 finalInput!.pointer, weight: model.weights.finalNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps,
                 into: xn.pointer)
-            loss = LossHead.crossEntropy(
-                model: model, hidden: xn.pointer, targets: b.targets, gradient: dxn.pointer, workspace: ws)
+            loss =
+                LossHead.crossEntropy(
+                    model: model, hidden: xn.pointer, targets: b.targets, gradient: dxn.pointer, workspace: ws
+                ).mean
         }
         headGradientReady = false
         dh.pointer.initialize(repeating: 0, count: n * d)

@@ -57,35 +57,10 @@ public final class Scorer {
     /// Log-probabilities of `targets[r]` under the head applied to hidden row `r`; the vocabulary
     /// projection runs in chunks so that at most 256 rows of logits exist at once.
     public func logProbabilities(hidden: UnsafePointer<Float>, targets: [Int32]) -> [Float] {
-        let V = model.config.vocabSize, d = model.config.hiddenSize
-        let chunk = Self.headChunkRows
-        let logits = workspace.buffer("logits", min(chunk, max(targets.count, 1)) * V)
-        var out = [Float](repeating: 0, count: targets.count)
-        var r0 = 0
-        while r0 < targets.count {
-            let rows = min(chunk, targets.count - r0)
-            clock?.enter("head")
-            model.logits(hidden: hidden + r0 * d, rows: rows, into: logits.pointer)
-            clock?.enter("log-softmax")
-            let lp = SendablePointer(logits.pointer)
-            var part = [Float](repeating: 0, count: rows)
-            part.withUnsafeMutableBufferPointer { pb in
-                let dst = SendablePointer(pb.baseAddress!)
-                let tg = Array(targets[r0..<(r0 + rows)])
-                Parallel.forEach(2) { w in
-                    var r = w
-                    while r < rows {
-                        let row = lp.p + r * V
-                        dst.p[r] = row[Int(tg[r])] - Kernels.logSumExp(row, V)
-                        r += 2
-                    }
-                }
-            }
-            for i in 0..<rows { out[r0 + i] = part[i] }
-            r0 += rows
-        }
-        clock?.stop()
-        return out
+        LossHead.negativeLogLikelihoods(
+            model: model, hidden: hidden, targets: targets, workspace: workspace, clock: clock
+        )
+        .map { Float(-$0) }
     }
 
     /// Scores a whole document with lm-eval `loglikelihood_rolling` semantics and windows of `context`.
