@@ -36,11 +36,14 @@ public enum SmallGemm {
         m: Int, n: Int, k: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false, scratch: UnsafeMutablePointer<Float>
     ) {
-        for j in 0..<n {
-            let row = b + j * ldb
-            for p in 0..<k { scratch[p * n + j] = row[p] }
-        }
+        transpose(b, rows: n, cols: k, ld: ldb, into: scratch)
         nn(m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: scratch, ldb: n, c: c, ldc: ldc, accumulate: accumulate)
+    }
+
+    /// `out[cols × rows] = xᵀ` for `x[rows × cols]` with row stride `ld`.
+    @inlinable
+    public static func transpose(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, into out: UnsafeMutablePointer<Float>) {
+        for j in 0..<rows { for q in 0..<cols { out[q * rows + j] = x[j * ld + q] } }
     }
 
     /// Element (i, p) of A is at `a[i·rowStride + p·depthStride]`.

@@ -26,6 +26,8 @@ enum Attention {
         }
         let scale = 1 / Float(hd).squareRoot()
         let blockRows = 64
+        // One job per (sequence, head): with one sequence, 9 heads balance over two cores far better than
+        // 3 kv-head groups would; re-building Kᵀ for each head of a group costs far less than that imbalance.
         let jobs = batch * c.heads
         let workers = min(Parallel.cores, jobs)
         let q = SendablePointer(qkv), kp = SendablePointer(kBase), vp = SendablePointer(vBase), o = SendablePointer(out)
@@ -42,8 +44,7 @@ enum Attention {
                 let kvRow = cached ? 0 : b * seqLen
                 let kh = kp.p + kvRow * ldKV + g * hd
                 let vh = vp.p + kvRow * ldKV + g * hd
-                // Kᵀ once per head: [headDim × keys].
-                for j in 0..<keyCount { for p in 0..<hd { kT[p * keyCount + j] = kh[j * ldKV + p] } }
+                SmallGemm.transpose(kh, rows: keyCount, cols: hd, ld: ldKV, into: kT)  // [headDim × keys]
                 // Query blocks of 64 rows read only the keys they may attend to (causal), which halves the
                 // work of a full square score matrix.
                 var q0 = 0

@@ -45,7 +45,7 @@ enum TrainingAttention {
             let base = qp.p + row0 * T * qkvSize
             let k = base + qSize + g * hd, v = base + qSize + kvSize + g * hd
             let kT = scratch.pointers(w).0.p
-            transpose(k, rows: T, cols: hd, ld: qkvSize, into: kT)
+            SmallGemm.transpose(k, rows: T, cols: hd, ld: qkvSize, into: kT)
             for h in (g * group)..<((g + 1) * group) {
                 let p = pp.p + (row0 * heads + h) * T * T
                 var q0 = 0
@@ -93,7 +93,7 @@ enum TrainingAttention {
             }
             let (vTp, dPp, _) = scratch.pointers(w)
             let vT = vTp.p, dP = dPp.p
-            transpose(v, rows: T, cols: hd, ld: qkvSize, into: vT)
+            SmallGemm.transpose(v, rows: T, cols: hd, ld: qkvSize, into: vT)
             for h in (g * group)..<((g + 1) * group) {
                 let p = pp.p + (row0 * heads + h) * T * T
                 let q = base + h * hd, dO = dop.p + row0 * T * qSize + h * hd, dq = dBase + h * hd
@@ -126,13 +126,6 @@ enum TrainingAttention {
                 }
             }
         }
-    }
-
-    /// `out[cols × rows] = xᵀ` for `x[rows × cols]` with row stride `ld`.
-    static func transpose(
-        _ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, into out: UnsafeMutablePointer<Float>
-    ) {
-        for j in 0..<rows { for q in 0..<cols { out[q * rows + j] = x[j * ld + q] } }
     }
 
     /// Runs `jobs` independent jobs spread over the cores; `body(job, worker)`.
