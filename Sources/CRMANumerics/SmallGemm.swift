@@ -42,7 +42,9 @@ public enum SmallGemm {
 
     /// `out[cols × rows] = xᵀ` for `x[rows × cols]` with row stride `ld`.
     @inlinable
-    public static func transpose(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, into out: UnsafeMutablePointer<Float>) {
+    public static func transpose(
+        _ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, into out: UnsafeMutablePointer<Float>
+    ) {
         for j in 0..<rows { for q in 0..<cols { out[q * rows + j] = x[j * ld + q] } }
     }
 

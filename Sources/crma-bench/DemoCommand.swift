@@ -36,14 +36,12 @@ struct DemoCommand: ParsableCommand {
                 format: "scored %d tokens in %.2f s: perplexity %.2f, %.3f bits per byte",
                 score.tokens, Measure.now() - t0, score.perplexity, score.bitsPerByte))
         print("\nuser: \(prompt)\nassistant: ", terminator: "")
-        let template = lm.tokenizer.chatTemplate.flatMap(ChatTemplate.init(jinja:)) ?? ChatTemplate(format: .chatML)
-        let ids = lm.tokenizer.encode(template.render([ChatMessage(role: "user", content: prompt)]))
-        var stops = Set(template.stopStrings.compactMap { lm.tokenizer.id(of: $0) })
-        if let eos = lm.tokenizer.eosID { stops.insert(eos) }
+        let generator = Generator(lm)
+        let (ids, stops) = generator.chatPrompt([ChatMessage(role: "user", content: prompt)])
         var printed = ""
         var generated: [Int32] = []
         t0 = Measure.now()
-        let (out, _) = Generator(lm).generate(
+        let (out, _) = generator.generate(
             prompt: ids, maxTokens: maxTokens, sampling: SamplingParameters(temperature: temperature, seed: 1),
             stopTokens: stops
         ) { id in

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CRMAAdapters
+import CRMAContinual
 import CRMAModel
 import CRMANumerics
 import CRMATraining
@@ -74,17 +75,7 @@ struct FinetuneCommand: ParsableCommand {
         let crma = noCrma ? nil : CRMA(config: CRMAConfig(), model: lm.model, seed: 1)
         let adapters = AdapterSet(loras: [lora], crma: crma)
         let trainer = Trainer(model: lm.model, adapters: adapters, config: OptimizerConfig(), totalSteps: steps)
-        func holdoutLoss() -> Double {
-            let pass = LlamaTrainingPass(model: lm.model, hooks: adapters)
-            var total = 0.0, count = 0
-            for chunk in stride(from: 0, to: holdRows.count, by: batch) {
-                let rows = Array(holdRows[chunk..<min(chunk + batch, holdRows.count)])
-                let b = SequencePacker.batch(rows)
-                total += pass.forward(b) * Double(b.lossTokenCount)
-                count += b.lossTokenCount
-            }
-            return total / Double(count)
-        }
+        func holdoutLoss() -> Double { HoldoutScorer.score(model: lm.model, adapters: adapters, rows: holdRows).mean }
         let before = holdoutLoss()
         var sampler = BatchSampler(rows: trainRows, batchSize: batch, seed: 1)
         let t0 = Measure.now()

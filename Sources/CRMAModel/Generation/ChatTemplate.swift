@@ -84,3 +84,10 @@ public struct ChatTemplate: Sendable, Equatable {
         }
     }
 }
+
+extension Tokenizer {
+    /// The model's chat format: its own template when it is one of the known families, else ChatML.
+    public var chatFormat: ChatTemplate {
+        chatTemplate.flatMap(ChatTemplate.init(jinja:)) ?? ChatTemplate(format: .chatML)
+    }
+}

@@ -48,13 +48,20 @@ public struct Generator {
         }
     }
 
-    /// Chat: renders `messages` with the model's template, generates the assistant's reply, and returns its text.
-    public func chat(_ messages: [ChatMessage], maxTokens: Int = 128, sampling: SamplingParameters = .greedy) -> String
-    {
-        let template = tokenizer.chatTemplate.flatMap(ChatTemplate.init(jinja:)) ?? ChatTemplate(format: .chatML)
+    /// The prompt ids for `messages` in the model's chat format (ending with the assistant's turn
+    /// opening) and the tokens that end the assistant's turn.
+    public func chatPrompt(_ messages: [ChatMessage]) -> (prompt: [Int32], stopTokens: Set<Int32>) {
+        let template = tokenizer.chatFormat
         let prompt = tokenizer.encode(template.render(messages), addBOS: template.format == .llama2 ? false : nil)
         var stops = Set(template.stopStrings.compactMap { tokenizer.id(of: $0) })
         if let eos = tokenizer.eosID { stops.insert(eos) }
+        return (prompt, stops)
+    }
+
+    /// Chat: renders `messages` with the model's template, generates the assistant's reply, and returns its text.
+    public func chat(_ messages: [ChatMessage], maxTokens: Int = 128, sampling: SamplingParameters = .greedy) -> String
+    {
+        let (prompt, stops) = chatPrompt(messages)
         let (ids, _) = generate(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopTokens: stops)
         return tokenizer.decode(ids, skipSpecial: true)
     }

@@ -9,7 +9,7 @@ public struct ExampleTokenizer: Sendable {
 
     public init(tokenizer: Tokenizer) {
         self.tokenizer = tokenizer
-        template = tokenizer.chatTemplate.flatMap(ChatTemplate.init(jinja:)) ?? ChatTemplate(format: .chatML)
+        template = tokenizer.chatFormat
     }
 
     public func tokenize(_ example: TrainingExample) -> TokenizedDocument {
