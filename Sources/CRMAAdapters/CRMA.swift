@@ -110,6 +110,8 @@ public final class CRMA {
         return config.variant == .tied ? g * (1 - g) : g
     }
 
+    /// Computes layer `l`'s mixing matrix for a forward pass (kept, with its Sinkhorn trace, for the
+    /// backward pass of the same step).
     func mixing(_ l: Int) -> FloatBuffer {
         let n = config.streams
         let m = scratch.buffer("M\(l)", n * n)
@@ -175,7 +177,7 @@ public final class CRMA {
     func backward(layer l: Int, dh: UnsafeMutablePointer<Float>, rows N: Int) {
         guard config.enabled, let sv = saved[l] else { return }
         let d = hidden, n = config.streams
-        let M = mixing(l)
+        let M = scratch.buffer("M\(l)", n * n)  // as the forward pass of this step computed it
         let R = read[l].value.pointer
         let g = gate(l)
         let dS = scratch.buffer("dS", N * n), dSm = scratch.buffer("dSm", N * n)
