@@ -25,12 +25,19 @@ public struct ContinualRun {
     }
 
     /// `onDomain(k, losses)` runs after update k is scored.
+    /// The base model's holdout loss of each domain (the same for every strategy and seed).
+    public static func baseLosses(model: LlamaModel, domains: [DomainData]) -> [Double] {
+        domains.map { HoldoutScorer.score(model: model, adapters: AdapterSet(), rows: $0.holdout).mean }
+    }
+
+    /// `baseLosses`: pass ``baseLosses(model:domains:)`` when running several strategies on the same
+    /// domains, so the base model is scored once.
     public func run(
-        _ domains: [DomainData], onStep: ((String, StepReport) -> Void)? = nil,
+        _ domains: [DomainData], baseLosses: [Double]? = nil, onStep: ((String, StepReport) -> Void)? = nil,
         onDomain: (Int, [Double]) -> Void = { _, _ in }
     ) throws -> Result {
         let learner = ContinualLearner(model: model, config: config)
-        let base = domains.map { HoldoutScorer.score(model: model, adapters: AdapterSet(), rows: $0.holdout).mean }
+        let base = baseLosses ?? Self.baseLosses(model: model, domains: domains)
         var matrix = LossMatrix()
         var perRow: [[[DocumentLoss]]] = []
         for (k, d) in domains.enumerated() {

@@ -103,6 +103,7 @@ public struct ForgettingBenchmark {
         results: [StrategyResult], base: [String: Double]
     ) {
         let base = generalScores(nil, general)
+        let baseLosses = ContinualRun.baseLosses(model: lm.model, domains: domains)
         var results: [StrategyResult] = []
         for seed in settings.seeds {
             for strategy in settings.strategies {
@@ -111,7 +112,7 @@ public struct ForgettingBenchmark {
                 config.seed = seed
                 let start = Date()
                 let run = try ContinualRun(model: lm.model, config: config).run(
-                    domains,
+                    domains, baseLosses: baseLosses,
                     onDomain: { k, losses in
                         log(
                             String(
@@ -119,7 +120,7 @@ public struct ForgettingBenchmark {
                                 seed,
                                 domains[k].name, k + 1, domains.count, losses.last!, Date().timeIntervalSince(start)))
                     })
-                let (matrix, baseLosses, perRow) = (run.matrix, run.baseLosses, run.perRow)
+                let (matrix, perRow) = (run.matrix, run.perRow)
                 var intervals: [[Interval?]] = []
                 for k in 0..<perRow.count {
                     intervals.append(
