@@ -19,11 +19,19 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "crma-bench", targets: ["crma-bench"]),
+        .executable(name: "crmad", targets: ["crmad"]),
+        .executable(name: "crmactl", targets: ["crmactl"]),
         .library(name: "CRMAModel", targets: ["CRMAModel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
     ],
     targets: [
         // C shims
@@ -69,7 +77,51 @@ let package = Package(
             dependencies: ["CRMATraining", "CRMAAdapters", "CRMAModel", "CRMAMonitor", "CRMANumerics"],
             swiftSettings: upcoming
         ),
+        // daemon core: config, inbox and ingest, blob store, registry and jobs (SQLite), journald, sd_notify
+        .target(
+            name: "CRMADaemon",
+            dependencies: [
+                "CRMAContinual", "CRMATraining", "CRMAAdapters", "CRMAModel", "CRMAMonitor", "CRMANumerics", "CSystemd",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            swiftSettings: upcoming
+        ),
+        // control API: HTTP/1.1 + JSON over the Unix socket (Hummingbird), peer credentials
+        .target(
+            name: "CRMAControl",
+            dependencies: [
+                "CRMADaemon",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
         // executables
+        .executableTarget(
+            name: "crmad",
+            dependencies: [
+                "CRMADaemon", "CRMAControl", "CRMAContinual", "CRMAModel", "CRMANumerics",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .executableTarget(
+            name: "crmactl",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
         .executableTarget(
             name: "crma-bench",
             dependencies: [
@@ -110,6 +162,14 @@ let package = Package(
             dependencies: [
                 "CRMAContinual", "CRMATraining", "CRMAAdapters", "CRMAModel", "CRMAMonitor", "CRMANumerics",
                 "CRMATestSupport",
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "CRMADaemonTests",
+            dependencies: [
+                "CRMADaemon", "CRMAContinual", "CRMAModel", "CRMATestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: upcoming
         ),

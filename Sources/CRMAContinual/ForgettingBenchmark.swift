@@ -98,10 +98,15 @@ public struct ForgettingBenchmark {
         return out
     }
 
-    /// Runs every strategy and seed. `log` receives one line per finished domain.
-    public func run(domains: [DomainData], general: GeneralData, log: (String) -> Void = { _ in }) throws -> (
+    /// Runs every strategy and seed. `log` receives one line per finished domain; `onRun` receives the
+    /// results so far after every finished strategy and seed, so a long run can be saved as it goes.
+    public func run(
+        domains: [DomainData], general: GeneralData, log: (String) -> Void = { _ in },
+        onRun: (_ results: [StrategyResult], _ base: [String: Double]) throws -> Void = { _, _ in }
+    ) throws -> (
         results: [StrategyResult], base: [String: Double]
     ) {
+        log("scoring the base model: general benchmarks and every domain's holdout")
         let base = generalScores(nil, general)
         let baseLosses = ContinualRun.baseLosses(model: lm.model, domains: domains)
         var results: [StrategyResult] = []
@@ -136,6 +141,7 @@ public struct ForgettingBenchmark {
                         strategy: strategy.rawValue, seed: seed, matrix: matrix, baseLosses: baseLosses,
                         driftIntervals: intervals,
                         seconds: Date().timeIntervalSince(start), general: general))
+                try onRun(results, base)
             }
         }
         return (results, base)

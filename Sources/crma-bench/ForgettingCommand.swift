@@ -39,11 +39,17 @@ struct ForgettingCommand: ParsableCommand {
     @Option(help: "Optimizer steps per domain.")
     var steps = 40
 
+    @Option(help: "Sequences of 256 tokens per optimizer step.")
+    var batchRows = 2
+
     @Option(help: "Training documents per domain.")
     var documents = 300
 
     @Option(help: "Holdout rows scored per domain.")
-    var holdoutRows = 24
+    var holdoutRows = 16
+
+    @Option(help: "Multiple-choice items per task (ARC-Easy, HellaSwag) in the general benchmarks.")
+    var multipleChoiceItems = 60
 
     @Option(help: "Output directory.")
     var out = "var/forgetting"
@@ -70,6 +76,8 @@ struct ForgettingCommand: ParsableCommand {
         s.config.stepsPerDomain = steps
         s.trainDocuments = documents
         s.holdoutRows = holdoutRows
+        s.config.batchRows = batchRows
+        s.multipleChoiceItems = multipleChoiceItems
         if quick {
             s.seeds = [s.seeds.first ?? 0]
             s.trainDocuments = 100
@@ -88,9 +96,6 @@ struct ForgettingCommand: ParsableCommand {
         let general =
             FileManager.default.fileExists(atPath: benchmarks)
             ? try bench.loadGeneral(benchmarks) : ForgettingBenchmark.GeneralData()
-        let (results, base) = try bench.run(domains: doms, general: general) {
-            FileHandle.standardError.write(Data(($0 + "\n").utf8))
-        }
         let command = CommandLine.arguments.joined(separator: " ")
         let settings = [
             "steps_per_domain": "\(s.config.stepsPerDomain)", "train_documents": "\(s.trainDocuments)",
@@ -99,6 +104,15 @@ struct ForgettingCommand: ParsableCommand {
                 "r=\(s.config.lora.rank) alpha=\(s.config.lora.alpha) \(s.config.lora.targets.map(\.rawValue).joined(separator: ","))",
             "model": common.model,
         ]
+        let total = s.seeds.count * s.strategies.count
+        let (results, base) = try bench.run(
+            domains: doms, general: general,
+            log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) },
+            onRun: { partial, base in
+                // Saved after every strategy and seed: an interrupted run still leaves its finished part.
+                try ForgettingBenchmark.write(partial, base: base, command: command, settings: settings, to: out)
+                FileHandle.standardError.write(Data("saved \(partial.count)/\(total) runs to \(out)\n".utf8))
+            })
         try ForgettingBenchmark.write(results, base: base, command: command, settings: settings, to: out)
         print("wrote \(out)/results.json, report.md, drift.svg")
     }

@@ -1,0 +1,82 @@
+import Hummingbird
+import NIOCore
+import Foundation
+
+/// Errors of the control API, each with an HTTP status and a stable code; sent as
+/// `{"error": {"code": …, "message": …}}`.
+public enum ControlError: Error, Equatable {
+    case noCredentials
+    case forbidden(uid: UInt32)
+    case badRequest(String)
+    case notFound(String)
+    case conflict(String)
+    case unavailable(String)
+
+    var status: HTTPResponse.Status {
+        switch self {
+        case .noCredentials, .forbidden: .forbidden
+        case .badRequest: .badRequest
+        case .notFound: .notFound
+        case .conflict: .conflict
+        case .unavailable: .serviceUnavailable
+        }
+    }
+
+    var code: String {
+        switch self {
+        case .noCredentials, .forbidden: "forbidden"
+        case .badRequest: "bad_request"
+        case .notFound: "not_found"
+        case .conflict: "conflict"
+        case .unavailable: "unavailable"
+        }
+    }
+
+    var message: String {
+        switch self {
+        case .noCredentials: "cannot read the peer's credentials; mutating calls need a Unix socket peer"
+        case .forbidden(let uid):
+            "uid \(uid) may not change state; add it to control.allowed_uids (or its group to allowed_gids) in crmad.toml"
+        case .badRequest(let m), .notFound(let m), .conflict(let m), .unavailable(let m): m
+        }
+    }
+
+    static func response(status: HTTPResponse.Status, code: String, message: String) -> Response {
+        let body = (try? JSONSerialization.data(
+            withJSONObject: ["error": ["code": code, "message": message]], options: [.sortedKeys])) ?? Data()
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: body + Data("\n".utf8))))
+    }
+
+    var response: Response { Self.response(status: status, code: code, message: message) }
+}
+
+/// Turns every error — ours, Hummingbird's (404, 413, decoding) and the daemon's — into the JSON shape.
+struct ErrorMiddleware: RouterMiddleware {
+    typealias Context = ControlContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        do {
+            return try await next(request, context)
+        } catch let e as ControlError {
+            return e.response
+        } catch let e as HTTPError {
+            let code =
+                switch e.status {
+                case .notFound: "not_found"
+                case .contentTooLarge: "too_large"
+                case .methodNotAllowed: "method_not_allowed"
+                default: "bad_request"
+                }
+            let message = e.body ?? (e.status == .notFound ? "no such endpoint \(request.method) \(request.uri.path); see `crmactl --help`" : "\(e.status)")
+            return ControlError.response(status: e.status, code: code, message: message)
+        } catch let e as DecodingError {
+            return ControlError.response(status: .badRequest, code: "bad_request", message: "the JSON body is not valid: \(e)")
+        } catch {
+            return ControlError.response(status: .internalServerError, code: "internal", message: "\(error)")
+        }
+    }
+}

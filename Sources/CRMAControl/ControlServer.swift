@@ -1,0 +1,179 @@
+import CRMAContinual
+import CRMADaemon
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The control API: HTTP/1.1 + JSON on the daemon's Unix socket (architecture.md). Reads come from
+/// SQLite and the daemon's status; model work (generate, score) runs on the worker between steps;
+/// mutating calls are authorised from the peer's credentials.
+public struct ControlServer: Sendable {
+    public let daemon: Daemon
+    public let logger: Logger
+
+    public init(daemon: Daemon, logger: Logger) {
+        self.daemon = daemon
+        self.logger = logger
+    }
+
+    struct RollbackRequest: Decodable { var version: Int64 }
+    struct RetryRequest: Decodable {
+        var domain: String
+        var strategy: String?
+    }
+    struct GenerateRequest: Decodable {
+        var prompt: String
+        var max_tokens: Int?
+    }
+    struct ScoreRequest: Decodable { var text: String }
+
+    /// The application, bound to the configured socket; `onRunning` fires once it accepts connections.
+    public func application(onRunning: @escaping @Sendable () async -> Void = {}) throws -> some ApplicationProtocol {
+        let path = daemon.config.paths.socket
+        try Self.prepareSocketPath(path)
+        let mode = mode_t(daemon.config.control.socketMode)
+        return Application(
+            router: router(),
+            configuration: .init(address: .unixDomainSocket(path: path), serverName: "crmad"),
+            onServerRunning: { _ in
+                chmod(path, mode)
+                await onRunning()
+            },
+            logger: logger)
+    }
+
+    /// Removes a stale socket file left by a crash (never anything else), and creates its directory.
+    static func prepareSocketPath(_ path: String) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        var st = stat()
+        if lstat(path, &st) == 0 {
+            guard st.st_mode & S_IFMT == S_IFSOCK else {
+                throw ControlError.conflict("\(path) exists and is not a socket; remove it or set paths.socket")
+            }
+            unlink(path)
+        }
+    }
+
+    func router() -> Router<ControlContext> {
+        let router = Router(context: ControlContext.self)
+        router.add(middleware: ErrorMiddleware())
+        let d = daemon
+        let v1 = router.group("v1")
+        v1.get("status") { _, _ in try Self.json(d.status()) }
+        v1.get("domains") { _, _ in try Self.json(d.registry.domains()) }
+        v1.get("versions") { _, _ in try Self.json(d.registry.versions()) }
+        v1.get("versions/:id") { _, ctx in
+            let id = try Self.id(ctx)
+            guard let v = try d.registry.version(id) else { throw ControlError.notFound("no version \(id)") }
+            return try Self.json(v)
+        }
+        v1.get("alerts") { req, _ in
+            try Self.json(d.registry.alerts(limit: req.uri.queryParameters.get("limit", as: Int.self) ?? 100))
+        }
+        v1.get("jobs") { req, _ in
+            try Self.json(d.registry.jobs(limit: req.uri.queryParameters.get("limit", as: Int.self) ?? 100))
+        }
+        v1.get("matrix") { _, _ in try Self.json(LossMatrixView.build(d.registry.versions())) }
+        v1.get("events") { _, _ in
+            let stream = d.subscribe()
+            let body = ResponseBody(
+                asyncSequence: stream.map { ByteBuffer(string: "data: \($0)\n\n") })
+            return Response(
+                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+        }
+        v1.post("pause") { _, ctx in
+            try await authorise(ctx)
+            try d.pause()
+            return try Self.json(d.status())
+        }
+        v1.post("resume") { _, ctx in
+            try await authorise(ctx)
+            try d.resume()
+            return try Self.json(d.status())
+        }
+        v1.post("rollback") { req, ctx in
+            try await authorise(ctx)
+            let r = try await req.decode(as: RollbackRequest.self, context: ctx)
+            do { try d.rollback(to: r.version) } catch let e as RegistryError {
+                throw e == .noSuchVersion(r.version) ? ControlError.notFound("\(e)") : ControlError.conflict("\(e)")
+            }
+            return try Self.json(d.status())
+        }
+        v1.post("retry") { req, ctx in
+            try await authorise(ctx)
+            let r = try await req.decode(as: RetryRequest.self, context: ctx)
+            let name = r.strategy ?? d.config.training.strategy.rawValue
+            guard let s = Strategy(rawValue: name) else {
+                throw ControlError.badRequest("unknown strategy \(name); use crma, crma-identity, frozen or naive")
+            }
+            do {
+                let id = try d.retry(domain: r.domain, strategy: s)
+                return try Self.json(["job": id])
+            } catch let e as JobControlError {
+                throw ControlError.notFound("\(e)")
+            } catch let e as UpdateError {
+                throw ControlError.badRequest("\(e)")
+            }
+        }
+        v1.post("jobs/:id/cancel") { _, ctx in
+            try await authorise(ctx)
+            let id = try Self.id(ctx)
+            do {
+                let state = try d.cancel(job: id)
+                return try Self.json(["job": "\(id)", "state": state == .cancelled ? "cancelled" : "cancelling"])
+            } catch let e as RegistryError {
+                throw ControlError.notFound("\(e)")
+            } catch let e as JobControlError {
+                throw ControlError.conflict("\(e)")
+            }
+        }
+        v1.post("generate") { req, ctx in
+            let r = try await req.decode(as: GenerateRequest.self, context: ctx)
+            let n = r.max_tokens ?? 32
+            guard (1...128).contains(n) else { throw ControlError.badRequest("max_tokens must be 1...128") }
+            guard !r.prompt.isEmpty else { throw ControlError.badRequest("prompt is empty") }
+            let g = try await d.withModel { lm, a in ModelQueries.generate(lm, adapters: a, prompt: r.prompt, maxTokens: n) }
+            return try Self.json(g)
+        }
+        v1.post("score") { req, ctx in
+            let r = try await req.decode(as: ScoreRequest.self, context: ctx)
+            let s = try await d.withModel { lm, a in ModelQueries.score(lm, adapters: a, text: r.text, maxTokens: 1024) }
+            guard let s else { throw ControlError.badRequest("the text needs at least two tokens") }
+            return try Self.json(s)
+        }
+        router.get("metrics") { _, _ in
+            let rejected = (try? FileManager.default.contentsOfDirectory(atPath: d.ingestor.rejectedDirectory))?
+                .filter { !$0.hasSuffix(".error.json") }.count ?? 0
+            let text = MetricsText.render(status: d.status(), versions: try d.registry.versions(), rejectedFiles: rejected)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        @Sendable func authorise(_ ctx: ControlContext) async throws {
+            let peer = try await PeerCredentials.of(ctx.channel)
+            let c = d.config.control
+            guard peer.mayMutate(daemonUID: getuid(), allowedUIDs: c.allowedUIDs, allowedGIDs: c.allowedGIDs) else {
+                throw ControlError.forbidden(uid: peer.uid)
+            }
+        }
+        return router
+    }
+
+    static func id(_ ctx: ControlContext) throws -> Int64 {
+        guard let s = ctx.parameters.get("id"), let id = Int64(s) else {
+            throw ControlError.badRequest("the id must be an integer")
+        }
+        return id
+    }
+
+    static func json<T: Encodable>(_ value: T) throws -> Response {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        var data = try enc.encode(value)
+        data.append(0x0A)
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

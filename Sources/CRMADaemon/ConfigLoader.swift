@@ -1,0 +1,205 @@
+import CRMAContinual
+import Foundation
+
+/// Reads `crmad.toml` into ``DaemonConfig``: every key known, every type and range checked, unknown keys
+/// refused (a typo must not silently fall back to a default). Errors name the file and the dotted key.
+public enum ConfigLoader {
+    public static func load(file: String) throws -> DaemonConfig {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ConfigError(file: file, key: "", reason: "cannot read the file (does it exist, is it readable?)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(file: file, key: "", reason: "not UTF-8 text")
+        }
+        return try decode(try ConfigValue.parse(toml: text, file: file), file: file)
+    }
+
+    /// Pure: the parsed tree to a validated configuration. Relative paths stay as written (crmad
+    /// resolves them against its working directory).
+    public static func decode(_ root: ConfigValue, file: String) throws -> DaemonConfig {
+        var c = DaemonConfig()
+        let top = try Section(root, path: "", file: file)
+        try top.only(["paths", "model", "adapter", "training", "monitor", "ingest", "control", "resources"])
+        if let s = try top.section("paths") {
+            try s.only(["state_dir", "inbox", "socket"])
+            c.paths.stateDirectory = try s.string("state_dir") ?? c.paths.stateDirectory
+            c.paths.inbox = try s.string("inbox") ?? c.paths.inbox
+            c.paths.socket = try s.string("socket") ?? c.paths.socket
+            if let p = try s.string("socket"), p.utf8.count > 107 {
+                throw s.error("socket", "is \(p.utf8.count) bytes; a Unix socket path must be at most 107")
+            }
+        }
+        if let s = try top.section("model") {
+            try s.only(["path"])
+            c.model.path = try s.string("path") ?? c.model.path
+        }
+        if let s = try top.section("adapter") {
+            try s.only(["lora_rank", "lora_alpha", "lora_targets", "crma_mixing"])
+            c.adapter.loraRank = try s.int("lora_rank", in: 1...256) ?? c.adapter.loraRank
+            c.adapter.loraAlpha = Float(try s.double("lora_alpha", in: 0.001...10_000) ?? Double(c.adapter.loraAlpha))
+            if let t = try s.strings("lora_targets") {
+                let known = ["q", "k", "v", "o", "gate", "up", "down"]
+                for x in t where !known.contains(x) {
+                    throw s.error("lora_targets", "unknown projection \"\(x)\"; use some of \(known.joined(separator: ", "))")
+                }
+                if t.isEmpty { throw s.error("lora_targets", "needs at least one projection") }
+                c.adapter.loraTargets = t
+            }
+            c.adapter.crmaMixing = try s.choice("crma_mixing", ["sinkhorn", "identity"]) ?? c.adapter.crmaMixing
+        }
+        if let s = try top.section("training") {
+            try s.only([
+                "strategy", "steps", "sequence_length", "batch_rows", "lora_learning_rate",
+                "structural_learning_rate", "gate_learning_rate", "checkpoint_interval", "seed",
+            ])
+            if let name = try s.choice("strategy", Strategy.allCases.map(\.rawValue)) {
+                c.training.strategy = Strategy(rawValue: name)!
+            }
+            c.training.steps = try s.int("steps", in: 1...1_000_000) ?? c.training.steps
+            c.training.sequenceLength = try s.int("sequence_length", in: 16...8192) ?? c.training.sequenceLength
+            c.training.batchRows = try s.int("batch_rows", in: 1...1024) ?? c.training.batchRows
+            c.training.loraLearningRate =
+                Float(try s.double("lora_learning_rate", in: 1e-8...1) ?? Double(c.training.loraLearningRate))
+            c.training.structuralLearningRate =
+                Float(
+                    try s.double("structural_learning_rate", in: 1e-8...1) ?? Double(c.training.structuralLearningRate))
+            c.training.gateLearningRate =
+                Float(try s.double("gate_learning_rate", in: 1e-8...1) ?? Double(c.training.gateLearningRate))
+            c.training.checkpointInterval =
+                try s.int("checkpoint_interval", in: 1...1_000_000) ?? c.training.checkpointInterval
+            c.training.seed = UInt64(try s.int("seed", in: 0...Int.max) ?? Int(c.training.seed))
+        }
+        if let s = try top.section("monitor") {
+            try s.only([
+                "benchmarks", "general_documents", "warn_percent", "critical_percent", "check_interval",
+                "on_breach", "holdout_rows",
+            ])
+            c.monitor.benchmarks = try s.string("benchmarks") ?? c.monitor.benchmarks
+            c.monitor.generalDocuments = try s.int("general_documents", in: 0...10_000) ?? c.monitor.generalDocuments
+            c.monitor.warnPercent = try s.double("warn_percent", in: 0...1000) ?? c.monitor.warnPercent
+            c.monitor.criticalPercent = try s.double("critical_percent", in: 0...1000) ?? c.monitor.criticalPercent
+            if c.monitor.criticalPercent < c.monitor.warnPercent {
+                throw s.error(
+                    "critical_percent",
+                    "\(c.monitor.criticalPercent) is below warn_percent \(c.monitor.warnPercent); critical must be ≥ warn")
+            }
+            c.monitor.checkInterval = try s.int("check_interval", in: 0...1_000_000) ?? c.monitor.checkInterval
+            if let b = try s.choice("on_breach", DaemonConfig.BreachAction.allCases.map(\.rawValue)) {
+                c.monitor.onBreach = DaemonConfig.BreachAction(rawValue: b)!
+            }
+            c.monitor.holdoutRows = try s.int("holdout_rows", in: 1...100_000) ?? c.monitor.holdoutRows
+        }
+        if let s = try top.section("ingest") {
+            try s.only(["debounce_seconds", "max_file_bytes", "max_documents", "holdout_fraction"])
+            c.ingest.debounceSeconds = try s.double("debounce_seconds", in: 0...86_400) ?? c.ingest.debounceSeconds
+            c.ingest.maxFileBytes = try s.int("max_file_bytes", in: 1...(1 << 40)) ?? c.ingest.maxFileBytes
+            c.ingest.maxDocuments = try s.int("max_documents", in: 1...100_000_000) ?? c.ingest.maxDocuments
+            c.ingest.holdoutFraction = try s.double("holdout_fraction", in: 0.01...0.5) ?? c.ingest.holdoutFraction
+        }
+        if let s = try top.section("control") {
+            try s.only(["socket_mode", "allowed_uids", "allowed_gids"])
+            if let m = try s.int("socket_mode", in: 0...0o777) {
+                if m & 0o007 != 0 {
+                    throw s.error("socket_mode", "grants access to every user (0o\(String(m, radix: 8))); use 0o660 or tighter")
+                }
+                c.control.socketMode = m
+            }
+            c.control.allowedUIDs = try s.ids("allowed_uids") ?? c.control.allowedUIDs
+            c.control.allowedGIDs = try s.ids("allowed_gids") ?? c.control.allowedGIDs
+        }
+        if let s = try top.section("resources") {
+            try s.only(["blas_threads"])
+            c.resources.blasThreads = try s.int("blas_threads", in: 0...1024) ?? c.resources.blasThreads
+        }
+        return c
+    }
+
+    /// One TOML table being read, for error messages with the dotted key.
+    struct Section {
+        let values: [String: ConfigValue]
+        let path: String
+        let file: String
+
+        init(_ value: ConfigValue, path: String, file: String) throws {
+            guard case .table(let d) = value else {
+                throw ConfigError(file: file, key: path, reason: "must be a table, found \(value.typeName)")
+            }
+            values = d
+            self.path = path
+            self.file = file
+        }
+
+        func error(_ key: String, _ reason: String) -> ConfigError {
+            ConfigError(file: file, key: path.isEmpty ? key : "\(path).\(key)", reason: reason)
+        }
+
+        func only(_ known: [String]) throws {
+            for k in values.keys.sorted() where !known.contains(k) {
+                throw error(k, "unknown key; known keys here: \(known.joined(separator: ", "))")
+            }
+        }
+
+        func section(_ key: String) throws -> Section? {
+            guard let v = values[key] else { return nil }
+            return try Section(v, path: path.isEmpty ? key : "\(path).\(key)", file: file)
+        }
+
+        func string(_ key: String) throws -> String? {
+            guard let v = values[key] else { return nil }
+            guard case .string(let s) = v else { throw error(key, "must be a string, found \(v.typeName)") }
+            if s.isEmpty && key != "benchmarks" { throw error(key, "must not be empty") }
+            return s
+        }
+
+        func choice(_ key: String, _ allowed: [String]) throws -> String? {
+            guard let s = try string(key) else { return nil }
+            guard allowed.contains(s) else {
+                throw error(key, "\"\(s)\" is not one of \(allowed.joined(separator: ", "))")
+            }
+            return s
+        }
+
+        func int(_ key: String, in range: ClosedRange<Int>) throws -> Int? {
+            guard let v = values[key] else { return nil }
+            guard case .integer(let i) = v else { throw error(key, "must be an integer, found \(v.typeName)") }
+            guard range.contains(i) else {
+                throw error(key, "\(i) is out of range \(range.lowerBound)...\(range.upperBound)")
+            }
+            return i
+        }
+
+        func double(_ key: String, in range: ClosedRange<Double>) throws -> Double? {
+            guard let v = values[key] else { return nil }
+            let d: Double
+            switch v {
+            case .float(let x): d = x
+            case .integer(let i): d = Double(i)
+            default: throw error(key, "must be a number, found \(v.typeName)")
+            }
+            guard d.isFinite, range.contains(d) else {
+                throw error(key, "\(d) is out of range \(range.lowerBound)...\(range.upperBound)")
+            }
+            return d
+        }
+
+        func strings(_ key: String) throws -> [String]? {
+            guard let v = values[key] else { return nil }
+            guard case .array(let a) = v else { throw error(key, "must be an array of strings, found \(v.typeName)") }
+            return try a.map {
+                guard case .string(let s) = $0 else { throw error(key, "must contain strings only, found \($0.typeName)") }
+                return s
+            }
+        }
+
+        func ids(_ key: String) throws -> [UInt32]? {
+            guard let v = values[key] else { return nil }
+            guard case .array(let a) = v else { throw error(key, "must be an array of integers, found \(v.typeName)") }
+            return try a.map {
+                guard case .integer(let i) = $0, (0...Int(UInt32.max - 1)).contains(i) else {
+                    throw error(key, "must contain ids 0...\(UInt32.max - 1), found \($0)")
+                }
+                return UInt32(i)
+            }
+        }
+    }
+}

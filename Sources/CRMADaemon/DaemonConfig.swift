@@ -1,0 +1,93 @@
+import CRMAContinual
+
+/// Everything `crmad` is configured with, one section per concern (config/crmad.toml documents each key).
+/// Defaults are the production ones; `ConfigLoader` fills this from TOML and `validate()` checks ranges.
+public struct DaemonConfig: Sendable, Equatable {
+    public struct Paths: Sendable, Equatable {
+        /// SQLite registry, blobs and job checkpoints.
+        public var stateDirectory = "/var/lib/crmad"
+        /// `inbox/<domain>/<files>`.
+        public var inbox = "/var/lib/crmad/inbox"
+        /// The control socket (HTTP/1.1 + JSON).
+        public var socket = "/run/crmad/crmad.sock"
+    }
+
+    public struct Model: Sendable, Equatable {
+        /// A GGUF file or a Hugging Face safetensors directory.
+        public var path = "/usr/share/crmad/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    }
+
+    public struct Adapter: Sendable, Equatable {
+        public var loraRank = 8
+        public var loraAlpha: Float = 16
+        /// Projections LoRA adapts: q, k, v, o, gate, up, down.
+        public var loraTargets = ["q", "k", "v", "o"]
+        /// CRMA mixing: "sinkhorn" (the constrained mixer) or "identity" (ablation).
+        public var crmaMixing = "sinkhorn"
+    }
+
+    public struct Training: Sendable, Equatable {
+        public var strategy: Strategy = .crma
+        public var steps = 100
+        public var sequenceLength = 256
+        public var batchRows = 4
+        public var loraLearningRate: Float = 5e-4
+        public var structuralLearningRate: Float = 5e-3
+        public var gateLearningRate: Float = 1e-3
+        /// Steps between checkpoints of a running update (a crash resumes from the last one).
+        public var checkpointInterval = 10
+        public var seed: UInt64 = 0
+    }
+
+    public enum BreachAction: String, Sendable, Equatable, CaseIterable {
+        case rollback
+        case retryFrozen = "retry-frozen"
+    }
+
+    public struct Monitor: Sendable, Equatable {
+        /// Directory with general.jsonl (bits per byte); empty: no general benchmark.
+        public var benchmarks = ""
+        public var generalDocuments = 8
+        public var warnPercent = 5.0
+        public var criticalPercent = 10.0
+        /// Steps between stability checks on earlier holdout slices during an update (0: off).
+        public var checkInterval = 0
+        public var onBreach: BreachAction = .rollback
+        /// Holdout rows scored per domain.
+        public var holdoutRows = 16
+    }
+
+    public struct Ingest: Sendable, Equatable {
+        /// Files of one domain arriving within this many seconds form one update.
+        public var debounceSeconds = 5.0
+        public var maxFileBytes = 64 << 20
+        public var maxDocuments = 100_000
+        /// Fraction of documents held out for the forgetting monitor (split by document hash).
+        public var holdoutFraction = 0.1
+    }
+
+    public struct Control: Sendable, Equatable {
+        /// Permission bits of the socket file.
+        public var socketMode = 0o660
+        /// Uids allowed to make mutating calls (root and the daemon's own uid always are).
+        public var allowedUIDs: [UInt32] = []
+        /// Gids allowed to make mutating calls.
+        public var allowedGIDs: [UInt32] = []
+    }
+
+    public struct Resources: Sendable, Equatable {
+        /// OpenBLAS threads (0: OpenBLAS decides; set OPENBLAS_NUM_THREADS in the unit instead where possible).
+        public var blasThreads = 0
+    }
+
+    public var paths = Paths()
+    public var model = Model()
+    public var adapter = Adapter()
+    public var training = Training()
+    public var monitor = Monitor()
+    public var ingest = Ingest()
+    public var control = Control()
+    public var resources = Resources()
+
+    public init() {}
+}

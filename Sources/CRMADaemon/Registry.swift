@@ -1,0 +1,357 @@
+import Foundation
+import GRDB
+
+/// The daemon's durable state in SQLite (WAL): stored files and documents, the job queue, immutable
+/// versions with one active pointer, and alerts. Every multi-row change is one transaction.
+public final class Registry: Sendable {
+    public let db: DatabasePool
+
+    public init(path: String) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(5)
+        db = try DatabasePool(path: path, configuration: config)
+        try Self.migrator.migrate(db)
+        try db.write { db in
+            if try Int.fetchOne(db, sql: "SELECT count(*) FROM versions") == 0 {
+                try db.execute(
+                    sql: """
+                        INSERT INTO versions (id, state, config_hash, data_hashes, refs, losses, general, reasons, created_at)
+                        VALUES (1, 'base', '', '[]', '{}', '{}', '{}', '[]', ?)
+                        """, arguments: [Date().timeIntervalSince1970])
+                try db.execute(sql: "INSERT INTO active (one, version_id) VALUES (1, 1)")
+            }
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE files (
+                        hash TEXT PRIMARY KEY, domain TEXT NOT NULL, name TEXT NOT NULL, bytes INTEGER NOT NULL,
+                        documents INTEGER NOT NULL, ingested_at REAL NOT NULL);
+                    CREATE TABLE documents (
+                        hash TEXT NOT NULL, domain TEXT NOT NULL, role TEXT NOT NULL CHECK (role IN ('train','holdout')),
+                        file_hash TEXT NOT NULL REFERENCES files(hash), blob TEXT NOT NULL,
+                        PRIMARY KEY (domain, hash));
+                    CREATE TABLE jobs (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT, domain TEXT NOT NULL, state TEXT NOT NULL,
+                        strategy TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+                        not_before REAL NOT NULL, step INTEGER NOT NULL DEFAULT 0, total_steps INTEGER NOT NULL,
+                        version_id INTEGER, message TEXT);
+                    CREATE TABLE versions (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT, parent_id INTEGER, domain TEXT, job_id INTEGER,
+                        state TEXT NOT NULL, adapters_hash TEXT, config_hash TEXT NOT NULL, data_hashes TEXT NOT NULL,
+                        refs TEXT NOT NULL, losses TEXT NOT NULL, general TEXT NOT NULL, reasons TEXT NOT NULL,
+                        created_at REAL NOT NULL);
+                    CREATE TABLE active (one INTEGER PRIMARY KEY CHECK (one = 1), version_id INTEGER NOT NULL);
+                    CREATE TABLE alerts (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, kind TEXT NOT NULL,
+                        priority INTEGER NOT NULL, message TEXT NOT NULL, domain TEXT, version INTEGER,
+                        fields TEXT NOT NULL);
+                    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                    """)
+        }
+        return m
+    }
+
+    // MARK: files and documents
+
+    /// Records a stored file and its documents in one transaction. Returns false if the file was
+    /// already stored (same content, same domain): re-ingesting is a no-op.
+    @discardableResult
+    public func recordFile(_ file: FileRecord, documents: [(hash: String, role: String, blob: String)]) throws -> Bool {
+        try db.write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM files WHERE hash = ?", arguments: [file.hash]) == true {
+                return false
+            }
+            try db.execute(
+                sql: "INSERT INTO files (hash, domain, name, bytes, documents, ingested_at) VALUES (?,?,?,?,?,?)",
+                arguments: [file.hash, file.domain, file.name, file.bytes, file.documents, file.ingestedAt])
+            for d in documents {
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO documents (hash, domain, role, file_hash, blob) VALUES (?,?,?,?,?)",
+                    arguments: [d.hash, file.domain, d.role, file.hash, d.blob])
+            }
+            return true
+        }
+    }
+
+    public func hasFile(_ hash: String) throws -> Bool {
+        try db.read { try Bool.fetchOne($0, sql: "SELECT 1 FROM files WHERE hash = ?", arguments: [hash]) == true }
+    }
+
+    public func files() throws -> [FileRecord] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM files ORDER BY ingested_at").map {
+                FileRecord(
+                    hash: $0["hash"], domain: $0["domain"], name: $0["name"], bytes: $0["bytes"],
+                    documents: $0["documents"], ingestedAt: $0["ingested_at"])
+            }
+        }
+    }
+
+    /// Blob hashes of a domain's documents in a role ("train" or "holdout"), in a stable order.
+    public func documentBlobs(domain: String, role: String) throws -> [String] {
+        try db.read {
+            try String.fetchAll(
+                $0, sql: "SELECT blob FROM documents WHERE domain = ? AND role = ? ORDER BY hash",
+                arguments: [domain, role])
+        }
+    }
+
+    public func domainNames() throws -> [String] {
+        try db.read { try String.fetchAll($0, sql: "SELECT DISTINCT domain FROM files ORDER BY domain") }
+    }
+
+    public func domains() throws -> [DomainRecord] {
+        let active = try activeVersion()
+        return try db.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT f.domain AS domain, count(DISTINCT f.hash) AS files,
+                      (SELECT count(*) FROM documents d WHERE d.domain = f.domain AND d.role = 'train') AS train,
+                      (SELECT count(*) FROM documents d WHERE d.domain = f.domain AND d.role = 'holdout') AS holdout
+                    FROM files f GROUP BY f.domain ORDER BY f.domain
+                    """
+            ).map {
+                let name: String = $0["domain"]
+                return DomainRecord(
+                    name: name, files: $0["files"], trainDocuments: $0["train"], holdoutDocuments: $0["holdout"],
+                    learnedLoss: active.references[name], currentLoss: active.losses[name])
+            }
+        }
+    }
+
+    // MARK: jobs
+
+    /// Queues an update for `domain`, or pushes back the start of one already queued (the debounce).
+    @discardableResult
+    public func enqueue(domain: String, strategy: String, totalSteps: Int, notBefore: Double) throws -> Int64 {
+        try db.write { db in
+            let now = Date().timeIntervalSince1970
+            if let id = try Int64.fetchOne(
+                db, sql: "SELECT id FROM jobs WHERE domain = ? AND state = 'queued' ORDER BY id LIMIT 1",
+                arguments: [domain])
+            {
+                try db.execute(
+                    sql: "UPDATE jobs SET not_before = max(not_before, ?), updated_at = ? WHERE id = ?",
+                    arguments: [notBefore, now, id])
+                return id
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO jobs (domain, state, strategy, created_at, updated_at, not_before, total_steps)
+                    VALUES (?, 'queued', ?, ?, ?, ?, ?)
+                    """, arguments: [domain, strategy, now, now, notBefore, totalSteps])
+            return db.lastInsertedRowID
+        }
+    }
+
+    static func job(_ r: Row) -> JobRecord {
+        JobRecord(
+            id: r["id"], domain: r["domain"], state: JobState(rawValue: r["state"]) ?? .failed, strategy: r["strategy"],
+            createdAt: r["created_at"], updatedAt: r["updated_at"], notBefore: r["not_before"], step: r["step"],
+            totalSteps: r["total_steps"], versionID: r["version_id"], message: r["message"])
+    }
+
+    public func jobs(limit: Int = 100) throws -> [JobRecord] {
+        try db.read { try Row.fetchAll($0, sql: "SELECT * FROM jobs ORDER BY id DESC LIMIT ?", arguments: [limit]).map(Self.job) }
+    }
+
+    public func job(_ id: Int64) throws -> JobRecord? {
+        try db.read { try Row.fetchOne($0, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(Self.job) }
+    }
+
+    /// Jobs that were running when the daemon stopped (training or evaluating), oldest first.
+    public func interruptedJobs() throws -> [JobRecord] {
+        try db.read {
+            try Row.fetchAll($0, sql: "SELECT * FROM jobs WHERE state IN ('training','evaluating') ORDER BY id").map(
+                Self.job)
+        }
+    }
+
+    /// The next queued job whose debounce window has passed.
+    public func nextReadyJob(now: Double) throws -> JobRecord? {
+        try db.read {
+            try Row.fetchOne(
+                $0, sql: "SELECT * FROM jobs WHERE state = 'queued' AND not_before <= ? ORDER BY id LIMIT 1",
+                arguments: [now]
+            ).map(Self.job)
+        }
+    }
+
+    /// Seconds until the next queued job is ready, or nil when none is queued.
+    public func nextQueuedStart() throws -> Double? {
+        try db.read { try Double.fetchOne($0, sql: "SELECT min(not_before) FROM jobs WHERE state = 'queued'") }
+    }
+
+    public func queueDepth() throws -> Int {
+        try db.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM jobs WHERE state = 'queued'") ?? 0 }
+    }
+
+    /// Applies a job event through ``JobMachine``; the state change is committed before the actions run.
+    @discardableResult
+    public func transition(job id: Int64, _ event: JobEvent, message: String? = nil) throws -> JobTransition {
+        try db.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT state FROM jobs WHERE id = ?", arguments: [id]),
+                let state = JobState(rawValue: row["state"])
+            else { throw RegistryError.noSuchJob(id) }
+            let t = try JobMachine.apply(event, to: state).get()
+            try db.execute(
+                sql: "UPDATE jobs SET state = ?, updated_at = ?, message = coalesce(?, message) WHERE id = ?",
+                arguments: [t.state.rawValue, Date().timeIntervalSince1970, message, id])
+            return t
+        }
+    }
+
+    public func setProgress(job id: Int64, step: Int) throws {
+        try db.write {
+            try $0.execute(
+                sql: "UPDATE jobs SET step = ?, updated_at = ? WHERE id = ?",
+                arguments: [step, Date().timeIntervalSince1970, id])
+        }
+    }
+
+    // MARK: versions
+
+    static func version(_ r: Row, active: Int64) throws -> VersionRecord {
+        let dec = JSONDecoder()
+        func json<T: Decodable>(_ col: String, _ t: T.Type) throws -> T {
+            try dec.decode(T.self, from: Data((r[col] as String).utf8))
+        }
+        let id: Int64 = r["id"]
+        return VersionRecord(
+            id: id, parentID: r["parent_id"], domain: r["domain"], jobID: r["job_id"], state: r["state"],
+            adaptersHash: r["adapters_hash"], configHash: r["config_hash"],
+            dataHashes: try json("data_hashes", [String].self), references: try json("refs", [String: Double].self),
+            losses: try json("losses", [String: Double].self), general: try json("general", [String: Double].self),
+            reasons: try json("reasons", [GateReasonRecord].self), createdAt: r["created_at"], active: id == active)
+    }
+
+    public func activeVersionID() throws -> Int64 {
+        try db.read { try Int64.fetchOne($0, sql: "SELECT version_id FROM active") ?? 1 }
+    }
+
+    public func activeVersion() throws -> VersionRecord {
+        try db.read { db in
+            let a = try Int64.fetchOne(db, sql: "SELECT version_id FROM active") ?? 1
+            guard let r = try Row.fetchOne(db, sql: "SELECT * FROM versions WHERE id = ?", arguments: [a]) else {
+                throw RegistryError.noSuchVersion(a)
+            }
+            return try Self.version(r, active: a)
+        }
+    }
+
+    public func versions() throws -> [VersionRecord] {
+        try db.read { db in
+            let a = try Int64.fetchOne(db, sql: "SELECT version_id FROM active") ?? 1
+            return try Row.fetchAll(db, sql: "SELECT * FROM versions ORDER BY id").map { try Self.version($0, active: a) }
+        }
+    }
+
+    public func version(_ id: Int64) throws -> VersionRecord? {
+        try db.read { db in
+            let a = try Int64.fetchOne(db, sql: "SELECT version_id FROM active") ?? 1
+            return try Row.fetchOne(db, sql: "SELECT * FROM versions WHERE id = ?", arguments: [id]).map {
+                try Self.version($0, active: a)
+            }
+        }
+    }
+
+    /// Records the outcome of a job's evaluation in one transaction: the new version (accepted or
+    /// rolled back), the job's final state, and — when accepted — the active pointer.
+    @discardableResult
+    public func conclude(job id: Int64, candidate v: VersionRecord, accept: Bool, message: String) throws -> Int64 {
+        try db.write { db in
+            let enc = JSONEncoder()
+            enc.outputFormatting = .sortedKeys
+            func json<T: Encodable>(_ x: T) throws -> String { String(decoding: try enc.encode(x), as: UTF8.self) }
+            guard let row = try Row.fetchOne(db, sql: "SELECT state FROM jobs WHERE id = ?", arguments: [id]),
+                let state = JobState(rawValue: row["state"])
+            else { throw RegistryError.noSuchJob(id) }
+            let t = try JobMachine.apply(accept ? .accept : .rollback, to: state).get()
+            try db.execute(
+                sql: """
+                    INSERT INTO versions (parent_id, domain, job_id, state, adapters_hash, config_hash, data_hashes,
+                      refs, losses, general, reasons, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+                    """,
+                arguments: [
+                    v.parentID, v.domain, id, accept ? "accepted" : "rolled_back", v.adaptersHash, v.configHash,
+                    try json(v.dataHashes), try json(v.references), try json(v.losses), try json(v.general),
+                    try json(v.reasons), Date().timeIntervalSince1970,
+                ])
+            let vid = db.lastInsertedRowID
+            if accept { try db.execute(sql: "UPDATE active SET version_id = ?", arguments: [vid]) }
+            try db.execute(
+                sql: "UPDATE jobs SET state = ?, version_id = ?, message = ?, updated_at = ? WHERE id = ?",
+                arguments: [t.state.rawValue, vid, message, Date().timeIntervalSince1970, id])
+            return vid
+        }
+    }
+
+    /// Makes an earlier accepted version (or the base, 1) active again.
+    public func activate(version id: Int64) throws {
+        try db.write { db in
+            guard let state = try String.fetchOne(db, sql: "SELECT state FROM versions WHERE id = ?", arguments: [id])
+            else { throw RegistryError.noSuchVersion(id) }
+            guard state == "accepted" || state == "base" else { throw RegistryError.notAccepted(id) }
+            try db.execute(sql: "UPDATE active SET version_id = ?", arguments: [id])
+        }
+    }
+
+    // MARK: alerts
+
+    @discardableResult
+    public func addAlert(_ a: AlertRecord) throws -> Int64 {
+        try db.write { db in
+            try db.execute(
+                sql: "INSERT INTO alerts (time, kind, priority, message, domain, version, fields) VALUES (?,?,?,?,?,?,?)",
+                arguments: [
+                    a.time, a.kind, a.priority, a.message, a.domain, a.version,
+                    String(decoding: try JSONEncoder().encode(a.fields), as: UTF8.self),
+                ])
+            return db.lastInsertedRowID
+        }
+    }
+
+    public func alerts(limit: Int = 100) throws -> [AlertRecord] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM alerts ORDER BY id DESC LIMIT ?", arguments: [limit]).map {
+                AlertRecord(
+                    id: $0["id"], time: $0["time"], kind: $0["kind"], priority: $0["priority"], message: $0["message"],
+                    domain: $0["domain"], version: $0["version"],
+                    fields: (try? JSONDecoder().decode([String: String].self, from: Data(($0["fields"] as String).utf8)))
+                        ?? [:])
+            }
+        }
+    }
+
+    // MARK: settings
+
+    public func setting(_ key: String) throws -> String? {
+        try db.read { try String.fetchOne($0, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) }
+    }
+
+    public func setSetting(_ key: String, _ value: String) throws {
+        try db.write {
+            try $0.execute(sql: "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", arguments: [key, value])
+        }
+    }
+}
+
+public enum RegistryError: Error, Equatable, CustomStringConvertible {
+    case noSuchJob(Int64)
+    case noSuchVersion(Int64)
+    case notAccepted(Int64)
+
+    public var description: String {
+        switch self {
+        case .noSuchJob(let id): "no job \(id) (see `crmactl jobs`)"
+        case .noSuchVersion(let id): "no version \(id) (see `crmactl versions`)"
+        case .notAccepted(let id): "version \(id) was rolled back, never accepted; pick an accepted one (`crmactl versions`)"
+        }
+    }
+}

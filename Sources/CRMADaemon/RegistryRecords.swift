@@ -1,0 +1,81 @@
+import Foundation
+
+/// One update job (a batch of a domain's files), as stored and as the control API shows it.
+public struct JobRecord: Sendable, Equatable, Codable {
+    public var id: Int64
+    public var domain: String
+    public var state: JobState
+    public var strategy: String
+    public var createdAt: Double
+    public var updatedAt: Double
+    /// Not started before this time (the ingest debounce window).
+    public var notBefore: Double
+    public var step: Int
+    public var totalSteps: Int
+    /// The accepted version it produced, or the rolled-back candidate.
+    public var versionID: Int64?
+    public var message: String?
+}
+
+/// An immutable model version: adapter blob, lineage and the metrics that admitted (or refused) it.
+public struct VersionRecord: Sendable, Equatable, Codable {
+    public var id: Int64
+    public var parentID: Int64?
+    public var domain: String?
+    public var jobID: Int64?
+    /// "accepted" or "rolled_back" ("base" for version 1, the model without adapters).
+    public var state: String
+    public var adaptersHash: String?
+    public var configHash: String
+    public var dataHashes: [String]
+    /// Holdout loss of each domain when it was learned (the drift references of this lineage).
+    public var references: [String: Double]
+    /// Holdout loss of each learned domain under this version (a row of the loss matrix).
+    public var losses: [String: Double]
+    public var general: [String: Double]
+    public var reasons: [GateReasonRecord]
+    public var createdAt: Double
+    public var active: Bool
+}
+
+/// A gate reason as stored (mirror of CRMAMonitor.GateReason, kept here so the schema is ours).
+public struct GateReasonRecord: Sendable, Equatable, Codable {
+    public var severity: String
+    public var metric: String
+    public var value: Double
+    public var reference: Double
+    public var degradationPercent: Double
+    public var thresholdPercent: Double
+}
+
+/// An alert, as sent to the journal and kept in SQLite for `crmactl alerts`.
+public struct AlertRecord: Sendable, Equatable, Codable {
+    public var id: Int64
+    public var time: Double
+    public var kind: String
+    public var priority: Int
+    public var message: String
+    public var domain: String?
+    public var version: Int64?
+    public var fields: [String: String]
+}
+
+/// A stored source file.
+public struct FileRecord: Sendable, Equatable, Codable {
+    public var hash: String
+    public var domain: String
+    public var name: String
+    public var bytes: Int
+    public var documents: Int
+    public var ingestedAt: Double
+}
+
+/// A domain as the control API lists it.
+public struct DomainRecord: Sendable, Equatable, Codable {
+    public var name: String
+    public var files: Int
+    public var trainDocuments: Int
+    public var holdoutDocuments: Int
+    public var learnedLoss: Double?
+    public var currentLoss: Double?
+}

@@ -1,0 +1,106 @@
+import ArgumentParser
+import CRMAContinual
+import CRMAControl
+import CRMADaemon
+import CRMAModel
+import CRMANumerics
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// crmad: the continual-learning daemon. Watches the inbox, trains each domain's update, keeps or
+/// rolls it back by the forgetting gate, and answers on the control socket.
+@main
+struct CRMAD: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crmad",
+        abstract: "The crma continual-learning daemon.",
+        discussion: """
+            Drop .txt, .md or .jsonl files into <inbox>/<domain>/. crmad stores them, fine-tunes a LoRA for the \
+            domain plus the shared CRMA substrate, re-scores every earlier domain and the general benchmark, and \
+            rolls the update back when drift crosses monitor.critical_percent. Query it with crmactl; alerts go to \
+            the journal (journalctl -u crmad -p warning).
+
+            Exit codes: 0 after a clean stop, 78 for a configuration error, 1 for anything else.
+            """)
+
+    @Option(help: "Configuration file (TOML; every key is documented in config/crmad.toml).")
+    var config = "/etc/crmad/crmad.toml"
+
+    @Flag(help: "Validate the configuration, print the effective settings, and exit.")
+    var checkConfig = false
+
+    func run() async throws {
+        let cfg: DaemonConfig
+        do {
+            cfg = try ConfigLoader.load(file: config)
+        } catch let e as ConfigError {
+            FileHandle.standardError.write(Data("crmad: configuration error: \(e)\n".utf8))
+            throw ExitCode(78)
+        }
+        if checkConfig {
+            print("\(config): OK")
+            print("  state \(cfg.paths.stateDirectory), inbox \(cfg.paths.inbox), socket \(cfg.paths.socket)")
+            print("  model \(cfg.model.path)")
+            print(
+                "  strategy \(cfg.training.strategy.rawValue), \(cfg.training.steps) steps × \(cfg.training.batchRows) × \(cfg.training.sequenceLength) tokens")
+            print("  gate: warn \(cfg.monitor.warnPercent)%, critical \(cfg.monitor.criticalPercent)%, on breach \(cfg.monitor.onBreach.rawValue)")
+            return
+        }
+        LoggingSystem.bootstrap { JournalLogHandler(label: $0) }
+        var logger = Logger(label: "crmad")
+        logger.logLevel = .info
+        if cfg.resources.blasThreads > 0 { BLAS.setThreads(cfg.resources.blasThreads) }
+        let lm: LanguageModel
+        do {
+            lm = try LanguageModel.load(path: cfg.model.path)
+        } catch {
+            logger.critical("cannot load the model \(cfg.model.path): \(error)")
+            throw ExitCode(1)
+        }
+        let log = logger
+        logger.notice("model \(cfg.model.path) loaded; state in \(cfg.paths.stateDirectory), inbox \(cfg.paths.inbox)")
+        let daemon = try Daemon(config: cfg, lm: lm, logger: logger)
+        try daemon.start()
+        let server = ControlServer(daemon: daemon, logger: logger)
+        let app = try server.application {
+            daemon.socketBound()
+            log.notice("listening on \(cfg.paths.socket)")
+        }
+        let group = ServiceGroup(
+            services: [app, DaemonService(daemon: daemon), WatchdogService()],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+    }
+}
+
+/// Stops the daemon (worker checkpoints at its next step boundary) when a shutdown signal arrives.
+struct DaemonService: Service {
+    let daemon: Daemon
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                daemon.stop()
+                c.resume()
+            }
+        }
+    }
+}
+
+/// WATCHDOG=1 at half systemd's interval, from a task independent of the training thread.
+struct WatchdogService: Service {
+    func run() async throws {
+        let notifier = ServiceNotifier()
+        guard let interval = notifier.watchdogInterval else {
+            try? await gracefulShutdown()
+            return
+        }
+        while !Task.isShuttingDownGracefully {
+            notifier.watchdog()
+            try? await Task.sleep(for: .seconds(interval / 2))
+        }
+    }
+}
