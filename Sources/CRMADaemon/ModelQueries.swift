@@ -54,10 +54,10 @@ public enum ModelQueries {
 
     /// Mean loss of `text` under `adapters` (the first `maxTokens` tokens).
     public static func score(_ lm: LanguageModel, adapters: AdapterSet, text: String, maxTokens: Int) -> Score? {
-        let ids = Array(lm.tokenizer.encode(text).prefix(maxTokens))
+        let ids = Array(lm.tokenizer.encode(text).prefix(min(maxTokens, lm.model.config.contextLength + 1)))
         guard ids.count >= 2 else { return nil }
         let pass = LlamaTrainingPass(model: lm.model, hooks: adapters)
-        let loss = pass.forward(TrainingBatch.causal([ids], seqLen: ids.count))
+        let loss = pass.forward(TrainingBatch.causal([ids], seqLen: ids.count - 1))
         return Score(loss: loss, perplexity: exp(loss), tokens: ids.count - 1)
     }
 }
