@@ -99,6 +99,7 @@ extension Daemon {
                     setProgress(nil)
                     if cancelRequestedAndClear(id) {
                         try registry.transition(job: id, .cancel, message: "cancelled by the operator at step \(step)")
+                        publish(["event": "job", "job": "\(id)", "state": JobState.cancelled.rawValue])
                         try? FileManager.default.removeItem(atPath: dir)
                         logger.notice("job \(id) cancelled at step \(step)")
                     } else {
@@ -131,6 +132,7 @@ extension Daemon {
 
     func fail(_ job: JobRecord, _ message: String) {
         _ = try? registry.transition(job: job.id, .fail(message), message: message)
+        publish(["event": "job", "job": "\(job.id)", "state": JobState.failed.rawValue])
         try? FileManager.default.removeItem(atPath: jobDirectory(job.id))
         raise(.jobFailed, "job \(job.id) for \(job.domain) failed: \(message)", domain: job.domain, version: nil)
     }
@@ -173,6 +175,7 @@ extension Daemon {
             configHash: configHash(strategy: strategy.rawValue), dataHashes: data.documentHashes, references: refs,
             losses: losses, general: e.general, reasons: reasons, createdAt: 0, active: false)
         let vid = try registry.conclude(job: job.id, candidate: version, accept: accept, message: message)
+        publish(["event": "job", "job": "\(job.id)", "state": accept ? "accepted" : "rolled_back"])
         for r in reasons where r.severity == "warning" || r.severity == "critical" {
             let metricDomain = r.metric.hasPrefix("holdout:") ? String(r.metric.dropFirst(8)) : job.domain
             raise(

@@ -75,9 +75,11 @@ public final class Daemon: @unchecked Sendable {
         stopping = true
         cond.broadcast()
         while threadsDone < threads.count { cond.wait() }
-        for c in subscribers.values { c.finish() }
+        let open = Array(subscribers.values)
         subscribers = [:]
         cond.unlock()
+        // Outside the lock: finishing a stream runs its onTermination, which takes the lock.
+        for c in open { c.finish() }
         logger.notice("stopped")
     }
 

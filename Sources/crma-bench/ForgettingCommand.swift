@@ -37,7 +37,7 @@ struct ForgettingCommand: ParsableCommand {
     var seeds = "0,42,1234"
 
     @Option(help: "Optimizer steps per domain.")
-    var steps = 40
+    var steps = 24
 
     @Option(help: "Sequences of 256 tokens per optimizer step.")
     var batchRows = 2
@@ -46,10 +46,10 @@ struct ForgettingCommand: ParsableCommand {
     var documents = 300
 
     @Option(help: "Holdout rows scored per domain.")
-    var holdoutRows = 16
+    var holdoutRows = 12
 
     @Option(help: "Multiple-choice items per task (ARC-Easy, HellaSwag) in the general benchmarks.")
-    var multipleChoiceItems = 60
+    var multipleChoiceItems = 40
 
     @Option(help: "Output directory.")
     var out = "var/forgetting"

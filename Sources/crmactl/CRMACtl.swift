@@ -201,6 +201,7 @@ struct Watch: ParsableCommand {
                 print(TextTable.progress(j))
             }
         case "alert": print((interactive ? "\r\u{1B}[K" : "") + "[\(o["kind"] ?? "alert")] \(o["message"] ?? "")")
+        case "job": print((interactive ? "\r\u{1B}[K" : "") + "job \(o["job"] ?? "?"): \(o["state"] ?? "?")")
         case "job_queued": print((interactive ? "\r\u{1B}[K" : "") + "queued job \(o["job"] ?? "?") for \(o["domain"] ?? "?")")
         default: print(event)
         }

@@ -1,0 +1,100 @@
+import CRMAContinual
+import Foundation
+import Testing
+@testable import CRMADaemon
+
+@Suite struct ConfigLoaderTests {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    func decode(_ toml: String) throws -> DaemonConfig {
+        try ConfigLoader.decode(try ConfigValue.parse(toml: toml, file: "t.toml"), file: "t.toml")
+    }
+
+    func error(_ toml: String) -> ConfigError? {
+        do {
+            _ = try decode(toml)
+            return nil
+        } catch let e as ConfigError {
+            return e
+        } catch {
+            return ConfigError(file: "?", key: "?", reason: "\(error)")
+        }
+    }
+
+    @Test func documentedFileStatesTheDefaults() throws {
+        // config/crmad.toml documents every key with its default value: reading it must give DaemonConfig().
+        let c = try ConfigLoader.load(file: Self.repo.appendingPathComponent("config/crmad.toml").path)
+        #expect(c == DaemonConfig())
+    }
+
+    @Test func devFileKeepsEverythingUnderVar() throws {
+        let c = try ConfigLoader.load(file: Self.repo.appendingPathComponent("config/crmad.dev.toml").path)
+        #expect(c.paths.stateDirectory.hasPrefix("var/"))
+        #expect(c.paths.inbox.hasPrefix("var/"))
+        #expect(c.paths.socket.hasPrefix("var/"))
+        #expect(c.training.steps == 30)
+    }
+
+    @Test func emptyFileIsAllDefaults() throws {
+        #expect(try decode("") == DaemonConfig())
+    }
+
+    @Test func readsEverySection() throws {
+        let c = try decode(
+            """
+            [training]
+            strategy = "frozen"
+            steps = 7
+            [monitor]
+            warn_percent = 2
+            critical_percent = 3.5
+            on_breach = "retry-frozen"
+            [control]
+            socket_mode = 0o600
+            allowed_uids = [1000, 1001]
+            """)
+        #expect(c.training.strategy == .frozen)
+        #expect(c.training.steps == 7)
+        #expect(c.monitor.warnPercent == 2 && c.monitor.criticalPercent == 3.5)
+        #expect(c.monitor.onBreach == .retryFrozen)
+        #expect(c.control.socketMode == 0o600)
+        #expect(c.control.allowedUIDs == [1000, 1001])
+    }
+
+    @Test func unknownKeysAreRefusedWithTheirPath() {
+        let e = error("[training]\nstepz = 3\n")
+        #expect(e?.key == "training.stepz")
+        #expect(e?.reason.contains("unknown key") == true)
+        #expect(error("[trainig]\n")?.key == "trainig")
+    }
+
+    @Test func wrongTypesNameTheKeyAndTheType() {
+        let e = error("[training]\nsteps = \"ten\"\n")
+        #expect(e?.key == "training.steps")
+        #expect(e?.reason.contains("must be an integer, found a string") == true)
+        #expect(error("training = 3\n")?.reason.contains("must be a table") == true)
+        #expect(error("[adapter]\nlora_targets = [\"q\", 3]\n")?.key == "adapter.lora_targets")
+    }
+
+    @Test func rangesAreChecked() {
+        #expect(error("[training]\nsteps = 0\n")?.reason.contains("out of range") == true)
+        #expect(error("[ingest]\nholdout_fraction = 0.9\n")?.key == "ingest.holdout_fraction")
+        #expect(error("[monitor]\nwarn_percent = 20\ncritical_percent = 10\n")?.key == "monitor.critical_percent")
+        #expect(error("[control]\nsocket_mode = 0o666\n")?.reason.contains("every user") == true)
+        #expect(error("[training]\nstrategy = \"magic\"\n")?.reason.contains("not one of") == true)
+        #expect(error("[adapter]\nlora_targets = [\"qq\"]\n")?.reason.contains("unknown projection") == true)
+        let long = String(repeating: "s", count: 120)
+        #expect(error("[paths]\nsocket = \"/\(long)\"\n")?.key == "paths.socket")
+    }
+
+    @Test func syntaxErrorsNameTheLine() {
+        let e = error("[training]\nsteps = = 3\n")
+        #expect(e?.key == "")
+        #expect(e?.reason.contains("line 2") == true)
+    }
+
+    @Test func missingFileSaysSo() {
+        #expect(throws: ConfigError.self) { try ConfigLoader.load(file: "/nonexistent/crmad.toml") }
+    }
+}

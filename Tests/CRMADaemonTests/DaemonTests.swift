@@ -1,0 +1,179 @@
+import CRMAAdapters
+import CRMAContinual
+import CRMAModel
+import CRMATestSupport
+import Foundation
+import Logging
+import Testing
+@testable import CRMADaemon
+
+/// The whole daemon in-process on the tiny model: real inbox, inotify, SQLite, blobs, worker thread.
+/// Tests wait on the daemon's own event stream, never on sleeps.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct DaemonTests {
+    static let lm = try! TinyModels.load("llama-f32.gguf")
+    let dir = TempDirectory("daemon")
+
+    func config(_ edit: (inout DaemonConfig) -> Void = { _ in }) -> DaemonConfig {
+        var c = DaemonConfig()
+        c.paths.stateDirectory = "\(dir.path)/state"
+        c.paths.inbox = "\(dir.path)/inbox"
+        c.paths.socket = "\(dir.path)/crmad.sock"
+        c.model.path = "tiny"
+        c.training.steps = 6
+        c.training.batchRows = 2
+        c.training.sequenceLength = 32
+        c.training.checkpointInterval = 2
+        c.adapter.loraRank = 4
+        c.ingest.debounceSeconds = 0
+        c.monitor.holdoutRows = 4
+        edit(&c)
+        return c
+    }
+
+    func daemon(_ c: DaemonConfig) throws -> Daemon {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return try Daemon(config: c, lm: Self.lm, logger: logger)
+    }
+
+    /// The next event (decoded) for which `match` holds; nil when the stream ends first.
+    func next(_ it: inout AsyncStream<String>.Iterator, _ match: ([String: Any]) -> Bool) async -> [String: Any]? {
+        while let line = await it.next() {
+            if let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], match(o) { return o }
+        }
+        return nil
+    }
+
+    func alert(_ kind: String) -> ([String: Any]) -> Bool {
+        { $0["event"] as? String == "alert" && $0["kind"] as? String == kind }
+    }
+
+    func stop(_ d: Daemon) async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                d.stop()
+                c.resume()
+            }
+        }
+    }
+
+    static let medical = documents(40) { "The patient in bed \($0) received \($0 % 5 + 1) doses of amoxicillin for otitis." }
+    static let legal = documents(40) { "Clause \($0): the licensee shall not sublicense the software to party \($0 % 7)." }
+
+    @Test func learnsTwoDomainsAndKeepsEachLossAsItsReference() async throws {
+        let d = try daemon(config())
+        var events = d.subscribe().makeAsyncIterator()
+        try d.start()
+        dir.drop("inbox/medical/a.jsonl", Self.medical)
+        #expect(await next(&events, alert("update_accepted")) != nil)
+        dir.drop("inbox/legal/b.jsonl", Self.legal)
+        #expect(await next(&events, alert("update_accepted")) != nil)
+        await stop(d)
+
+        let r = d.registry
+        let active = try r.activeVersion()
+        #expect(active.id == 3)
+        #expect(active.parentID == 2)
+        #expect(Set(active.references.keys) == ["medical", "legal"])
+        // medical's reference is its loss when learned (version 2); version 3 re-scored it.
+        #expect(try active.references["medical"] == r.version(2)?.losses["medical"])
+        #expect(active.losses["medical"] != nil)
+        #expect(try r.jobs().map(\.state) == [.accepted, .accepted])
+        #expect(d.blobs.verify(active.adaptersHash!))
+        // The candidate holds both domains' LoRAs and the substrate.
+        let (loras, crma) = try AdapterFile.load(d.blobs.path(active.adaptersHash!), model: Self.lm.model)
+        #expect(Set(loras.map(\.name)) == ["medical", "legal"])
+        #expect(crma != nil)
+        #expect(dir.list("inbox/medical").isEmpty && dir.list("inbox/legal").isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/state/jobs/1"))
+    }
+
+    @Test func anUpdateThatDidNotLearnIsRolledBackAndAlerted() async throws {
+        // Learning rate 0 on the frozen strategy: the candidate equals the base model exactly, so the
+        // new domain's loss is not below the base's and the gate must refuse it.
+        let d = try daemon(
+            config {
+                $0.training.strategy = .frozen
+                $0.training.loraLearningRate = 0
+            })
+        var events = d.subscribe().makeAsyncIterator()
+        try d.start()
+        dir.drop("inbox/medical/a.jsonl", Self.medical)
+        #expect(await next(&events, alert("rollback")) != nil)
+        await stop(d)
+        #expect(try d.registry.activeVersionID() == 1)
+        let v = try #require(try d.registry.version(2))
+        #expect(v.state == "rolled_back")
+        #expect(v.reasons.map(\.severity) == ["not_learned"])
+        #expect(try d.registry.jobs().first?.state == .rolledBack)
+        #expect(try d.registry.alerts().contains { $0.kind == "rollback" && $0.fields["message_id"] != nil })
+    }
+
+    @Test func retryFrozenRetrainsAfterARollback() async throws {
+        let d = try daemon(
+            config {
+                $0.training.loraLearningRate = 0
+                $0.monitor.onBreach = .retryFrozen
+            })
+        var events = d.subscribe().makeAsyncIterator()
+        try d.start()
+        dir.drop("inbox/medical/a.jsonl", Self.medical)
+        #expect(await next(&events, alert("rollback")) != nil)
+        // The retry runs on the frozen strategy (still learning rate 0, so it is refused too).
+        #expect(await next(&events, alert("rollback")) != nil)
+        await stop(d)
+        #expect(try d.registry.jobs().map(\.strategy) == ["frozen", "crma"])
+    }
+
+    @Test func aStoppedJobResumesFromItsCheckpointNotFromStepZero() async throws {
+        let c = config { $0.training.steps = 8 }
+        let first = try daemon(c)
+        var events = first.subscribe().makeAsyncIterator()
+        try first.start()
+        dir.drop("inbox/medical/a.jsonl", Self.medical)
+        let progress: ([String: Any]) -> Bool = { $0["event"] as? String == "progress" }
+        while let e = await next(&events, progress), let job = e["job"] as? [String: Any], job["step"] as? Int ?? 0 < 3 {}
+        await stop(first)
+        let interrupted = try #require(try first.registry.jobs().first)
+        #expect(interrupted.state == .training)
+        #expect(interrupted.step >= 3 && interrupted.step < 8)
+        #expect(FileManager.default.fileExists(atPath: "\(dir.path)/state/jobs/1/checkpoint.safetensors"))
+
+        let second = try daemon(c)
+        var after = second.subscribe().makeAsyncIterator()
+        try second.start()
+        let resumed = await next(&after, progress)?["job"] as? [String: Any]
+        #expect(resumed?["step"] as? Int == interrupted.step + 1)
+        #expect(await next(&after, alert("update_accepted")) != nil)
+        await stop(second)
+        #expect(try second.registry.jobs().map(\.state) == [.accepted])
+    }
+
+    @Test func cancellingARunningJobLeavesTheActiveVersion() async throws {
+        let d = try daemon(config { $0.training.steps = 50 })
+        var events = d.subscribe().makeAsyncIterator()
+        try d.start()
+        dir.drop("inbox/medical/a.jsonl", Self.medical)
+        _ = await next(&events) { $0["event"] as? String == "progress" }
+        #expect(try d.cancel(job: 1) == .training)
+        #expect(await next(&events) { $0["event"] as? String == "job" && $0["state"] as? String == "cancelled" } != nil)
+        await stop(d)
+        #expect(try d.registry.job(1)?.state == .cancelled)
+        #expect(try d.registry.activeVersionID() == 1)
+        #expect(throws: JobControlError.self) { try d.cancel(job: 1) }
+    }
+
+    @Test func manualRollbackAndPause() async throws {
+        let d = try daemon(config())
+        var events = d.subscribe().makeAsyncIterator()
+        try d.start()
+        dir.drop("inbox/medical/a.jsonl", Self.medical)
+        #expect(await next(&events, alert("update_accepted")) != nil)
+        try d.rollback(to: 1)
+        #expect(try d.registry.activeVersionID() == 1)
+        try d.pause()
+        #expect(d.status().paused)
+        #expect(throws: JobControlError.noSuchDomain("nope")) { try d.retry(domain: "nope", strategy: .crma) }
+        await stop(d)
+    }
+}

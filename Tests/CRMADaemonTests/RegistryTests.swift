@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+@testable import CRMADaemon
+
+@Suite struct RegistryTests {
+    let dir = TempDirectory("registry")
+    var registry: Registry { get throws { try Registry(path: "\(dir.path)/crmad.sqlite") } }
+
+    func candidate(parent: Int64, domain: String, refs: [String: Double]) -> VersionRecord {
+        VersionRecord(
+            id: 0, parentID: parent, domain: domain, jobID: nil, state: "", adaptersHash: "h", configHash: "c",
+            dataHashes: ["d"], references: refs, losses: refs, general: [:], reasons: [], createdAt: 0, active: false)
+    }
+
+    @Test func startsWithTheBaseVersionActive() throws {
+        let r = try registry
+        #expect(try r.activeVersionID() == 1)
+        #expect(try r.activeVersion().state == "base")
+        // Opening again (a restart) keeps one base version.
+        #expect(try Registry(path: "\(dir.path)/crmad.sqlite").versions().count == 1)
+    }
+
+    @Test func enqueueDebouncesPerDomain() throws {
+        let r = try registry
+        let a = try r.enqueue(domain: "med", strategy: "crma", totalSteps: 5, notBefore: 100)
+        let b = try r.enqueue(domain: "med", strategy: "crma", totalSteps: 5, notBefore: 200)
+        let c = try r.enqueue(domain: "law", strategy: "crma", totalSteps: 5, notBefore: 150)
+        #expect(a == b)
+        #expect(a != c)
+        #expect(try r.nextReadyJob(now: 160)?.id == c)
+        #expect(try r.nextReadyJob(now: 250)?.id == a)
+        #expect(try r.nextQueuedStart() == 150)
+        // Once started, new files of the domain make a new job.
+        try r.transition(job: a, .start)
+        #expect(try r.enqueue(domain: "med", strategy: "crma", totalSteps: 5, notBefore: 300) != a)
+    }
+
+    @Test func acceptMovesTheActivePointerRollbackDoesNot() throws {
+        let r = try registry
+        let j1 = try r.enqueue(domain: "med", strategy: "crma", totalSteps: 1, notBefore: 0)
+        try r.transition(job: j1, .start)
+        try r.transition(job: j1, .trained)
+        let v2 = try r.conclude(job: j1, candidate: candidate(parent: 1, domain: "med", refs: ["med": 2]), accept: true, message: "ok")
+        #expect(try r.activeVersionID() == v2)
+        #expect(try r.job(j1)?.state == .accepted)
+        let j2 = try r.enqueue(domain: "law", strategy: "crma", totalSteps: 1, notBefore: 0)
+        try r.transition(job: j2, .start)
+        try r.transition(job: j2, .trained)
+        let v3 = try r.conclude(job: j2, candidate: candidate(parent: v2, domain: "law", refs: ["med": 2]), accept: false, message: "drift")
+        #expect(try r.activeVersionID() == v2)
+        #expect(try r.version(v3)?.state == "rolled_back")
+        #expect(try r.job(j2)?.state == .rolledBack)
+        #expect(try r.job(j2)?.versionID == v3)
+        // A rolled-back version can never be activated; the base and accepted ones can.
+        #expect(throws: RegistryError.notAccepted(v3)) { try r.activate(version: v3) }
+        #expect(throws: RegistryError.noSuchVersion(99)) { try r.activate(version: 99) }
+        try r.activate(version: 1)
+        #expect(try r.activeVersionID() == 1)
+    }
+
+    @Test func concludingAJobThatIsNotEvaluatingChangesNothing() throws {
+        let r = try registry
+        let j = try r.enqueue(domain: "med", strategy: "crma", totalSteps: 1, notBefore: 0)
+        #expect(throws: InvalidJobEvent.self) {
+            try r.conclude(job: j, candidate: candidate(parent: 1, domain: "med", refs: [:]), accept: true, message: "")
+        }
+        #expect(try r.versions().count == 1)
+        #expect(try r.activeVersionID() == 1)
+    }
+
+    @Test func aFileIsRecordedOnce() throws {
+        let r = try registry
+        let f = FileRecord(hash: "f1", domain: "med", name: "a.txt", bytes: 3, documents: 1, ingestedAt: 0)
+        #expect(try r.recordFile(f, documents: [("d1", "train", "b1")]))
+        #expect(try !r.recordFile(f, documents: [("d1", "train", "b1")]))
+        #expect(try r.documentBlobs(domain: "med", role: "train") == ["b1"])
+        #expect(try r.domains().map(\.name) == ["med"])
+    }
+
+    @Test func alertsAreKeptNewestFirst() throws {
+        let r = try registry
+        for k in ["a", "b"] {
+            try r.addAlert(AlertRecord(id: 0, time: 1, kind: k, priority: 4, message: k, domain: nil, version: nil, fields: ["x": k]))
+        }
+        #expect(try r.alerts().map(\.kind) == ["b", "a"])
+        #expect(try r.alerts().first?.fields == ["x": "b"])
+    }
+}
