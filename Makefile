@@ -2,7 +2,7 @@
 SWIFT ?= swift
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: all deps model corpora build release test run bench clean
+.PHONY: all deps model corpora build release test test-systemd run install bench clean
 
 all: build
 
@@ -26,14 +26,45 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-## test: install what is missing, build, and run the whole test suite
+## test: install what is missing, build, and run the whole test suite (unit, daemon, systemd checks)
 test: deps model
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-xctest
+	$(MAKE) --no-print-directory test-systemd
 
-## run: start on the default model (until the daemon lands: a demo that scores and generates)
+## test-systemd: unit lint, sd_notify (READY/STATUS/WATCHDOG/STOPPING), SIGTERM, journald fields, 403 by uid
+TINY := $(CURDIR)/Tests/CRMAModelTests/Fixtures/tiny/llama-f32.gguf
+test-systemd:
+	@if [ "$$(id -u)" -ne 0 ]; then echo "test-systemd needs root (private mount namespaces for journald and systemd-analyze)"; exit 1; fi
+	scripts/systemd/check-units.sh .build/debug/crmad
+	unshare --mount --propagation private scripts/systemd/with-journald.sh /tmp/crmad-test-journal \
+		python3 scripts/systemd/service_checks.py --crmad .build/debug/crmad --crmactl .build/debug/crmactl \
+		--model $(TINY) --journal /tmp/crmad-test-journal
+
+## run: the daemon in the foreground on the default model, state/inbox/socket under ./var
+##      (drop files into var/inbox/<domain>/; query with .build/release/crmactl --socket var/crmad.sock status)
 run: deps model release
-	.build/release/crma-bench demo --model $(MODEL)
+	@mkdir -p var/inbox
+	@echo "inbox: var/inbox/<domain>/   socket: var/crmad.sock   (Ctrl-C stops; training resumes next time)"
+	OPENBLAS_THREAD_TIMEOUT=4 .build/release/crmad --config config/crmad.dev.toml
+
+## install: binaries, units, sysusers/tmpfiles, journal catalog, config (kept if present) and the model
+PREFIX ?= /usr/local
+install: release model
+	install -D -m 0755 .build/release/crmad $(DESTDIR)$(PREFIX)/bin/crmad
+	install -D -m 0755 .build/release/crmactl $(DESTDIR)$(PREFIX)/bin/crmactl
+	sed 's#/usr/local/bin#$(PREFIX)/bin#g' systemd/crmad.service > crmad.service.tmp
+	install -D -m 0644 crmad.service.tmp $(DESTDIR)/etc/systemd/system/crmad.service && rm -f crmad.service.tmp
+	install -D -m 0644 systemd/crmad.sysusers $(DESTDIR)/usr/lib/sysusers.d/crmad.conf
+	install -D -m 0644 systemd/crmad.tmpfiles $(DESTDIR)/usr/lib/tmpfiles.d/crmad.conf
+	install -D -m 0644 systemd/crmad.catalog $(DESTDIR)/usr/lib/systemd/catalog/crmad.catalog
+	install -D -m 0644 $(MODEL) $(DESTDIR)/usr/share/crmad/models/$(notdir $(MODEL))
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/crmad/README.md
+	[ -e $(DESTDIR)/etc/crmad/crmad.toml ] || install -D -m 0640 config/crmad.toml $(DESTDIR)/etc/crmad/crmad.toml
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+		systemd-sysusers && systemd-tmpfiles --create crmad.conf && journalctl --update-catalog && systemctl daemon-reload; \
+		echo "installed; start with: systemctl enable --now crmad"; \
+	else echo "installed under $(DESTDIR)/ (run systemd-sysusers, systemd-tmpfiles --create, systemctl daemon-reload on the target)"; fi
 
 ## bench: the runtime benchmarks (not timed tests)
 bench: deps model release

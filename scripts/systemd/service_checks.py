@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Runs crmad the way systemd does and checks what systemd and an operator rely on.
+
+Plays the service manager: a NOTIFY_SOCKET datagram socket (READY=1, STATUS=, WATCHDOG=1, STOPPING=1),
+WATCHDOG_USEC, JOURNAL_STREAM (so logs go to journald as structured entries). Drops a good and a bad
+file into the inbox, waits (on the control socket, with a deadline) for the update to be accepted and
+the bad file rejected, then sends SIGTERM and requires a clean exit within 10 s. With --journal DIR it
+then reads the journal files and checks the alerts' fields.
+
+usage: service_checks.py --crmad BIN --crmactl BIN --model GGUF [--journal DIR]
+"""
+import argparse, json, os, select, signal, socket, subprocess, sys, tempfile, time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--crmad", required=True)
+ap.add_argument("--crmactl", required=True)
+ap.add_argument("--model", required=True)
+ap.add_argument("--journal")
+a = ap.parse_args()
+
+failures = []
+def check(ok, what):
+    print(("PASS " if ok else "FAIL ") + what)
+    if not ok:
+        failures.append(what)
+
+work = tempfile.mkdtemp(prefix="crmad-service-")
+sock_path = f"{work}/crmad.sock"
+config = f"{work}/crmad.toml"
+with open(config, "w") as f:
+    f.write(f"""[paths]
+state_dir = "{work}/state"
+inbox = "{work}/inbox"
+socket = "{sock_path}"
+[model]
+path = "{a.model}"
+[training]
+steps = 4
+batch_rows = 2
+sequence_length = 32
+checkpoint_interval = 2
+[ingest]
+debounce_seconds = 0.0
+""")
+
+notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+notify_path = f"{work}/notify.sock"
+notify.bind(notify_path)
+messages = []
+
+def drain(timeout):
+    r, _, _ = select.select([notify], [], [], timeout)
+    while r:
+        messages.append(notify.recv(4096).decode())
+        r, _, _ = select.select([notify], [], [], 0)
+
+def seen(prefix):
+    return any(line.startswith(prefix) for m in messages for line in m.split("\n"))
+
+env = dict(os.environ, NOTIFY_SOCKET=notify_path, WATCHDOG_USEC="1000000", OPENBLAS_NUM_THREADS="1")
+if a.journal:
+    env["JOURNAL_STREAM"] = "0:0"
+log = open(f"{work}/crmad.stderr", "w")
+proc = subprocess.Popen([a.crmad, "--config", config], env=env, stderr=log, stdout=log)
+
+deadline = time.time() + 60
+while not seen("READY=1") and time.time() < deadline and proc.poll() is None:
+    drain(0.5)
+check(seen("READY=1"), "READY=1 once the socket is bound")
+check(seen("STATUS="), "STATUS= with a summary")
+check(os.path.exists(sock_path) and (os.stat(sock_path).st_mode & 0o777) == 0o660, "socket mode 0660")
+
+os.makedirs(f"{work}/inbox/medical", exist_ok=True)
+with open(f"{work}/inbox/medical/notes.jsonl.part", "w") as f:
+    for i in range(40):
+        f.write(json.dumps({"text": f"Patient {i} was given {i % 4 + 1} mg of drug X for condition Y."}) + "\n")
+os.rename(f"{work}/inbox/medical/notes.jsonl.part", f"{work}/inbox/medical/notes.jsonl")
+with open(f"{work}/inbox/medical/broken.txt", "wb") as f:
+    f.write(b"\xff\xfe not utf-8")
+
+def alerts():
+    out = subprocess.run([a.crmactl, "alerts", "--json", "--socket", sock_path], capture_output=True, text=True)
+    return json.loads(out.stdout) if out.returncode == 0 else []
+
+kinds = set()
+deadline = time.time() + 60
+while time.time() < deadline and not {"update_accepted", "ingest_rejected"} <= kinds:
+    drain(0.2)
+    kinds = {x["kind"] for x in alerts()}
+check("update_accepted" in kinds, "the dropped domain was learned and promoted")
+check("ingest_rejected" in kinds, "the bad file was rejected")
+drain(1.2)
+check(sum(m.count("WATCHDOG=1") for m in messages) >= 2, "WATCHDOG=1 pings at half WATCHDOG_USEC")
+
+# Authorisation from SO_PEERCRED: another uid may read but not change state (socket opened up for the test).
+if os.geteuid() == 0:
+    os.chmod(work, 0o711)
+    os.chmod(sock_path, 0o666)
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", a.crmactl, "--socket", sock_path]
+    read = subprocess.run(as_nobody[:-2] + ["status", "--socket", sock_path], capture_output=True, text=True)
+    check(read.returncode == 0, "another uid can read the status")
+    write = subprocess.run(as_nobody[:-2] + ["pause", "--socket", sock_path], capture_output=True, text=True)
+    check(write.returncode == 77 and "403" in write.stderr, f"another uid gets 403 on pause (rc={write.returncode})")
+    mine = subprocess.run([a.crmactl, "pause", "--socket", sock_path], capture_output=True, text=True)
+    check(mine.returncode == 0, "root may pause")
+
+t0 = time.time()
+proc.send_signal(signal.SIGTERM)
+try:
+    rc = proc.wait(timeout=10)
+except subprocess.TimeoutExpired:
+    proc.kill()
+    rc = None
+drain(0.2)
+check(rc == 0, f"SIGTERM: clean exit (rc={rc}) in {time.time() - t0:.1f} s")
+check(seen("STOPPING=1"), "STOPPING=1 on shutdown")
+
+if a.journal:
+    mid = open("/etc/machine-id").read().strip()
+    jdir = f"{a.journal}/log/journal/{mid}"
+    subprocess.run(["journalctl", "--sync"], capture_output=True)
+    def entries(*match):
+        out = subprocess.run(["journalctl", "-D", jdir, "-o", "json", *match], capture_output=True, text=True)
+        return [json.loads(l) for l in out.stdout.splitlines() if l.strip()]
+    accepted = entries("MESSAGE_ID=9a93ff6b31174418b771a0129ae27466")
+    check(len(accepted) == 1 and accepted[0].get("CRMA_DOMAIN") == "medical" and accepted[0].get("CRMA_VERSION") == "2"
+          and accepted[0].get("PRIORITY") == "5", "journal: update-accepted entry with CRMA_DOMAIN, CRMA_VERSION, PRIORITY 5")
+    rejected = entries("MESSAGE_ID=eb1957b11e304e1a9c70c5c71b99dfcb", "-p", "warning")
+    check(len(rejected) == 1 and rejected[0].get("CRMA_FILE") == "medical/broken.txt" and rejected[0].get("PRIORITY") == "4",
+          "journal: ingest-rejected entry at PRIORITY 4 with CRMA_FILE")
+    check(any(e.get("SYSLOG_IDENTIFIER") == "crmad" for e in entries()), "journal: entries carry SYSLOG_IDENTIFIER=crmad")
+
+if failures:
+    print(open(f"{work}/crmad.stderr").read()[-3000:])
+print(f"{len(failures)} failed")
+sys.exit(1 if failures else 0)
