@@ -35,7 +35,10 @@ socket = "{sock_path}"
 [model]
 path = "{a.model}"
 [training]
-steps = 4
+# naive with a high learning rate: the second, conflicting domain makes the first one forget.
+strategy = "naive"
+lora_learning_rate = 0.05
+steps = 8
 batch_rows = 2
 sequence_length = 32
 checkpoint_interval = 2
@@ -89,6 +92,20 @@ while time.time() < deadline and not {"update_accepted", "ingest_rejected"} <= k
     kinds = {x["kind"] for x in alerts()}
 check("update_accepted" in kinds, "the dropped domain was learned and promoted")
 check("ingest_rejected" in kinds, "the bad file was rejected")
+
+# A conflicting domain learned by the shared LoRA: medical forgets, the gate rolls the update back.
+os.makedirs(f"{work}/inbox/noise", exist_ok=True)
+with open(f"{work}/inbox/noise/noise.jsonl.part", "w") as f:
+    for i in range(40):
+        f.write(json.dumps({"text": f"zq xv kw {i} jj pp qq zz 9 8 7 ## @@ !! {i * 7}"}) + "\n")
+os.rename(f"{work}/inbox/noise/noise.jsonl.part", f"{work}/inbox/noise/noise.jsonl")
+deadline = time.time() + 60
+while time.time() < deadline and "rollback" not in kinds:
+    drain(0.2)
+    kinds = {x["kind"] for x in alerts()}
+check("rollback" in kinds and "drift_critical" in kinds, "a forgetting update is rolled back with a critical drift alert")
+status = json.loads(subprocess.run([a.crmactl, "status", "--json", "--socket", sock_path], capture_output=True, text=True).stdout)
+check(status["activeVersion"] == 2, f"the active version is unchanged (v{status['activeVersion']})")
 drain(1.2)
 check(sum(m.count("WATCHDOG=1") for m in messages) >= 2, "WATCHDOG=1 pings at half WATCHDOG_USEC")
 
@@ -103,6 +120,10 @@ if os.geteuid() == 0:
     check(write.returncode == 77 and "403" in write.stderr, f"another uid gets 403 on pause (rc={write.returncode})")
     mine = subprocess.run([a.crmactl, "pause", "--socket", sock_path], capture_output=True, text=True)
     check(mine.returncode == 0, "root may pause")
+    paused = json.loads(subprocess.run([a.crmactl, "status", "--json", "--socket", sock_path], capture_output=True, text=True).stdout)
+    resumed = subprocess.run([a.crmactl, "resume", "--socket", sock_path], capture_output=True, text=True)
+    after = json.loads(subprocess.run([a.crmactl, "status", "--json", "--socket", sock_path], capture_output=True, text=True).stdout)
+    check(paused["paused"] and resumed.returncode == 0 and not after["paused"], "pause and resume show in the status")
 
 t0 = time.time()
 proc.send_signal(signal.SIGTERM)
@@ -129,6 +150,14 @@ if a.journal:
     check(len(rejected) == 1 and rejected[0].get("CRMA_FILE") == "medical/broken.txt" and rejected[0].get("PRIORITY") == "4",
           "journal: ingest-rejected entry at PRIORITY 4 with CRMA_FILE")
     check(any(e.get("SYSLOG_IDENTIFIER") == "crmad" for e in entries()), "journal: entries carry SYSLOG_IDENTIFIER=crmad")
+    drift = entries("MESSAGE_ID=e9c1e72eb9c8497184b93934cac92ae4", "-p", "crit")
+    check(len(drift) == 1 and drift[0].get("CRMA_DOMAIN") == "medical" and drift[0].get("PRIORITY") == "2"
+          and float(drift[0].get("CRMA_DRIFT_PCT", "0")) > 10 and drift[0].get("CRMA_THRESHOLD_PCT") == "10.0"
+          and drift[0].get("CRMA_BENCHMARK") == "holdout:medical" and drift[0].get("CRMA_ACTION") == "rollback",
+          "journal: critical drift entry (PRIORITY 2, CRMA_DRIFT_PCT, CRMA_THRESHOLD_PCT, CRMA_BENCHMARK, CRMA_ACTION)")
+    rolled = entries("MESSAGE_ID=e940c5f07c2640a0a19b778df396a1cb")
+    check(len(rolled) == 1 and rolled[0].get("CRMA_DOMAIN") == "noise" and rolled[0].get("CRMA_VERSION") == "3",
+          "journal: rollback entry for the candidate version")
 
 if failures:
     print(open(f"{work}/crmad.stderr").read()[-3000:])
