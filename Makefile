@@ -40,6 +40,7 @@ test-systemd:
 	unshare --mount --propagation private scripts/systemd/with-journald.sh /tmp/crmad-test-journal \
 		python3 scripts/systemd/service_checks.py --crmad .build/debug/crmad --crmactl .build/debug/crmactl \
 		--model $(TINY) --journal /tmp/crmad-test-journal
+	scripts/systemd/nspawn-check.sh .build/debug/crmad .build/debug/crmactl $(TINY)
 
 ## run: the daemon in the foreground on the default model, state/inbox/socket under ./var
 ##      (drop files into var/inbox/<domain>/; query with .build/release/crmactl --socket var/crmad.sock status)
