@@ -64,4 +64,10 @@ public struct StabilityStop: Sendable, Equatable, Codable {
     /// The earlier domain whose slice drifted, and by how much (percent).
     public var domain: String
     public var driftPercent: Double
+
+    public init(step: Int, domain: String, driftPercent: Double) {
+        self.step = step
+        self.domain = domain
+        self.driftPercent = driftPercent
+    }
 }

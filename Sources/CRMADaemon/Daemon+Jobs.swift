@@ -79,9 +79,17 @@ extension Daemon {
                     "training \(job.domain): \(data.train.count) rows × \(cfg.training.sequenceLength) tokens, \(job.totalSteps) steps, \(strategy.rawValue)",
                     metadata: ["domain": "\(job.domain)", "job": "\(id)"])
                 let trainStart = Date()
+                var stability: UpdateRunner.StabilitySlices?
+                if cfg.monitor.checkInterval > 0 {
+                    var rows: [String: [PackedRow]] = [:]
+                    for d in parent.references.keys where d != job.domain {
+                        rows[d] = Array(try holdout(of: d).prefix(2))
+                    }
+                    stability = .init(rows: rows, references: parent.references)
+                }
                 let outcome = try runner.train(
                     domain: job.domain, data: data, parentAdapters: parent.adaptersHash.map { blobs.path($0) },
-                    jobDirectory: dir, seed: cfg.training.seed &+ UInt64(id),
+                    jobDirectory: dir, seed: cfg.training.seed &+ UInt64(id), stability: stability,
                     shouldStop: { atStepBoundary(job: id) },
                     progress: { p in
                         try? registry.setProgress(job: id, step: p.step)
@@ -106,7 +114,21 @@ extension Daemon {
                         logger.notice("job \(id) checkpointed at step \(step); it resumes at the next start")
                     }
                     return
-                case .finished(let path): candidate = path
+                case .finished(let path, let unstable):
+                    candidate = path
+                    if let u = unstable {
+                        // Stopped early; the full evaluation below decides with every holdout row.
+                        raise(
+                            .driftCritical,
+                            String(
+                                format: "stability check stopped the update of %@ at step %d: %@ drifted %+.2f%% on its holdout slice",
+                                job.domain, u.step, u.domain, u.driftPercent), domain: u.domain, version: nil,
+                            fields: [
+                                "benchmark": "holdout-slice:\(u.domain)", "drift_pct": String(format: "%.3f", u.driftPercent),
+                                "threshold_pct": String(format: "%.1f", cfg.monitor.criticalPercent),
+                                "action": "stopped early; evaluating",
+                            ])
+                    }
                 }
                 try registry.transition(job: id, .trained)
             }
@@ -122,6 +144,15 @@ extension Daemon {
             if isStopping { return }
             fail(job, "\(error)")
         }
+    }
+
+    /// A domain's holdout rows, as the forgetting monitor scores them.
+    func holdout(of domain: String) throws -> [PackedRow] {
+        try UpdateData.load(
+            domain: domain, registry: registry, blobs: blobs, tokenizer: lm.tokenizer,
+            sequenceLength: config.training.sequenceLength, holdoutFraction: config.ingest.holdoutFraction,
+            holdoutRows: config.monitor.holdoutRows
+        ).holdout
     }
 
     func cancelRequestedAndClear(_ id: Int64) -> Bool {
@@ -142,14 +173,7 @@ extension Daemon {
         strategy: Strategy
     ) throws {
         var holdouts: [String: [PackedRow]] = [:]
-        for d in parent.references.keys where d != job.domain {
-            holdouts[d] =
-                try UpdateData.load(
-                    domain: d, registry: registry, blobs: blobs, tokenizer: lm.tokenizer,
-                    sequenceLength: config.training.sequenceLength, holdoutFraction: config.ingest.holdoutFraction,
-                    holdoutRows: config.monitor.holdoutRows
-                ).holdout
-        }
+        for d in parent.references.keys where d != job.domain { holdouts[d] = try holdout(of: d) }
         if baseGeneral == nil { baseGeneral = runner.baseGeneral(generalDocuments) }
         let e = try runner.evaluate(
             domain: job.domain, candidate: candidate, newHoldout: data.holdout, references: parent.references,

@@ -28,8 +28,9 @@ public final class UpdateRunner {
     }
 
     public enum TrainOutcome: Equatable {
-        /// The candidate adapters were written to this path.
-        case finished(candidate: String)
+        /// The candidate adapters were written to this path; `unstable` when the stability check
+        /// stopped training early because an earlier domain's holdout slice drifted past critical.
+        case finished(candidate: String, unstable: StabilityStop?)
         /// Stopped at a step boundary (shutdown or cancel), checkpointed at this step.
         case stopped(step: Int)
     }
@@ -62,9 +63,20 @@ public final class UpdateRunner {
 
     /// Trains `domain` on top of the parent's adapters. Deterministic for a job (seeded by `seed`), so a
     /// resumed run continues exactly where the checkpoint left it.
+    /// The stability check during an update: every `monitor.check_interval` steps, each earlier
+    /// domain's holdout slice is scored with the adapters as they are now.
+    public struct StabilitySlices {
+        public var rows: [String: [PackedRow]]
+        public var references: [String: Double]
+        public init(rows: [String: [PackedRow]], references: [String: Double]) {
+            self.rows = rows
+            self.references = references
+        }
+    }
+
     public func train(
         domain: String, data: UpdateData, parentAdapters: String?, jobDirectory: String, seed: UInt64,
-        shouldStop: () -> Bool, progress: (Progress) -> Void
+        stability: StabilitySlices? = nil, shouldStop: () -> Bool, progress: (Progress) -> Void
     ) throws -> TrainOutcome {
         try FileManager.default.createDirectory(atPath: jobDirectory, withIntermediateDirectories: true)
         var (loras, crma) = try loadAdapters(parentAdapters)
@@ -97,7 +109,15 @@ public final class UpdateRunner {
         }
         var step = trainer.optimizer.stepCount
         var window: [(Date, Int)] = []
+        var unstable: StabilityStop?
+        let interval = config.monitor.checkInterval
         while step < steps {
+            if interval > 0, step > 0, step % interval == 0, let stability,
+                let stop = unstableSlice(stability, loras: loras, crma: crma, step: step)
+            {
+                unstable = stop
+                break
+            }
             if shouldStop() {
                 try TrainingCheckpoint.save(trainer, cursor: sampler.cursor, to: checkpoint)
                 return .stopped(step: step)
@@ -121,7 +141,19 @@ public final class UpdateRunner {
         trained.trainable = false
         let candidate = "\(jobDirectory)/candidate.safetensors"
         try AdapterFile.save(loras: loras.keys.sorted().map { loras[$0]! }, crma: crma, to: candidate)
-        return .finished(candidate: candidate)
+        return .finished(candidate: candidate, unstable: unstable)
+    }
+
+    /// The first earlier domain whose slice drifted beyond `monitor.critical_percent`, if any.
+    func unstableSlice(_ s: StabilitySlices, loras: [String: LoRA], crma: CRMA?, step: Int) -> StabilityStop? {
+        for (d, rows) in s.rows.sorted(by: { $0.key < $1.key }) {
+            guard let reference = s.references[d], !rows.isEmpty else { continue }
+            let lora = strategy.perDomainLoRA ? loras[d] : loras["shared"]
+            let loss = HoldoutScorer.score(model: model, adapters: AdapterSet(loras: lora.map { [$0] } ?? [], crma: crma), rows: rows).mean
+            let drift = 100 * (loss - reference) / reference
+            if drift > config.monitor.criticalPercent { return StabilityStop(step: step, domain: d, driftPercent: drift) }
+        }
+        return nil
     }
 
     public struct Evaluation: Sendable {

@@ -163,6 +163,32 @@ import Testing
         #expect(throws: JobControlError.self) { try d.cancel(job: 1) }
     }
 
+    static let noise = documents(40) { "zq xv kw \($0) jj pp qq zz 9 8 7 ## @@ !! \($0 * 7)" }
+
+    @Test func theStabilityCheckStopsAForgettingUpdateEarlyAndTheGateRollsItBack() async throws {
+        // The shared LoRA at a high learning rate: learning the noise domain wrecks medical.
+        let d = try daemon(
+            config {
+                $0.training.strategy = .naive
+                $0.training.loraLearningRate = 0.05
+                $0.training.steps = 12
+                $0.monitor.checkInterval = 2
+            })
+        var events = d.subscribe().makeAsyncIterator()
+        try d.start()
+        dir.drop("inbox/medical/a.jsonl", Self.medical)
+        #expect(await next(&events, alert("update_accepted")) != nil)
+        dir.drop("inbox/noise/n.jsonl", Self.noise)
+        let early = await next(&events, alert("drift_critical"))
+        #expect((early?["message"] as? String)?.contains("stability check stopped the update of noise") == true)
+        #expect(await next(&events, alert("rollback")) != nil)
+        await stop(d)
+        let job = try #require(try d.registry.jobs().first)
+        #expect(job.domain == "noise" && job.state == .rolledBack)
+        #expect(job.step < 12)
+        #expect(try d.registry.activeVersionID() == 2)
+    }
+
     @Test func manualRollbackAndPause() async throws {
         let d = try daemon(config())
         var events = d.subscribe().makeAsyncIterator()
