@@ -129,7 +129,7 @@ public final class Ingestor: @unchecked Sendable {
             for d in docs {
                 let line = IngestValidator.jsonLine(d)
                 let blob = try blobs.put(line)
-                let role = HoldoutSplit.position(d.canonicalText) < config.holdoutFraction ? "holdout" : "train"
+                let role = HoldoutSplit.position(UpdateData.splitKey(d)) < config.holdoutFraction ? "holdout" : "train"
                 records.append((SHA256.hex(Data(d.canonicalText.utf8)), role, blob))
             }
             let file = FileRecord(

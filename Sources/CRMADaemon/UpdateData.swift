@@ -9,6 +9,10 @@ public struct UpdateData: Sendable {
     public var holdout: [PackedRow]
     public var documentHashes: [String]
 
+    /// What the holdout split hashes: the document with a salt of our own, so data that was already split
+    /// upstream by the same hash (as `make corpora` does) is not all on one side.
+    public static func splitKey(_ example: TrainingExample) -> String { "crmad-holdout\u{1F}" + example.canonicalText }
+
     public static func load(
         domain: String, registry: Registry, blobs: BlobStore, tokenizer: Tokenizer, sequenceLength: Int,
         holdoutFraction: Double, holdoutRows: Int
@@ -19,7 +23,7 @@ public struct UpdateData: Sendable {
         for h in hashes {
             examples += try DocumentReader.parse(try blobs.get(h), file: "\(h).jsonl").map(\.0)
         }
-        let split = HoldoutSplit(fraction: holdoutFraction, minimum: 1).split(examples.map(\.canonicalText))
+        let split = HoldoutSplit(fraction: holdoutFraction, minimum: 1).split(examples.map { splitKey($0) })
         let et = ExampleTokenizer(tokenizer: tokenizer)
         let packer = SequencePacker(seqLen: sequenceLength, padToken: tokenizer.eosID ?? 0)
         let train = packer.pack(split.train.map { et.tokenize(examples[$0]) })
