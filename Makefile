@@ -2,7 +2,7 @@
 SWIFT ?= swift
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: all deps model corpora build release test test-systemd run install bench clean
+.PHONY: all deps model corpora build release test test-systemd reliability run install bench clean
 
 all: build
 
@@ -41,6 +41,12 @@ test-systemd:
 		python3 scripts/systemd/service_checks.py --crmad .build/debug/crmad --crmactl .build/debug/crmactl \
 		--model $(TINY) --journal /tmp/crmad-test-journal
 	scripts/systemd/nspawn-check.sh .build/debug/crmad .build/debug/crmactl $(TINY)
+	python3 scripts/reliability/kill_driver.py --crmad .build/debug/crmad --model $(TINY) --kills 12
+
+## reliability: SIGKILL crmad 60 times at random moments and check nothing is lost (docs/reliability.md)
+reliability: deps model
+	$(SWIFT) build --product crmad
+	python3 scripts/reliability/kill_driver.py --crmad .build/debug/crmad --model $(TINY) --kills 60
 
 ## run: the daemon in the foreground on the default model, state/inbox/socket under ./var
 ##      (drop files into var/inbox/<domain>/; query with .build/release/crmactl --socket var/crmad.sock status)

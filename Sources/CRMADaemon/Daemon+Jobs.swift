@@ -90,6 +90,11 @@ extension Daemon {
                 let outcome = try runner.train(
                     domain: job.domain, data: data, parentAdapters: parent.adaptersHash.map { blobs.path($0) },
                     jobDirectory: dir, seed: cfg.training.seed &+ UInt64(id), stability: stability,
+                    onResume: { step in
+                        logger.notice(
+                            "job \(id) resumed from its checkpoint at step \(step)",
+                            metadata: ["job": "\(id)", "resumed_step": "\(step)", "domain": "\(job.domain)"])
+                    },
                     shouldStop: { atStepBoundary(job: id) },
                     progress: { p in
                         try? registry.setProgress(job: id, step: p.step)

@@ -76,7 +76,8 @@ public final class UpdateRunner {
 
     public func train(
         domain: String, data: UpdateData, parentAdapters: String?, jobDirectory: String, seed: UInt64,
-        stability: StabilitySlices? = nil, shouldStop: () -> Bool, progress: (Progress) -> Void
+        stability: StabilitySlices? = nil, onResume: (Int) -> Void = { _ in }, shouldStop: () -> Bool,
+        progress: (Progress) -> Void
     ) throws -> TrainOutcome {
         try FileManager.default.createDirectory(atPath: jobDirectory, withIntermediateDirectories: true)
         var (loras, crma) = try loadAdapters(parentAdapters)
@@ -106,6 +107,7 @@ public final class UpdateRunner {
         let checkpoint = "\(jobDirectory)/checkpoint.safetensors"
         if FileManager.default.fileExists(atPath: checkpoint) {
             sampler.seek(try TrainingCheckpoint.load(checkpoint, into: trainer))
+            onResume(trainer.optimizer.stepCount)
         }
         var step = trainer.optimizer.stepCount
         var window: [(Date, Int)] = []
