@@ -73,6 +73,10 @@ struct ErrorMiddleware: RouterMiddleware {
                 }
             let message = e.body ?? (e.status == .notFound ? "no such endpoint \(request.method) \(request.uri.path); see `crmactl --help`" : "\(e.status)")
             return ControlError.response(status: e.status, code: code, message: message)
+        } catch is NIOTooManyBytesError {
+            return ControlError.response(
+                status: .contentTooLarge, code: "too_large",
+                message: "the request body is over \(context.maxUploadSize) bytes")
         } catch let e as DecodingError {
             return ControlError.response(status: .badRequest, code: "bad_request", message: "the JSON body is not valid: \(e)")
         } catch {

@@ -109,6 +109,29 @@ check(status["activeVersion"] == 2, f"the active version is unchanged (v{status[
 drain(1.2)
 check(sum(m.count("WATCHDOG=1") for m in messages) >= 2, "WATCHDOG=1 pings at half WATCHDOG_USEC")
 
+# Bad requests get JSON errors with proper statuses, and the daemon stays up.
+def raw(method, path, body=b""):
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(sock_path)
+    c.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+    data = b""
+    while chunk := c.recv(65536):
+        data += chunk
+    c.close()
+    head, _, payload = data.partition(b"\r\n\r\n")
+    status = int(head.split()[1])
+    try:
+        code = json.loads(payload)["error"]["code"]
+    except Exception:
+        code = None
+    return status, code
+check(raw("POST", "/v1/score", b'{"text": "' + b"a" * 100000 + b'"}') == (413, "too_large"), "an oversized body gets 413")
+check(raw("POST", "/v1/generate", b"{not json") == (400, "bad_request"), "malformed JSON gets 400")
+check(raw("POST", "/v1/rollback", b'{"version": "two"}') == (400, "bad_request"), "a wrong field type gets 400")
+check(raw("GET", "/v1/nope") == (404, "not_found"), "an unknown endpoint gets 404")
+check(raw("POST", "/v1/rollback", b'{"version": 999}') == (404, "not_found"), "an unknown version gets 404")
+check(proc.poll() is None, "the daemon is still up after bad requests")
+
 # Authorisation from SO_PEERCRED: another uid may read but not change state (socket opened up for the test).
 if os.geteuid() == 0:
     os.chmod(work, 0o711)
