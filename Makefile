@@ -42,6 +42,8 @@ test-systemd:
 		--model $(TINY) --journal /tmp/crmad-test-journal
 	scripts/systemd/nspawn-check.sh .build/debug/crmad .build/debug/crmactl $(TINY)
 	python3 scripts/reliability/kill_driver.py --crmad .build/debug/crmad --model $(TINY) --kills 12
+	unshare --mount --propagation private python3 scripts/reliability/disk_full.py --crmad .build/debug/crmad \
+		--crmactl .build/debug/crmactl --model $(TINY)
 
 ## reliability: SIGKILL crmad 60 times at random moments and check nothing is lost (docs/reliability.md)
 reliability: deps model

@@ -143,10 +143,16 @@ extension Daemon {
                     loss: nil, tokensPerSecond: nil, etaSeconds: nil, spectralExcess: nil, startedAt: started))
             try evaluate(job: job, runner: runner, parent: parent, data: data, candidate: candidate, strategy: strategy)
             setProgress(nil)
+            diskRecovered()
             try? FileManager.default.removeItem(atPath: dir)
         } catch {
             setProgress(nil)
             if isStopping { return }
+            if stateDirectoryIsFull() {
+                // Not the job's fault: it stays where it is and resumes from its checkpoint later.
+                reportDiskFull("job \(id) (\(job.domain)) could not write: \(error)")
+                return
+            }
             fail(job, "\(error)")
         }
     }

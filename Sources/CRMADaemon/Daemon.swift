@@ -30,6 +30,10 @@ public final class Daemon: @unchecked Sendable {
     var threads: [Thread] = []
     var activeAdapters: (version: Int64, set: AdapterSet)?
     var generalDocuments: [String] = []
+    /// Set while writes to the state directory fail for lack of space (reported once, cleared on success).
+    var diskFull = false
+    /// The worker does not retry a job before this time (after a disk-full failure).
+    var retryAfter = Date.distantPast
     var baseGeneral: Double?
 
     public init(config: DaemonConfig, lm: LanguageModel, logger: Logger) throws {
@@ -119,8 +123,9 @@ public final class Daemon: @unchecked Sendable {
                 case .rescan: rescan = true
                 }
             }
-            // A periodic rescan picks up files deferred earlier (changed while read, disk full).
-            if rescan || Date().timeIntervalSince(lastScan) > 60 {
+            // A periodic rescan picks up files deferred earlier (changed while read); every few seconds
+            // while the disk is full, so stored files follow soon after space is freed.
+            if rescan || Date().timeIntervalSince(lastScan) > (isDiskFull ? 2 : 60) {
                 outcomes += ingestor.scan()
                 lastScan = Date()
             }
@@ -136,6 +141,13 @@ public final class Daemon: @unchecked Sendable {
             case .stored(let d, let f, let n):
                 logger.info("ingested \(f): \(n) documents", metadata: ["domain": "\(d)", "file": "\(f)"])
                 touched.insert(d)
+                diskRecovered()
+            case .notStored(let f, let reason):
+                if stateDirectoryIsFull() {
+                    reportDiskFull("cannot store \(f): \(reason)")
+                } else {
+                    record(error: "cannot store \(f): \(reason); it stays in the inbox and is tried again")
+                }
             case .duplicate(let d, let f):
                 logger.info("\(f) is already stored; removed from the inbox", metadata: ["domain": "\(d)"])
             case .rejected(let r):
@@ -197,6 +209,10 @@ public final class Daemon: @unchecked Sendable {
 
     func nextJob() -> JobRecord? {
         if paused { return nil }
+        cond.lock()
+        let wait = retryAfter > Date()
+        cond.unlock()
+        if wait { return nil }
         do {
             if let j = try registry.interruptedJobs().first { return j }
             return try registry.nextReadyJob(now: Date().timeIntervalSince1970)
@@ -291,6 +307,44 @@ public final class Daemon: @unchecked Sendable {
         let subs = Array(subscribers.values)
         cond.unlock()
         for s in subs { s.yield(line) }
+    }
+
+    var isDiskFull: Bool {
+        cond.lock()
+        defer { cond.unlock() }
+        return diskFull
+    }
+
+    /// Whether the state directory's file system has (almost) no space left.
+    func stateDirectoryIsFull() -> Bool {
+        var s = statvfs()
+        guard statvfs(config.paths.stateDirectory, &s) == 0 else { return false }
+        return UInt64(s.f_bavail) * UInt64(s.f_frsize) < 4 << 20
+    }
+
+    /// Disk full: one alert (journal; SQLite too if it can still write), the status says so, and jobs
+    /// wait instead of failing. Nothing stored is changed; files stay in the inbox.
+    func reportDiskFull(_ what: String) {
+        cond.lock()
+        let first = !diskFull
+        diskFull = true
+        lastError = "disk full: \(what). Free space in \(config.paths.stateDirectory); crmad continues by itself."
+        retryAfter = Date().addingTimeInterval(5)
+        cond.unlock()
+        if first {
+            raise(.diskFull, "the state directory \(config.paths.stateDirectory) is full: \(what)", domain: nil, version: nil,
+                fields: ["action": "waiting for space; nothing changed"])
+            notifier.status("disk full: waiting for space in \(config.paths.stateDirectory)")
+        }
+    }
+
+    func diskRecovered() {
+        cond.lock()
+        let was = diskFull
+        diskFull = false
+        if was { lastError = nil }
+        cond.unlock()
+        if was { logger.notice("space is available again in \(config.paths.stateDirectory); continuing") }
     }
 
     func record(error: String) {

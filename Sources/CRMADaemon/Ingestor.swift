@@ -13,6 +13,8 @@ public final class Ingestor: @unchecked Sendable {
         case rejected(IngestRejection)
         /// Changed while being read, or still being written: tried again on the next event or scan.
         case deferred(file: String)
+        /// Could not be stored (disk full, I/O error): left in the inbox and tried again later.
+        case notStored(file: String, reason: String)
     }
 
     public let inbox: String
@@ -140,7 +142,7 @@ public final class Ingestor: @unchecked Sendable {
             return isNew ? .stored(domain: domain, file: rel, documents: docs.count) : .duplicate(domain: domain, file: rel)
         } catch {
             // Disk full or I/O error: the file stays in the inbox and is tried again later.
-            return .deferred(file: rel)
+            return .notStored(file: rel, reason: "\(error)")
         }
     }
 
