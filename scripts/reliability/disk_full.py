@@ -16,11 +16,8 @@ ap.add_argument("--crmactl", required=True)
 ap.add_argument("--model", required=True)
 a = ap.parse_args()
 
-failures = []
-def check(ok, what):
-    print(("PASS " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, failures
 
 work = tempfile.mkdtemp(prefix="crmad-diskfull-")
 state, inbox, sock = f"{work}/state", f"{work}/inbox", f"{work}/crmad.sock"

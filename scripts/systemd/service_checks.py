@@ -18,11 +18,8 @@ ap.add_argument("--model", required=True)
 ap.add_argument("--journal")
 a = ap.parse_args()
 
-failures = []
-def check(ok, what):
-    print(("PASS " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, failures
 
 work = tempfile.mkdtemp(prefix="crmad-service-")
 sock_path = f"{work}/crmad.sock"
