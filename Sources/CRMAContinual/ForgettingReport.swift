@@ -68,7 +68,8 @@ public enum ForgettingReport {
             md +=
                 " \(pm(results.filter { $0.strategy == s }.compactMap { ForgettingMetrics.averageDrift($0.matrix, k: T) })) |"
         }
-        md += "\n\n## Learning each new domain (holdout loss: base model → right after learning it)\n\n| domain | "
+        md += "\n\n" + intervalTable(results, strategies: strategies, domains: domains, last: T)
+        md += "\n## Learning each new domain (holdout loss: base model → right after learning it)\n\n| domain | "
         md +=
             strategies.joined(separator: " | ") + " |\n|---|" + String(repeating: "---|", count: strategies.count)
             + "\n"
@@ -117,6 +118,30 @@ public enum ForgettingReport {
         md += "\n## Wall time per run (s)\n\n"
         for s in strategies {
             md += String(format: "- %@: %.0f\n", s, mean(results.filter { $0.strategy == s }.map(\.seconds)))
+        }
+        return md
+    }
+
+    /// Each seed's bootstrap 95% interval (over holdout rows) of each earlier domain's drift after the last
+    /// update: whether a drift is larger than the holdout's own sampling noise.
+    static func intervalTable(_ results: [StrategyResult], strategies: [String], domains: [String], last T: Int)
+        -> String
+    {
+        guard T > 0 else { return "" }
+        var md = "## Bootstrap 95% intervals of that drift, per seed (%, 500 resamples of holdout rows)\n\n| domain | "
+        md += strategies.joined(separator: " | ") + " |\n|---|" + String(repeating: "---|", count: strategies.count) + "\n"
+        for j in 0..<T {
+            md += "| \(domains[j]) |"
+            for s in strategies {
+                let cells = results.filter { $0.strategy == s }.sorted { $0.seed < $1.seed }.map { r -> String in
+                    guard T < r.driftIntervals.count, j < r.driftIntervals[T].count, let i = r.driftIntervals[T][j] else {
+                        return "–"
+                    }
+                    return String(format: "[%+.2f, %+.2f]", i.low, i.high)
+                }
+                md += " " + cells.joined(separator: " ") + " |"
+            }
+            md += "\n"
         }
         return md
     }
