@@ -49,13 +49,14 @@ public enum ConfigLoader {
         }
         if let s = try top.section("training") {
             try s.only([
-                "strategy", "steps", "sequence_length", "batch_rows", "lora_learning_rate",
+                "strategy", "steps", "epochs", "sequence_length", "batch_rows", "lora_learning_rate",
                 "structural_learning_rate", "gate_learning_rate", "checkpoint_interval", "seed",
             ])
             if let name = try s.choice("strategy", Strategy.allCases.map(\.rawValue)) {
                 c.training.strategy = Strategy(rawValue: name)!
             }
             c.training.steps = try s.int("steps", in: 1...1_000_000) ?? c.training.steps
+            c.training.epochs = try s.double("epochs", in: 0...1000) ?? c.training.epochs
             c.training.sequenceLength = try s.int("sequence_length", in: 16...8192) ?? c.training.sequenceLength
             c.training.batchRows = try s.int("batch_rows", in: 1...1024) ?? c.training.batchRows
             c.training.loraLearningRate =

@@ -59,7 +59,6 @@ extension Daemon {
             return
         }
         cfg.training.strategy = strategy
-        let runner = UpdateRunner(model: lm.model, tokenizer: lm.tokenizer, config: cfg)
         let dir = jobDirectory(id)
         let started = Date().timeIntervalSince1970
         do {
@@ -73,6 +72,15 @@ extension Daemon {
                 sequenceLength: cfg.training.sequenceLength, holdoutFraction: cfg.ingest.holdoutFraction,
                 holdoutRows: cfg.monitor.holdoutRows)
             guard !data.holdout.isEmpty else { throw UpdateError.noHoldout(job.domain) }
+            if cfg.training.epochs > 0 {
+                let rows = Double(data.train.count) * cfg.training.epochs / Double(cfg.training.batchRows)
+                cfg.training.steps = max(1, Int(rows.rounded(.up)))
+                if job.totalSteps != cfg.training.steps {
+                    try registry.setTotalSteps(job: id, cfg.training.steps)
+                    job.totalSteps = cfg.training.steps
+                }
+            }
+            let runner = UpdateRunner(model: lm.model, tokenizer: lm.tokenizer, config: cfg)
             var candidate = "\(dir)/candidate.safetensors"
             if job.state == .training {
                 logger.info(

@@ -29,6 +29,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public struct Training: Sendable, Equatable {
         public var strategy: Strategy = .crma
         public var steps = 100
+        /// Passes over the domain's training rows instead of a fixed step count (0: use `steps`).
+        public var epochs = 0.0
         public var sequenceLength = 256
         public var batchRows = 4
         public var loraLearningRate: Float = 5e-4

@@ -207,6 +207,10 @@ public final class Registry: Sendable {
         }
     }
 
+    public func setTotalSteps(job id: Int64, _ total: Int) throws {
+        try db.write { try $0.execute(sql: "UPDATE jobs SET total_steps = ? WHERE id = ?", arguments: [total, id]) }
+    }
+
     public func setProgress(job id: Int64, step: Int) throws {
         try db.write {
             try $0.execute(

@@ -54,7 +54,9 @@ import Testing
             lines.append($0)
         }
         #expect(results.count == 6)
-        #expect(lines.count == 12)
+        // One line for scoring the base model, then one per domain learned (2 domains × 3 strategies × 2 seeds).
+        #expect(lines.count == 13)
+        #expect(lines.first?.hasPrefix("scoring the base model") == true)
         #expect(base["arc_easy_acc"] != nil && base["general_bits_per_byte"] != nil)
         #expect(results.allSatisfy { $0.general["probe_top1_agreement"] != nil })
         // frozen: the earlier domain's loss is unchanged, so its drift and interval are exactly 0.
@@ -68,6 +70,7 @@ import Testing
         let report = try String(contentsOfFile: out + "/report.md", encoding: .utf8)
         #expect(report.contains("| domain | naive | frozen | crma |"))
         #expect(report.contains("| animals |"))
+        #expect(report.contains("## Bootstrap 95% intervals"))
         #expect(report.contains("Advantage over frozen"))
         let svg = try String(contentsOfFile: out + "/drift.svg", encoding: .utf8)
         #expect(svg.components(separatedBy: "<polyline").count == 4)

@@ -46,6 +46,7 @@ import Testing
             [training]
             strategy = "frozen"
             steps = 7
+            epochs = 1.5
             [monitor]
             warn_percent = 2
             critical_percent = 3.5
@@ -56,6 +57,7 @@ import Testing
             """)
         #expect(c.training.strategy == .frozen)
         #expect(c.training.steps == 7)
+        #expect(c.training.epochs == 1.5)
         #expect(c.monitor.warnPercent == 2 && c.monitor.criticalPercent == 3.5)
         #expect(c.monitor.onBreach == .retryFrozen)
         #expect(c.control.socketMode == 0o600)

@@ -189,6 +189,22 @@ import Testing
         #expect(try d.registry.activeVersionID() == 2)
     }
 
+    @Test func epochsSetTheStepsFromTheData() async throws {
+        let d = try daemon(config { $0.training.epochs = 0.5 })
+        var events = d.subscribe().makeAsyncIterator()
+        try d.start()
+        dir.drop("inbox/medical/a.jsonl", Self.medical)
+        #expect(await next(&events, alert("update_accepted")) != nil)
+        await stop(d)
+        let job = try #require(try d.registry.jobs().first)
+        let rows = try UpdateData.load(
+            domain: "medical", registry: d.registry, blobs: d.blobs, tokenizer: Self.lm.tokenizer, sequenceLength: 32,
+            holdoutFraction: 0.1, holdoutRows: 4
+        ).train.count
+        #expect(job.totalSteps == Int((Double(rows) * 0.5 / 2).rounded(.up)))
+        #expect(job.step == job.totalSteps)
+    }
+
     @Test func manualRollbackAndPause() async throws {
         let d = try daemon(config())
         var events = d.subscribe().makeAsyncIterator()
