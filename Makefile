@@ -2,7 +2,7 @@
 SWIFT ?= swift
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: all deps model corpora build release test test-systemd reliability run install bench clean
+.PHONY: all deps model corpora build release test test-systemd reliability fuzz run install bench clean
 
 all: build
 
@@ -44,6 +44,11 @@ test-systemd:
 	python3 scripts/reliability/kill_driver.py --crmad .build/debug/crmad --model $(TINY) --kills 12
 	unshare --mount --propagation private python3 scripts/reliability/disk_full.py --crmad .build/debug/crmad \
 		--crmactl .build/debug/crmactl --model $(TINY)
+
+## fuzz: a million seeded mutations of each parser's corpus (fuzz/corpus/<target>/), no crash allowed
+fuzz: deps
+	$(SWIFT) build --product crma-fuzz
+	for t in gguf safetensors tokenizer-json jsonl toml; do .build/debug/crma-fuzz $$t --executions 1000000 || exit 1; done
 
 ## reliability: SIGKILL crmad 60 times at random moments and check nothing is lost (docs/reliability.md)
 reliability: deps model

@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "crma-bench", targets: ["crma-bench"]),
         .executable(name: "crmad", targets: ["crmad"]),
         .executable(name: "crmactl", targets: ["crmactl"]),
+        .executable(name: "crma-fuzz", targets: ["crma-fuzz"]),
         .library(name: "CRMAModel", targets: ["CRMAModel"]),
     ],
     dependencies: [
@@ -109,6 +110,14 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .executableTarget(
+            name: "crma-fuzz",
+            dependencies: [
+                "CRMADaemon", "CRMAModel", "CRMATraining",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: upcoming
         ),

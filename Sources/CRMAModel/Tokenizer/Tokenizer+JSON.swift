@@ -19,7 +19,13 @@ extension Tokenizer {
         }
         var added: [(String, Int32)] = []
         for entry in root["added_tokens"] as? [[String: Any]] ?? [] {
-            if let c = entry["content"] as? String, let id = entry["id"] as? Int { added.append((c, Int32(id))) }
+            if let c = entry["content"] as? String, let id = entry["id"] as? Int {
+                // Found by crma-fuzz: a negative or huge id trapped in the table below.
+                guard (0..<(1 << 21)).contains(id) else {
+                    throw ModelFileError.invalidHeader("\(path): added token \"\(c)\" has id \(id), outside 0..<2097152")
+                }
+                added.append((c, Int32(id)))
+            }
         }
         let size = max(vocab.values.max() ?? -1, added.map { Int($0.1) }.max() ?? -1) + 1
         guard size > 0, size <= 1 << 21 else { throw ModelFileError.invalidHeader("\(path): vocabulary size \(size)") }
