@@ -23,7 +23,7 @@ public struct BlobStore: Sendable {
         if contains(hash) { return hash }
         let dir = "\(root)/\(hash.prefix(2))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try Durable.write(data, to: path(hash))
+        try AtomicFile.write(data, to: path(hash), mode: 0o640)
         return hash
     }
 
@@ -35,62 +35,5 @@ public struct BlobStore: Sendable {
     public func verify(_ hash: String) -> Bool {
         guard let d = try? get(hash) else { return false }
         return SHA256.hex(d) == hash
-    }
-}
-
-/// fsync-disciplined file writes.
-public enum Durable {
-    public enum WriteError: Error, CustomStringConvertible {
-        case system(String, path: String, errno: Int32)
-        public var description: String {
-            switch self {
-            case .system(let op, let path, let e):
-                let hint = e == ENOSPC ? " (the disk is full: free space in the state directory)" : ""
-                return "\(op) \(path): \(String(cString: strerror(e)))\(hint)"
-            }
-        }
-        public var isDiskFull: Bool {
-            if case .system(_, _, let e) = self { return e == ENOSPC || e == EDQUOT }
-            return false
-        }
-    }
-
-    /// Writes `data` to `path` atomically and durably: temp file, fsync, rename, fsync of the directory.
-    public static func write(_ data: Data, to path: String) throws {
-        let tmp = "\(path).tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw WriteError.system("create", path: tmp, errno: errno) }
-        var ok = false
-        defer {
-            if !ok { unlink(tmp) }
-        }
-        do {
-            defer { close(fd) }
-            try data.withUnsafeBytes { raw in
-                var off = 0
-                while off < raw.count {
-                    let n = Foundation.write(fd, raw.baseAddress! + off, raw.count - off)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw WriteError.system("write", path: tmp, errno: errno)
-                    }
-                    off += n
-                }
-            }
-            guard fsync(fd) == 0 else { throw WriteError.system("fsync", path: tmp, errno: errno) }
-        }
-        guard rename(tmp, path) == 0 else { throw WriteError.system("rename", path: path, errno: errno) }
-        ok = true
-        syncDirectory(of: path)
-    }
-
-    /// fsync of the directory holding `path`, so a rename into it is durable.
-    public static func syncDirectory(of path: String) {
-        let dir = (path as NSString).deletingLastPathComponent
-        let fd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd >= 0 {
-            fsync(fd)
-            close(fd)
-        }
     }
 }

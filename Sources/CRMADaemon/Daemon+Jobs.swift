@@ -21,7 +21,7 @@ extension Daemon {
         }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let v = try registry.activeVersion()
-        try Durable.write(Data("\(v.id)".utf8), to: file)
+        try AtomicFile.write(Data("\(v.id)".utf8), to: file, mode: 0o640)
         return v
     }
 
@@ -72,6 +72,9 @@ extension Daemon {
                 sequenceLength: cfg.training.sequenceLength, holdoutFraction: cfg.ingest.holdoutFraction,
                 holdoutRows: cfg.monitor.holdoutRows)
             guard !data.holdout.isEmpty else { throw UpdateError.noHoldout(job.domain) }
+            // The earlier domains' holdouts, read once for the stability check and the evaluation.
+            var holdouts: [String: [PackedRow]] = [:]
+            for d in parent.references.keys where d != job.domain { holdouts[d] = try holdout(of: d) }
             if cfg.training.epochs > 0 {
                 let rows = Double(data.train.count) * cfg.training.epochs / Double(cfg.training.batchRows)
                 cfg.training.steps = max(1, Int(rows.rounded(.up)))
@@ -89,11 +92,7 @@ extension Daemon {
                 let trainStart = Date()
                 var stability: UpdateRunner.StabilitySlices?
                 if cfg.monitor.checkInterval > 0 {
-                    var rows: [String: [PackedRow]] = [:]
-                    for d in parent.references.keys where d != job.domain {
-                        rows[d] = Array(try holdout(of: d).prefix(2))
-                    }
-                    stability = .init(rows: rows, references: parent.references)
+                    stability = .init(rows: holdouts.mapValues { Array($0.prefix(2)) }, references: parent.references)
                 }
                 let outcome = try runner.train(
                     domain: job.domain, data: data, parentAdapters: parent.adaptersHash.map { blobs.path($0) },
@@ -149,7 +148,9 @@ extension Daemon {
                 JobProgress(
                     id: id, domain: job.domain, phase: "evaluating", step: job.totalSteps, totalSteps: job.totalSteps,
                     loss: nil, tokensPerSecond: nil, etaSeconds: nil, spectralExcess: nil, startedAt: started))
-            try evaluate(job: job, runner: runner, parent: parent, data: data, candidate: candidate, strategy: strategy)
+            try evaluate(
+                job: job, runner: runner, parent: parent, data: data, holdouts: holdouts, candidate: candidate,
+                strategy: strategy)
             setProgress(nil)
             diskRecovered()
             try? FileManager.default.removeItem(atPath: dir)
@@ -170,7 +171,7 @@ extension Daemon {
         try UpdateData.load(
             domain: domain, registry: registry, blobs: blobs, tokenizer: lm.tokenizer,
             sequenceLength: config.training.sequenceLength, holdoutFraction: config.ingest.holdoutFraction,
-            holdoutRows: config.monitor.holdoutRows
+            holdoutRows: config.monitor.holdoutRows, packTrain: false
         ).holdout
     }
 
@@ -188,11 +189,9 @@ extension Daemon {
     }
 
     func evaluate(
-        job: JobRecord, runner: UpdateRunner, parent: VersionRecord, data: UpdateData, candidate: String,
-        strategy: Strategy
+        job: JobRecord, runner: UpdateRunner, parent: VersionRecord, data: UpdateData,
+        holdouts: [String: [PackedRow]], candidate: String, strategy: Strategy
     ) throws {
-        var holdouts: [String: [PackedRow]] = [:]
-        for d in parent.references.keys where d != job.domain { holdouts[d] = try holdout(of: d) }
         if baseGeneral == nil { baseGeneral = runner.baseGeneral(generalDocuments) }
         let e = try runner.evaluate(
             domain: job.domain, candidate: candidate, newHoldout: data.holdout, references: parent.references,

@@ -19,14 +19,22 @@ public final class InboxWatcher: @unchecked Sendable {
     public init(inbox: String) throws {
         self.inbox = inbox
         fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
-        guard fd >= 0 else { throw Durable.WriteError.system("inotify_init1", path: inbox, errno: errno) }
+        guard fd >= 0 else { throw Failure(call: "inotify_init1", path: inbox, errno: errno) }
         let root = inotify_add_watch(fd, inbox, UInt32(IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR))
-        guard root >= 0 else { throw Durable.WriteError.system("inotify_add_watch", path: inbox, errno: errno) }
+        guard root >= 0 else { throw Failure(call: "inotify_add_watch", path: inbox, errno: errno) }
         directories[root] = ""
         for name in (try? FileManager.default.contentsOfDirectory(atPath: inbox)) ?? [] { watch(domain: name) }
     }
 
     deinit { close(fd) }
+
+    /// inotify could not be set up (e.g. fs.inotify.max_user_instances reached).
+    public struct Failure: Error, CustomStringConvertible {
+        public var call: String
+        public var path: String
+        public var errno: Int32
+        public var description: String { "\(call) \(path): \(String(cString: strerror(errno)))" }
+    }
 
     /// Starts watching `inbox/<domain>` (no-op for dot-directories and non-directories).
     public func watch(domain: String) {

@@ -150,7 +150,7 @@ public final class Ingestor: @unchecked Sendable {
     func removeFromInbox(_ path: String, expecting st: stat) throws {
         var now = stat()
         if lstat(path, &now) == 0, now.st_ino == st.st_ino, now.st_dev == st.st_dev { unlink(path) }
-        Durable.syncDirectory(of: path)
+        AtomicFile.syncDirectory(of: path)
     }
 
     /// Moves the entry to `.rejected/` (keeping it; nothing is deleted) with an explanation beside it.
@@ -174,9 +174,9 @@ public final class Ingestor: @unchecked Sendable {
         if let data = try? enc.encode(
             Note(rejection: r, kept_at: target, time: ISO8601DateFormatter().string(from: Date())))
         {
-            try? Durable.write(data, to: "\(target).error.json")
+            try? AtomicFile.write(data, to: "\(target).error.json", mode: 0o640)
         }
-        Durable.syncDirectory(of: path)
+        AtomicFile.syncDirectory(of: path)
         return .rejected(r)
     }
 

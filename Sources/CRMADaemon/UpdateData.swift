@@ -15,7 +15,7 @@ public struct UpdateData: Sendable {
 
     public static func load(
         domain: String, registry: Registry, blobs: BlobStore, tokenizer: Tokenizer, sequenceLength: Int,
-        holdoutFraction: Double, holdoutRows: Int
+        holdoutFraction: Double, holdoutRows: Int, packTrain: Bool = true
     ) throws -> UpdateData {
         let hashes = try (registry.documentBlobs(domain: domain, role: "train")
             + registry.documentBlobs(domain: domain, role: "holdout")).sorted()
@@ -26,7 +26,7 @@ public struct UpdateData: Sendable {
         let split = HoldoutSplit(fraction: holdoutFraction, minimum: 1).split(examples.map { splitKey($0) })
         let et = ExampleTokenizer(tokenizer: tokenizer)
         let packer = SequencePacker(seqLen: sequenceLength, padToken: tokenizer.eosID ?? 0)
-        let train = packer.pack(split.train.map { et.tokenize(examples[$0]) })
+        let train = packTrain ? packer.pack(split.train.map { et.tokenize(examples[$0]) }) : []
         let holdout = packer.pack(split.holdout.map { et.tokenize(examples[$0]) })
         return UpdateData(train: train, holdout: Array(holdout.prefix(holdoutRows)), documentHashes: hashes)
     }

@@ -81,7 +81,7 @@ public final class UpdateRunner {
     ) throws -> TrainOutcome {
         try FileManager.default.createDirectory(atPath: jobDirectory, withIntermediateDirectories: true)
         var (loras, crma) = try loadAdapters(parentAdapters)
-        let name = strategy.perDomainLoRA ? domain : "shared"
+        let name = loraName(for: domain)
         let lora = loras[name] ?? LoRA(name: name, config: loraConfig, model: model.config, seed: seed)
         if strategy.perDomainLoRA {
             // A domain learned again gets a fresh LoRA trained on all its documents.
@@ -146,12 +146,19 @@ public final class UpdateRunner {
         return .finished(candidate: candidate, unstable: unstable)
     }
 
+    /// The LoRA a domain trains and is scored with: its own (per-domain strategies) or the shared one.
+    func loraName(for domain: String) -> String { strategy.perDomainLoRA ? domain : "shared" }
+
+    /// The adapters that score `domain` (crma.md §6): its LoRA, if any, with the substrate.
+    func adapters(scoring domain: String, loras: [String: LoRA], crma: CRMA?) -> AdapterSet {
+        AdapterSet(loras: loras[loraName(for: domain)].map { [$0] } ?? [], crma: crma)
+    }
+
     /// The first earlier domain whose slice drifted beyond `monitor.critical_percent`, if any.
     func unstableSlice(_ s: StabilitySlices, loras: [String: LoRA], crma: CRMA?, step: Int) -> StabilityStop? {
         for (d, rows) in s.rows.sorted(by: { $0.key < $1.key }) {
             guard let reference = s.references[d], !rows.isEmpty else { continue }
-            let lora = strategy.perDomainLoRA ? loras[d] : loras["shared"]
-            let loss = HoldoutScorer.score(model: model, adapters: AdapterSet(loras: lora.map { [$0] } ?? [], crma: crma), rows: rows).mean
+            let loss = HoldoutScorer.score(model: model, adapters: adapters(scoring: d, loras: loras, crma: crma), rows: rows).mean
             let drift = 100 * (loss - reference) / reference
             if drift > config.monitor.criticalPercent { return StabilityStop(step: step, domain: d, driftPercent: drift) }
         }
@@ -174,10 +181,7 @@ public final class UpdateRunner {
         holdouts: [String: [PackedRow]], general: [String], baseGeneral: Double?
     ) throws -> Evaluation {
         let (loras, crma) = try loadAdapters(candidate)
-        func adapters(_ d: String) -> AdapterSet {
-            let l = strategy.perDomainLoRA ? loras[d] : loras["shared"]
-            return AdapterSet(loras: l.map { [$0] } ?? [], crma: crma)
-        }
+        func adapters(_ d: String) -> AdapterSet { self.adapters(scoring: d, loras: loras, crma: crma) }
         var metrics: [MonitoredMetric] = []
         var losses: [String: Double] = [:]
         for (d, reference) in references.sorted(by: { $0.key < $1.key }) where d != domain {
