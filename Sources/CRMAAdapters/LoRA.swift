@@ -55,6 +55,30 @@ public final class LoRA {
         b = bb
     }
 
+    /// An independent copy with the same values (not trainable): the adapter as it is now, for a teacher
+    /// or a reference that must not move while this one trains.
+    public func frozenCopy() -> LoRA {
+        func copy(_ layers: [[Projection: Parameter]]) -> [[Projection: Parameter]] {
+            layers.map { layer in
+                layer.mapValues { p in
+                    Parameter(
+                        name: p.name, shape: p.shape, group: p.group, family: p.family, value: FloatBuffer(p.value.array))
+                }
+            }
+        }
+        return LoRA(name: name, config: config, a: copy(a), b: copy(b), trainable: false)
+    }
+
+    private init(
+        name: String, config: LoRAConfig, a: [[Projection: Parameter]], b: [[Projection: Parameter]], trainable: Bool
+    ) {
+        self.name = name
+        self.config = config
+        self.a = a
+        self.b = b
+        self.trainable = trainable
+    }
+
     /// (in, out) features of a projection.
     public static func shape(_ p: Projection, _ c: LlamaConfig) -> (Int, Int) {
         switch p {

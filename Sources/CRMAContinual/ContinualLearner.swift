@@ -17,26 +17,29 @@ public struct DomainData: Sendable {
 }
 
 /// Learns domains one after another with a strategy, and tells which adapters score each domain
-/// (crma.md §6): per-domain LoRAs for frozen/crma/crma-identity (with the current substrate for the
-/// crma ones), the shared LoRA for naive/replay/ewc.
+/// (crma.md §6, ``AdapterRoles``): per-domain LoRAs for frozen/crma/crma-identity (with the current
+/// substrate for the crma ones), the shared LoRA for naive/replay/ewc/lwf, every LoRA summed for olora.
 public final class ContinualLearner {
     public let model: LlamaModel
     public let config: ContinualConfig
+    public let roles: AdapterRoles
     public private(set) var domains: [String] = []
-    /// Per-domain LoRAs (frozen once learned) or the one shared LoRA.
+    /// Every LoRA by name: one per learned domain (frozen once learned), or the one named "shared".
     public private(set) var loras: [String: LoRA] = [:]
-    public private(set) var shared: LoRA?
     public let crma: CRMA?
     public let ewc: ElasticWeightConsolidation?
     private var replayRows: [PackedRow] = []
     /// Holdout slices of learned domains and their loss when learned, for the stability check.
-    private var slices: [(domain: String, rows: [PackedRow], reference: Double)] = []
+    private var slices: [StabilityCheck.Slice] = []
     /// Updates the stability check stopped early, by the domain being learned.
     public private(set) var stabilityStops: [String: StabilityStop] = [:]
+    /// lwf: what the teachers cost, by the domain being learned.
+    public private(set) var teacherCosts: [String: TeacherCost] = [:]
 
     public init(model: LlamaModel, config: ContinualConfig) {
         self.model = model
         self.config = config
+        roles = AdapterRoles(config.strategy)
         var crmaConfig = config.crma
         if config.strategy == .crmaIdentity { crmaConfig.mixing = .identity }
         crma = config.strategy.usesCRMA ? CRMA(config: crmaConfig, model: model, seed: config.seed) : nil
@@ -50,30 +53,45 @@ public final class ContinualLearner {
     public func learn(_ domain: DomainData, onStep: ((StepReport) -> Void)? = nil) throws -> [StepReport] {
         precondition(!domains.contains(domain.name), "domain \(domain.name) was already learned")
         let k = UInt64(domains.count)
+        let name = roles.loraName(for: domain.name)
         let lora: LoRA
         if config.strategy.perDomainLoRA {
-            lora = LoRA(
-                name: domain.name, config: config.lora, model: model.config, seed: config.seed &+ 1000 &* (k + 1))
+            lora = LoRA(name: name, config: config.lora, model: model.config, seed: config.seed &+ 1000 &* (k + 1))
             for other in loras.values { other.trainable = false }
-            loras[domain.name] = lora
         } else {
-            lora = shared ?? LoRA(name: "shared", config: config.lora, model: model.config, seed: config.seed &+ 1000)
-            shared = lora
+            lora = loras[name] ?? LoRA(name: name, config: config.lora, model: model.config, seed: config.seed &+ 1000)
         }
+        // The model as it is before this update, for lwf's teacher (copies: they must not move).
+        let before = AdapterSet(loras: loras.values.map { $0.frozenCopy() }, crma: nil)
+        loras[name] = lora
         lora.trainable = true
-        let adapters = AdapterSet(loras: [lora], crma: crma)
+        let adapters = roles.training(lora, loras: loras, crma: crma)
         let trainer = Trainer(
             model: model, adapters: adapters, config: config.optimizer, totalSteps: config.stepsPerDomain)
         if let ewc { trainer.regularizer = { ewc.apply($0) } }
+        if config.strategy == .olora {
+            let penalty = OrthogonalSubspacePenalty(
+                lambda: config.oloraLambda, earlier: loras.values.filter { $0 !== lora }, current: lora)
+            trainer.regularizer = { _ in penalty.apply() }
+        }
         var sampler = BatchSampler(rows: domain.train, batchSize: config.batchRows, seed: config.seed &+ k)
+        if config.strategy == .lwf {
+            trainer.distillation = try distillation(
+                domain: domain.name, teacher: before, schedule: sampler, steps: config.stepsPerDomain)
+        }
         var replay =
             replayRows.isEmpty ? nil : BatchSampler(rows: replayRows, batchSize: 1, seed: config.seed &+ 7 &* (k + 1))
         let replayCount =
             config.strategy == .replay ? Int((Double(config.batchRows) * config.replayRatio).rounded()) : 0
         var reports: [StepReport] = []
         let check = config.stabilityCheck
+        let started = ContinuousClock.now
         for step in 0..<config.stepsPerDomain {
-            if check.interval > 0, step > 0, step % check.interval == 0, let stop = unstableSlice(step: step) {
+            if check.interval > 0, step > 0, step % check.interval == 0,
+                let stop = check.firstUnstable(slices, step: step, score: {
+                    HoldoutScorer.score(model: model, adapters: self.adapters(evaluating: $0.domain), rows: $0.rows).mean
+                })
+            {
                 stabilityStops[domain.name] = stop
                 break
             }
@@ -85,6 +103,10 @@ public final class ContinualLearner {
             let report = try trainer.step([SequencePacker.batch(rows)])
             reports.append(report)
             onStep?(report)
+        }
+        if var cost = teacherCosts[domain.name] {
+            cost.trainingSeconds = (ContinuousClock.now - started).seconds
+            teacherCosts[domain.name] = cost
         }
         if config.strategy.perDomainLoRA { lora.trainable = false }
         if let ewc {
@@ -98,35 +120,68 @@ public final class ContinualLearner {
         if check.interval > 0 {
             let rows = Array(domain.holdout.prefix(check.sliceRows))
             slices.append(
-                (
-                    domain.name, rows,
-                    HoldoutScorer.score(model: model, adapters: self.adapters(evaluating: domain.name), rows: rows).mean
-                ))
+                StabilityCheck.Slice(
+                    domain: domain.name, rows: rows,
+                    reference: HoldoutScorer.score(
+                        model: model, adapters: self.adapters(evaluating: domain.name), rows: rows
+                    ).mean))
         }
         return reports
     }
 
-    /// The first earlier domain whose holdout slice drifted beyond the critical threshold, if any.
-    func unstableSlice(step: Int) -> StabilityStop? {
-        for s in slices {
-            let now = HoldoutScorer.score(model: model, adapters: adapters(evaluating: s.domain), rows: s.rows).mean
-            let drift = 100 * (now - s.reference) / s.reference
-            if drift > config.stabilityCheck.criticalPercent {
-                return StabilityStop(step: step, domain: s.domain, driftPercent: drift)
+    /// lwf's teacher for one domain: live, or cached on disk and computed ahead for the whole schedule.
+    private func distillation(domain: String, teacher: AdapterSet, schedule: BatchSampler, steps: Int) throws
+        -> Distillation
+    {
+        let source: any DistillationTeacher
+        var cost = TeacherCost(mode: config.lwfTeacher)
+        switch config.lwfTeacher {
+        case .live:
+            source = LiveTeacher(model: model, adapters: teacher)
+        case .cached:
+            guard let root = config.teacherCacheDirectory else {
+                throw ContinualError.noTeacherCache
             }
+            let cached = try CachedTeacher(root: root, model: model, adapters: teacher)
+            var s = schedule
+            let started = ContinuousClock.now
+            try cached.prefill((0..<steps).map { _ in SequencePacker.batch(s.next()) })
+            cost.prefillSeconds = (ContinuousClock.now - started).seconds
+            cost.bytesOnDisk = cached.bytesOnDisk
+            source = cached
         }
-        return nil
+        teacherCosts[domain] = cost
+        return Distillation(teacher: source, alpha: config.lwfAlpha, temperature: config.lwfTemperature)
     }
 
-    /// The adapters that score `domain`'s holdout now (nil LoRA list: the base model).
-    public func adapters(evaluating domain: String) -> AdapterSet {
-        let lora = config.strategy.perDomainLoRA ? loras[domain] : shared
-        return AdapterSet(loras: lora.map { [$0] } ?? [], crma: crma)
-    }
+    /// The adapters that score `domain`'s holdout now (no LoRA: the base model).
+    public func adapters(evaluating domain: String) -> AdapterSet { roles.scoring(domain, loras: loras, crma: crma) }
 
-    /// The substrate alone, for the general benchmarks: base + CRMA (crma strategies), base + shared
-    /// LoRA (naive, replay, ewc), the base (frozen).
-    public func substrate() -> AdapterSet {
-        AdapterSet(loras: config.strategy.perDomainLoRA ? [] : (shared.map { [$0] } ?? []), crma: crma)
+    /// What is active without a domain id, for the general benchmarks (``AdapterRoles/substrate(loras:crma:)``).
+    public func substrate() -> AdapterSet { roles.substrate(loras: loras, crma: crma) }
+}
+
+/// What lwf's teacher cost while one domain was learned.
+public struct TeacherCost: Sendable, Codable, Equatable {
+    public var mode: TeacherMode
+    /// Seconds computing the cached teacher ahead of training (0 when live).
+    public var prefillSeconds = 0.0
+    /// Seconds of the training loop (which includes the live teacher's forward passes).
+    public var trainingSeconds = 0.0
+    /// Bytes of cached teacher states on disk (0 when live).
+    public var bytesOnDisk = 0
+}
+
+public enum ContinualError: Error, CustomStringConvertible {
+    case noTeacherCache
+
+    public var description: String {
+        switch self {
+        case .noTeacherCache: "lwf with a cached teacher needs a cache directory (teacherCacheDirectory)"
+        }
     }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

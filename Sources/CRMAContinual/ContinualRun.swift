@@ -22,6 +22,8 @@ public struct ContinualRun {
         public var perRow: [[[DocumentLoss]]]
         /// The substrate after the last update (for the general benchmarks).
         public var substrate: AdapterSet
+        /// lwf: what the teacher cost per domain.
+        public var teacherCosts: [String: TeacherCost]
     }
 
     /// `onDomain(k, losses)` runs after update k is scored.
@@ -54,6 +56,8 @@ public struct ContinualRun {
             perRow.append(rows)
             onDomain(k, losses)
         }
-        return Result(matrix: matrix, baseLosses: base, perRow: perRow, substrate: learner.substrate())
+        return Result(
+            matrix: matrix, baseLosses: base, perRow: perRow, substrate: learner.substrate(),
+            teacherCosts: learner.teacherCosts)
     }
 }

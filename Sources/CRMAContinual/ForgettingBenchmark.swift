@@ -140,7 +140,8 @@ public struct ForgettingBenchmark {
                     StrategyResult(
                         strategy: strategy.rawValue, seed: seed, matrix: matrix, baseLosses: baseLosses,
                         driftIntervals: intervals,
-                        seconds: Date().timeIntervalSince(start), general: general))
+                        seconds: Date().timeIntervalSince(start), general: general,
+                        teacherCosts: run.teacherCosts.isEmpty ? nil : run.teacherCosts))
                 try onRun(results, base)
             }
         }

@@ -12,6 +12,8 @@ public struct StrategyResult: Sendable, Codable {
     public var seconds: Double
     /// General benchmark scores of the substrate after the last update, and of the base model.
     public var general: [String: Double]
+    /// lwf: what the teacher cost per domain (absent for other strategies and older results).
+    public var teacherCosts: [String: TeacherCost]?
 }
 
 /// Renders the forgetting benchmark's tables and chart from results (pure: strings in, strings out).
@@ -118,6 +120,18 @@ public enum ForgettingReport {
         md += "\n## Wall time per run (s)\n\n"
         for s in strategies {
             md += String(format: "- %@: %.0f\n", s, mean(results.filter { $0.strategy == s }.map(\.seconds)))
+        }
+        let costs = results.compactMap { r in r.teacherCosts.map { (r.seed, $0) } }
+        if !costs.isEmpty {
+            md += "\n## lwf's teacher, per domain (mean over seeds)\n\n"
+            md += "| domain | mode | training loop (s) | teacher computed ahead (s) | cache on disk (MB) |\n|---|---|---|---|---|\n"
+            for d in domains {
+                let c = costs.compactMap { $0.1[d] }
+                guard let mode = c.first?.mode else { continue }
+                md += String(
+                    format: "| %@ | %@ | %.0f | %.0f | %.1f |\n", d, mode.rawValue, mean(c.map(\.trainingSeconds)),
+                    mean(c.map(\.prefillSeconds)), mean(c.map { Double($0.bytesOnDisk) / 1e6 }))
+            }
         }
         return md
     }

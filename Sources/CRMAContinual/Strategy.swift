@@ -15,11 +15,27 @@ public enum Strategy: String, Sendable, Codable, CaseIterable {
     case replay
     /// naive plus the elastic weight consolidation penalty (diagonal Fisher; online variant optional).
     case ewc
+    /// Learning without forgetting: naive's shared LoRA, with the loss distilled against the model as it
+    /// was before the update (`α·CE + (1 − α)·T²·KL(teacher ‖ student)`).
+    case lwf
+    /// O-LoRA: a fresh LoRA per domain kept orthogonal to the earlier ones' input subspaces; the earlier
+    /// LoRAs stay frozen and every LoRA is active (summed) whatever is scored, so no domain id is needed.
+    case olora
 
-    /// Whether each domain gets its own LoRA (evaluated with that LoRA).
-    public var perDomainLoRA: Bool { self == .frozen || self == .crma || self == .crmaIdentity }
+    /// Whether each domain gets its own LoRA.
+    public var perDomainLoRA: Bool { self == .frozen || self == .crma || self == .crmaIdentity || self == .olora }
+    /// Whether every learned LoRA is active at once (O-LoRA) rather than the one of the domain scored.
+    public var sumsLoRAs: Bool { self == .olora }
     /// Whether the CRMA substrate is trained and used.
     public var usesCRMA: Bool { self == .crma || self == .crmaIdentity }
+}
+
+/// Where learning without forgetting's teacher states come from.
+public enum TeacherMode: String, Sendable, Codable, CaseIterable {
+    /// A second forward pass per step through the frozen base with the previous adapters.
+    case live
+    /// Computed once per batch and kept on disk (in the run's cache directory).
+    case cached
 }
 
 /// Settings of a continual-learning run.
@@ -37,6 +53,14 @@ public struct ContinualConfig: Sendable {
     public var ewcOnlineGamma: Float?
     /// Batches used to estimate the diagonal Fisher after each domain.
     public var fisherBatches = 4
+    /// lwf: weight of the data's cross-entropy, softmax temperature, and where the teacher comes from
+    /// (`cached` keeps the states under `teacherCacheDirectory`, one subdirectory per domain).
+    public var lwfAlpha: Float = 0.5
+    public var lwfTemperature: Float = 2
+    public var lwfTeacher = TeacherMode.live
+    public var teacherCacheDirectory: String?
+    /// olora: strength λ of the orthogonality penalty.
+    public var oloraLambda: Float = 0.5
     public var seed: UInt64 = 0
     /// Mid-update checks of earlier domains (the stability gap); `interval == 0` turns them off.
     public var stabilityCheck = StabilityCheck()
@@ -54,6 +78,30 @@ public struct StabilityCheck: Sendable, Equatable {
         self.interval = interval
         self.sliceRows = sliceRows
         self.criticalPercent = criticalPercent
+    }
+}
+
+extension StabilityCheck {
+    /// One earlier domain's holdout slice and its loss when it was learned.
+    public struct Slice {
+        public var domain: String
+        public var rows: [PackedRow]
+        public var reference: Double
+        public init(domain: String, rows: [PackedRow], reference: Double) {
+            self.domain = domain
+            self.rows = rows
+            self.reference = reference
+        }
+    }
+
+    /// The first slice (in the order given) whose loss now, `score(slice)`, drifted above
+    /// `criticalPercent` from its reference; nil when every slice is within it.
+    public func firstUnstable(_ slices: [Slice], step: Int, score: (Slice) -> Double) -> StabilityStop? {
+        for s in slices where !s.rows.isEmpty {
+            let drift = 100 * (score(s) - s.reference) / s.reference
+            if drift > criticalPercent { return StabilityStop(step: step, domain: s.domain, driftPercent: drift) }
+        }
+        return nil
     }
 }
 

@@ -50,7 +50,8 @@ public enum ConfigLoader {
         if let s = try top.section("training") {
             try s.only([
                 "strategy", "steps", "epochs", "sequence_length", "batch_rows", "lora_learning_rate",
-                "structural_learning_rate", "gate_learning_rate", "checkpoint_interval", "seed",
+                "structural_learning_rate", "gate_learning_rate", "checkpoint_interval", "seed", "lwf_alpha",
+                "lwf_temperature", "lwf_teacher", "olora_lambda",
             ])
             if let name = try s.choice("strategy", Strategy.allCases.map(\.rawValue)) {
                 c.training.strategy = Strategy(rawValue: name)!
@@ -69,6 +70,13 @@ public enum ConfigLoader {
             c.training.checkpointInterval =
                 try s.int("checkpoint_interval", in: 1...1_000_000) ?? c.training.checkpointInterval
             c.training.seed = UInt64(try s.int("seed", in: 0...Int.max) ?? Int(c.training.seed))
+            c.training.lwfAlpha = Float(try s.double("lwf_alpha", in: 0...1) ?? Double(c.training.lwfAlpha))
+            c.training.lwfTemperature =
+                Float(try s.double("lwf_temperature", in: 0.05...100) ?? Double(c.training.lwfTemperature))
+            if let t = try s.choice("lwf_teacher", TeacherMode.allCases.map(\.rawValue)) {
+                c.training.lwfTeacher = TeacherMode(rawValue: t)!
+            }
+            c.training.oloraLambda = Float(try s.double("olora_lambda", in: 0...1e6) ?? Double(c.training.oloraLambda))
         }
         if let s = try top.section("monitor") {
             try s.only([

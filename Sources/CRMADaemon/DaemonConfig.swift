@@ -39,6 +39,13 @@ public struct DaemonConfig: Sendable, Equatable {
         /// Steps between checkpoints of a running update (a crash resumes from the last one).
         public var checkpointInterval = 10
         public var seed: UInt64 = 0
+        /// lwf: weight of the data's cross-entropy (1 − it weighs the distillation), softmax temperature,
+        /// and whether the teacher runs live each step or is cached on disk in the job's directory.
+        public var lwfAlpha: Float = 0.5
+        public var lwfTemperature: Float = 2
+        public var lwfTeacher = TeacherMode.live
+        /// olora: strength of the orthogonality penalty between the new LoRA and the earlier ones.
+        public var oloraLambda: Float = 0.5
     }
 
     public enum BreachAction: String, Sendable, Equatable, CaseIterable {

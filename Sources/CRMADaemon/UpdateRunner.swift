@@ -37,7 +37,9 @@ public final class UpdateRunner {
 
     var strategy: Strategy { config.training.strategy }
 
-    public static let supportedStrategies: [Strategy] = [.crma, .crmaIdentity, .frozen, .naive]
+    public static let supportedStrategies: [Strategy] = [.crma, .crmaIdentity, .frozen, .naive, .lwf, .olora]
+
+    var roles: AdapterRoles { AdapterRoles(strategy) }
 
     var loraConfig: LoRAConfig {
         LoRAConfig(
@@ -81,7 +83,9 @@ public final class UpdateRunner {
     ) throws -> TrainOutcome {
         try FileManager.default.createDirectory(atPath: jobDirectory, withIntermediateDirectories: true)
         var (loras, crma) = try loadAdapters(parentAdapters)
-        let name = loraName(for: domain)
+        // The model before this update (an independent copy), for lwf's teacher.
+        let teacher = strategy == .lwf ? try teacherAdapters(parentAdapters, domain: domain) : nil
+        let name = roles.loraName(for: domain)
         let lora = loras[name] ?? LoRA(name: name, config: loraConfig, model: model.config, seed: seed)
         if strategy.perDomainLoRA {
             // A domain learned again gets a fresh LoRA trained on all its documents.
@@ -101,7 +105,22 @@ public final class UpdateRunner {
         crma?.trainable = strategy.usesCRMA
         let steps = config.training.steps
         let trainer = Trainer(
-            model: model, adapters: AdapterSet(loras: [trained], crma: crma), config: optimizerConfig, totalSteps: steps)
+            model: model, adapters: roles.training(trained, loras: loras, crma: crma), config: optimizerConfig,
+            totalSteps: steps)
+        if strategy == .olora {
+            let penalty = OrthogonalSubspacePenalty(
+                lambda: config.training.oloraLambda, earlier: loras.values.filter { $0 !== trained }, current: trained)
+            trainer.regularizer = { _ in penalty.apply() }
+        }
+        if let teacher {
+            // The cache lives with the job: a resumed job reads the batches it already distilled.
+            let source: any DistillationTeacher =
+                config.training.lwfTeacher == .cached
+                ? try CachedTeacher(root: "\(jobDirectory)/teacher", model: model, adapters: teacher)
+                : LiveTeacher(model: model, adapters: teacher)
+            trainer.distillation = Distillation(
+                teacher: source, alpha: config.training.lwfAlpha, temperature: config.training.lwfTemperature)
+        }
         guard !data.train.isEmpty else { throw UpdateError.noTrainingData(domain) }
         var sampler = BatchSampler(rows: data.train, batchSize: config.training.batchRows, seed: seed)
         let checkpoint = "\(jobDirectory)/checkpoint.safetensors"
@@ -146,23 +165,30 @@ public final class UpdateRunner {
         return .finished(candidate: candidate, unstable: unstable)
     }
 
-    /// The LoRA a domain trains and is scored with: its own (per-domain strategies) or the shared one.
-    func loraName(for domain: String) -> String { strategy.perDomainLoRA ? domain : "shared" }
+    /// The LoRA a domain trains: its own (per-domain strategies) or the shared one.
+    func loraName(for domain: String) -> String { roles.loraName(for: domain) }
 
-    /// The adapters that score `domain` (crma.md §6): its LoRA, if any, with the substrate.
+    /// The adapters that score `domain` (crma.md §6, ``AdapterRoles``).
     func adapters(scoring domain: String, loras: [String: LoRA], crma: CRMA?) -> AdapterSet {
-        AdapterSet(loras: loras[loraName(for: domain)].map { [$0] } ?? [], crma: crma)
+        roles.scoring(domain, loras: loras, crma: crma)
+    }
+
+    /// lwf's teacher: the parent version as it scores `domain`, loaded again so it never moves.
+    func teacherAdapters(_ parent: String?, domain: String) throws -> AdapterSet {
+        let (loras, crma) = try loadAdapters(parent)
+        loras.values.forEach { $0.trainable = false }
+        crma?.trainable = false
+        return adapters(scoring: domain, loras: loras, crma: crma)
     }
 
     /// The first earlier domain whose slice drifted beyond `monitor.critical_percent`, if any.
     func unstableSlice(_ s: StabilitySlices, loras: [String: LoRA], crma: CRMA?, step: Int) -> StabilityStop? {
-        for (d, rows) in s.rows.sorted(by: { $0.key < $1.key }) {
-            guard let reference = s.references[d], !rows.isEmpty else { continue }
-            let loss = HoldoutScorer.score(model: model, adapters: adapters(scoring: d, loras: loras, crma: crma), rows: rows).mean
-            let drift = 100 * (loss - reference) / reference
-            if drift > config.monitor.criticalPercent { return StabilityStop(step: step, domain: d, driftPercent: drift) }
+        let slices = s.rows.sorted(by: { $0.key < $1.key }).compactMap { d, rows in
+            s.references[d].map { StabilityCheck.Slice(domain: d, rows: rows, reference: $0) }
         }
-        return nil
+        return StabilityCheck(criticalPercent: config.monitor.criticalPercent).firstUnstable(slices, step: step) {
+            HoldoutScorer.score(model: model, adapters: adapters(scoring: $0.domain, loras: loras, crma: crma), rows: $0.rows).mean
+        }
     }
 
     public struct Evaluation: Sendable {
@@ -195,7 +221,7 @@ public final class UpdateRunner {
         losses[domain] = newLoss
         var generalScores: [String: Double] = [:]
         if !general.isEmpty, let baseGeneral {
-            let substrate = AdapterSet(loras: strategy.perDomainLoRA ? [] : (loras["shared"].map { [$0] } ?? []), crma: crma)
+            let substrate = roles.substrate(loras: loras, crma: crma)
             let bpb = GeneralBenchmarks(model: model, tokenizer: tokenizer, context: config.training.sequenceLength)
                 .bitsPerByte(general, hooks: substrate)
             generalScores["bits_per_byte"] = bpb
@@ -228,7 +254,7 @@ public enum UpdateError: Error, Equatable, CustomStringConvertible {
         case .noTrainingData(let d): "domain \(d) has no training documents; add more files to inbox/\(d)/"
         case .noHoldout(let d): "domain \(d) has no holdout documents; add more documents to inbox/\(d)/"
         case .unsupportedStrategy(let s):
-            "the daemon trains with crma, crma-identity, frozen or naive; \(s) is a benchmark-only strategy"
+            "the daemon trains with crma, crma-identity, frozen, naive, lwf or olora; \(s) is a benchmark-only strategy"
         }
     }
 }

@@ -12,6 +12,8 @@ public struct StepReport: Sendable, Equatable, Codable {
     public var skipped: Bool
     public var crmaHealth: CRMAHealth?
     public var tokens: Int
+    /// With learning without forgetting: the step's cross-entropy and KL terms (averaged over micro-batches).
+    public var distillation: DistillationTerms?
 }
 
 /// Why a run stopped early.
@@ -38,6 +40,8 @@ public final class Trainer {
     /// Adds a regularizer after the backward pass (EWC): receives the trainable parameters (gradients
     /// already averaged), adds its gradient into them and returns its loss term.
     public var regularizer: (([Parameter]) -> Double)?
+    /// Learning without forgetting: when set, every micro-batch's loss is distilled against the teacher.
+    public var distillation: Distillation?
     /// When set, accumulates time per phase (forward, head, backward, optimizer).
     public var clock: PhaseClock? {
         didSet { pass.clock = clock }
@@ -67,9 +71,20 @@ public final class Trainer {
         params.forEach { $0.zeroGrad() }
         var loss = 0.0
         var tokens = 0
+        var terms: DistillationTerms?
+        defer { pass.distillation = nil }
         for b in microBatches {
+            if let d = distillation {
+                pass.distillation = DistillationTarget(
+                    teacherHidden: try d.teacher.hiddenStates(for: b), alpha: d.alpha, temperature: d.temperature)
+            }
             loss += pass.forwardBackward(b)
             tokens += b.lossTokenCount
+            if let t = pass.lastDistillation {
+                let k = Double(microBatches.count)
+                terms = DistillationTerms(
+                    crossEntropy: (terms?.crossEntropy ?? 0) + t.crossEntropy / k, kl: (terms?.kl ?? 0) + t.kl / k)
+            }
         }
         loss /= Double(microBatches.count)
         if microBatches.count > 1 {
@@ -87,7 +102,7 @@ public final class Trainer {
             }
             return StepReport(
                 step: step, loss: loss, learningRateMultiplier: 0, clip: [:], skipped: true,
-                crmaHealth: adapters.crma?.health(), tokens: tokens)
+                crmaHealth: adapters.crma?.health(), tokens: tokens, distillation: terms)
         }
         consecutiveSkips = 0
         clock?.enter("optimizer")
@@ -99,6 +114,6 @@ public final class Trainer {
         return StepReport(
             step: step, loss: loss, learningRateMultiplier: lr,
             clip: Dictionary(uniqueKeysWithValues: clip.map { ($0.key.rawValue, $0.value) }),
-            skipped: false, crmaHealth: adapters.crma?.health(), tokens: tokens)
+            skipped: false, crmaHealth: adapters.crma?.health(), tokens: tokens, distillation: terms)
     }
 }

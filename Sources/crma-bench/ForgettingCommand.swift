@@ -6,7 +6,7 @@ import CRMANumerics
 import CRMATraining
 import Foundation
 
-/// The forgetting benchmark: naive vs frozen vs crma vs crma-identity (and replay, ewc) on real domains.
+/// The forgetting benchmark: naive vs frozen vs crma vs crma-identity (and replay, ewc, lwf, olora) on real domains.
 struct ForgettingCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forgetting",
@@ -30,8 +30,20 @@ struct ForgettingCommand: ParsableCommand {
     @Option(help: "Domains in learning order.")
     var domains = "medical,legal,code,finance"
 
-    @Option(help: "Strategies: naive, frozen, crma, crma-identity, replay, ewc.")
+    @Option(help: "Strategies: naive, frozen, crma, crma-identity, replay, ewc, lwf, olora.")
     var strategies = "naive,frozen,crma,crma-identity"
+
+    @Option(help: "lwf: weight α of the data's cross-entropy; 1 − α weighs T²·KL(teacher ‖ student).")
+    var lwfAlpha: Float = 0.5
+
+    @Option(help: "lwf: softmax temperature T of the distillation term.")
+    var lwfTemperature: Float = 2
+
+    @Option(help: "lwf: teacher states computed live each step, or cached (computed ahead into --out/teacher-cache).")
+    var lwfTeacher = "live"
+
+    @Option(help: "olora: strength λ of the orthogonality penalty λ·Σ‖A_i·A_kᵀ‖².")
+    var oloraLambda: Float = 0.5
 
     @Option(help: "Seeds, comma-separated.")
     var seeds = "0,42,1234"
@@ -78,6 +90,17 @@ struct ForgettingCommand: ParsableCommand {
         s.holdoutRows = holdoutRows
         s.config.batchRows = batchRows
         s.multipleChoiceItems = multipleChoiceItems
+        guard let teacherMode = TeacherMode(rawValue: lwfTeacher) else {
+            throw ValidationError("--lwf-teacher must be live or cached")
+        }
+        guard (0...1).contains(lwfAlpha), lwfTemperature > 0 else {
+            throw ValidationError("--lwf-alpha must be in [0, 1] and --lwf-temperature positive")
+        }
+        s.config.lwfAlpha = lwfAlpha
+        s.config.lwfTemperature = lwfTemperature
+        s.config.lwfTeacher = teacherMode
+        s.config.teacherCacheDirectory = out + "/teacher-cache"
+        s.config.oloraLambda = oloraLambda
         if quick {
             s.seeds = [s.seeds.first ?? 0]
             s.trainDocuments = 100
@@ -97,13 +120,17 @@ struct ForgettingCommand: ParsableCommand {
             FileManager.default.fileExists(atPath: benchmarks)
             ? try bench.loadGeneral(benchmarks) : ForgettingBenchmark.GeneralData()
         let command = CommandLine.arguments.joined(separator: " ")
-        let settings = [
+        var settings = [
             "steps_per_domain": "\(s.config.stepsPerDomain)", "train_documents": "\(s.trainDocuments)",
             "holdout_rows": "\(s.holdoutRows)", "seq_len": "\(s.seqLen)", "batch_rows": "\(s.config.batchRows)",
             "lora":
                 "r=\(s.config.lora.rank) alpha=\(s.config.lora.alpha) \(s.config.lora.targets.map(\.rawValue).joined(separator: ","))",
             "model": common.model,
         ]
+        if s.strategies.contains(.lwf) {
+            settings["lwf"] = "alpha=\(lwfAlpha) temperature=\(lwfTemperature) teacher=\(lwfTeacher)"
+        }
+        if s.strategies.contains(.olora) { settings["olora"] = "lambda=\(oloraLambda)" }
         let total = s.seeds.count * s.strategies.count
         let (results, base) = try bench.run(
             domains: doms, general: general,

@@ -55,7 +55,7 @@ enum TinyDomains {
         for j in 0..<3 { #expect(m[j, j] < r.baseLosses[j]) }
     }
 
-    @Test(arguments: [Strategy.naive, .crma, .crmaIdentity, .replay, .ewc])
+    @Test(arguments: [Strategy.naive, .crma, .crmaIdentity, .replay, .ewc, .lwf, .olora])
     func everyStrategyFillsTheMatrixAndLearns(_ s: Strategy) throws {
         let lm = try TinyModels.load("llama-f32")
         let domains = TinyDomains.make(lm)

@@ -90,6 +90,18 @@ import Testing
         #expect(error("[paths]\nsocket = \"/\(long)\"\n")?.key == "paths.socket")
     }
 
+    @Test func readsTheLwfAndOLoRASettings() throws {
+        let c = try decode(
+            "[training]\nstrategy = \"lwf\"\nlwf_alpha = 0.25\nlwf_temperature = 3\nlwf_teacher = \"cached\"\nolora_lambda = 2\n")
+        #expect(c.training.strategy == .lwf && c.training.lwfAlpha == 0.25 && c.training.lwfTemperature == 3)
+        #expect(c.training.lwfTeacher == .cached && c.training.oloraLambda == 2)
+        #expect(try decode("[training]\nstrategy = \"olora\"\n").training.strategy == .olora)
+        #expect(error("[training]\nlwf_alpha = 1.5\n")?.key == "training.lwf_alpha")
+        #expect(error("[training]\nlwf_temperature = 0\n")?.key == "training.lwf_temperature")
+        #expect(error("[training]\nlwf_teacher = \"disk\"\n")?.reason.contains("not one of") == true)
+        #expect(error("[training]\nolora_lambda = -1\n")?.key == "training.olora_lambda")
+    }
+
     @Test func syntaxErrorsNameTheLine() {
         let e = error("[training]\nsteps = = 3\n")
         #expect(e?.key == "")

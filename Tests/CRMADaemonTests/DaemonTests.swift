@@ -88,6 +88,33 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/state/jobs/1"))
     }
 
+    @Test(arguments: [Strategy.lwf, .olora])
+    func lwfAndOLoRAUpdatesAreGatedAndKeepTheirAdapters(_ strategy: Strategy) async throws {
+        let d = try daemon(
+            config {
+                $0.training.strategy = strategy
+                $0.training.lwfTeacher = .cached
+            })
+        var events = d.subscribe().makeAsyncIterator()
+        try d.start()
+        dir.drop("inbox/medical/a.jsonl", Self.medical)
+        #expect(await next(&events, alert("update_accepted")) != nil)
+        dir.drop("inbox/legal/b.jsonl", Self.legal)
+        #expect(await next(&events, alert("update_accepted")) != nil)
+        await stop(d)
+        let active = try d.registry.activeVersion()
+        #expect(active.id == 3 && active.losses["medical"] != nil)
+        let (loras, crma) = try AdapterFile.load(d.blobs.path(active.adaptersHash!), model: Self.lm.model)
+        #expect(crma == nil)
+        // lwf trains naive's one shared LoRA; O-LoRA keeps one per domain, all active when scoring.
+        #expect(Set(loras.map(\.name)) == (strategy == .lwf ? ["shared"] : ["medical", "legal"]))
+        if strategy == .olora {
+            let byName = Dictionary(uniqueKeysWithValues: loras.map { ($0.name, $0) })
+            let runner = UpdateRunner(model: Self.lm.model, tokenizer: Self.lm.tokenizer, config: d.config)
+            #expect(runner.adapters(scoring: "medical", loras: byName, crma: nil).loras.count == 2)
+        }
+    }
+
     @Test func anUpdateThatDidNotLearnIsRolledBackAndAlerted() async throws {
         // Learning rate 0 on the frozen strategy: the candidate equals the base model exactly, so the
         // new domain's loss is not below the base's and the gate must refuse it.

@@ -26,6 +26,11 @@ public final class LlamaTrainingPass {
     private var lastLoss = 0.0
     /// Per-position negative log-likelihood of the last `forward` (nats; 0 where the target is −1).
     public private(set) var lastTokenLosses: [Double] = []
+    /// When set, the loss is the distillation objective against these teacher states instead of plain
+    /// cross-entropy (see ``DistillationTarget``); it must match the shape of the next batch.
+    public var distillation: DistillationTarget?
+    /// The two terms of the last distilled loss (nil when the last loss was plain cross-entropy).
+    public private(set) var lastDistillation: DistillationTerms?
 
     struct LayerActivations {
         let xIn: FloatBuffer, rstd1: FloatBuffer, qkv: FloatBuffer, probs: FloatBuffer
@@ -58,9 +63,16 @@ public final class LlamaTrainingPass {
     /// (nats) over positions whose target is not −1.
     public func forward(_ b: TrainingBatch) -> Double { forward(b, headGradient: false) }
 
+    /// Runs the layers only (no output head, no loss) and returns the final normed hidden states
+    /// `[rows × hidden]`, valid until the next call: what a distillation teacher provides.
+    public func forwardHidden(_ b: TrainingBatch) -> UnsafePointer<Float> {
+        _ = forward(b, headGradient: false, head: false)
+        return finalHidden
+    }
+
     /// With `headGradient`, the head's loss gradient is computed with the loss (one pass over the logits)
     /// and kept for `backward()`.
-    func forward(_ b: TrainingBatch, headGradient: Bool) -> Double {
+    func forward(_ b: TrainingBatch, headGradient: Bool, head: Bool = true) -> Double {
         let c = model.config, d = c.hiddenSize, n = b.batch * b.seqLen
         prepare(rows: n, batch: b.batch, seqLen: b.seqLen)
         batch = b
@@ -138,10 +150,13 @@ public final class LlamaTrainingPass {
         ParallelKernels.rmsNorm(
             x.pointer, weight: model.weights.finalNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer,
             rstd: finalRstd!.pointer)
+        guard head else {
+            clock?.stop()
+            return 0
+        }
         clock?.enter("head")
         let gradient = headGradient ? ws.buffer("dxn", n * d).pointer : nil
-        let (loss, perRow) = LossHead.crossEntropy(
-            model: model, hidden: xn.pointer, targets: b.targets, gradient: gradient, workspace: ws)
+        let (loss, perRow) = headLoss(b, hidden: xn.pointer, gradient: gradient)
         headGradientReady = headGradient
         lastLoss = loss
         lastTokenLosses = perRow
@@ -174,10 +189,7 @@ public final class LlamaTrainingPass {
             ParallelKernels.rmsNorm(
                 finalInput!.pointer, weight: model.weights.finalNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps,
                 into: xn.pointer)
-            loss =
-                LossHead.crossEntropy(
-                    model: model, hidden: xn.pointer, targets: b.targets, gradient: dxn.pointer, workspace: ws
-                ).mean
+            loss = headLoss(b, hidden: xn.pointer, gradient: dxn.pointer).mean
         }
         headGradientReady = false
         dh.pointer.initialize(repeating: 0, count: n * d)
@@ -278,6 +290,25 @@ public final class LlamaTrainingPass {
     /// The gradient w.r.t. the embedding outputs from the last backward pass (`[rows × hidden]`), for tests.
     public var inputGradient: UnsafePointer<Float> {
         UnsafePointer(ws.buffer("dh", savedRows * model.config.hiddenSize).pointer)
+    }
+
+    /// The loss over the output head: cross-entropy, or the distillation objective when a teacher is set.
+    private func headLoss(_ b: TrainingBatch, hidden: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>?)
+        -> (mean: Double, perRow: [Double])
+    {
+        guard let target = distillation else {
+            lastDistillation = nil
+            return LossHead.crossEntropy(
+                model: model, hidden: hidden, targets: b.targets, gradient: gradient, workspace: ws)
+        }
+        precondition(
+            target.teacherHidden.count == b.targets.count * model.config.hiddenSize,
+            "teacher states do not match the batch")
+        let r = DistillationHead.loss(
+            model: model, hidden: hidden, teacherHidden: target.teacherHidden.pointer, targets: b.targets,
+            alpha: target.alpha, temperature: target.temperature, gradient: gradient, workspace: ws)
+        lastDistillation = r.terms
+        return (r.mean, r.perRow)
     }
 
     private func needsInput(_ ps: [Projection], _ l: Int) -> Bool {
