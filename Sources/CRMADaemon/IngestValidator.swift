@@ -78,6 +78,18 @@ public enum IngestValidator {
             return .failure(
                 IngestRejection(.badContent, file: file, what: "the file is empty", fix: "drop a file with text in it"))
         }
+        if let nul = data.firstIndex(of: 0) {
+            let looksUTF16 = data.count >= 2 && ((data[data.startIndex] == 0xFF && data[data.startIndex + 1] == 0xFE)
+                || (data[data.startIndex] == 0xFE && data[data.startIndex + 1] == 0xFF))
+            return .failure(
+                IngestRejection(
+                    .badContent, file: file,
+                    what: "byte \(nul - data.startIndex) is a NUL byte: "
+                        + (looksUTF16 ? "the file looks like UTF-16 text" : "the file looks binary"),
+                    fix: looksUTF16
+                        ? "re-encode it as UTF-8 (iconv -f UTF-16 -t UTF-8) and drop it again"
+                        : "drop text (UTF-8 .txt, .md or .jsonl), not binary files"))
+        }
         do {
             let docs = try DocumentReader.parse(data, file: name).map(\.0)
             if docs.isEmpty {

@@ -22,6 +22,8 @@ public final class Ingestor: @unchecked Sendable {
     public let blobs: BlobStore
     public let config: DaemonConfig.Ingest
     public var rejectedDirectory: String { "\(inbox)/.rejected" }
+    /// Test hook: runs between reading a file and checking it did not change meanwhile.
+    var afterRead: ((String) -> Void)?
 
     public init(inbox: String, registry: Registry, blobs: BlobStore, config: DaemonConfig.Ingest) throws {
         self.inbox = inbox
@@ -35,7 +37,7 @@ public final class Ingestor: @unchecked Sendable {
     /// Every entry of the inbox, domain by domain (the start-up rescan, and the fallback when inotify
     /// overflows).
     public func scan() -> [Outcome] {
-        var out: [Outcome] = []
+        var out = rejectUndecodableNames(in: nil)
         for top in Self.list(inbox).sorted() where !top.hasPrefix(".") {
             let path = "\(inbox)/\(top)"
             var st = stat()
@@ -56,7 +58,10 @@ public final class Ingestor: @unchecked Sendable {
                         path: path, as: top))
                 continue
             }
-            for name in Self.list(path).sorted() { out.append(ingest(domain: top, name: name)) }
+            out += rejectUndecodableNames(in: top)
+            for name in Self.list(path).sorted() where !name.contains("\u{FFFD}") {
+                out.append(ingest(domain: top, name: name))
+            }
         }
         return out.filter { if case .deferred = $0 { false } else { true } }
     }
@@ -65,6 +70,10 @@ public final class Ingestor: @unchecked Sendable {
     public func ingest(domain: String, name: String) -> Outcome {
         let rel = "\(domain)/\(name)"
         let path = "\(inbox)/\(rel)"
+        // A name that is not UTF-8 reaches us decoded with U+FFFD: find and move it by its bytes.
+        if name.contains("\u{FFFD}") {
+            return rejectUndecodableNames(in: domain).first ?? .deferred(file: rel)
+        }
         switch IngestValidator.classify(name: name) {
         case .ignoreForNow: return .deferred(file: rel)
         case .reject(let why):
@@ -88,10 +97,7 @@ public final class Ingestor: @unchecked Sendable {
                         kind: IngestValidator.ObjectKind(mode: st.st_mode), links: 1, size: 0, maxBytes: 0, file: rel)!,
                     path: path, as: rel)
             }
-            return reject(
-                IngestRejection(
-                    .unreadable, file: rel, what: "cannot open it: \(String(cString: strerror(e)))",
-                    fix: "make it readable by the crmad user (chmod o+r or chgrp crmad)"), path: path, as: rel)
+            return reject(unreadable(rel, errno: e), path: path, as: rel)
         }
         defer { close(fd) }
         var st = stat()
@@ -108,6 +114,7 @@ public final class Ingestor: @unchecked Sendable {
                     .unreadable, file: rel, what: "reading it failed: \(String(cString: strerror(errno)))",
                     fix: "check the file and the disk, then drop it again"), path: path, as: rel)
         }
+        afterRead?(path)
         // A file that grew, shrank or was rewritten while we read it is not taken half-written.
         var after = stat()
         if fstat(fd, &after) != 0 || after.st_size != st.st_size || after.st_mtim.tv_nsec != st.st_mtim.tv_nsec
@@ -144,6 +151,76 @@ public final class Ingestor: @unchecked Sendable {
             // Disk full or I/O error: the file stays in the inbox and is tried again later.
             return .notStored(file: rel, reason: "\(error)")
         }
+    }
+
+    /// The refusal of a file that cannot be opened (`errno`), with what to do about it.
+    func unreadable(_ rel: String, errno e: Int32) -> IngestRejection {
+        IngestRejection(
+            .unreadable, file: rel, what: "cannot open it: \(String(cString: strerror(e)))",
+            fix: "make it readable by the crmad user (chmod o+r or chgrp crmad)")
+    }
+
+    /// Moves every entry of `inbox/<domain>` (or of the inbox itself, `domain == nil`) whose name is not
+    /// valid UTF-8 to .rejected, renamed by its bytes with the invalid ones written as %XX.
+    func rejectUndecodableNames(in domain: String?) -> [Outcome] {
+        let dir = domain.map { "\(inbox)/\($0)" } ?? inbox
+        var out: [Outcome] = []
+        for raw in Self.rawNames(dir) where String(validatingUTF8Bytes: raw) == nil {
+            let shown = Self.escaped(raw)
+            let rel = domain.map { "\($0)/\(shown)" } ?? shown
+            let r =
+                domain == nil
+                ? IngestRejection(
+                    .badDomain, file: rel, what: "the directory name is not valid UTF-8",
+                    fix: "rename it to a-z, 0-9, '_' and '-' and drop the files again")
+                : IngestRejection(
+                    .badName, file: rel, what: "the file name is not valid UTF-8",
+                    fix: "rename the file to plain printable characters")
+            let from = Array(dir.utf8) + [UInt8(ascii: "/")] + raw
+            let flat = rel.replacingOccurrences(of: "/", with: "__")
+            let parked = "\(inbox)/.rejected/.undecodable-\(getpid())-\(out.count)"
+            // Rename by bytes to a decodable temporary name, then let `reject` file it as usual.
+            let moved = (from + [0]).withUnsafeBufferPointer { src in
+                rename(UnsafeRawPointer(src.baseAddress!).assumingMemoryBound(to: CChar.self), parked) == 0
+            }
+            guard moved else { continue }
+            out.append(reject(r, path: parked, as: flat))
+        }
+        return out
+    }
+
+    /// Directory entries as raw bytes (no decoding), without "." and "..".
+    static func rawNames(_ dir: String) -> [[UInt8]] {
+        guard let d = opendir(dir) else { return [] }
+        defer { closedir(d) }
+        var names: [[UInt8]] = []
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            if name != [0x2E] && name != [0x2E, 0x2E] { names.append(name) }
+        }
+        return names
+    }
+
+    /// Bytes as text, each byte that is not part of valid UTF-8 written as %XX.
+    static func escaped(_ raw: [UInt8]) -> String {
+        var out = ""
+        var i = 0
+        while i < raw.count {
+            var decoded = false
+            for len in (1...4).reversed() where i + len <= raw.count {
+                if let s = String(validatingUTF8Bytes: Array(raw[i..<(i + len)])), s.unicodeScalars.count == 1 {
+                    out += s
+                    i += len
+                    decoded = true
+                    break
+                }
+            }
+            if !decoded {
+                out += "%" + String(raw[i], radix: 16, uppercase: true)
+                i += 1
+            }
+        }
+        return out
     }
 
     /// Unlinks the ingested file only if the name still refers to the file we read.
@@ -196,6 +273,22 @@ public final class Ingestor: @unchecked Sendable {
             if n == 0 { return out }
             out.append(contentsOf: buf[0..<n])
             if out.count > limit { return out }
+        }
+    }
+}
+
+extension String {
+    /// The text of `bytes` if they are valid UTF-8, else nil (no replacement characters).
+    init?(validatingUTF8Bytes bytes: [UInt8]) {
+        var it = bytes.makeIterator()
+        var codec = UTF8()
+        var out = String.UnicodeScalarView()
+        while true {
+            switch codec.decode(&it) {
+            case .scalarValue(let v): out.append(v)
+            case .emptyInput: self = String(out); return
+            case .error: return nil
+            }
         }
     }
 }

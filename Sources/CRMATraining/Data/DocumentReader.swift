@@ -65,7 +65,9 @@ public enum DocumentReader {
 
     static func parseJSONL(_ text: String, file: String) throws -> [(TrainingExample, ExampleSource)] {
         var out: [(TrainingExample, ExampleSource)] = []
-        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // "\r\n" is one Character in Swift: split on both, or a CRLF file would be a single line.
+        let lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
+        for (i, raw) in lines.enumerated() {
             let lineNo = i + 1
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty { continue }
