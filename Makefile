@@ -32,7 +32,8 @@ test: deps model
 	$(SWIFT) test --skip-build --disable-xctest
 	$(MAKE) --no-print-directory test-systemd
 
-## test-systemd: unit lint, sd_notify (READY/STATUS/WATCHDOG/STOPPING), SIGTERM, journald fields, 403 by uid
+## test-systemd: unit lint, sd_notify (READY/STATUS/WATCHDOG/STOPPING), SIGTERM, journald fields, 403 by uid,
+## kills, disk full, hostile clients on the socket
 TINY := $(CURDIR)/Tests/CRMAModelTests/Fixtures/tiny/llama-f32.gguf
 test-systemd:
 	@if [ "$$(id -u)" -ne 0 ]; then echo "test-systemd needs root (private mount namespaces for journald and systemd-analyze)"; exit 1; fi
@@ -44,6 +45,7 @@ test-systemd:
 	python3 scripts/reliability/kill_driver.py --crmad .build/debug/crmad --model $(TINY) --kills 12
 	unshare --mount --propagation private python3 scripts/reliability/disk_full.py --crmad .build/debug/crmad \
 		--crmactl .build/debug/crmactl --model $(TINY)
+	python3 scripts/reliability/hostile_clients.py --crmad .build/debug/crmad --model $(TINY)
 
 ## fuzz: a million seeded mutations of each parser's corpus (fuzz/corpus/<target>/), no crash allowed
 fuzz: deps

@@ -2,6 +2,7 @@ import CRMAContinual
 import CRMADaemon
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 
@@ -35,12 +36,21 @@ public struct ControlServer: Sendable {
         let mode = mode_t(daemon.config.control.socketMode)
         return Application(
             router: router(),
+            server: .http1(configuration: Self.http1(idleTimeoutSeconds: daemon.config.control.idleTimeoutSeconds)),
             configuration: .init(address: .unixDomainSocket(path: path), serverName: "crmad"),
             onServerRunning: { _ in
                 chmod(path, mode)
                 await onRunning()
             },
             logger: logger)
+    }
+
+    /// HTTP/1.1 limits for a local control API: requests are small, so headers are capped at 16 KiB and
+    /// 100 fields (a bigger head gets 400), and idle connections are closed.
+    static func http1(idleTimeoutSeconds: Double) -> HTTP1Channel.Configuration {
+        HTTP1Channel.Configuration(
+            idleTimeout: .milliseconds(Int64(idleTimeoutSeconds * 1000)),
+            httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 << 10, maxHeaderListSize: 16 << 10, maxHeaderFieldCount: 100))
     }
 
     /// Removes a stale socket file left by a crash (never anything else), and creates its directory.

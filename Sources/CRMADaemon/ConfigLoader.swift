@@ -106,7 +106,7 @@ public enum ConfigLoader {
             c.ingest.holdoutFraction = try s.double("holdout_fraction", in: 0.01...0.5) ?? c.ingest.holdoutFraction
         }
         if let s = try top.section("control") {
-            try s.only(["socket_mode", "allowed_uids", "allowed_gids"])
+            try s.only(["socket_mode", "allowed_uids", "allowed_gids", "idle_timeout_seconds"])
             if let m = try s.int("socket_mode", in: 0...0o777) {
                 if m & 0o007 != 0 {
                     throw s.error("socket_mode", "grants access to every user (0o\(String(m, radix: 8))); use 0o660 or tighter")
@@ -115,6 +115,8 @@ public enum ConfigLoader {
             }
             c.control.allowedUIDs = try s.ids("allowed_uids") ?? c.control.allowedUIDs
             c.control.allowedGIDs = try s.ids("allowed_gids") ?? c.control.allowedGIDs
+            c.control.idleTimeoutSeconds =
+                try s.double("idle_timeout_seconds", in: 0.1...86_400) ?? c.control.idleTimeoutSeconds
         }
         if let s = try top.section("resources") {
             try s.only(["blas_threads"])

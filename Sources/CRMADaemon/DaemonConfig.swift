@@ -82,6 +82,9 @@ public struct DaemonConfig: Sendable, Equatable {
         public var allowedUIDs: [UInt32] = []
         /// Gids allowed to make mutating calls.
         public var allowedGIDs: [UInt32] = []
+        /// A connection with no complete request for this long is closed (slow or stuck clients); a
+        /// request being answered, such as the event stream, is not idle.
+        public var idleTimeoutSeconds = 30.0
     }
 
     public struct Resources: Sendable, Equatable {
