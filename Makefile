@@ -46,6 +46,7 @@ test-systemd:
 	unshare --mount --propagation private python3 scripts/reliability/disk_full.py --crmad .build/debug/crmad \
 		--crmactl .build/debug/crmactl --model $(TINY)
 	python3 scripts/reliability/hostile_clients.py --crmad .build/debug/crmad --model $(TINY)
+	python3 scripts/reliability/inbox_flood.py --crmad .build/debug/crmad --crmactl .build/debug/crmactl --model $(TINY)
 
 ## fuzz: a million seeded mutations of each parser's corpus (fuzz/corpus/<target>/), no crash allowed
 fuzz: deps
