@@ -2,7 +2,7 @@
 SWIFT ?= swift
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: all deps model corpora build release test test-systemd reliability fuzz run install bench clean
+.PHONY: all deps model corpora build release test test-systemd reliability fuzz libfuzz run install bench clean
 
 all: build
 
@@ -52,6 +52,15 @@ test-systemd:
 fuzz: deps
 	$(SWIFT) build --product crma-fuzz
 	for t in gguf safetensors tokenizer-json jsonl toml; do .build/debug/crma-fuzz $$t --executions 1000000 || exit 1; done
+
+## libfuzz: the same parsers under libFuzzer (coverage-guided; own build dir), a million runs each
+LIBFUZZ := .build/libfuzz
+libfuzz: deps
+	CRMA_LIBFUZZER=1 $(SWIFT) build --scratch-path $(LIBFUZZ) --product crma-libfuzz \
+		-Xswiftc -sanitize=fuzzer -Xswiftc -parse-as-library
+	for t in gguf safetensors tokenizer-json jsonl toml; do mkdir -p $(LIBFUZZ)/corpus/$$t && \
+		CRMA_FUZZ_TARGET=$$t $(LIBFUZZ)/debug/crma-libfuzz -runs=1000000 -max_len=65536 -rss_limit_mb=4096 \
+		-artifact_prefix=$(LIBFUZZ)/crash-$$t- $(LIBFUZZ)/corpus/$$t fuzz/corpus/$$t || exit 1; done
 
 ## reliability: SIGKILL crmad 60 times at random moments and check nothing is lost (docs/reliability.md)
 reliability: deps model

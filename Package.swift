@@ -112,10 +112,15 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        .target(
+            name: "CRMAFuzzTargets",
+            dependencies: ["CRMADaemon", "CRMAModel", "CRMATraining"],
+            swiftSettings: upcoming
+        ),
         .executableTarget(
             name: "crma-fuzz",
             dependencies: [
-                "CRMADaemon", "CRMAModel", "CRMATraining",
+                "CRMAFuzzTargets", "CRMAModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: upcoming
@@ -190,3 +195,14 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The libFuzzer harness links libFuzzer's own main, so it exists only in `make libfuzz`'s build
+// (CRMA_LIBFUZZER=1 with -sanitize=fuzzer, in its own scratch path).
+#if canImport(Glibc)
+    import Glibc
+    if getenv("CRMA_LIBFUZZER") != nil {
+        package.targets.append(
+            .executableTarget(name: "crma-libfuzz", dependencies: ["CRMAFuzzTargets"], swiftSettings: upcoming))
+        package.products.append(.executable(name: "crma-libfuzz", targets: ["crma-libfuzz"]))
+    }
+#endif

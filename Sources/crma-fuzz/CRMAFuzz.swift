@@ -1,7 +1,6 @@
 import ArgumentParser
-import CRMADaemon
+import CRMAFuzzTargets
 import CRMAModel
-import CRMATraining
 import Foundation
 
 /// A seeded mutation fuzzer for the parsers that read untrusted bytes. Each execution takes a seed
@@ -34,8 +33,7 @@ struct CRMAFuzz: ParsableCommand {
         }
         if target == "safetensors" { seeds.append(Self.safetensorsSeed()) }
         guard !seeds.isEmpty else { throw ValidationError("no seed inputs in \(dir)") }
-        let ext = ["gguf": "gguf", "safetensors": "safetensors", "tokenizer-json": "json", "jsonl": "jsonl", "toml": "toml"][
-            target]
+        let ext = FuzzTargets.fileExtensions[target]
         guard let ext else { throw ValidationError("unknown target \(target)") }
         let path = "/dev/shm/crma-fuzz-\(target)-\(getpid()).\(ext)"
         var rng = SplitMix(seed)
@@ -47,7 +45,7 @@ struct CRMAFuzz: ParsableCommand {
             for _ in 0..<(1 + Int(rng.next() % 8)) { Self.mutate(&input, &rng) }
             FileManager.default.createFile(atPath: path, contents: Data(input))
             let t0 = DispatchTime.now().uptimeNanoseconds
-            if Self.parse(target, path: path, bytes: input) { accepted += 1 } else { rejected += 1 }
+            if FuzzTargets.parse(target, path: path, bytes: input) { accepted += 1 } else { rejected += 1 }
             slowest = max(slowest, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
             if (i + 1) % 100_000 == 0 {
                 FileHandle.standardError.write(Data("\(target): \(i + 1) executions, \(String(format: "%.0f", Date().timeIntervalSince(start))) s\n".utf8))
@@ -58,35 +56,6 @@ struct CRMAFuzz: ParsableCommand {
             "\(target): \(executions) executions in \(String(format: "%.0f", Date().timeIntervalSince(start))) s, "
                 + "\(accepted) parsed, \(rejected) refused with an error, no crash; slowest \(String(format: "%.1f", slowest * 1000)) ms")
         if slowest > 1 { throw ValidationError("an input took \(slowest) s: a hang candidate") }
-    }
-
-    /// Parses and uses the input the way crma does; true when it was accepted.
-    static func parse(_ target: String, path: String, bytes: [UInt8]) -> Bool {
-        do {
-            switch target {
-            case "gguf":
-                let f = try GGUFFile(path: path)
-                for t in f.tensors.prefix(4) { _ = f.floats(t) }
-                _ = try? Tokenizer(gguf: f)
-            case "safetensors":
-                let f = try SafetensorsFile(path: path)
-                for name in f.tensors.keys.sorted().prefix(4) { _ = try f.floats(name) }
-            case "tokenizer-json":
-                let t = try Tokenizer(jsonFile: path)
-                let ids = t.encode("Hello, world! 123 <|im_start|>")
-                _ = t.decode(ids, skipSpecial: false)
-            case "jsonl":
-                _ = try DocumentReader.parse(Data(bytes), file: "fuzz.jsonl")
-                _ = try DocumentReader.parse(Data(bytes), file: "fuzz.md")
-            case "toml":
-                let text = String(decoding: bytes, as: UTF8.self)
-                _ = try ConfigLoader.decode(try ConfigValue.parse(toml: text, file: "fuzz.toml"), file: "fuzz.toml")
-            default: return false
-            }
-            return true
-        } catch {
-            return false
-        }
     }
 
     /// A small valid safetensors file (two tensors and metadata), the seed for that target.
