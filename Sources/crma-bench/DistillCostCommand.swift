@@ -93,7 +93,8 @@ struct DistillCostCommand: ParsableCommand {
             let r = rows[m] as! [String: Double]
             print(
                 String(
-                    format: "%-7@  %6.2f  %7.2f×  %13.0f  %7.2f×  %24.2f  %15.2f", m, r["seconds_per_step"]!,
+                    format: "%@  %6.3f  %7.2f×  %13.0f  %7.2f×  %24.3f  %15.2f", m.padding(toLength: 7, withPad: " ", startingAt: 0),
+                    r["seconds_per_step"]!,
                     r["time_vs_plain"]!, r["peak_rss_bytes"]! / 1e6, r["memory_vs_plain"]!,
                     r["prefill_seconds_per_batch"] ?? 0, (r["disk_bytes_per_batch"] ?? 0) / 1e6))
         }
