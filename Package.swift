@@ -146,7 +146,7 @@ let package = Package(
         // tests
         .target(
             name: "CRMATestSupport",
-            dependencies: ["CRMAModel"],
+            dependencies: ["CRMAModel", "CRMANumerics"],
             path: "Tests/CRMATestSupport",
             swiftSettings: upcoming
         ),

@@ -36,28 +36,9 @@ enum AdapterGradCheck {
         let params = adapters.trainableParameters
         adapters.zeroGradients()
         pass.forwardBackward(b)
-        var errors: [Double] = []
-        var rng = SeededRandom(seed: seed)
-        for _ in 0..<3 {
-            let dirs = params.map { p in (0..<p.count).map { _ in Float(rng.uniform(-1, 1)) } }
-            let originals = params.map(\.value.array)
-            let eps: Float = 1e-3
-            func shift(_ sign: Float) {
-                for (k, p) in params.enumerated() {
-                    for i in 0..<p.count { p.value[i] = originals[k][i] + sign * eps * dirs[k][i] }
-                }
-            }
-            shift(1)
-            let plus = pass.forward(b)
-            shift(-1)
-            let minus = pass.forward(b)
-            shift(0)
-            let numeric = (plus - minus) / Double(2 * eps)
-            var analytic = 0.0
-            for (k, p) in params.enumerated() { for i in 0..<p.count { analytic += Double(p.grad[i] * dirs[k][i]) } }
-            errors.append(abs(analytic - numeric) / max(abs(analytic), abs(numeric), 1e-6))
+        return DirectionalCheck.errors(values: params.map(\.value), grads: params.map(\.grad), seed: seed) {
+            pass.forward(b)
         }
-        return errors
     }
 }
 
