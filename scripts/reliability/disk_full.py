@@ -17,19 +17,13 @@ ap.add_argument("--model", required=True)
 a = ap.parse_args()
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, failures
+from checks import check, failures, write_config
 
 work = tempfile.mkdtemp(prefix="crmad-diskfull-")
 state, inbox, sock = f"{work}/state", f"{work}/inbox", f"{work}/crmad.sock"
 os.makedirs(state)
 subprocess.run(["mount", "-n", "-t", "tmpfs", "-o", "size=16m", "tmpfs", state], check=True)
-open(f"{work}/crmad.toml", "w").write(f"""[paths]
-state_dir = "{state}"
-inbox = "{inbox}"
-socket = "{sock}"
-[model]
-path = "{a.model}"
-[training]
+write_config(f"{work}/crmad.toml", state=state, inbox=inbox, socket=sock, model=a.model, extra="""[training]
 steps = 6
 batch_rows = 2
 sequence_length = 32

@@ -21,7 +21,7 @@ ap.add_argument("--seed", type=int, default=1)
 a = ap.parse_args()
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, failures
+from checks import check, failures, write_config
 
 # Many sockets at once need descriptors.
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -29,16 +29,8 @@ resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * a.connection
 
 work = tempfile.mkdtemp(prefix="crmad-hostile-")
 sock_path = f"{work}/crmad.sock"
-with open(f"{work}/crmad.toml", "w") as f:
-    f.write(f"""[paths]
-state_dir = "{work}/state"
-inbox = "{work}/inbox"
-socket = "{sock_path}"
-[model]
-path = "{a.model}"
-[control]
-idle_timeout_seconds = 2.0
-""")
+write_config(f"{work}/crmad.toml", state=f"{work}/state", inbox=f"{work}/inbox", socket=sock_path, model=a.model,
+             extra="[control]\nidle_timeout_seconds = 2.0\n")
 log = open(f"{work}/crmad.log", "w")
 proc = subprocess.Popen([a.crmad, "--config", f"{work}/crmad.toml"], stdout=log, stderr=log,
                         env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))

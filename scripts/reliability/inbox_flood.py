@@ -15,24 +15,12 @@ ap.add_argument("--files", type=int, default=10000)
 a = ap.parse_args()
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, failures
+from checks import check, failures, write_config
 
 work = tempfile.mkdtemp(prefix="crmad-flood-")
 sock = f"{work}/crmad.sock"
-with open(f"{work}/crmad.toml", "w") as f:
-    f.write(f"""[paths]
-state_dir = "{work}/state"
-inbox = "{work}/inbox"
-socket = "{sock}"
-[model]
-path = "{a.model}"
-[training]
-steps = 2
-batch_rows = 2
-sequence_length = 32
-[ingest]
-debounce_seconds = 1.0
-""")
+write_config(f"{work}/crmad.toml", state=f"{work}/state", inbox=f"{work}/inbox", socket=sock, model=a.model,
+             extra="[training]\nsteps = 2\nbatch_rows = 2\nsequence_length = 32\n[ingest]\ndebounce_seconds = 1.0\n")
 log = open(f"{work}/crmad.log", "w")
 proc = subprocess.Popen([a.crmad, "--config", f"{work}/crmad.toml"], stdout=log, stderr=log,
                         env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))

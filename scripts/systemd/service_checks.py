@@ -19,19 +19,12 @@ ap.add_argument("--journal")
 a = ap.parse_args()
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, failures
+from checks import check, failures, write_config
 
 work = tempfile.mkdtemp(prefix="crmad-service-")
 sock_path = f"{work}/crmad.sock"
 config = f"{work}/crmad.toml"
-with open(config, "w") as f:
-    f.write(f"""[paths]
-state_dir = "{work}/state"
-inbox = "{work}/inbox"
-socket = "{sock_path}"
-[model]
-path = "{a.model}"
-[training]
+write_config(config, state=f"{work}/state", inbox=f"{work}/inbox", socket=sock_path, model=a.model, extra="""[training]
 # naive with a high learning rate: the second, conflicting domain makes the first one forget.
 strategy = "naive"
 lora_learning_rate = 0.05
