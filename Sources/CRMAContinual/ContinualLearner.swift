@@ -61,8 +61,9 @@ public final class ContinualLearner {
         } else {
             lora = loras[name] ?? LoRA(name: name, config: config.lora, model: model.config, seed: config.seed &+ 1000)
         }
-        // The model as it is before this update, for lwf's teacher (copies: they must not move).
-        let before = AdapterSet(loras: loras.values.map { $0.frozenCopy() }, crma: nil)
+        // lwf's teacher: the model as it is before this update (copies: they must not move).
+        let before =
+            config.strategy == .lwf ? AdapterSet(loras: loras.values.map { $0.frozenCopy() }, crma: nil) : nil
         loras[name] = lora
         lora.trainable = true
         let adapters = roles.training(lora, loras: loras, crma: crma)
@@ -75,7 +76,7 @@ public final class ContinualLearner {
             trainer.regularizer = { _ in penalty.apply() }
         }
         var sampler = BatchSampler(rows: domain.train, batchSize: config.batchRows, seed: config.seed &+ k)
-        if config.strategy == .lwf {
+        if let before {
             trainer.distillation = try distillation(
                 domain: domain.name, teacher: before, schedule: sampler, steps: config.stepsPerDomain)
         }

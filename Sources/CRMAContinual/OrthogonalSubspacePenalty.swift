@@ -20,35 +20,39 @@ public struct OrthogonalSubspacePenalty {
     @discardableResult
     public func apply() -> Double {
         guard lambda != 0 else { return 0 }
-        var penalty = 0.0
+        return Double(lambda) * sumOfSquaredOverlaps(addingGradientTimes: 2 * lambda)
+    }
+
+    /// `Σ ‖A_i A_kᵀ‖²_F` without λ: how much the current LoRA's input subspace overlaps the earlier ones.
+    public func overlap() -> Double { sumOfSquaredOverlaps(addingGradientTimes: nil) }
+
+    /// `Σ_i Σ_(layer, projection) ‖A_i A_kᵀ‖²_F`, in a fixed order; with a factor `g`, also adds
+    /// `g · (A_k A_iᵀ) A_i` into each `A_k`'s gradient.
+    private func sumOfSquaredOverlaps(addingGradientTimes g: Float?) -> Double {
+        var sum = 0.0
         let rk = current.config.rank
+        let prod = FloatBuffer(count: rk * (earlier.map(\.config.rank).max() ?? 0))
         for layer in 0..<current.a.count {
-            for (p, ak) in current.a[layer] {
+            for p in current.config.targets {
+                guard let ak = current.a[layer][p] else { continue }
                 let inF = ak.shape[1]
                 for old in earlier {
                     guard let ai = old.a[layer][p], ai.shape[1] == inF else { continue }
                     let ri = ai.shape[0]
                     // P = A_k A_iᵀ  [rk × ri]
-                    let prod = FloatBuffer(count: rk * ri)
                     BLAS.sgemm(
                         transB: true, m: rk, n: ri, k: inF, a: ak.value.pointer, lda: inF, b: ai.value.pointer,
                         ldb: inF, c: prod.pointer, ldc: ri)
-                    for i in 0..<prod.count { penalty += Double(prod[i] * prod[i]) }
-                    // dA_k += 2λ · P A_i
-                    BLAS.sgemm(
-                        m: rk, n: inF, k: ri, alpha: 2 * lambda, a: prod.pointer, lda: ri, b: ai.value.pointer,
-                        ldb: inF, beta: 1, c: ak.grad.pointer, ldc: inF)
+                    for i in 0..<(rk * ri) { sum += Double(prod[i] * prod[i]) }
+                    if let g {
+                        // dA_k += g · P A_i
+                        BLAS.sgemm(
+                            m: rk, n: inF, k: ri, alpha: g, a: prod.pointer, lda: ri, b: ai.value.pointer, ldb: inF,
+                            beta: 1, c: ak.grad.pointer, ldc: inF)
+                    }
                 }
             }
         }
-        return Double(lambda) * penalty
-    }
-
-    /// `Σ ‖A_i A_kᵀ‖²_F` without λ: how much the current LoRA's input subspace overlaps the earlier ones.
-    public func overlap() -> Double {
-        let unit = OrthogonalSubspacePenalty(lambda: 1, earlier: earlier, current: current)
-        let saved = current.a.flatMap { $0.values.map { ($0, $0.grad.array) } }
-        defer { for (p, g) in saved { p.grad.pointer.update(from: g, count: g.count) } }
-        return unit.apply()
+        return sum
     }
 }

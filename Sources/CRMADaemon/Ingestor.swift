@@ -165,7 +165,7 @@ public final class Ingestor: @unchecked Sendable {
     func rejectUndecodableNames(in domain: String?) -> [Outcome] {
         let dir = domain.map { "\(inbox)/\($0)" } ?? inbox
         var out: [Outcome] = []
-        for raw in Self.rawNames(dir) where String(validatingUTF8Bytes: raw) == nil {
+        for raw in Self.rawNames(dir) where String(validating: raw, as: UTF8.self) == nil {
             let shown = Self.escaped(raw)
             let rel = domain.map { "\($0)/\(shown)" } ?? shown
             let r =
@@ -208,7 +208,7 @@ public final class Ingestor: @unchecked Sendable {
         while i < raw.count {
             var decoded = false
             for len in (1...4).reversed() where i + len <= raw.count {
-                if let s = String(validatingUTF8Bytes: Array(raw[i..<(i + len)])), s.unicodeScalars.count == 1 {
+                if let s = String(validating: raw[i..<(i + len)], as: UTF8.self), s.unicodeScalars.count == 1 {
                     out += s
                     i += len
                     decoded = true
@@ -273,22 +273,6 @@ public final class Ingestor: @unchecked Sendable {
             if n == 0 { return out }
             out.append(contentsOf: buf[0..<n])
             if out.count > limit { return out }
-        }
-    }
-}
-
-extension String {
-    /// The text of `bytes` if they are valid UTF-8, else nil (no replacement characters).
-    init?(validatingUTF8Bytes bytes: [UInt8]) {
-        var it = bytes.makeIterator()
-        var codec = UTF8()
-        var out = String.UnicodeScalarView()
-        while true {
-            switch codec.decode(&it) {
-            case .scalarValue(let v): out.append(v)
-            case .emptyInput: self = String(out); return
-            case .error: return nil
-            }
         }
     }
 }

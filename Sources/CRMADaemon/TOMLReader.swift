@@ -164,6 +164,11 @@ struct TOMLReader {
         }
     }
 
+    /// A byte of a number, date or time token: a bare-key byte, sign, dot or colon.
+    private static func isNumberOrDate(_ c: UInt8) -> Bool {
+        isBare(c) || c == UInt8(ascii: "+") || c == UInt8(ascii: ".") || c == UInt8(ascii: ":")
+    }
+
     private static func isBare(_ c: UInt8) -> Bool {
         (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) || c == 0x5F || c == 0x2D
     }
@@ -246,19 +251,13 @@ struct TOMLReader {
 
     private mutating func numberOrDate() throws(SyntaxError) -> ConfigValue {
         let start = pos
-        while let c = peek, Self.isBare(c) || c == UInt8(ascii: "+") || c == UInt8(ascii: ".") || c == UInt8(ascii: ":")
-        {
-            pos += 1
-        }
+        while let c = peek, Self.isNumberOrDate(c) { pos += 1 }
         // A date and time may separate its parts with one space: 1979-05-27 07:32:00.
         if pos - start == 10, peek == UInt8(ascii: " "), pos + 1 < bytes.count, bytes[pos + 1] >= 0x30,
             bytes[pos + 1] <= 0x39
         {
             pos += 1
-            while let c = peek, Self.isBare(c) || c == UInt8(ascii: "+") || c == UInt8(ascii: ".") || c == UInt8(ascii: ":")
-            {
-                pos += 1
-            }
+            while let c = peek, Self.isNumberOrDate(c) { pos += 1 }
         }
         let token = String(decoding: bytes[start..<pos], as: UTF8.self)
         guard !token.isEmpty else {

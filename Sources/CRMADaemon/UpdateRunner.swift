@@ -165,9 +165,6 @@ public final class UpdateRunner {
         return .finished(candidate: candidate, unstable: unstable)
     }
 
-    /// The LoRA a domain trains: its own (per-domain strategies) or the shared one.
-    func loraName(for domain: String) -> String { roles.loraName(for: domain) }
-
     /// The adapters that score `domain` (crma.md §6, ``AdapterRoles``).
     func adapters(scoring domain: String, loras: [String: LoRA], crma: CRMA?) -> AdapterSet {
         roles.scoring(domain, loras: loras, crma: crma)

@@ -109,14 +109,15 @@ public enum Kernels {
         while i < n { x[i] = FastMath.exp(x[i] - shift) * scale; i += 1 }
     }
 
-    /// log Σ exp(x[i]) over a row of length `n`, stable.
-    public static func logSumExp(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
-        let m = max(x, n)
+    /// log Σ exp(scale · x[i]) over a row of length `n`, stable; `scale` (> 0) is 1/T for a softmax at
+    /// temperature T.
+    public static func logSumExp(_ x: UnsafePointer<Float>, _ n: Int, scale: Float = 1) -> Float {
+        let m = max(x, n) * scale
         var acc = V()
         var i = 0
-        while i + 16 <= n { acc += FastMath.exp(load(x + i) - m); i += 16 }
+        while i + 16 <= n { acc += FastMath.exp(load(x + i) * scale - m); i += 16 }
         var s = Double(acc.sum())
-        while i < n { s += Double(FastMath.exp(x[i] - m)); i += 1 }
+        while i < n { s += Double(FastMath.exp(x[i] * scale - m)); i += 1 }
         return m + Float(Double.log(s))
     }
 

@@ -14,8 +14,6 @@ public protocol DistillationTeacher: AnyObject {
 /// the previous adapters, per batch. Costs one forward per step and a second set of activations.
 public final class LiveTeacher: DistillationTeacher {
     private let pass: LlamaTrainingPass
-    /// Forward passes run so far.
-    public private(set) var forwards = 0
 
     /// `adapters` must not be trained while this teacher is in use (pass frozen copies).
     public init(model: LlamaModel, adapters: AdapterSet) {
@@ -26,7 +24,6 @@ public final class LiveTeacher: DistillationTeacher {
         let n = batch.batch * batch.seqLen * pass.model.config.hiddenSize
         let out = FloatBuffer(count: n)
         out.pointer.update(from: pass.forwardHidden(batch), count: n)
-        forwards += 1
         return out
     }
 }

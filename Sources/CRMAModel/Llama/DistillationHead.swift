@@ -1,5 +1,4 @@
 import CRMANumerics
-import Foundation
 
 /// What a distillation teacher gives the training pass for one batch: its final normed hidden states
 /// (`[rows × hidden]`; the output head is frozen and shared, so they determine the teacher's logits
@@ -103,7 +102,7 @@ enum DistillationHead {
         let invT = 1 / T
         let lse = K.logSumExp(z, V)
         let nll = Double(lse - z[target])
-        let lseZ = temperedLogSumExp(z, V, invT), lseU = temperedLogSumExp(u, V, invT)
+        let lseZ = K.logSumExp(z, V, scale: invT), lseU = K.logSumExp(u, V, scale: invT)
         let g = gradientScale ?? 0
         let ce = g * alpha, soft = g * (1 - alpha) * T
         var klAcc = SIMD16<Float>()
@@ -128,16 +127,5 @@ enum DistillationHead {
         }
         if gradientScale != nil { z[target] -= ce }
         return (nll, Double(klAcc.sum()) + klTail)
-    }
-
-    /// `log Σ exp(x[i] · invT)`, stable.
-    static func temperedLogSumExp(_ x: UnsafePointer<Float>, _ n: Int, _ invT: Float) -> Float {
-        let m = Kernels.max(x, n) * invT
-        var acc = SIMD16<Float>()
-        var i = 0
-        while i + 16 <= n { acc += FastMath.exp(Kernels.load(x + i) * invT - m); i += 16 }
-        var s = Double(acc.sum())
-        while i < n { s += Double(FastMath.exp(x[i] * invT - m)); i += 1 }
-        return m + Float(Foundation.log(s))
     }
 }
