@@ -77,6 +77,12 @@ let package = Package(
             dependencies: ["CRMATraining", "CRMAAdapters", "CRMAModel", "CRMAMonitor", "CRMANumerics"],
             swiftSettings: upcoming
         ),
+        // the forgetting benchmark's runs, results files and report (only crma-bench and tests link it)
+        .target(
+            name: "CRMABenchmark",
+            dependencies: ["CRMAContinual", "CRMATraining", "CRMAAdapters", "CRMAModel", "CRMAMonitor", "CRMANumerics"],
+            swiftSettings: upcoming
+        ),
         // daemon core: config, inbox and ingest, blob store, registry and jobs (SQLite), journald, sd_notify
         .target(
             name: "CRMADaemon",
@@ -138,7 +144,7 @@ let package = Package(
         .executableTarget(
             name: "crma-bench",
             dependencies: [
-                "CRMAModel", "CRMANumerics", "CRMAAdapters", "CRMATraining", "CRMAContinual", "CRMAMonitor",
+                "CRMAModel", "CRMANumerics", "CRMAAdapters", "CRMATraining", "CRMAContinual", "CRMAMonitor", "CRMABenchmark",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: upcoming
@@ -173,7 +179,7 @@ let package = Package(
         .testTarget(
             name: "CRMAContinualTests",
             dependencies: [
-                "CRMAContinual", "CRMATraining", "CRMAAdapters", "CRMAModel", "CRMAMonitor", "CRMANumerics",
+                "CRMAContinual", "CRMABenchmark", "CRMATraining", "CRMAAdapters", "CRMAModel", "CRMAMonitor", "CRMANumerics",
                 "CRMATestSupport",
             ],
             swiftSettings: upcoming

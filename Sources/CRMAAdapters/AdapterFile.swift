@@ -23,7 +23,11 @@ public enum AdapterFile {
         public var description: String { "adapter file: \(reason)" }
     }
 
-    public static func save(loras: [LoRA], crma: CRMA?, to path: String) throws {
+    /// Writes `loras` and `crma`, plus `extra` tensors (1-D, by name; e.g. EWC's Fisher under `ewc.`)
+    /// that ride along with the adapters they describe; ``extraTensors(_:prefix:)`` reads them back.
+    public static func save(loras: [LoRA], crma: CRMA?, extra: [(name: String, values: [Float])] = [], to path: String)
+        throws
+    {
         let desc = Description(loras: loras.map { .init(name: $0.name, config: $0.config) }, crma: crma?.config)
         var w = SafetensorsWriter(metadata: [
             "crma.adapters": String(decoding: try JSONEncoder().encode(desc), as: UTF8.self)
@@ -34,7 +38,19 @@ public enum AdapterFile {
         if let crma {
             for p in crma.parameters { w.add("crma.\(p.name)", shape: p.shape, values: p.value.array) }
         }
+        for e in extra { w.add(e.name, shape: [e.values.count], values: e.values) }
         try w.write(to: path)
+    }
+
+    /// The extra tensors of an adapter file whose names start with `prefix`, by name.
+    public static func extraTensors(_ path: String, prefix: String) throws -> [String: [Float]] {
+        let file = try SafetensorsFile(path: path)
+        var out: [String: [Float]] = [:]
+        for name in file.tensors.keys where name.hasPrefix(prefix) {
+            guard let values = try file.floats(name) else { throw FormatError(reason: "\(path): tensor \(name) is not float") }
+            out[name] = values
+        }
+        return out
     }
 
     /// Loads every adapter in the file for `model` (frozen: callers mark the one to train).

@@ -69,6 +69,31 @@ public final class CRMA {
         saved = Array(repeating: nil, count: c.layers)
     }
 
+    /// `log_alpha` is kept at or above this after every optimizer step: exp(−30) ≈ 1e-13 switches the
+    /// adapter off for any purpose while its gradient (g itself) stays a normal float, so a gate driven
+    /// down never underflows to 0 (a dead, unrecoverable gate) or turns a later step non-finite.
+    public static let logAlphaFloor: Float = -30
+
+    /// An independent copy with the same values (not trainable): the substrate as it is now, for a
+    /// candidate that trains while its parent must stay as it was.
+    public func copy() -> CRMA { CRMA(copying: self) }
+
+    private init(copying o: CRMA) {
+        func clone(_ ps: [Parameter]) -> [Parameter] {
+            ps.map { Parameter(name: $0.name, shape: $0.shape, group: $0.group, family: $0.family, value: FloatBuffer($0.value.array)) }
+        }
+        config = o.config
+        hidden = o.hidden
+        layers = o.layers
+        read = clone(o.read)
+        write = clone(o.write)
+        logMix = clone(o.logMix)
+        logAlpha = clone(o.logAlpha)
+        trainable = false
+        sinkhorn = Array(repeating: nil, count: o.layers)
+        saved = Array(repeating: nil, count: o.layers)
+    }
+
     public var parameters: [Parameter] { read + write + logMix + logAlpha }
 
     /// The mixing matrix of `layer` as used by the next forward pass (Float64, row-major `n × n`).
@@ -94,6 +119,7 @@ public final class CRMA {
     public func afterOptimizerStep() {
         let bound = config.logMixClamp
         for p in logMix { for i in 0..<p.count { p.value[i] = min(max(p.value[i], -bound), bound) } }
+        for p in logAlpha { p.value[0] = max(p.value[0], Self.logAlphaFloor) }
         if config.variant == .tied {
             for R in read { Orthonormal.orthonormalizeColumns(R.value.pointer, d: hidden, n: config.streams) }
         }

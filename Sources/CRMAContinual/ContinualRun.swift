@@ -3,15 +3,19 @@ import CRMAModel
 import CRMAMonitor
 import CRMATraining
 
-/// Runs domains in order with one strategy and fills the loss matrix: after update k, every learned
-/// domain j ≤ k is scored with the adapters the strategy assigns to it.
+/// Runs domains in order with one strategy through the update pipeline (``DomainUpdate``) and fills the
+/// loss matrix: after update k, every domain j ≤ k is scored as the strategy assigns. The gate judges
+/// every update; `gated` makes the run behave like crmad: a rolled-back candidate is dropped and the next
+/// domain trains on the last accepted state.
 public struct ContinualRun {
     public let model: LlamaModel
     public let config: ContinualConfig
+    public let gated: Bool
 
-    public init(model: LlamaModel, config: ContinualConfig) {
+    public init(model: LlamaModel, config: ContinualConfig, gated: Bool = false) {
         self.model = model
         self.config = config
+        self.gated = gated
     }
 
     public struct Result {
@@ -20,35 +24,74 @@ public struct ContinualRun {
         public var baseLosses: [Double]
         /// `perRow[k][j]`: per-row holdout losses of domain j after update k (for bootstrap intervals).
         public var perRow: [[[DocumentLoss]]]
+        /// The state after the last update (the last accepted one when gated).
+        public var state: LearnedState
         /// The substrate after the last update (for the general benchmarks).
         public var substrate: AdapterSet
+        /// The gate's decision on every update, in order (what crmad would have done).
+        public var decisions: [UpdateDecision]
         /// lwf: what the teacher cost per domain.
         public var teacherCosts: [String: TeacherCost]
     }
 
-    /// `onDomain(k, losses)` runs after update k is scored.
     /// The base model's holdout loss of each domain (the same for every strategy and seed).
     public static func baseLosses(model: LlamaModel, domains: [DomainData]) -> [Double] {
         domains.map { HoldoutScorer.score(model: model, adapters: AdapterSet(), rows: $0.holdout).mean }
     }
 
+    /// The seed of update k: each domain's LoRA and batch order get their own.
+    public static func seed(_ base: UInt64, update k: Int) -> UInt64 { base &+ 1000 &* UInt64(k + 1) }
+
     /// `baseLosses`: pass ``baseLosses(model:domains:)`` when running several strategies on the same
-    /// domains, so the base model is scored once.
+    /// domains, so the base model is scored once. `general`: the general benchmarks the gate also judges.
+    /// `onDomain(k, losses)` runs after update k is scored.
     public func run(
-        _ domains: [DomainData], baseLosses: [Double]? = nil, onStep: ((String, StepReport) -> Void)? = nil,
-        onDomain: (Int, [Double]) -> Void = { _, _ in }
+        _ domains: [DomainData], baseLosses: [Double]? = nil, general: GeneralCheck? = nil,
+        onStep: ((String, StepReport) -> Void)? = nil, onDomain: (Int, [Double]) -> Void = { _, _ in }
     ) throws -> Result {
-        let learner = ContinualLearner(model: model, config: config)
+        let update = DomainUpdate(model: model, config: config)
         let base = baseLosses ?? Self.baseLosses(model: model, domains: domains)
+        var state = LearnedState.empty
+        var learned: [LearnedDomain] = []
+        var replayRows: [PackedRow] = []
         var matrix = LossMatrix()
         var perRow: [[[DocumentLoss]]] = []
+        var decisions: [UpdateDecision] = []
+        var costs: [String: TeacherCost] = [:]
         for (k, d) in domains.enumerated() {
-            try learner.learn(d) { onStep?(d.name, $0) }
+            let job = DomainUpdate.Job(
+                domain: d, earlier: learned, replayRows: replayRows, seed: Self.seed(config.seed, update: k))
+            let outcome = try update.train(job, parent: state) { event in
+                if case .step(let report, _, _) = event { onStep?(d.name, report) }
+                return .more
+            }
+            guard case .trained(let candidate) = outcome else { preconditionFailure("a benchmark update never stops") }
+            let evaluation = update.evaluate(candidate.state, job: job, general: general, newDomainBaseLoss: base[k])
+            let decision = UpdateDecision(evaluation, stabilityStop: candidate.stabilityStop, steps: candidate.steps)
+            decisions.append(decision)
+            costs[d.name] = candidate.teacherCost
+            let accepted = !gated || evaluation.decision.action == .accept
+            if accepted {
+                state = candidate.state
+                learned.removeAll { $0.name == d.name }
+                learned.append(
+                    LearnedDomain(name: d.name, strategy: config.strategy, holdout: d.holdout, reference: evaluation.newDomain.mean))
+                replayRows += d.train
+            }
+            // Row k of the matrix: every domain so far under the state that is now in force.
             var losses: [Double] = []
             var rows: [[DocumentLoss]] = []
             for j in 0...k {
-                let s = HoldoutScorer.score(
-                    model: model, adapters: learner.adapters(evaluating: domains[j].name), rows: domains[j].holdout)
+                let s: HoldoutScore
+                if accepted, j == k {
+                    s = evaluation.newDomain
+                } else if accepted, let e = evaluation.earlier[domains[j].name] {
+                    s = e
+                } else if !accepted, j < k {
+                    s = HoldoutScore(mean: matrix[k - 1, j], perRow: perRow[k - 1][j])
+                } else {
+                    s = update.score(state.adapters(scoring: domains[j].name, learnedWith: config.strategy), domains[j].holdout)
+                }
                 losses.append(s.mean)
                 rows.append(s.perRow)
             }
@@ -57,7 +100,27 @@ public struct ContinualRun {
             onDomain(k, losses)
         }
         return Result(
-            matrix: matrix, baseLosses: base, perRow: perRow, substrate: learner.substrate(),
-            teacherCosts: learner.teacherCosts)
+            matrix: matrix, baseLosses: base, perRow: perRow, state: state,
+            substrate: state.substrate(for: config.strategy), decisions: decisions, teacherCosts: costs)
+    }
+}
+
+/// The gate's decision on one update, as the benchmark reports it: what crmad would have done.
+public struct UpdateDecision: Sendable, Codable, Equatable {
+    /// "accepted", "warned" (accepted with warnings) or "rolled_back".
+    public var outcome: String
+    public var domain: String
+    public var reasons: [GateReason]
+    /// Set when the mid-update stability check stopped training early.
+    public var stabilityStop: StabilityStop?
+    public var steps: Int
+
+    public init(_ e: UpdateEvaluation, stabilityStop: StabilityStop?, steps: Int) {
+        domain = e.domain
+        reasons = e.decision.reasons
+        outcome =
+            e.decision.action == .rollback ? "rolled_back" : reasons.isEmpty ? "accepted" : "warned"
+        self.stabilityStop = stabilityStop
+        self.steps = steps
     }
 }

@@ -51,7 +51,7 @@ public enum ConfigLoader {
             try s.only([
                 "strategy", "steps", "epochs", "sequence_length", "batch_rows", "lora_learning_rate",
                 "structural_learning_rate", "gate_learning_rate", "checkpoint_interval", "seed", "lwf_alpha",
-                "lwf_temperature", "lwf_teacher", "olora_lambda",
+                "lwf_temperature", "lwf_teacher", "olora_lambda", "replay_ratio", "ewc_lambda", "ewc_gamma",
             ])
             if let name = try s.choice("strategy", Strategy.allCases.map(\.rawValue)) {
                 c.training.strategy = Strategy(rawValue: name)!
@@ -77,6 +77,9 @@ public enum ConfigLoader {
                 c.training.lwfTeacher = TeacherMode(rawValue: t)!
             }
             c.training.oloraLambda = Float(try s.double("olora_lambda", in: 0...1e6) ?? Double(c.training.oloraLambda))
+            c.training.replayRatio = try s.double("replay_ratio", in: 0...1) ?? c.training.replayRatio
+            c.training.ewcLambda = Float(try s.double("ewc_lambda", in: 0...1e9) ?? Double(c.training.ewcLambda))
+            c.training.ewcGamma = Float(try s.double("ewc_gamma", in: 0...1) ?? Double(c.training.ewcGamma))
         }
         if let s = try top.section("monitor") {
             try s.only([

@@ -49,16 +49,16 @@ extension Daemon {
         return stop
     }
 
-    /// One job from its current state to a final one (or to a checkpoint when the daemon stops).
+    /// One job from its current state to a final one (or to a checkpoint when the daemon stops), through
+    /// the update pipeline (``DomainUpdate``) that `crma-bench forgetting` runs too.
     func process(_ initial: JobRecord) {
         var job = initial
         let id = job.id
-        var cfg = config
-        guard let strategy = Strategy(rawValue: job.strategy), UpdateRunner.supportedStrategies.contains(strategy) else {
-            fail(job, UpdateError.unsupportedStrategy(job.strategy).description)
+        guard let strategy = Strategy(rawValue: job.strategy) else {
+            fail(job, "unknown strategy \(job.strategy); use one of \(Strategy.allCases.map(\.rawValue).joined(separator: ", "))")
             return
         }
-        cfg.training.strategy = strategy
+        let update = DomainUpdate(model: lm.model, config: config.continualConfig(strategy: strategy))
         let dir = jobDirectory(id)
         let started = Date().timeIntervalSince1970
         do {
@@ -67,53 +67,34 @@ extension Daemon {
                 job.state = .training
             }
             let parent = try parentVersion(of: job)
-            let data = try UpdateData.load(
-                domain: job.domain, registry: registry, blobs: blobs, tokenizer: lm.tokenizer,
-                sequenceLength: cfg.training.sequenceLength, holdoutFraction: cfg.ingest.holdoutFraction,
-                holdoutRows: cfg.monitor.holdoutRows)
-            guard !data.holdout.isEmpty else { throw UpdateError.noHoldout(job.domain) }
-            // The earlier domains' holdouts, read once for the stability check and the evaluation.
-            var holdouts: [String: [PackedRow]] = [:]
-            for d in parent.references.keys where d != job.domain { holdouts[d] = try holdout(of: d) }
-            if cfg.training.epochs > 0 {
-                let rows = Double(data.train.count) * cfg.training.epochs / Double(cfg.training.batchRows)
-                cfg.training.steps = max(1, Int(rows.rounded(.up)))
-                if job.totalSteps != cfg.training.steps {
-                    try registry.setTotalSteps(job: id, cfg.training.steps)
-                    job.totalSteps = cfg.training.steps
-                }
+            let inputs = try updateInputs(job: job, parent: parent, strategy: strategy)
+            guard !inputs.job.domain.holdout.isEmpty else { throw UpdateError.noHoldout(job.domain) }
+            let total = update.totalSteps(inputs.job)
+            if job.totalSteps != total {
+                try registry.setTotalSteps(job: id, total)
+                job.totalSteps = total
             }
-            let runner = UpdateRunner(model: lm.model, tokenizer: lm.tokenizer, config: cfg)
-            var candidate = "\(dir)/candidate.safetensors"
+            let candidatePath = "\(dir)/candidate.safetensors"
             if job.state == .training {
                 logger.info(
-                    "training \(job.domain): \(data.train.count) rows × \(cfg.training.sequenceLength) tokens, \(job.totalSteps) steps, \(strategy.rawValue)",
+                    "training \(job.domain): \(inputs.job.domain.train.count) rows × \(config.training.sequenceLength) tokens, \(total) steps, \(strategy.rawValue)",
                     metadata: ["domain": "\(job.domain)", "job": "\(id)"])
-                let trainStart = Date()
-                var stability: UpdateRunner.StabilitySlices?
-                if cfg.monitor.checkInterval > 0 {
-                    stability = .init(rows: holdouts.mapValues { Array($0.prefix(2)) }, references: parent.references)
-                }
-                let outcome = try runner.train(
-                    domain: job.domain, data: data, parentAdapters: parent.adaptersHash.map { blobs.path($0) },
-                    jobDirectory: dir, seed: cfg.training.seed &+ UInt64(id), stability: stability,
-                    onResume: { step in
+                let parentState = try LearnedState.load(parent.adaptersHash.map { blobs.path($0) }, model: lm.model)
+                var meter = ProgressMeter(job: job, started: started)
+                let outcome = try update.train(inputs.job, parent: parentState) { event in
+                    switch event {
+                    case .started(let step, _) where step > 0:
                         logger.notice(
                             "job \(id) resumed from its checkpoint at step \(step)",
                             metadata: ["job": "\(id)", "resumed_step": "\(step)", "domain": "\(job.domain)"])
-                    },
-                    shouldStop: { atStepBoundary(job: id) },
-                    progress: { p in
-                        try? registry.setProgress(job: id, step: p.step)
-                        let elapsed = Date().timeIntervalSince(trainStart)
-                        let done = max(1, p.step - job.step)
-                        let eta = elapsed / Double(done) * Double(p.totalSteps - p.step)
-                        setProgress(
-                            JobProgress(
-                                id: id, domain: job.domain, phase: "training", step: p.step, totalSteps: p.totalSteps,
-                                loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaSeconds: eta,
-                                spectralExcess: p.spectralExcess, startedAt: started))
-                    })
+                        meter.resumed(at: step)
+                    case .step(let report, let step, _):
+                        try? registry.setProgress(job: id, step: step)
+                        setProgress(meter.progress(after: report, step: step, totalSteps: total))
+                    default: break
+                    }
+                    return atStepBoundary(job: id) ? .stop : .more
+                }
                 switch outcome {
                 case .stopped(let step):
                     setProgress(nil)
@@ -126,21 +107,9 @@ extension Daemon {
                         logger.notice("job \(id) checkpointed at step \(step); it resumes at the next start")
                     }
                     return
-                case .finished(let path, let unstable):
-                    candidate = path
-                    if let u = unstable {
-                        // Stopped early; the full evaluation below decides with every holdout row.
-                        raise(
-                            .driftCritical,
-                            String(
-                                format: "stability check stopped the update of %@ at step %d: %@ drifted %+.2f%% on its holdout slice",
-                                job.domain, u.step, u.domain, u.driftPercent), domain: u.domain, version: nil,
-                            fields: [
-                                "benchmark": "holdout-slice:\(u.domain)", "drift_pct": String(format: "%.3f", u.driftPercent),
-                                "threshold_pct": String(format: "%.1f", cfg.monitor.criticalPercent),
-                                "action": "stopped early; evaluating",
-                            ])
-                    }
+                case .trained(let candidate):
+                    try candidate.state.save(to: candidatePath)
+                    if let u = candidate.stabilityStop { raiseStabilityStop(u, domain: job.domain) }
                 }
                 try registry.transition(job: id, .trained)
             }
@@ -148,9 +117,11 @@ extension Daemon {
                 JobProgress(
                     id: id, domain: job.domain, phase: "evaluating", step: job.totalSteps, totalSteps: job.totalSteps,
                     loss: nil, tokensPerSecond: nil, etaSeconds: nil, spectralExcess: nil, startedAt: started))
-            try evaluate(
-                job: job, runner: runner, parent: parent, data: data, holdouts: holdouts, candidate: candidate,
-                strategy: strategy)
+            let candidate = try LearnedState.load(candidatePath, model: lm.model)
+            let evaluation = update.evaluate(candidate, job: inputs.job, general: generalCheck())
+            try conclude(
+                job: job, parent: parent, inputs: inputs, evaluation: evaluation, strategy: strategy,
+                candidate: candidatePath)
             setProgress(nil)
             diskRecovered()
             try? FileManager.default.removeItem(atPath: dir)
@@ -166,13 +137,80 @@ extension Daemon {
         }
     }
 
-    /// A domain's holdout rows, as the forgetting monitor scores them.
-    func holdout(of domain: String) throws -> [PackedRow] {
-        try UpdateData.load(
-            domain: domain, registry: registry, blobs: blobs, tokenizer: lm.tokenizer,
-            sequenceLength: config.training.sequenceLength, holdoutFraction: config.ingest.holdoutFraction,
-            holdoutRows: config.monitor.holdoutRows, packTrain: false
-        ).holdout
+    /// What the pipeline needs for a job: the domain's stored data, every domain of the parent's lineage
+    /// on its pinned rows (scored as it was learned), and for replay the earlier domains' training rows.
+    struct UpdateInputs {
+        var job: DomainUpdate.Job
+        var holdoutDocuments: [String]
+        var documentHashes: [String]
+    }
+
+    func updateInputs(job: JobRecord, parent: VersionRecord, strategy: Strategy) throws -> UpdateInputs {
+        let stored = try StoredDomain.load(
+            domain: job.domain, registry: registry, blobs: blobs, tokenizer: lm.tokenizer,
+            sequenceLength: config.training.sequenceLength, holdoutRows: config.monitor.holdoutRows)
+        var earlier: [LearnedDomain] = []
+        for (d, reference) in parent.references.sorted(by: { $0.key < $1.key }) {
+            earlier.append(try learnedDomain(d, reference: reference, lineage: parent.lineage[d], fallback: strategy))
+        }
+        var replay: [PackedRow] = []
+        if strategy == .replay {
+            for d in parent.references.keys.sorted() where d != job.domain {
+                replay += try StoredDomain.load(
+                    domain: d, registry: registry, blobs: blobs, tokenizer: lm.tokenizer,
+                    sequenceLength: config.training.sequenceLength, holdoutRows: 0
+                ).data.train
+            }
+        }
+        return UpdateInputs(
+            job: DomainUpdate.Job(
+                domain: stored.data, earlier: earlier, replayRows: replay, seed: config.training.seed &+ UInt64(job.id),
+                directory: jobDirectory(job.id)),
+            holdoutDocuments: stored.holdoutDocuments, documentHashes: stored.documentHashes)
+    }
+
+    /// An earlier domain as its lineage pinned it. Versions written before lineage existed have only a
+    /// reference: their rows are read from the stored holdout documents as then (and said so in the journal).
+    func learnedDomain(_ d: String, reference: Double, lineage: DomainLineage?, fallback: Strategy) throws
+        -> LearnedDomain
+    {
+        if let lineage {
+            return LearnedDomain(
+                name: d, strategy: Strategy(rawValue: lineage.strategy) ?? fallback,
+                holdout: try StoredDomain.pinnedRows(lineage, blobs: blobs), reference: lineage.reference)
+        }
+        logger.notice("\(d) has no pinned holdout in its version (written by an older crmad); using its stored holdout")
+        let rows = try StoredDomain.load(
+            domain: d, registry: registry, blobs: blobs, tokenizer: lm.tokenizer,
+            sequenceLength: config.training.sequenceLength, holdoutRows: config.monitor.holdoutRows, packTrain: false
+        ).data.holdout
+        return LearnedDomain(name: d, strategy: fallback, holdout: rows, reference: reference)
+    }
+
+    /// The general benchmarks the gate judges (nil when none are configured).
+    func generalCheck() -> GeneralCheck? {
+        let suite = GeneralSuite(documents: generalDocuments)
+        guard !suite.isEmpty else { return nil }
+        if baseGeneral == nil {
+            baseGeneral = suite.scores(
+                model: lm.model, tokenizer: lm.tokenizer, context: config.training.sequenceLength, hooks: nil)
+        }
+        return GeneralCheck(
+            suite: suite, tokenizer: lm.tokenizer, context: config.training.sequenceLength, base: baseGeneral ?? [:])
+    }
+
+    func raiseStabilityStop(_ u: StabilityStop, domain: String) {
+        // Stopped early; the full evaluation decides with every holdout row.
+        raise(
+            .driftCritical,
+            String(
+                format: "stability check stopped the update of %@ at step %d: %@ drifted %+.2f%% on its holdout slice",
+                domain, u.step, u.domain, u.driftPercent), domain: u.domain, version: nil,
+            fields: [
+                "benchmark": "holdout-slice:\(u.domain)", "drift_pct": String(format: "%.3f", u.driftPercent),
+                "threshold_pct": String(format: "%.1f", config.monitor.criticalPercent),
+                "action": "stopped early; evaluating",
+            ])
     }
 
     func cancelRequestedAndClear(_ id: Int64) -> Bool {
@@ -188,20 +226,32 @@ extension Daemon {
         raise(.jobFailed, "job \(job.id) for \(job.domain) failed: \(message)", domain: job.domain, version: nil)
     }
 
-    func evaluate(
-        job: JobRecord, runner: UpdateRunner, parent: VersionRecord, data: UpdateData,
-        holdouts: [String: [PackedRow]], candidate: String, strategy: Strategy
+    /// Stores the candidate as a version and concludes the job: promoted only when the gate accepted it and
+    /// its parent is still active (``Registry/conclude(job:candidate:accept:message:)``); alerts for every
+    /// warning and breach; a retry on the frozen substrate when configured.
+    func conclude(
+        job: JobRecord, parent: VersionRecord, inputs: UpdateInputs, evaluation e: UpdateEvaluation, strategy: Strategy,
+        candidate: String
     ) throws {
-        if baseGeneral == nil { baseGeneral = runner.baseGeneral(generalDocuments) }
-        let e = try runner.evaluate(
-            domain: job.domain, candidate: candidate, newHoldout: data.holdout, references: parent.references,
-            holdouts: holdouts, general: generalDocuments, baseGeneral: baseGeneral)
         let accept = e.decision.action == .accept
         let hash = try blobs.put(try Data(contentsOf: URL(fileURLWithPath: candidate)))
-        var refs = parent.references
-        if accept { refs[job.domain] = e.newDomainLoss }
+        var lineage = parent.lineage
+        for l in inputs.job.earlier where lineage[l.name] == nil {
+            // Pin the rows of domains an older crmad learned, so they stay fixed from now on.
+            lineage[l.name] = DomainLineage(
+                strategy: l.strategy.rawValue, reference: l.reference,
+                holdoutRows: try StoredDomain.pin(l.holdout, blobs: blobs), holdoutDocuments: [],
+                sequenceLength: config.training.sequenceLength)
+        }
+        if accept {
+            lineage[job.domain] = DomainLineage(
+                strategy: strategy.rawValue, reference: e.newDomain.mean,
+                holdoutRows: try StoredDomain.pin(inputs.job.domain.holdout, blobs: blobs),
+                holdoutDocuments: inputs.holdoutDocuments, sequenceLength: config.training.sequenceLength)
+        }
         var losses = parent.losses
-        for (d, l) in e.losses { losses[d] = l }
+        for (d, s) in e.earlier { losses[d] = s.mean }
+        losses[job.domain] = e.newDomain.mean
         let reasons = e.decision.reasons.map {
             GateReasonRecord(
                 severity: $0.severity.rawValue, metric: $0.metric, value: $0.value, reference: $0.reference,
@@ -210,18 +260,21 @@ extension Daemon {
         let message =
             accept
             ? String(
-                format: "accepted: %@ holdout %.4f (base %.4f)", job.domain, e.newDomainLoss, e.newDomainBaseLoss)
+                format: "accepted: %@ holdout %.4f (base %.4f)", job.domain, e.newDomain.mean, e.newDomainBaseLoss)
             : "rolled back: " + reasons.filter { $0.severity != "warning" }.map(Self.describe).joined(separator: "; ")
         let version = VersionRecord(
             id: 0, parentID: parent.id, domain: job.domain, jobID: job.id, state: "", adaptersHash: hash,
-            configHash: configHash(strategy: strategy.rawValue), dataHashes: data.documentHashes, references: refs,
-            losses: losses, general: e.general, reasons: reasons, createdAt: 0, active: false)
-        let vid = try registry.conclude(job: job.id, candidate: version, accept: accept, message: message)
-        publish(["event": "job", "job": "\(job.id)", "state": accept ? "accepted" : "rolled_back"])
-        for r in reasons where r.severity == "warning" || r.severity == "critical" {
-            let metricDomain = r.metric.hasPrefix("holdout:") ? String(r.metric.dropFirst(8)) : job.domain
+            configHash: configHash(strategy: strategy.rawValue), dataHashes: inputs.documentHashes,
+            references: lineage.mapValues(\.reference), losses: losses, general: e.general, reasons: reasons,
+            createdAt: 0, active: false, lineage: lineage)
+        let conclusion = try registry.conclude(job: job.id, candidate: version, accept: accept, message: message)
+        let vid = conclusion.version
+        let promoted = conclusion == .promoted(version: vid)
+        publish(["event": "job", "job": "\(job.id)", "state": promoted ? "accepted" : "rolled_back"])
+        for r in reasons where r.severity == "warning" || r.severity == "critical" || r.severity == "non_finite" {
+            let metricDomain = r.metric.hasPrefix("holdout:") ? String(r.metric.dropFirst(8).split(separator: ":")[0]) : job.domain
             raise(
-                r.severity == "critical" ? .driftCritical : .driftWarning,
+                r.severity == "warning" ? .driftWarning : .driftCritical,
                 "\(Self.describe(r)) after learning \(job.domain)", domain: metricDomain, version: vid,
                 fields: [
                     "benchmark": r.metric, "drift_pct": String(format: "%.3f", r.degradationPercent),
@@ -229,12 +282,21 @@ extension Daemon {
                     "action": accept ? "accepted with warning" : "rollback",
                 ])
         }
-        if accept {
+        switch conclusion {
+        case .promoted:
             raise(.updateAccepted, "version \(vid) is active: \(message)", domain: job.domain, version: vid, fields: ["action": "promote"])
             return
+        case .stale(_, let active):
+            raise(
+                .rollback,
+                "version \(vid) (\(job.domain)) passed the gate but is not promoted: version \(active) became active while it trained on version \(parent.id); queue it again with crmactl retry \(job.domain)",
+                domain: job.domain, version: vid, fields: ["action": "stale", "active_version": "\(active)"])
+            return
+        case .rolledBack:
+            raise(
+                .rollback, "version \(vid) \(message); version \(parent.id) stays active", domain: job.domain, version: vid,
+                fields: ["action": "rollback"])
         }
-        raise(.rollback, "version \(vid) \(message); version \(parent.id) stays active", domain: job.domain, version: vid,
-            fields: ["action": "rollback"])
         if config.monitor.onBreach == .retryFrozen, strategy != .frozen {
             let retry = try registry.enqueue(
                 domain: job.domain, strategy: Strategy.frozen.rawValue, totalSteps: config.training.steps,
@@ -244,11 +306,15 @@ extension Daemon {
     }
 
     static func describe(_ r: GateReasonRecord) -> String {
-        r.severity == "not_learned"
-            ? String(format: "%@ did not learn (%.4f, base %.4f)", r.metric, r.value, r.reference)
-            : String(
+        switch r.severity {
+        case "not_learned": String(format: "%@ did not learn (%.4f, base %.4f)", r.metric, r.value, r.reference)
+        case "non_finite": "\(r.metric) is not finite (\(r.value) vs \(r.reference))"
+        case "stale": String(format: "version %.0f became active meanwhile (parent %.0f)", r.value, r.reference)
+        default:
+            String(
                 format: "%@ drifted %+.2f%% (%.4f vs %.4f, %@ threshold %.1f%%)", r.metric, r.degradationPercent, r.value,
                 r.reference, r.severity, r.thresholdPercent)
+        }
     }
 
     // MARK: manual control
@@ -294,9 +360,6 @@ extension Daemon {
     /// Queues another update of `domain` with `strategy`.
     public func retry(domain: String, strategy: Strategy) throws -> Int64 {
         guard try registry.domainNames().contains(domain) else { throw JobControlError.noSuchDomain(domain) }
-        guard UpdateRunner.supportedStrategies.contains(strategy) else {
-            throw UpdateError.unsupportedStrategy(strategy.rawValue)
-        }
         let id = try registry.enqueue(
             domain: domain, strategy: strategy.rawValue, totalSteps: config.training.steps,
             notBefore: Date().timeIntervalSince1970)

@@ -23,7 +23,7 @@ public final class Daemon: @unchecked Sendable {
     var stopping = false
     var cancelRequested: Set<Int64> = []
     var progress: JobProgress?
-    var tasks: [(LanguageModel, AdapterSet) -> Void] = []
+    var tasks: [(LanguageModel, Result<AdapterSet, any Error>) -> Void] = []
     var subscribers: [UUID: AsyncStream<String>.Continuation] = [:]
     var lastError: String?
     var threadsDone = 0
@@ -34,7 +34,8 @@ public final class Daemon: @unchecked Sendable {
     var diskFull = false
     /// The worker does not retry a job before this time (after a disk-full failure).
     var retryAfter = Date.distantPast
-    var baseGeneral: Double?
+    /// The base model's general benchmark scores (computed once, when first needed).
+    var baseGeneral: [String: Double]?
 
     public init(config: DaemonConfig, lm: LanguageModel, logger: Logger) throws {
         self.config = config
@@ -44,9 +45,6 @@ public final class Daemon: @unchecked Sendable {
         registry = try Registry(path: "\(config.paths.stateDirectory)/crmad.sqlite")
         blobs = try BlobStore(root: "\(config.paths.stateDirectory)/blobs")
         ingestor = try Ingestor(inbox: config.paths.inbox, registry: registry, blobs: blobs, config: config.ingest)
-        guard UpdateRunner.supportedStrategies.contains(config.training.strategy) else {
-            throw UpdateError.unsupportedStrategy(config.training.strategy.rawValue)
-        }
         if !config.monitor.benchmarks.isEmpty {
             let path = "\(config.monitor.benchmarks)/general.jsonl"
             if FileManager.default.fileExists(atPath: path) {
@@ -224,23 +222,32 @@ public final class Daemon: @unchecked Sendable {
 
     public var paused: Bool { (try? registry.setting("paused")) == "1" }
 
-    func runTasks(_ pending: [(LanguageModel, AdapterSet) -> Void]) {
+    func runTasks(_ pending: [(LanguageModel, Result<AdapterSet, any Error>) -> Void]) {
         guard !pending.isEmpty else { return }
-        let adapters = currentAdapters()
+        let adapters = Result { try currentAdapters() }
         for t in pending { t(lm, adapters) }
     }
 
-    /// The active version's adapters (cached per version).
-    func currentAdapters() -> AdapterSet {
-        let id = (try? registry.activeVersionID()) ?? 1
+    /// The active version's adapters (cached per version): the most recently learned domain's, as its
+    /// lineage's strategy scores it (its own LoRA, the shared one, or every LoRA for olora), with the
+    /// substrate. An adapter file that cannot be loaded is an alert and an error, never the base model.
+    func currentAdapters() throws -> AdapterSet {
+        let id = try registry.activeVersionID()
         if let a = activeAdapters, a.version == id { return a.set }
         var set = AdapterSet()
-        if let v = try? registry.version(id), let h = v.adaptersHash {
-            if let (loras, crma) = try? AdapterFile.load(blobs.path(h), model: lm.model) {
-                // Generation uses the most recently learned domain's LoRA with the substrate.
-                let lora = loras.first { $0.name == v.domain } ?? loras.first { $0.name == "shared" }
-                set = AdapterSet(loras: lora.map { [$0] } ?? [], crma: crma)
+        if let v = try registry.version(id), let h = v.adaptersHash {
+            let state: LearnedState
+            do {
+                state = try LearnedState.load(blobs.path(h), model: lm.model)
+            } catch {
+                raise(
+                    .jobFailed, "the adapters of the active version \(id) cannot be loaded: \(error)", domain: v.domain,
+                    version: id, fields: ["action": "refusing model requests; roll back to another version"])
+                throw ActiveVersionError(version: id, reason: "\(error)")
             }
+            let domain = v.domain ?? ""
+            let strategy = v.lineage[domain].flatMap { Strategy(rawValue: $0.strategy) } ?? config.training.strategy
+            set = state.adapters(scoring: domain, learnedWith: strategy)
         }
         activeAdapters = (id, set)
         return set
@@ -252,7 +259,7 @@ public final class Daemon: @unchecked Sendable {
     {
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, any Error>) in
             cond.lock()
-            tasks.append { lm, a in cont.resume(with: Result { try body(lm, a) }) }
+            tasks.append { lm, a in cont.resume(with: Result { try body(lm, try a.get()) }) }
             cond.broadcast()
             cond.unlock()
         }
@@ -375,5 +382,14 @@ public final class Daemon: @unchecked Sendable {
                 id: 0, time: Date().timeIntervalSince1970, kind: kind.rawValue, priority: kind.priority, message: message,
                 domain: domain, version: version, fields: stored))
         publish(["event": "alert", "kind": kind.rawValue, "message": message])
+    }
+}
+
+/// The active version's adapters cannot be loaded: model requests are refused until an operator rolls back.
+public struct ActiveVersionError: Error, CustomStringConvertible {
+    public var version: Int64
+    public var reason: String
+    public var description: String {
+        "the adapters of active version \(version) cannot be loaded (\(reason)); roll back to another version (crmactl rollback)"
     }
 }

@@ -46,6 +46,11 @@ public struct DaemonConfig: Sendable, Equatable {
         public var lwfTeacher = TeacherMode.live
         /// olora: strength of the orthogonality penalty between the new LoRA and the earlier ones.
         public var oloraLambda: Float = 0.5
+        /// replay: fraction of every batch drawn from earlier domains' stored training rows.
+        public var replayRatio = 0.25
+        /// ewc: penalty strength λ, and the decay γ of older Fishers (1: summed, the offline form).
+        public var ewcLambda: Float = 100
+        public var ewcGamma: Float = 1
     }
 
     public enum BreachAction: String, Sendable, Equatable, CaseIterable {

@@ -138,9 +138,13 @@ public final class Ingestor: @unchecked Sendable {
             for d in docs {
                 let line = IngestValidator.jsonLine(d)
                 let blob = try blobs.put(line)
-                let role = HoldoutSplit.position(UpdateData.splitKey(d)) < config.holdoutFraction ? "holdout" : "train"
-                records.append((SHA256.hex(Data(d.canonicalText.utf8)), role, blob))
+                records.append((SHA256.hex(Data(d.canonicalText.utf8)), "train", blob))
             }
+            let roles = try Self.sides(
+                positions: docs.map { HoldoutSplit.position(StoredDomain.splitKey($0)) }, fraction: config.holdoutFraction,
+                storedTrain: registry.documentCount(domain: domain, role: "train"),
+                storedHoldout: registry.documentCount(domain: domain, role: "holdout"))
+            for i in records.indices { records[i].role = roles[i] }
             let file = FileRecord(
                 hash: fileHash, domain: domain, name: name, bytes: data.count, documents: docs.count,
                 ingestedAt: Date().timeIntervalSince1970)
@@ -151,6 +155,20 @@ public final class Ingestor: @unchecked Sendable {
             // Disk full or I/O error: the file stays in the inbox and is tried again later.
             return .notStored(file: rel, reason: "\(error)")
         }
+    }
+
+    /// The side of each new document of a domain: "holdout" when its hash position is below `fraction`.
+    /// A domain must have a holdout to be judged, so when it would still have none with two documents or
+    /// more, the new document with the lowest position is held out. Only new documents are ever assigned:
+    /// a stored document never changes side, however many documents arrive later.
+    static func sides(positions: [Double], fraction: Double, storedTrain: Int, storedHoldout: Int) -> [String] {
+        var roles = positions.map { $0 < fraction ? "holdout" : "train" }
+        if storedHoldout == 0, !roles.contains("holdout"), storedTrain + positions.count >= 2,
+            let lowest = positions.indices.min(by: { positions[$0] < positions[$1] })
+        {
+            roles[lowest] = "holdout"
+        }
+        return roles
     }
 
     /// The refusal of a file that cannot be opened (`errno`), with what to do about it.

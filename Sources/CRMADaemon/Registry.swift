@@ -53,6 +53,9 @@ public final class Registry: Sendable {
                     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
                     """)
         }
+        m.registerMigration("v2: lineage") { db in
+            try db.execute(sql: "ALTER TABLE versions ADD COLUMN lineage TEXT NOT NULL DEFAULT '{}'")
+        }
         return m
     }
 
@@ -101,6 +104,14 @@ public final class Registry: Sendable {
         }
     }
 
+    /// How many of a domain's documents are on a side ("train" or "holdout").
+    public func documentCount(domain: String, role: String) throws -> Int {
+        try db.read {
+            try Int.fetchOne($0, sql: "SELECT count(*) FROM documents WHERE domain = ? AND role = ?", arguments: [domain, role])
+                ?? 0
+        }
+    }
+
     public func domainNames() throws -> [String] {
         try db.read { try String.fetchAll($0, sql: "SELECT DISTINCT domain FROM files ORDER BY domain") }
     }
@@ -127,14 +138,16 @@ public final class Registry: Sendable {
 
     // MARK: jobs
 
-    /// Queues an update for `domain`, or pushes back the start of one already queued (the debounce).
+    /// Queues an update for `domain` with `strategy`, or pushes back the start of one already queued for
+    /// the same domain and strategy (the debounce). A job with another strategy is never merged into.
     @discardableResult
     public func enqueue(domain: String, strategy: String, totalSteps: Int, notBefore: Double) throws -> Int64 {
         try db.write { db in
             let now = Date().timeIntervalSince1970
             if let id = try Int64.fetchOne(
-                db, sql: "SELECT id FROM jobs WHERE domain = ? AND state = 'queued' ORDER BY id LIMIT 1",
-                arguments: [domain])
+                db,
+                sql: "SELECT id FROM jobs WHERE domain = ? AND strategy = ? AND state = 'queued' ORDER BY id LIMIT 1",
+                arguments: [domain, strategy])
             {
                 try db.execute(
                     sql: "UPDATE jobs SET not_before = max(not_before, ?), updated_at = ? WHERE id = ?",
@@ -232,7 +245,8 @@ public final class Registry: Sendable {
             adaptersHash: r["adapters_hash"], configHash: r["config_hash"],
             dataHashes: try json("data_hashes", [String].self), references: try json("refs", [String: Double].self),
             losses: try json("losses", [String: Double].self), general: try json("general", [String: Double].self),
-            reasons: try json("reasons", [GateReasonRecord].self), createdAt: r["created_at"], active: id == active)
+            reasons: try json("reasons", [GateReasonRecord].self), createdAt: r["created_at"], active: id == active,
+            lineage: try json("lineage", [String: DomainLineage].self))
     }
 
     public func activeVersionID() throws -> Int64 {
@@ -265,10 +279,28 @@ public final class Registry: Sendable {
         }
     }
 
-    /// Records the outcome of a job's evaluation in one transaction: the new version (accepted or
-    /// rolled back), the job's final state, and — when accepted — the active pointer.
+    /// What ``conclude(job:candidate:accept:message:)`` did with a candidate.
+    public enum Conclusion: Sendable, Equatable {
+        /// Accepted and now active.
+        case promoted(version: Int64)
+        /// Rolled back by the gate; the active version is unchanged.
+        case rolledBack(version: Int64)
+        /// Accepted by the gate, but its parent is no longer the active version (an operator rolled back,
+        /// or another version was promoted, while it trained): stored as rolled back, never activated.
+        case stale(version: Int64, active: Int64)
+
+        public var version: Int64 {
+            switch self {
+            case .promoted(let v), .rolledBack(let v), .stale(let v, _): v
+            }
+        }
+    }
+
+    /// Records the outcome of a job's evaluation in one transaction: the new version, the job's final
+    /// state, and — when accepted and its parent `v.parentID` is still the active version — the active
+    /// pointer (compare-and-swap: a promotion never undoes a rollback or promotion made meanwhile).
     @discardableResult
-    public func conclude(job id: Int64, candidate v: VersionRecord, accept: Bool, message: String) throws -> Int64 {
+    public func conclude(job id: Int64, candidate v: VersionRecord, accept: Bool, message: String) throws -> Conclusion {
         try db.write { db in
             let enc = JSONEncoder()
             enc.outputFormatting = .sortedKeys
@@ -276,23 +308,38 @@ public final class Registry: Sendable {
             guard let row = try Row.fetchOne(db, sql: "SELECT state FROM jobs WHERE id = ?", arguments: [id]),
                 let state = JobState(rawValue: row["state"])
             else { throw RegistryError.noSuchJob(id) }
-            let t = try JobMachine.apply(accept ? .accept : .rollback, to: state).get()
+            let active = try Int64.fetchOne(db, sql: "SELECT version_id FROM active") ?? 1
+            let stale = accept && v.parentID != active
+            let promote = accept && !stale
+            var reasons = v.reasons
+            var text = message
+            if stale {
+                reasons.insert(
+                    GateReasonRecord(
+                        severity: "stale", metric: "parent version", value: Double(active),
+                        reference: Double(v.parentID ?? 1), degradationPercent: 0, thresholdPercent: 0), at: 0)
+                text =
+                    "not promoted: version \(active) became active while this update ran on version \(v.parentID ?? 1); "
+                    + "queue it again (crmactl retry) to learn on the active version"
+            }
+            let t = try JobMachine.apply(promote ? .accept : .rollback, to: state).get()
             try db.execute(
                 sql: """
                     INSERT INTO versions (parent_id, domain, job_id, state, adapters_hash, config_hash, data_hashes,
-                      refs, losses, general, reasons, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+                      refs, losses, general, reasons, created_at, lineage) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
                     """,
                 arguments: [
-                    v.parentID, v.domain, id, accept ? "accepted" : "rolled_back", v.adaptersHash, v.configHash,
+                    v.parentID, v.domain, id, promote ? "accepted" : "rolled_back", v.adaptersHash, v.configHash,
                     try json(v.dataHashes), try json(v.references), try json(v.losses), try json(v.general),
-                    try json(v.reasons), Date().timeIntervalSince1970,
+                    try json(reasons), Date().timeIntervalSince1970, try json(v.lineage),
                 ])
             let vid = db.lastInsertedRowID
-            if accept { try db.execute(sql: "UPDATE active SET version_id = ?", arguments: [vid]) }
+            if promote { try db.execute(sql: "UPDATE active SET version_id = ?", arguments: [vid]) }
             try db.execute(
                 sql: "UPDATE jobs SET state = ?, version_id = ?, message = ?, updated_at = ? WHERE id = ?",
-                arguments: [t.state.rawValue, vid, message, Date().timeIntervalSince1970, id])
-            return vid
+                arguments: [t.state.rawValue, vid, text, Date().timeIntervalSince1970, id])
+            if stale { return .stale(version: vid, active: active) }
+            return promote ? .promoted(version: vid) : .rolledBack(version: vid)
         }
     }
 

@@ -36,9 +36,35 @@ public struct VersionRecord: Sendable, Equatable, Codable {
     public var reasons: [GateReasonRecord]
     public var createdAt: Double
     public var active: Bool
+    /// How each domain of this lineage was learned: its strategy, its pinned holdout rows and the
+    /// reference measured on them (`references` mirrors the references for older readers).
+    public var lineage: [String: DomainLineage] = [:]
 }
 
-/// A gate reason as stored (mirror of CRMAMonitor.GateReason, kept here so the schema is ours).
+/// How a domain in a version's lineage was learned. The gate judges the domain on exactly these rows,
+/// with the adapters of this strategy, against this reference, whatever was ingested or configured since.
+public struct DomainLineage: Sendable, Equatable, Codable {
+    /// The strategy the domain was learned with (it decides which adapters score it).
+    public var strategy: String
+    /// Its holdout loss on the pinned rows when it was learned.
+    public var reference: Double
+    /// Blob holding the packed holdout rows (JSON) the reference was measured on.
+    public var holdoutRows: String
+    /// The documents (blob hashes) those rows were packed from, and the packing's sequence length.
+    public var holdoutDocuments: [String]
+    public var sequenceLength: Int
+
+    public init(strategy: String, reference: Double, holdoutRows: String, holdoutDocuments: [String], sequenceLength: Int) {
+        self.strategy = strategy
+        self.reference = reference
+        self.holdoutRows = holdoutRows
+        self.holdoutDocuments = holdoutDocuments
+        self.sequenceLength = sequenceLength
+    }
+}
+
+/// A gate reason as stored: the schema is the registry's own (it outlives changes to CRMAMonitor's
+/// `GateReason`), so it is a separate type; `severity` adds "stale" (the parent stopped being active).
 public struct GateReasonRecord: Sendable, Equatable, Codable {
     public var severity: String
     public var metric: String

@@ -43,7 +43,12 @@ public struct GateThresholds: Sendable, Equatable, Codable {
 
 /// Why the gate flagged something: which metric, its value and reference, the threshold it crossed.
 public struct GateReason: Sendable, Equatable, Codable {
-    public enum Severity: String, Sendable, Codable { case warning, critical, notLearned = "not_learned" }
+    public enum Severity: String, Sendable, Codable {
+        case warning, critical
+        case notLearned = "not_learned"
+        /// A loss or score that is NaN or infinite: nothing can be judged, so the update is rolled back.
+        case nonFinite = "non_finite"
+    }
     public var severity: Severity
     public var metric: String
     public var value: Double
@@ -61,9 +66,10 @@ public struct GateDecision: Sendable, Equatable, Codable {
 }
 
 /// The forgetting gate as a pure function (no I/O): an update is rolled back when any monitored metric
-/// degrades by more than `critical` percent, or when the new domain did not learn (its holdout loss is
-/// not below the base model's). Degradations above `warn` are reported but accepted. Exactly at a
-/// threshold is not above it.
+/// degrades by more than `critical` percent, when the new domain did not learn (its holdout loss is
+/// not below the base model's), or when any value it judges is not finite (reason `non_finite`: a NaN
+/// compares false with every threshold and would otherwise pass). Degradations above `warn` are
+/// reported but accepted. Exactly at a threshold is not above it.
 public enum ForgettingGate {
     public static func decide(
         metrics: [MonitoredMetric], newDomainLoss: Double, newDomainBaseLoss: Double, thresholds: GateThresholds
@@ -71,7 +77,12 @@ public enum ForgettingGate {
         var reasons: [GateReason] = []
         for m in metrics {
             let d = m.degradationPercent
-            if d > thresholds.critical {
+            if !m.value.isFinite || !m.reference.isFinite {
+                reasons.append(
+                    GateReason(
+                        severity: .nonFinite, metric: m.name, value: m.value, reference: m.reference,
+                        degradationPercent: d, thresholdPercent: thresholds.critical))
+            } else if d > thresholds.critical {
                 reasons.append(
                     GateReason(
                         severity: .critical, metric: m.name, value: m.value, reference: m.reference,
@@ -83,7 +94,12 @@ public enum ForgettingGate {
                         degradationPercent: d, thresholdPercent: thresholds.warn))
             }
         }
-        if !(newDomainLoss < newDomainBaseLoss) {
+        if !newDomainLoss.isFinite || !newDomainBaseLoss.isFinite {
+            reasons.append(
+                GateReason(
+                    severity: .nonFinite, metric: "new domain holdout loss", value: newDomainLoss,
+                    reference: newDomainBaseLoss, degradationPercent: .nan, thresholdPercent: 0))
+        } else if !(newDomainLoss < newDomainBaseLoss) {
             reasons.append(
                 GateReason(
                     severity: .notLearned, metric: "new domain holdout loss", value: newDomainLoss,
@@ -91,8 +107,11 @@ public enum ForgettingGate {
                     degradationPercent: 100 * (newDomainLoss - newDomainBaseLoss) / newDomainBaseLoss,
                     thresholdPercent: 0))
         }
-        let order: [GateReason.Severity: Int] = [.critical: 0, .notLearned: 1, .warning: 2]
-        reasons.sort { (order[$0.severity]!, -$0.degradationPercent) < (order[$1.severity]!, -$1.degradationPercent) }
+        let order: [GateReason.Severity: Int] = [.nonFinite: 0, .critical: 1, .notLearned: 2, .warning: 3]
+        func key(_ r: GateReason) -> (Int, Double) {
+            (order[r.severity]!, r.degradationPercent.isNaN ? -.infinity : -r.degradationPercent)
+        }
+        reasons.sort { key($0) < key($1) }
         let rollback = reasons.contains { $0.severity != .warning }
         return GateDecision(action: rollback ? .rollback : .accept, reasons: reasons)
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CRMAAdapters
+import CRMABenchmark
 import CRMAContinual
 import CRMAModel
 import CRMANumerics
@@ -16,7 +17,9 @@ struct ForgettingCommand: ParsableCommand {
             Each domain directory holds train.jsonl and holdout.jsonl (`make corpora` prepares medical, legal, code \
             and finance under data/corpora). After every update, every earlier domain's holdout is scored with the \
             adapters the strategy assigns to it (crma.md §6); the general benchmarks (data/benchmarks) are scored on \
-            the substrate after the last update and on the base model. --quick: one seed, fewer documents and steps.
+            the substrate after the last update and on the base model. The gate crmad runs judges every update (bits per \
+            byte on general text too); report.md shows its decisions, and --gated adds each strategy as crmad would \
+            run it (rolled-back updates dropped). --quick: one seed, fewer documents and steps.
             """)
 
     @OptionGroup var common: CommonOptions
@@ -48,8 +51,17 @@ struct ForgettingCommand: ParsableCommand {
     @Option(help: "Seeds, comma-separated.")
     var seeds = "0,42,1234"
 
-    @Option(help: "Optimizer steps per domain.")
+    @Option(help: "Optimizer steps per domain (unless --epochs is set).")
     var steps = 24
+
+    @Option(help: "Passes over each domain's training rows (overrides --steps when > 0).")
+    var epochs = 0.0
+
+    @Option(help: "Learning rate of LoRA and CRMA's projections (the proj group).")
+    var learningRate: Float = 5e-4
+
+    @Flag(help: "Also run every strategy gated, as crmad does: a rolled-back update is dropped and the next domain trains on the last accepted state (columns <strategy>+gate).")
+    var gated = false
 
     @Option(help: "Sequences of 256 tokens per optimizer step.")
     var batchRows = 2
@@ -86,6 +98,9 @@ struct ForgettingCommand: ParsableCommand {
         }
         s.seeds = seeds.split(separator: ",").compactMap { UInt64($0) }
         s.config.stepsPerDomain = steps
+        s.config.epochs = epochs
+        s.config.optimizer.learningRates[.proj] = learningRate
+        s.gated = gated
         s.trainDocuments = documents
         s.holdoutRows = holdoutRows
         s.config.batchRows = batchRows
@@ -118,10 +133,11 @@ struct ForgettingCommand: ParsableCommand {
         let doms = try bench.loadDomains(data, names: domains.split(separator: ",").map(String.init))
         let general =
             FileManager.default.fileExists(atPath: benchmarks)
-            ? try bench.loadGeneral(benchmarks) : ForgettingBenchmark.GeneralData()
+            ? try bench.loadGeneral(benchmarks) : GeneralSuite()
         let command = CommandLine.arguments.joined(separator: " ")
         var settings = [
-            "steps_per_domain": "\(s.config.stepsPerDomain)", "train_documents": "\(s.trainDocuments)",
+            "steps_per_domain": "\(s.config.stepsPerDomain)", "epochs": "\(s.config.epochs)",
+            "learning_rate": "\(learningRate)", "gated": "\(gated)", "train_documents": "\(s.trainDocuments)",
             "holdout_rows": "\(s.holdoutRows)", "seq_len": "\(s.seqLen)", "batch_rows": "\(s.config.batchRows)",
             "lora":
                 "r=\(s.config.lora.rank) alpha=\(s.config.lora.alpha) \(s.config.lora.targets.map(\.rawValue).joined(separator: ","))",

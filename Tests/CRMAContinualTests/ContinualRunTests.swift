@@ -64,28 +64,29 @@ enum TinyDomains {
         #expect(r.matrix.rows.flatMap { $0 }.allSatisfy { $0.isFinite })
         #expect(r.matrix[2, 2] < r.baseLosses[2])
         #expect(r.perRow[2][0].count == domains[0].holdout.count)
-        #expect(ForgettingMetrics.averageDrift(r.matrix, k: 2) != nil)
+        let drifts = (0..<2).map { 100 * (r.matrix[2, $0] - r.matrix[$0, $0]) / r.matrix[$0, $0] }
+        #expect(abs(ForgettingMetrics.averageDrift(r.matrix, k: 2)! - (drifts[0] + drifts[1]) / 2) < 1e-9)
+        #expect(r.decisions.count == 3 && r.decisions.allSatisfy { $0.domain != "" })
     }
 
     @Test func strategiesUseTheAdaptersCRMAmdSpecifies() throws {
         let lm = try TinyModels.load("llama-f32")
-        let domains = TinyDomains.make(lm)
-        let crma = ContinualLearner(model: lm.model, config: TinyDomains.config(.crma))
-        let identity = ContinualLearner(model: lm.model, config: TinyDomains.config(.crmaIdentity))
+        let domains = Array(TinyDomains.make(lm).prefix(2))
+        let crma = try ContinualRun(model: lm.model, config: TinyDomains.config(.crma)).run(domains).state
+        let identity = try ContinualRun(model: lm.model, config: TinyDomains.config(.crmaIdentity)).run(domains).state
         #expect(crma.crma?.config.mixing == .sinkhorn)
         #expect(identity.crma?.config.mixing == .identity)
-        try crma.learn(domains[0])
-        try crma.learn(domains[1])
-        // Domain 0 is scored with its own (frozen) LoRA and the current substrate.
-        let a = crma.adapters(evaluating: "animals")
+        // Domain 0 is scored with its own LoRA and the current substrate; nothing is left trainable.
+        let a = crma.adapters(scoring: "animals", learnedWith: .crma)
         #expect(a.loras.map(\.name) == ["animals"] && a.crma != nil)
-        #expect(crma.substrate().loras.isEmpty)
-        #expect(a.trainableParameters.isEmpty == false)  // CRMA keeps training across domains
-        #expect(crma.loras["animals"]?.trainable == false)
-        let naive = ContinualLearner(model: lm.model, config: TinyDomains.config(.naive))
-        try naive.learn(domains[0])
-        #expect(naive.adapters(evaluating: "animals").loras.map(\.name) == ["shared"])
-        #expect(naive.substrate().loras.map(\.name) == ["shared"] && naive.crma == nil)
+        #expect(crma.substrate(for: .crma).loras.isEmpty)
+        #expect(a.trainableParameters.isEmpty && crma.loras.values.allSatisfy { !$0.trainable })
+        // CRMA keeps training across domains: the substrate after two domains differs from after one.
+        let one = try ContinualRun(model: lm.model, config: TinyDomains.config(.crma)).run([domains[0]]).state
+        #expect(one.crma!.write[0].value.array != crma.crma!.write[0].value.array)
+        let naive = try ContinualRun(model: lm.model, config: TinyDomains.config(.naive)).run([domains[0]]).state
+        #expect(naive.adapters(scoring: "animals", learnedWith: .naive).loras.map(\.name) == ["shared"])
+        #expect(naive.substrate(for: .naive).loras.map(\.name) == ["shared"] && naive.crma == nil)
     }
 }
 
@@ -96,7 +97,7 @@ enum TinyDomains {
         for p in lora.parameters { for i in 0..<p.count { p.value[i] += 0.05 * Float(i % 7) } }
         let pass = LlamaTrainingPass(model: lm.model, hooks: AdapterSet(loras: [lora]))
         let domain = TinyDomains.make(lm)[0]
-        let ewc = ElasticWeightConsolidation(lambda: 10, onlineGamma: nil)
+        var ewc = ElasticWeightConsolidation(lambda: 10, onlineGamma: nil)
         ewc.consolidate(
             params: lora.parameters, pass: pass, batches: [SequencePacker.batch(Array(domain.train.prefix(2)))])
         #expect(ewc.apply(lora.parameters) == 0)
@@ -113,31 +114,43 @@ enum TinyDomains {
 }
 
 @Suite struct StabilityCheckTests {
-    func learner(_ lm: LanguageModel, critical: Double) -> ContinualLearner {
+    func run(_ lm: LanguageModel, critical: Double) throws -> ContinualRun.Result {
         var c = TinyDomains.config(.naive)
         c.optimizer.learningRates = [.proj: 1e-1, .structural: 5e-3, .gate: 1e-2]
         c.stepsPerDomain = 20
         c.stabilityCheck = StabilityCheck(interval: 2, sliceRows: 2, criticalPercent: critical)
-        return ContinualLearner(model: lm.model, config: c)
+        return try ContinualRun(model: lm.model, config: c).run(Array(TinyDomains.make(lm).prefix(2)))
     }
 
     @Test func anUpdateThatForgetsIsStoppedEarlyAndReported() throws {
         let lm = try TinyModels.load("llama-f32")
-        let domains = TinyDomains.make(lm)
-        let l = learner(lm, critical: 1)
-        try l.learn(domains[0])
-        let reports = try l.learn(domains[1])
-        let stop = try #require(l.stabilityStops["numbers"])
+        let r = try run(lm, critical: 1)
+        let stop = try #require(r.decisions[1].stabilityStop)
         #expect(stop.domain == "animals" && stop.driftPercent > 1)
-        #expect(reports.count == stop.step && stop.step < 20)
+        #expect(r.decisions[1].steps == stop.step && stop.step < 20)
     }
 
     @Test func aGenerousThresholdLetsTheUpdateFinish() throws {
         let lm = try TinyModels.load("llama-f32")
+        let r = try run(lm, critical: 1e9)
+        #expect(r.decisions[1].steps == 20 && r.decisions[1].stabilityStop == nil)
+    }
+
+    /// A slice is judged against its own loss before the update, never against the whole holdout's: a
+    /// slice whose rows are harder than the holdout's mean does not look like forgetting.
+    @Test func eachSliceIsComparedWithItsOwnLossBeforeTheUpdate() throws {
+        let lm = try TinyModels.load("llama-f32")
         let domains = TinyDomains.make(lm)
-        let l = learner(lm, critical: 1e9)
-        try l.learn(domains[0])
-        #expect(try l.learn(domains[1]).count == 20)
-        #expect(l.stabilityStops.isEmpty)
+        var c = TinyDomains.config(.frozen)
+        c.stabilityCheck = StabilityCheck(interval: 2, sliceRows: 1, criticalPercent: 0.001)
+        let update = DomainUpdate(model: lm.model, config: c)
+        let first = DomainUpdate.Job(domain: domains[0], seed: 1)
+        guard case .trained(let a) = try update.train(first, parent: .empty) else { Issue.record("stopped"); return }
+        // The reference of the whole holdout is far below its first row's loss (a different mean).
+        let learned = LearnedDomain(name: "animals", strategy: .frozen, holdout: domains[0].holdout, reference: 1e-6)
+        let second = DomainUpdate.Job(domain: domains[1], earlier: [learned], seed: 2)
+        guard case .trained(let b) = try update.train(second, parent: a.state) else { Issue.record("stopped"); return }
+        // frozen never changes animals' scores: no slice drifted, whatever its whole-holdout reference.
+        #expect(b.stabilityStop == nil && b.steps == c.stepsPerDomain)
     }
 }

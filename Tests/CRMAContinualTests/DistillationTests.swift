@@ -162,19 +162,17 @@ import Testing
     @Test func everyLoRAScoresEveryDomainAndThePenaltyKeepsThemApart() throws {
         let lm = try TinyModels.load("llama-f32")
         let domains = Array(TinyDomains.make(lm).prefix(2))
-        func learn(lambda: Float) throws -> ContinualLearner {
+        func learn(lambda: Float) throws -> LearnedState {
             var c = TinyDomains.config(.olora)
             c.oloraLambda = lambda
-            let l = ContinualLearner(model: lm.model, config: c)
-            for d in domains { try l.learn(d) }
-            return l
+            return try ContinualRun(model: lm.model, config: c).run(domains).state
         }
         let olora = try learn(lambda: 5)
-        #expect(olora.adapters(evaluating: "animals").loras.map(\.name) == ["animals", "numbers"])
-        #expect(olora.adapters(evaluating: "numbers").loras.map(\.name) == ["animals", "numbers"])
-        #expect(olora.substrate().loras.count == 2 && olora.crma == nil)
+        #expect(olora.adapters(scoring: "animals", learnedWith: .olora).loras.map(\.name) == ["animals", "numbers"])
+        #expect(olora.adapters(scoring: "numbers", learnedWith: .olora).loras.map(\.name) == ["animals", "numbers"])
+        #expect(olora.substrate(for: .olora).loras.count == 2 && olora.crma == nil)
         #expect(olora.loras.values.allSatisfy { !$0.trainable })
-        func overlap(_ l: ContinualLearner) -> Double {
+        func overlap(_ l: LearnedState) -> Double {
             OrthogonalSubspacePenalty(lambda: 1, earlier: [l.loras["animals"]!], current: l.loras["numbers"]!).overlap()
         }
         let free = try learn(lambda: 0)

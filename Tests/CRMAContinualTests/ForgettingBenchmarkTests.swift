@@ -5,6 +5,7 @@ import CRMATestSupport
 import CRMATraining
 import Foundation
 import Testing
+@testable import CRMABenchmark
 @testable import CRMAContinual
 
 /// The forgetting benchmark's whole code path on the tiny model: files in, results.json, report.md and

@@ -88,8 +88,15 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/state/jobs/1"))
     }
 
-    @Test(arguments: [Strategy.lwf, .olora])
-    func lwfAndOLoRAUpdatesAreGatedAndKeepTheirAdapters(_ strategy: Strategy) async throws {
+    func concluded(_ o: [String: Any]) -> Bool {
+        o["event"] as? String == "job" && ["accepted", "rolled_back"].contains(o["state"] as? String ?? "")
+    }
+
+    /// Every strategy runs end to end in the daemon through the one update pipeline: two domains, each
+    /// update concluded by the gate, the adapters of the strategy stored with each version, and the
+    /// strategy recorded in the lineage of the domain it learned.
+    @Test(arguments: Strategy.allCases)
+    func everyStrategyLearnsTwoDomainsThroughThePipeline(_ strategy: Strategy) async throws {
         let d = try daemon(
             config {
                 $0.training.strategy = strategy
@@ -100,18 +107,20 @@ import Testing
         dir.drop("inbox/medical/a.jsonl", Self.medical)
         #expect(await next(&events, alert("update_accepted")) != nil)
         dir.drop("inbox/legal/b.jsonl", Self.legal)
-        #expect(await next(&events, alert("update_accepted")) != nil)
+        #expect(await next(&events, concluded) != nil)
         await stop(d)
-        let active = try d.registry.activeVersion()
-        #expect(active.id == 3 && active.losses["medical"] != nil)
-        let (loras, crma) = try AdapterFile.load(d.blobs.path(active.adaptersHash!), model: Self.lm.model)
-        #expect(crma == nil)
-        // lwf trains naive's one shared LoRA; O-LoRA keeps one per domain, all active when scoring.
-        #expect(Set(loras.map(\.name)) == (strategy == .lwf ? ["shared"] : ["medical", "legal"]))
+        let v2 = try #require(try d.registry.version(2))
+        let v3 = try #require(try d.registry.version(3))
+        #expect(v2.lineage["medical"]?.strategy == strategy.rawValue)
+        #expect(v3.parentID == 2 && v3.losses["medical"] != nil && v3.losses["legal"] != nil)
+        let state = try LearnedState.load(d.blobs.path(v3.adaptersHash!), model: Self.lm.model)
+        let expected: Set<String> = strategy.perDomainLoRA ? ["medical", "legal"] : ["shared"]
+        #expect(Set(state.loras.keys) == expected)
+        #expect((state.crma != nil) == strategy.usesCRMA)
+        // ewc's Fisher is stored with the version it was computed for; no other strategy has one.
+        #expect(state.fisher.isEmpty == (strategy != .ewc))
         if strategy == .olora {
-            let byName = Dictionary(uniqueKeysWithValues: loras.map { ($0.name, $0) })
-            let runner = UpdateRunner(model: Self.lm.model, tokenizer: Self.lm.tokenizer, config: d.config)
-            #expect(runner.adapters(scoring: "medical", loras: byName, crma: nil).loras.count == 2)
+            #expect(state.adapters(scoring: "medical", learnedWith: .olora).loras.count == 2)
         }
     }
 
@@ -224,10 +233,10 @@ import Testing
         #expect(await next(&events, alert("update_accepted")) != nil)
         await stop(d)
         let job = try #require(try d.registry.jobs().first)
-        let rows = try UpdateData.load(
+        let rows = try StoredDomain.load(
             domain: "medical", registry: d.registry, blobs: d.blobs, tokenizer: Self.lm.tokenizer, sequenceLength: 32,
-            holdoutFraction: 0.1, holdoutRows: 4
-        ).train.count
+            holdoutRows: 4
+        ).data.train.count
         #expect(job.totalSteps == Int((Double(rows) * 0.5 / 2).rounded(.up)))
         #expect(job.step == job.totalSteps)
     }

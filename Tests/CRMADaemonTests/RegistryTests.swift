@@ -40,13 +40,15 @@ import Testing
         let j1 = try r.enqueue(domain: "med", strategy: "crma", totalSteps: 1, notBefore: 0)
         try r.transition(job: j1, .start)
         try r.transition(job: j1, .trained)
-        let v2 = try r.conclude(job: j1, candidate: candidate(parent: 1, domain: "med", refs: ["med": 2]), accept: true, message: "ok")
+        let c2 = try r.conclude(job: j1, candidate: candidate(parent: 1, domain: "med", refs: ["med": 2]), accept: true, message: "ok")
+        let v2 = c2.version
+        #expect(c2 == .promoted(version: v2))
         #expect(try r.activeVersionID() == v2)
         #expect(try r.job(j1)?.state == .accepted)
         let j2 = try r.enqueue(domain: "law", strategy: "crma", totalSteps: 1, notBefore: 0)
         try r.transition(job: j2, .start)
         try r.transition(job: j2, .trained)
-        let v3 = try r.conclude(job: j2, candidate: candidate(parent: v2, domain: "law", refs: ["med": 2]), accept: false, message: "drift")
+        let v3 = try r.conclude(job: j2, candidate: candidate(parent: v2, domain: "law", refs: ["med": 2]), accept: false, message: "drift").version
         #expect(try r.activeVersionID() == v2)
         #expect(try r.version(v3)?.state == "rolled_back")
         #expect(try r.job(j2)?.state == .rolledBack)
@@ -56,6 +58,38 @@ import Testing
         #expect(throws: RegistryError.noSuchVersion(99)) { try r.activate(version: 99) }
         try r.activate(version: 1)
         #expect(try r.activeVersionID() == 1)
+    }
+
+    /// An operator's rollback while a job trains is never undone: the job's candidate, accepted by the
+    /// gate on top of its parent, is concluded as stale and the active version stays the operator's.
+    @Test func acceptIsCompareAndSwapOnTheParent() throws {
+        let r = try registry
+        let j1 = try r.enqueue(domain: "a", strategy: "crma", totalSteps: 1, notBefore: 0)
+        try r.transition(job: j1, .start)
+        try r.transition(job: j1, .trained)
+        let v2 = try r.conclude(job: j1, candidate: candidate(parent: 1, domain: "a", refs: ["a": 2]), accept: true, message: "").version
+        let j2 = try r.enqueue(domain: "b", strategy: "crma", totalSteps: 1, notBefore: 0)
+        try r.transition(job: j2, .start)
+        try r.activate(version: 1)  // the operator rolls back while b trains on version 2
+        try r.transition(job: j2, .trained)
+        let c3 = try r.conclude(job: j2, candidate: candidate(parent: v2, domain: "b", refs: ["a": 2]), accept: true, message: "ok")
+        #expect(c3 == .stale(version: c3.version, active: 1))
+        #expect(try r.activeVersionID() == 1)
+        #expect(try r.version(c3.version)?.state == "rolled_back")
+        #expect(try r.version(c3.version)?.reasons.first?.severity == "stale")
+        #expect(try r.job(j2)?.state == .rolledBack)
+        #expect(try r.job(j2)?.message?.contains("not promoted") == true)
+    }
+
+    /// A retry with another strategy never merges into a queued job of the domain (it would silently run
+    /// with the queued job's strategy).
+    @Test func aQueuedJobIsOnlyMergedWithOneOfTheSameStrategy() throws {
+        let r = try registry
+        let a = try r.enqueue(domain: "med", strategy: "naive", totalSteps: 5, notBefore: 100)
+        let b = try r.enqueue(domain: "med", strategy: "frozen", totalSteps: 5, notBefore: 100)
+        #expect(a != b)
+        #expect(try r.job(b)?.strategy == "frozen")
+        #expect(try r.enqueue(domain: "med", strategy: "naive", totalSteps: 5, notBefore: 200) == a)
     }
 
     @Test func concludingAJobThatIsNotEvaluatingChangesNothing() throws {

@@ -1,4 +1,5 @@
 import CRMAAdapters
+import CRMAContinual
 import CRMAModel
 import CRMAMonitor
 import CRMATraining
@@ -21,6 +22,8 @@ public struct ForgettingBenchmark {
         public var generalDocuments = 8
         public var multipleChoiceItems = 100
         public var probeDocuments = 4
+        /// Also run each strategy gated: rolled-back updates dropped, as crmad does (`<strategy>+gate`).
+        public var gated = false
         public init() {}
     }
 
@@ -50,58 +53,22 @@ public struct ForgettingBenchmark {
         }
     }
 
-    public struct GeneralData: Sendable {
-        public var documents: [String] = []
-        public var multipleChoice: [String: [MultipleChoiceItem]] = [:]
-        public var probes: [String] = []
-        public init() {}
-    }
-
     /// Reads `dir/general.jsonl`, `dir/arc_easy.jsonl`, `dir/hellaswag.jsonl` when present.
-    public func loadGeneral(_ dir: String) throws -> GeneralData {
-        var g = GeneralData()
-        let general = (dir as NSString).appendingPathComponent("general.jsonl")
-        if FileManager.default.fileExists(atPath: general) {
-            let texts = try DocumentReader.read(file: general).compactMap {
-                if case .text(let s) = $0.0 { s } else { nil }
-            }
-            g.documents = Array(texts.prefix(settings.generalDocuments))
-            g.probes = Array(texts.dropFirst(settings.generalDocuments).prefix(settings.probeDocuments))
-        }
-        for task in ["arc_easy", "hellaswag"] {
-            let path = (dir as NSString).appendingPathComponent("\(task).jsonl")
-            guard settings.multipleChoiceItems > 0, let data = FileManager.default.contents(atPath: path) else {
-                continue
-            }
-            let items = try String(decoding: data, as: UTF8.self).split(separator: "\n").map {
-                try JSONDecoder().decode(MultipleChoiceItem.self, from: Data($0.utf8))
-            }
-            g.multipleChoice[task] = Array(items.prefix(settings.multipleChoiceItems))
-        }
-        return g
+    public func loadGeneral(_ dir: String) throws -> GeneralSuite {
+        try GeneralSuite.load(
+            dir, documents: settings.generalDocuments, probes: settings.probeDocuments, tasks: ["arc_easy", "hellaswag"],
+            items: settings.multipleChoiceItems)
     }
 
-    func generalScores(_ hooks: (any LlamaAdapterHooks)?, _ g: GeneralData) -> [String: Double] {
-        let bench = GeneralBenchmarks(model: lm.model, tokenizer: lm.tokenizer, context: settings.seqLen)
-        var out: [String: Double] = [:]
-        if !g.documents.isEmpty { out["general_bits_per_byte"] = bench.bitsPerByte(g.documents, hooks: hooks) }
-        for (task, items) in g.multipleChoice.sorted(by: { $0.key < $1.key }) {
-            let (acc, norm) = bench.multipleChoice(items, hooks: hooks)
-            out["\(task)_acc"] = acc
-            out["\(task)_acc_norm"] = norm
-        }
-        if let hooks, !g.probes.isEmpty {
-            let (kl, top1) = bench.distributionShift(probes: g.probes, hooks: hooks)
-            out["probe_kl_base_current"] = kl
-            out["probe_top1_agreement"] = top1
-        }
-        return out
+    func generalScores(_ hooks: (any LlamaAdapterHooks)?, _ g: GeneralSuite) -> [String: Double] {
+        g.scores(model: lm.model, tokenizer: lm.tokenizer, context: settings.seqLen, hooks: hooks)
     }
 
-    /// Runs every strategy and seed. `log` receives one line per finished domain; `onRun` receives the
+    /// Runs every strategy and seed (and, with `settings.gated`, each strategy again as crmad would:
+    /// rolled-back updates dropped). `log` receives one line per finished domain; `onRun` receives the
     /// results so far after every finished strategy and seed, so a long run can be saved as it goes.
     public func run(
-        domains: [DomainData], general: GeneralData, log: (String) -> Void = { _ in },
+        domains: [DomainData], general: GeneralSuite, log: (String) -> Void = { _ in },
         onRun: (_ results: [StrategyResult], _ base: [String: Double]) throws -> Void = { _, _ in }
     ) throws -> (
         results: [StrategyResult], base: [String: Double]
@@ -109,43 +76,74 @@ public struct ForgettingBenchmark {
         log("scoring the base model: general benchmarks and every domain's holdout")
         let base = generalScores(nil, general)
         let baseLosses = ContinualRun.baseLosses(model: lm.model, domains: domains)
+        // The gate judges bits per byte on general text, as crmad does by default.
+        let gateSuite = GeneralSuite(documents: general.documents)
+        let gateCheck =
+            gateSuite.isEmpty
+            ? nil
+            : GeneralCheck(suite: gateSuite, tokenizer: lm.tokenizer, context: settings.seqLen, base: base)
         var results: [StrategyResult] = []
         for seed in settings.seeds {
             for strategy in settings.strategies {
                 var config = settings.config
                 config.strategy = strategy
                 config.seed = seed
-                let start = Date()
-                let run = try ContinualRun(model: lm.model, config: config).run(
-                    domains, baseLosses: baseLosses,
-                    onDomain: { k, losses in
-                        log(
-                            String(
-                                format: "%@ seed %llu: learned %@ (%d/%d), holdout %.4f, %.0f s", strategy.rawValue,
-                                seed,
-                                domains[k].name, k + 1, domains.count, losses.last!, Date().timeIntervalSince(start)))
-                    })
-                let (matrix, perRow) = (run.matrix, run.perRow)
-                var intervals: [[Interval?]] = []
-                for k in 0..<perRow.count {
-                    intervals.append(
-                        (0...k).map { j in
-                            j < k
-                                ? Bootstrap.driftInterval(
-                                    reference: perRow[j][j], after: perRow[k][j], samples: 500, seed: seed) : nil
-                        })
+                let ungated = try runOne(
+                    domains, config: config, gated: false, baseLosses: baseLosses, gate: gateCheck, general: general,
+                    log: log)
+                results.append(ungated)
+                try onRun(results, base)
+                guard settings.gated else { continue }
+                if ungated.decisions?.allSatisfy({ $0.outcome != "rolled_back" }) ?? false {
+                    // Nothing was rolled back: the gated run is the same run.
+                    var same = ungated
+                    same.strategy += "+gate"
+                    same.gated = true
+                    results.append(same)
+                } else {
+                    results.append(
+                        try runOne(
+                            domains, config: config, gated: true, baseLosses: baseLosses, gate: gateCheck,
+                            general: general, log: log))
                 }
-                let general = generalScores(run.substrate, general)
-                results.append(
-                    StrategyResult(
-                        strategy: strategy.rawValue, seed: seed, matrix: matrix, baseLosses: baseLosses,
-                        driftIntervals: intervals,
-                        seconds: Date().timeIntervalSince(start), general: general,
-                        teacherCosts: run.teacherCosts.isEmpty ? nil : run.teacherCosts))
                 try onRun(results, base)
             }
         }
         return (results, base)
+    }
+
+    func runOne(
+        _ domains: [DomainData], config: ContinualConfig, gated: Bool, baseLosses: [Double], gate: GeneralCheck?,
+        general: GeneralSuite, log: (String) -> Void
+    ) throws -> StrategyResult {
+        let name = config.strategy.rawValue + (gated ? "+gate" : "")
+        let start = Date()
+        let run = try ContinualRun(model: lm.model, config: config, gated: gated).run(
+            domains, baseLosses: baseLosses, general: gate,
+            onDomain: { k, losses in
+                log(
+                    String(
+                        format: "%@ seed %llu: learned %@ (%d/%d), holdout %.4f, %.0f s", name, config.seed,
+                        domains[k].name, k + 1, domains.count, losses.last!, Date().timeIntervalSince(start)))
+            })
+        let decisions = run.decisions
+        for (k, d) in decisions.enumerated() where d.outcome != "accepted" {
+            log("  gate on update \(k + 1) (\(d.domain)): \(d.outcome) — \(d.reasons.prefix(2).map(ForgettingReport.describe).joined(separator: "; "))")
+        }
+        let (matrix, perRow) = (run.matrix, run.perRow)
+        var intervals: [[Interval?]] = []
+        for k in 0..<perRow.count {
+            intervals.append(
+                (0...k).map { (j: Int) -> Interval? in
+                    let (reference, after) = (perRow[j][j], perRow[k][j])
+                    guard j < k, !reference.isEmpty, reference.count == after.count else { return nil }
+                    return Bootstrap.driftInterval(reference: reference, after: after, samples: 500, seed: config.seed)
+                })
+        }
+        return StrategyResult(
+            strategy: name, seed: config.seed, matrix: matrix, baseLosses: baseLosses, driftIntervals: intervals,
+            seconds: Date().timeIntervalSince(start), general: generalScores(run.substrate, general),
+            teacherCosts: run.teacherCosts.isEmpty ? nil : run.teacherCosts, decisions: decisions, gated: gated)
     }
 
     /// The contents of results.json.

@@ -1,3 +1,4 @@
+import CRMAContinual
 import CRMAMonitor
 import Foundation
 
@@ -14,6 +15,10 @@ public struct StrategyResult: Sendable, Codable {
     public var general: [String: Double]
     /// lwf: what the teacher cost per domain (absent for other strategies and older results).
     public var teacherCosts: [String: TeacherCost]?
+    /// The gate's decision on every update (absent in older results).
+    public var decisions: [UpdateDecision]?
+    /// Whether rolled-back updates were dropped, as crmad does (the strategy is then named `<s>+gate`).
+    public var gated: Bool?
 }
 
 /// Renders the forgetting benchmark's tables and chart from results (pure: strings in, strings out).
@@ -117,6 +122,7 @@ public enum ForgettingReport {
                 md += "\n"
             }
         }
+        md += decisionTable(results, strategies: strategies, domains: domains)
         md += "\n## Wall time per run (s)\n\n"
         for s in strategies {
             md += String(format: "- %@: %.0f\n", s, mean(results.filter { $0.strategy == s }.map(\.seconds)))
@@ -134,6 +140,49 @@ public enum ForgettingReport {
             }
         }
         return md
+    }
+
+    /// What crmad's gate would have done with every update: accepted, warned (accepted with warnings) or
+    /// rolled back, per seed, with the reasons of the first seed that was not plainly accepted.
+    static func decisionTable(_ results: [StrategyResult], strategies: [String], domains: [String]) -> String {
+        guard results.contains(where: { $0.decisions != nil }) else { return "" }
+        var md = "\n## The gate's decision on every update (per seed; `+gate` columns dropped rolled-back updates, as crmad does)\n\n"
+        md += "| update | " + strategies.joined(separator: " | ") + " |\n|---|"
+        md += String(repeating: "---|", count: strategies.count) + "\n"
+        var notes: [String] = []
+        for (k, d) in domains.enumerated() {
+            md += "| \(k + 1): \(d) |"
+            for s in strategies {
+                let rs = results.filter { $0.strategy == s }.sorted { $0.seed < $1.seed }
+                let cells = rs.map { r -> String in
+                    guard let ds = r.decisions, k < ds.count else { return "–" }
+                    let short = ["accepted": "accept", "warned": "warn", "rolled_back": "ROLLBACK"][ds[k].outcome] ?? ds[k].outcome
+                    return ds[k].stabilityStop == nil ? short : short + " (stopped at \(ds[k].steps))"
+                }
+                md += " " + cells.joined(separator: ", ") + " |"
+                if let r = rs.first(where: { ($0.decisions.map { k < $0.count ? $0[k].outcome != "accepted" : false }) ?? false }),
+                    let dec = r.decisions?[k]
+                {
+                    let why = dec.reasons.prefix(3).map(describe).joined(separator: "; ")
+                    notes.append("- \(s), update \(k + 1) (\(d)), seed \(r.seed): \(dec.outcome.replacingOccurrences(of: "_", with: " ")): \(why)")
+                }
+            }
+            md += "\n"
+        }
+        if !notes.isEmpty { md += "\nReasons:\n\n" + notes.joined(separator: "\n") + "\n" }
+        return md
+    }
+
+    /// One gate reason in words.
+    public static func describe(_ r: GateReason) -> String {
+        switch r.severity {
+        case .notLearned: String(format: "%@ did not learn (%.4f, base %.4f)", r.metric, r.value, r.reference)
+        case .nonFinite: "\(r.metric) is not finite (\(r.value))"
+        default:
+            String(
+                format: "%@ %+.2f%% (%.4f vs %.4f, %@ threshold %.1f%%)", r.metric, r.degradationPercent, r.value,
+                r.reference, r.severity.rawValue, r.thresholdPercent)
+        }
     }
 
     /// Each seed's bootstrap 95% interval (over holdout rows) of each earlier domain's drift after the last

@@ -1,0 +1,81 @@
+import CRMAModel
+import CRMAMonitor
+import CRMATraining
+import Foundation
+
+/// The general baseline benchmarks an update is judged on besides the domains (crma.md §6–7): bits per
+/// byte on general text, multiple-choice accuracy per task, and KL(base ‖ current) with top-1 agreement on
+/// a probe set. The benchmark and the daemon read and score it the same way.
+public struct GeneralSuite: Sendable {
+    public var documents: [String] = []
+    public var multipleChoice: [String: [MultipleChoiceItem]] = [:]
+    public var probes: [String] = []
+
+    public init(documents: [String] = [], multipleChoice: [String: [MultipleChoiceItem]] = [:], probes: [String] = []) {
+        self.documents = documents
+        self.multipleChoice = multipleChoice
+        self.probes = probes
+    }
+
+    public var isEmpty: Bool { documents.isEmpty && multipleChoice.isEmpty && probes.isEmpty }
+
+    /// Reads `dir/general.jsonl` (the first `documents` texts score bits per byte, the next `probes` are
+    /// the probe set) and `dir/<task>.jsonl` for each multiple-choice task present (`items` each).
+    public static func load(_ dir: String, documents: Int, probes: Int, tasks: [String], items: Int) throws
+        -> GeneralSuite
+    {
+        var g = GeneralSuite()
+        let general = (dir as NSString).appendingPathComponent("general.jsonl")
+        if FileManager.default.fileExists(atPath: general) {
+            let texts = try DocumentReader.read(file: general).compactMap {
+                if case .text(let s) = $0.0 { s } else { nil }
+            }
+            g.documents = Array(texts.prefix(documents))
+            g.probes = Array(texts.dropFirst(documents).prefix(probes))
+        }
+        for task in tasks where items > 0 {
+            let path = (dir as NSString).appendingPathComponent("\(task).jsonl")
+            guard let data = FileManager.default.contents(atPath: path) else { continue }
+            let all = try String(decoding: data, as: UTF8.self).split(separator: "\n").map {
+                try JSONDecoder().decode(MultipleChoiceItem.self, from: Data($0.utf8))
+            }
+            g.multipleChoice[task] = Array(all.prefix(items))
+        }
+        return g
+    }
+
+    /// Every score of the suite under `hooks` (nil: the base model), by name: `general_bits_per_byte`,
+    /// `<task>_acc`, `<task>_acc_norm`, and with adapters `probe_kl_base_current`, `probe_top1_agreement`.
+    public func scores(model: LlamaModel, tokenizer: Tokenizer, context: Int, hooks: (any LlamaAdapterHooks)?)
+        -> [String: Double]
+    {
+        let bench = GeneralBenchmarks(model: model, tokenizer: tokenizer, context: context)
+        var out: [String: Double] = [:]
+        if !documents.isEmpty { out["general_bits_per_byte"] = bench.bitsPerByte(documents, hooks: hooks) }
+        for (task, items) in multipleChoice.sorted(by: { $0.key < $1.key }) {
+            let (acc, norm) = bench.multipleChoice(items, hooks: hooks)
+            out["\(task)_acc"] = acc
+            out["\(task)_acc_norm"] = norm
+        }
+        if let hooks, !probes.isEmpty {
+            let (kl, top1) = bench.distributionShift(probes: probes, hooks: hooks)
+            out["probe_kl_base_current"] = kl
+            out["probe_top1_agreement"] = top1
+        }
+        return out
+    }
+
+    /// The gate's view of `scores` against the base model's: every score that has a base value, as a
+    /// ``MonitoredMetric`` named `general:<score>` (bits per byte lower is better, accuracy and agreement
+    /// higher). KL has no relative reference (the base's is 0), so it is reported but not gated here.
+    public static func metrics(_ scores: [String: Double], base: [String: Double]) -> [MonitoredMetric] {
+        scores.keys.sorted().compactMap { name in
+            guard let value = scores[name], let reference = base[name], name != "probe_kl_base_current" else {
+                return nil
+            }
+            let lowerIsBetter = name.hasSuffix("bits_per_byte")
+            return MonitoredMetric(
+                name: "general:\(name)", kind: .benchmark, value: value, reference: reference, lowerIsBetter: lowerIsBetter)
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import CRMAAdapters
+import CRMAModel
+
+/// Everything an update builds on and produces: every LoRA by name (one per domain, or the one named
+/// "shared"), the CRMA substrate, and EWC's Fisher memory. A parent state is never changed by an update:
+/// ``DomainUpdate`` trains a ``copy()``, so a rolled-back candidate can simply be dropped.
+public final class LearnedState {
+    public var loras: [String: LoRA]
+    public var crma: CRMA?
+    public var fisher: FisherMemory
+
+    public init(loras: [String: LoRA] = [:], crma: CRMA? = nil, fisher: FisherMemory = FisherMemory()) {
+        self.loras = loras
+        self.crma = crma
+        self.fisher = fisher
+    }
+
+    /// The base model: no adapters.
+    public static var empty: LearnedState { LearnedState() }
+
+    /// An independent copy, nothing in it trainable.
+    public func copy() -> LearnedState {
+        LearnedState(loras: loras.mapValues { $0.frozenCopy() }, crma: crma?.copy(), fisher: fisher)
+    }
+
+    /// The adapters that score `domain`, learned with `strategy` (crma.md §6, ``AdapterRoles``).
+    public func adapters(scoring domain: String, learnedWith strategy: Strategy) -> AdapterSet {
+        AdapterRoles(strategy).scoring(domain, loras: loras, crma: crma)
+    }
+
+    /// What stays active without a domain id under `strategy`, for the general benchmarks.
+    public func substrate(for strategy: Strategy) -> AdapterSet {
+        AdapterRoles(strategy).substrate(loras: loras, crma: crma)
+    }
+
+    static let fisherPrefix = "ewc.fisher."
+    static let anchorPrefix = "ewc.anchor."
+
+    /// Writes the state as one adapter file (``AdapterFile``); EWC's memory rides along as
+    /// `ewc.fisher.<parameter>` and `ewc.anchor.<parameter>` tensors.
+    public func save(to path: String) throws {
+        var extra: [(name: String, values: [Float])] = []
+        for name in fisher.fisher.keys.sorted() {
+            extra.append((Self.fisherPrefix + name, fisher.fisher[name]!))
+            if let a = fisher.anchor[name] { extra.append((Self.anchorPrefix + name, a)) }
+        }
+        try AdapterFile.save(loras: loras.keys.sorted().map { loras[$0]! }, crma: crma, extra: extra, to: path)
+    }
+
+    /// Reads a state written by ``save(to:)`` (or any adapter file) for `model`; nil path: the base model.
+    public static func load(_ path: String?, model: LlamaModel) throws -> LearnedState {
+        guard let path else { return .empty }
+        let (loras, crma) = try AdapterFile.load(path, model: model)
+        var memory = FisherMemory()
+        for (name, values) in try AdapterFile.extraTensors(path, prefix: "ewc.") {
+            if name.hasPrefix(fisherPrefix) { memory.fisher[String(name.dropFirst(fisherPrefix.count))] = values }
+            if name.hasPrefix(anchorPrefix) { memory.anchor[String(name.dropFirst(anchorPrefix.count))] = values }
+        }
+        return LearnedState(
+            loras: Dictionary(loras.map { ($0.name, $0) }, uniquingKeysWith: { $1 }), crma: crma, fisher: memory)
+    }
+}

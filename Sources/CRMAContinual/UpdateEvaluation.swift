@@ -1,0 +1,98 @@
+import CRMAAdapters
+import CRMAModel
+import CRMAMonitor
+import CRMATraining
+
+/// A holdout's token-mean loss and its per-row sums (for bootstrap intervals).
+public struct HoldoutScore: Sendable, Equatable, Codable {
+    public var mean: Double
+    public var perRow: [DocumentLoss]
+
+    public init(mean: Double, perRow: [DocumentLoss]) {
+        self.mean = mean
+        self.perRow = perRow
+    }
+}
+
+/// The general benchmarks the gate judges an update on, and the base model's scores on them.
+public struct GeneralCheck {
+    public var suite: GeneralSuite
+    public var tokenizer: Tokenizer
+    public var context: Int
+    /// The base model's scores (``GeneralSuite/scores(model:tokenizer:context:hooks:)`` with no hooks).
+    public var base: [String: Double]
+
+    public init(suite: GeneralSuite, tokenizer: Tokenizer, context: Int, base: [String: Double]) {
+        self.suite = suite
+        self.tokenizer = tokenizer
+        self.context = context
+        self.base = base
+    }
+}
+
+/// What the evaluation of a candidate found, and the gate's decision on it.
+public struct UpdateEvaluation: Sendable {
+    public var domain: String
+    /// Each earlier domain (other than the one learned) on its pinned rows, scored as it was learned.
+    public var earlier: [String: HoldoutScore]
+    /// A domain learned again: its loss now on the rows of its previous learning (judged against the
+    /// previous reference like any earlier domain).
+    public var previousRows: HoldoutScore?
+    /// The new domain's holdout under the candidate, and under the base model.
+    public var newDomain: HoldoutScore
+    public var newDomainBaseLoss: Double
+    /// The general benchmarks under the candidate's substrate.
+    public var general: [String: Double]
+    /// Everything the gate judged, with its reference.
+    public var metrics: [MonitoredMetric]
+    public var decision: GateDecision
+}
+
+extension DomainUpdate {
+    /// The metric name of a domain's holdout, and of a re-learned domain's previous rows.
+    public static func holdoutMetric(_ domain: String) -> String { "holdout:\(domain)" }
+    public static func previousRowsMetric(_ domain: String) -> String { "holdout:\(domain):previous" }
+
+    /// Scores `candidate` on every earlier domain's pinned rows (with the adapters of the strategy it was
+    /// learned with), on the new domain and, when given, on the general benchmarks; asks the gate.
+    /// `newDomainBaseLoss`: the base model's loss on the new domain's holdout when already known.
+    public func evaluate(
+        _ candidate: LearnedState, job: Job, general: GeneralCheck? = nil, newDomainBaseLoss: Double? = nil
+    ) -> UpdateEvaluation {
+        let domain = job.domain.name
+        var metrics: [MonitoredMetric] = []
+        var earlier: [String: HoldoutScore] = [:]
+        var previous: HoldoutScore?
+        for e in job.earlier where !e.holdout.isEmpty {
+            let s = score(adapters(scoring: e.name, in: candidate, job: job), e.holdout)
+            if e.name == domain {
+                previous = s
+                metrics.append(
+                    MonitoredMetric(name: Self.previousRowsMetric(e.name), kind: .domain, value: s.mean, reference: e.reference))
+            } else {
+                earlier[e.name] = s
+                metrics.append(
+                    MonitoredMetric(name: Self.holdoutMetric(e.name), kind: .domain, value: s.mean, reference: e.reference))
+            }
+        }
+        let new = score(candidate.adapters(scoring: domain, learnedWith: config.strategy), job.domain.holdout)
+        let base = newDomainBaseLoss ?? score(AdapterSet(), job.domain.holdout).mean
+        var generalScores: [String: Double] = [:]
+        if let general, !general.suite.isEmpty {
+            generalScores = general.suite.scores(
+                model: model, tokenizer: general.tokenizer, context: general.context,
+                hooks: candidate.substrate(for: config.strategy))
+            metrics += GeneralSuite.metrics(generalScores, base: general.base)
+        }
+        let decision = ForgettingGate.decide(
+            metrics: metrics, newDomainLoss: new.mean, newDomainBaseLoss: base, thresholds: config.gate)
+        return UpdateEvaluation(
+            domain: domain, earlier: earlier, previousRows: previous, newDomain: new, newDomainBaseLoss: base,
+            general: generalScores, metrics: metrics, decision: decision)
+    }
+
+    func score(_ adapters: AdapterSet, _ rows: [PackedRow]) -> HoldoutScore {
+        let s = HoldoutScorer.score(model: model, adapters: adapters, rows: rows)
+        return HoldoutScore(mean: s.mean, perRow: s.perRow)
+    }
+}

@@ -1,0 +1,40 @@
+import CRMAAdapters
+import CRMATraining
+import Foundation
+
+/// A running job's progress as `crmactl status` and `watch` show it: tokens per second over the last few
+/// steps, and the time left at the rate since this run of the job started (a resumed job counts from its
+/// checkpoint, so the ETA is not skewed by steps done before a restart).
+struct ProgressMeter {
+    let job: JobRecord
+    let started: Double
+    private var window: [(time: Date, tokens: Int)] = []
+    private var runStart = Date()
+    private var firstStep: Int
+
+    init(job: JobRecord, started: Double) {
+        self.job = job
+        self.started = started
+        firstStep = job.step
+    }
+
+    mutating func resumed(at step: Int) {
+        firstStep = step
+        runStart = Date()
+    }
+
+    mutating func progress(after report: StepReport, step: Int, totalSteps: Int) -> JobProgress {
+        let now = Date()
+        window.append((now, report.tokens))
+        if window.count > 5 { window.removeFirst() }
+        let tps =
+            window.count > 1
+            ? Double(window.dropFirst().map(\.tokens).reduce(0, +)) / now.timeIntervalSince(window[0].time) : 0
+        let done = max(1, step - firstStep)
+        let eta = now.timeIntervalSince(runStart) / Double(done) * Double(totalSteps - step)
+        return JobProgress(
+            id: job.id, domain: job.domain, phase: "training", step: step, totalSteps: totalSteps, loss: report.loss,
+            tokensPerSecond: tps, etaSeconds: eta, spectralExcess: report.crmaHealth?.maxSpectralExcess,
+            startedAt: started)
+    }
+}
