@@ -33,7 +33,8 @@ test: deps model
 	$(MAKE) --no-print-directory test-systemd
 
 ## test-systemd: unit lint, sd_notify (READY/STATUS/WATCHDOG/STOPPING), SIGTERM, journald fields, 403 by uid,
-## kills, disk full, hostile clients on the socket
+## kills, disk full, hostile clients on the socket, an operator's rollback while an update trains (never undone)
+## and a later file for a learned domain (the gate keeps judging it on its pinned holdout rows)
 TINY := $(CURDIR)/Tests/CRMAModelTests/Fixtures/tiny/llama-f32.gguf
 test-systemd:
 	@if [ "$$(id -u)" -ne 0 ]; then echo "test-systemd needs root (private mount namespaces for journald and systemd-analyze)"; exit 1; fi
@@ -41,6 +42,7 @@ test-systemd:
 	unshare --mount --propagation private scripts/systemd/with-journald.sh /tmp/crmad-test-journal \
 		python3 scripts/systemd/service_checks.py --crmad .build/debug/crmad --crmactl .build/debug/crmactl \
 		--model $(TINY) --journal /tmp/crmad-test-journal
+	python3 scripts/systemd/update_race.py --crmad .build/debug/crmad --crmactl .build/debug/crmactl --model $(TINY)
 	scripts/systemd/nspawn-check.sh .build/debug/crmad .build/debug/crmactl $(TINY)
 	python3 scripts/reliability/kill_driver.py --crmad .build/debug/crmad --model $(TINY) --kills 12
 	unshare --mount --propagation private python3 scripts/reliability/disk_full.py --crmad .build/debug/crmad \

@@ -62,7 +62,7 @@ let package = Package(
         // training: optimizer, schedules, clipping, data pipeline, trainer loop, checkpoints
         .target(
             name: "CRMATraining",
-            dependencies: ["CRMAAdapters", "CRMAModel", "CRMANumerics", "CRMATestSupport"],
+            dependencies: ["CRMAAdapters", "CRMAModel", "CRMANumerics"],
             swiftSettings: upcoming + optimizedInDebug
         ),
         // monitor: loss matrix, forgetting metrics, bootstrap intervals, the gate (pure decisions)
@@ -80,14 +80,16 @@ let package = Package(
         // the forgetting benchmark's runs, results files and report (only crma-bench and tests link it)
         .target(
             name: "CRMABenchmark",
-            dependencies: ["CRMAContinual", "CRMATraining", "CRMAAdapters", "CRMAModel", "CRMAMonitor", "CRMANumerics"],
+            dependencies: ["CRMAContinual", "CRMATraining", "CRMAAdapters", "CRMAModel", "CRMAMonitor"],
             swiftSettings: upcoming
         ),
+        // wire: the Codable types the control API sends and crmactl reads (no dependencies, so crmactl stays light)
+        .target(name: "CRMAWire", swiftSettings: upcoming),
         // daemon core: config, inbox and ingest, blob store, registry and jobs (SQLite), journald, sd_notify
         .target(
             name: "CRMADaemon",
             dependencies: [
-                "CRMAContinual", "CRMATraining", "CRMAAdapters", "CRMAModel", "CRMAMonitor", "CRMANumerics", "CSystemd",
+                "CRMAContinual", "CRMATraining", "CRMAAdapters", "CRMAModel", "CRMAMonitor", "CRMAWire", "CSystemd",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -97,11 +99,10 @@ let package = Package(
         .target(
             name: "CRMAControl",
             dependencies: [
-                "CRMADaemon",
+                "CRMADaemon", "CRMAContinual", "CRMAWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming
@@ -134,6 +135,7 @@ let package = Package(
         .executableTarget(
             name: "crmactl",
             dependencies: [
+                "CRMAWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -144,7 +146,7 @@ let package = Package(
         .executableTarget(
             name: "crma-bench",
             dependencies: [
-                "CRMAModel", "CRMANumerics", "CRMAAdapters", "CRMATraining", "CRMAContinual", "CRMAMonitor", "CRMABenchmark",
+                "CRMAModel", "CRMANumerics", "CRMAAdapters", "CRMATraining", "CRMAContinual", "CRMABenchmark", "CRMAWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: upcoming
@@ -187,9 +189,15 @@ let package = Package(
         .testTarget(
             name: "CRMADaemonTests",
             dependencies: [
-                "CRMADaemon", "CRMAContinual", "CRMAModel", "CRMATestSupport",
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "CRMADaemon", "CRMAContinual", "CRMATraining", "CRMAAdapters", "CRMAModel", "CRMAWire", "CRMATestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "CRMAWireTests",
+            dependencies: ["CRMAWire"],
+            resources: [.copy("Recorded")],
             swiftSettings: upcoming
         ),
         .testTarget(

@@ -15,3 +15,28 @@ def write_config(path, *, state, inbox, socket, model, extra=""):
     with open(path, "w") as f:
         f.write(f'[paths]\nstate_dir = "{state}"\ninbox = "{inbox}"\nsocket = "{socket}"\n'
                 f'[model]\npath = "{model}"\n' + extra)
+
+
+def wait(predicate, seconds=60, interval=0.2):
+    """Polls `predicate` until it returns something truthy (returned) or `seconds` pass (returns None)."""
+    import time
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(interval)
+    return None
+
+
+def ctl(crmactl, socket, *args):
+    """`crmactl ARGS --json` against `socket`: the decoded answer, or None when the command failed."""
+    import json, subprocess
+    r = subprocess.run([crmactl, *args, "--json", "--socket", socket], capture_output=True, text=True)
+    return json.loads(r.stdout) if r.returncode == 0 else None
+
+
+def start_crmad(crmad, config, log):
+    """Starts crmad on `config` with one OpenBLAS thread (the cores are shared), logging to `log`."""
+    import os, subprocess
+    return subprocess.Popen([crmad, "--config", config], stdout=log, stderr=log,
+                            env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))

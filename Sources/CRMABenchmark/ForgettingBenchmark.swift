@@ -24,6 +24,8 @@ public struct ForgettingBenchmark {
         public var probeDocuments = 4
         /// Also run each strategy gated: rolled-back updates dropped, as crmad does (`<strategy>+gate`).
         public var gated = false
+        /// Answer items scored per task domain (exact-match accuracy; 0 turns it off).
+        public var answerItems = 100
         public init() {}
     }
 
@@ -53,6 +55,16 @@ public struct ForgettingBenchmark {
         }
     }
 
+    /// Each domain's answer items (task domains: `dir/<domain>/holdout.jsonl` lines with an "answer");
+    /// empty for domains without answers (natural text).
+    public func loadAnswers(_ dir: String, names: [String]) throws -> [[AnswerItem]] {
+        try names.map {
+            try AnswerAccuracy.load(
+                file: (dir as NSString).appendingPathComponent("\($0)/holdout.jsonl"), tokenizer: lm.tokenizer,
+                limit: settings.answerItems)
+        }
+    }
+
     /// Reads `dir/general.jsonl`, `dir/arc_easy.jsonl`, `dir/hellaswag.jsonl` when present.
     public func loadGeneral(_ dir: String) throws -> GeneralSuite {
         try GeneralSuite.load(
@@ -68,7 +80,7 @@ public struct ForgettingBenchmark {
     /// rolled-back updates dropped). `log` receives one line per finished domain; `onRun` receives the
     /// results so far after every finished strategy and seed, so a long run can be saved as it goes.
     public func run(
-        domains: [DomainData], general: GeneralSuite, log: (String) -> Void = { _ in },
+        domains: [DomainData], general: GeneralSuite, answers: [[AnswerItem]] = [], log: (String) -> Void = { _ in },
         onRun: (_ results: [StrategyResult], _ base: [String: Double]) throws -> Void = { _, _ in }
     ) throws -> (
         results: [StrategyResult], base: [String: Double]
@@ -76,6 +88,9 @@ public struct ForgettingBenchmark {
         log("scoring the base model: general benchmarks and every domain's holdout")
         let base = generalScores(nil, general)
         let baseLosses = ContinualRun.baseLosses(model: lm.model, domains: domains)
+        let answers = answers.isEmpty ? Array(repeating: [], count: domains.count) : answers
+        let baseCorrect = answers.map { AnswerAccuracy.correct($0, model: lm.model, hooks: nil) }
+        let scoring = Scoring(answers: answers, baseCorrect: baseCorrect)
         // The gate judges bits per byte on general text, as crmad does by default.
         let gateSuite = GeneralSuite(documents: general.documents)
         let gateCheck =
@@ -90,7 +105,7 @@ public struct ForgettingBenchmark {
                 config.seed = seed
                 let ungated = try runOne(
                     domains, config: config, gated: false, baseLosses: baseLosses, gate: gateCheck, general: general,
-                    log: log)
+                    scoring: scoring, log: log)
                 results.append(ungated)
                 try onRun(results, base)
                 guard settings.gated else { continue }
@@ -104,7 +119,7 @@ public struct ForgettingBenchmark {
                     results.append(
                         try runOne(
                             domains, config: config, gated: true, baseLosses: baseLosses, gate: gateCheck,
-                            general: general, log: log))
+                            general: general, scoring: scoring, log: log))
                 }
                 try onRun(results, base)
             }
@@ -112,12 +127,21 @@ public struct ForgettingBenchmark {
         return (results, base)
     }
 
+    /// The task domains' answer items and the base model's answers to them.
+    struct Scoring {
+        var answers: [[AnswerItem]]
+        var baseCorrect: [[Bool]]
+    }
+
     func runOne(
         _ domains: [DomainData], config: ContinualConfig, gated: Bool, baseLosses: [Double], gate: GeneralCheck?,
-        general: GeneralSuite, log: (String) -> Void
+        general: GeneralSuite, scoring: Scoring, log: (String) -> Void
     ) throws -> StrategyResult {
         let name = config.strategy.rawValue + (gated ? "+gate" : "")
         let start = Date()
+        // correct[k][j]: each answer item of domain j right after update k.
+        var correct: [[[Bool]]] = []
+        var finalState = LearnedState.empty
         let run = try ContinualRun(model: lm.model, config: config, gated: gated).run(
             domains, baseLosses: baseLosses, general: gate,
             onDomain: { k, losses in
@@ -125,6 +149,15 @@ public struct ForgettingBenchmark {
                     String(
                         format: "%@ seed %llu: learned %@ (%d/%d), holdout %.4f, %.0f s", name, config.seed,
                         domains[k].name, k + 1, domains.count, losses.last!, Date().timeIntervalSince(start)))
+            },
+            onState: { k, state in
+                correct.append(
+                    (0...k).map { j in
+                        AnswerAccuracy.correct(
+                            scoring.answers[j], model: lm.model,
+                            hooks: state.adapters(scoring: domains[j].name, learnedWith: config.strategy))
+                    })
+                finalState = state
             })
         let decisions = run.decisions
         for (k, d) in decisions.enumerated() where d.outcome != "accepted" {
@@ -140,10 +173,46 @@ public struct ForgettingBenchmark {
                     return Bootstrap.driftInterval(reference: reference, after: after, samples: 500, seed: config.seed)
                 })
         }
-        return StrategyResult(
+        let hasAnswers = scoring.answers.contains { !$0.isEmpty }
+        var result = StrategyResult(
             strategy: name, seed: config.seed, matrix: matrix, baseLosses: baseLosses, driftIntervals: intervals,
             seconds: Date().timeIntervalSince(start), general: generalScores(run.substrate, general),
             teacherCosts: run.teacherCosts.isEmpty ? nil : run.teacherCosts, decisions: decisions, gated: gated)
+        if hasAnswers {
+            result.accuracy = correct.map { row in row.map { $0.isEmpty ? nil : AnswerAccuracy.rate($0) } }
+            result.baseAccuracy = scoring.baseCorrect.map { $0.isEmpty ? nil : AnswerAccuracy.rate($0) }
+            result.accuracyIntervals = (0..<correct.count).map { k in
+                (0...k).map { j -> Interval? in
+                    guard j < k, !correct[j][j].isEmpty else { return nil }
+                    return Bootstrap.differenceInterval(
+                        reference: correct[j][j].map { $0 ? 1 : 0 }, after: correct[k][j].map { $0 ? 1 : 0 },
+                        samples: 500, seed: config.seed)
+                }
+            }
+        }
+        if config.strategy.usesCRMA { result.substrateAblation = ablation(finalState, domains, config, scoring) }
+        return result
+    }
+
+    /// The paper's inference-time ablation: after the last update, every domain with its LoRA and the
+    /// substrate, and with its LoRA alone.
+    func ablation(_ state: LearnedState, _ domains: [DomainData], _ config: ContinualConfig, _ scoring: Scoring)
+        -> [String: SubstrateAblation]
+    {
+        var out: [String: SubstrateAblation] = [:]
+        for (j, d) in domains.enumerated() {
+            let with = state.adapters(scoring: d.name, learnedWith: config.strategy)
+            let without = AdapterSet(loras: with.loras, crma: nil)
+            func accuracy(_ a: AdapterSet) -> Double? {
+                scoring.answers[j].isEmpty
+                    ? nil : AnswerAccuracy.rate(AnswerAccuracy.correct(scoring.answers[j], model: lm.model, hooks: a))
+            }
+            out[d.name] = SubstrateAblation(
+                lossWith: HoldoutScorer.score(model: lm.model, adapters: with, rows: d.holdout).mean,
+                lossWithout: HoldoutScorer.score(model: lm.model, adapters: without, rows: d.holdout).mean,
+                accuracyWith: accuracy(with), accuracyWithout: accuracy(without))
+        }
+        return out
     }
 
     /// The contents of results.json.

@@ -19,6 +19,31 @@ public struct StrategyResult: Sendable, Codable {
     public var decisions: [UpdateDecision]?
     /// Whether rolled-back updates were dropped, as crmad does (the strategy is then named `<s>+gate`).
     public var gated: Bool?
+    /// Task domains: `accuracy[k][j]`, exact-match accuracy of the greedy answer (0…1) on domain j's
+    /// holdout after update k, and the base model's; nil for domains without answers.
+    public var accuracy: [[Double?]]?
+    public var baseAccuracy: [Double?]?
+    /// `accuracyIntervals[k][j]`: bootstrap 95% interval of accuracy after update k minus at learn time
+    /// (fraction, j < k).
+    public var accuracyIntervals: [[Interval?]]?
+    /// After the last update, each domain scored with the CRMA substrate on and off (crma strategies).
+    public var substrateAblation: [String: SubstrateAblation]?
+}
+
+/// The inference-time CRMA ablation of one domain: its holdout loss and answer accuracy with the
+/// substrate enabled (as trained) and disabled (its LoRA alone).
+public struct SubstrateAblation: Sendable, Codable, Equatable {
+    public var lossWith: Double
+    public var lossWithout: Double
+    public var accuracyWith: Double?
+    public var accuracyWithout: Double?
+
+    public init(lossWith: Double, lossWithout: Double, accuracyWith: Double?, accuracyWithout: Double?) {
+        self.lossWith = lossWith
+        self.lossWithout = lossWithout
+        self.accuracyWith = accuracyWith
+        self.accuracyWithout = accuracyWithout
+    }
 }
 
 /// Renders the forgetting benchmark's tables and chart from results (pure: strings in, strings out).
@@ -122,6 +147,8 @@ public enum ForgettingReport {
                 md += "\n"
             }
         }
+        md += accuracyTables(results, strategies: strategies, domains: domains)
+        md += ablationTable(results, strategies: strategies, domains: domains)
         md += decisionTable(results, strategies: strategies, domains: domains)
         md += "\n## Wall time per run (s)\n\n"
         for s in strategies {
@@ -137,6 +164,98 @@ public enum ForgettingReport {
                 md += String(
                     format: "| %@ | %@ | %.0f | %.0f | %.1f |\n", d, mode.rawValue, mean(c.map(\.trainingSeconds)),
                     mean(c.map(\.prefillSeconds)), mean(c.map { Double($0.bytesOnDisk) / 1e6 }))
+            }
+        }
+        return md
+    }
+
+    /// Task domains: the drop in answer accuracy of each earlier domain from learn time to after the last
+    /// update (points, mean ± std over seeds, with accuracies), each seed's bootstrap interval, and per
+    /// strategy the whole accuracy matrix (mean over seeds) in the loss matrix's shape.
+    static func accuracyTables(_ results: [StrategyResult], strategies: [String], domains: [String]) -> String {
+        guard results.contains(where: { $0.accuracy != nil }), domains.count > 1 else { return "" }
+        let T = domains.count - 1
+        func acc(_ r: StrategyResult, _ k: Int, _ j: Int) -> Double? {
+            guard let a = r.accuracy, k < a.count, j < a[k].count else { return nil }
+            return a[k][j]
+        }
+        var md = "\n## Answer accuracy of each earlier domain: change from learn time to after the last update (points)\n\n"
+        md += "Exact match of the greedy answer on the holdout (crma.md §7's accuracy drop is the negative of this). "
+        md += "Mean ± sample std over seeds; accuracy at learn time → after the last update in brackets.\n\n"
+        md += "| domain | " + strategies.joined(separator: " | ") + " |\n|---|"
+        md += String(repeating: "---|", count: strategies.count) + "\n"
+        for j in 0..<T {
+            md += "| \(domains[j]) |"
+            for s in strategies {
+                let rs = results.filter { $0.strategy == s }
+                let pairs = rs.compactMap { r -> (Double, Double)? in
+                    guard let a = acc(r, j, j), let b = acc(r, T, j) else { return nil }
+                    return (a, b)
+                }
+                guard !pairs.isEmpty else {
+                    md += " – |"
+                    continue
+                }
+                md += " \(pm(pairs.map { 100 * ($0.1 - $0.0) }, digits: 1)) "
+                md += String(format: "[%.0f%% → %.0f%%] |", 100 * mean(pairs.map(\.0)), 100 * mean(pairs.map(\.1)))
+            }
+            md += "\n"
+        }
+        md += "\nBootstrap 95% intervals of that change, per seed (points, 500 resamples of holdout items):\n\n"
+        md += "| domain | " + strategies.joined(separator: " | ") + " |\n|---|"
+        md += String(repeating: "---|", count: strategies.count) + "\n"
+        for j in 0..<T {
+            md += "| \(domains[j]) |"
+            for s in strategies {
+                let cells = results.filter { $0.strategy == s }.sorted { $0.seed < $1.seed }.map { r -> String in
+                    guard let ii = r.accuracyIntervals, T < ii.count, j < ii[T].count, let i = ii[T][j] else { return "–" }
+                    return String(format: "[%+.1f, %+.1f]", 100 * i.low, 100 * i.high)
+                }
+                md += " " + cells.joined(separator: " ") + " |"
+            }
+            md += "\n"
+        }
+        md += "\n### Accuracy after each update (%, mean over seeds; row: after learning, column: domain scored)\n"
+        for s in strategies {
+            let rs = results.filter { $0.strategy == s }
+            md += "\n**\(s)** (base model: "
+            md += domains.indices.map { j in
+                let b = rs.compactMap { r in r.baseAccuracy.flatMap { j < $0.count ? $0[j] : nil } }
+                return b.isEmpty ? "–" : String(format: "%.0f", 100 * mean(b))
+            }.joined(separator: " / ") + ")\n\n"
+            md += "| after | " + domains.joined(separator: " | ") + " |\n|---|"
+            md += String(repeating: "---|", count: domains.count) + "\n"
+            for k in 0...T {
+                md += "| \(domains[k]) |"
+                for j in 0..<domains.count {
+                    let v = rs.compactMap { j <= k ? acc($0, k, j) : nil }
+                    md += v.isEmpty ? " |" : String(format: " %.0f |", 100 * mean(v))
+                }
+                md += "\n"
+            }
+        }
+        return md
+    }
+
+    /// The paper's inference-time CRMA ablation: every domain after the last update with the substrate
+    /// on (as trained) and off (its LoRA alone).
+    static func ablationTable(_ results: [StrategyResult], strategies: [String], domains: [String]) -> String {
+        let rs = results.filter { $0.substrateAblation != nil }
+        guard !rs.isEmpty else { return "" }
+        var md = "\n## The substrate at inference: each domain after the last update, CRMA on vs off\n\n"
+        md += "Holdout loss and answer accuracy with the substrate enabled → disabled (mean over seeds).\n\n"
+        md += "| strategy | domain | loss on → off | accuracy on → off |\n|---|---|---|---|\n"
+        for s in strategies {
+            let ss = rs.filter { $0.strategy == s }
+            guard !ss.isEmpty else { continue }
+            for d in domains {
+                let a = ss.compactMap { $0.substrateAblation?[d] }
+                guard !a.isEmpty else { continue }
+                let accWith = a.compactMap(\.accuracyWith), accWithout = a.compactMap(\.accuracyWithout)
+                md += String(format: "| %@ | %@ | %.3f → %.3f |", s, d, mean(a.map(\.lossWith)), mean(a.map(\.lossWithout)))
+                md +=
+                    accWith.isEmpty
+                    ? " – |\n" : String(format: " %.0f%% → %.0f%% |\n", 100 * mean(accWith), 100 * mean(accWithout))
             }
         }
         return md

@@ -44,10 +44,12 @@ public struct ContinualRun {
 
     /// `baseLosses`: pass ``baseLosses(model:domains:)`` when running several strategies on the same
     /// domains, so the base model is scored once. `general`: the general benchmarks the gate also judges.
-    /// `onDomain(k, losses)` runs after update k is scored.
+    /// `onDomain(k, losses)` runs after update k is scored; `onState(k, state)` then receives the state in
+    /// force after update k (to score more than losses with it; it must not change it).
     public func run(
         _ domains: [DomainData], baseLosses: [Double]? = nil, general: GeneralCheck? = nil,
-        onStep: ((String, StepReport) -> Void)? = nil, onDomain: (Int, [Double]) -> Void = { _, _ in }
+        onStep: ((String, StepReport) -> Void)? = nil, onDomain: (Int, [Double]) -> Void = { _, _ in },
+        onState: (Int, LearnedState) throws -> Void = { _, _ in }
     ) throws -> Result {
         let update = DomainUpdate(model: model, config: config)
         let base = baseLosses ?? Self.baseLosses(model: model, domains: domains)
@@ -98,6 +100,7 @@ public struct ContinualRun {
             matrix.append(domain: d.name, losses: losses)
             perRow.append(rows)
             onDomain(k, losses)
+            try onState(k, state)
         }
         return Result(
             matrix: matrix, baseLosses: base, perRow: perRow, state: state,

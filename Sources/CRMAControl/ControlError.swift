@@ -1,3 +1,4 @@
+import CRMAWire
 import Hummingbird
 import NIOCore
 import Foundation
@@ -42,8 +43,9 @@ public enum ControlError: Error, Equatable {
     }
 
     static func response(status: HTTPResponse.Status, code: String, message: String) -> Response {
-        let body = (try? JSONSerialization.data(
-            withJSONObject: ["error": ["code": code, "message": message]], options: [.sortedKeys])) ?? Data()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let body = (try? encoder.encode(ErrorBody(code: code, message: message))) ?? Data()
         return Response(
             status: status, headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(bytes: body + Data("\n".utf8))))

@@ -1,5 +1,6 @@
 import CRMAContinual
 import CRMADaemon
+import CRMAWire
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -17,17 +18,6 @@ public struct ControlServer: Sendable {
         self.daemon = daemon
         self.logger = logger
     }
-
-    struct RollbackRequest: Decodable { var version: Int64 }
-    struct RetryRequest: Decodable {
-        var domain: String
-        var strategy: String?
-    }
-    struct GenerateRequest: Decodable {
-        var prompt: String
-        var max_tokens: Int?
-    }
-    struct ScoreRequest: Decodable { var text: String }
 
     /// The application, bound to the configured socket; `onRunning` fires once it accepts connections.
     public func application(onRunning: @escaping @Sendable () async -> Void = {}) throws -> some ApplicationProtocol {
@@ -120,7 +110,7 @@ public struct ControlServer: Sendable {
             }
             do {
                 let id = try d.retry(domain: r.domain, strategy: s)
-                return try Self.json(["job": id])
+                return try Self.json(RetryResponse(job: id))
             } catch let e as JobControlError {
                 throw ControlError.notFound("\(e)")
             } catch let e as UpdateError {
@@ -132,7 +122,7 @@ public struct ControlServer: Sendable {
             let id = try Self.id(ctx)
             do {
                 let state = try d.cancel(job: id)
-                return try Self.json(["job": "\(id)", "state": state == .cancelled ? "cancelled" : "cancelling"])
+                return try Self.json(CancelResponse(job: "\(id)", state: state == .cancelled ? "cancelled" : "cancelling"))
             } catch let e as RegistryError {
                 throw ControlError.notFound("\(e)")
             } catch let e as JobControlError {
@@ -141,7 +131,7 @@ public struct ControlServer: Sendable {
         }
         v1.post("generate") { req, ctx in
             let r = try await req.decode(as: GenerateRequest.self, context: ctx)
-            let n = r.max_tokens ?? 32
+            let n = r.maxTokens ?? 32
             guard (1...128).contains(n) else { throw ControlError.badRequest("max_tokens must be 1...128") }
             guard !r.prompt.isEmpty else { throw ControlError.badRequest("prompt is empty") }
             let g = try await d.withModel { lm, a in ModelQueries.generate(lm, adapters: a, prompt: r.prompt, maxTokens: n) }

@@ -3,6 +3,7 @@ import CRMAContinual
 import CRMAModel
 import CRMAMonitor
 import CRMATraining
+import CRMAWire
 import Foundation
 import Logging
 

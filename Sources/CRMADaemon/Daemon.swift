@@ -2,6 +2,7 @@ import CRMAAdapters
 import CRMAContinual
 import CRMAModel
 import CRMATraining
+import CRMAWire
 import Foundation
 import Logging
 

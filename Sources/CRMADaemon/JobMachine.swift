@@ -1,13 +1,6 @@
-/// The life of an update job as a pure state machine: given a state and an event, the next state and
-/// the actions the daemon must take. Invalid events are reported, never applied.
-public enum JobState: String, Sendable, Equatable, Codable, CaseIterable {
-    case queued, training, evaluating, accepted
-    case rolledBack = "rolled_back"
-    case failed, cancelled
+import CRMAWire
 
-    public var isFinal: Bool { self == .accepted || self == .rolledBack || self == .failed || self == .cancelled }
-}
-
+/// What can happen to an update job: the inputs of ``JobMachine``.
 public enum JobEvent: Sendable, Equatable {
     /// The worker picked the job (fresh or resumed from a checkpoint).
     case start
@@ -46,6 +39,8 @@ public struct InvalidJobEvent: Error, Equatable, CustomStringConvertible {
     public var description: String { "a \(state.rawValue) job cannot take the event \(event)" }
 }
 
+/// The life of an update job as a pure state machine: given a state and an event, the next state and
+/// the actions the daemon must take. Invalid events are reported, never applied.
 public enum JobMachine {
     public static func apply(_ event: JobEvent, to state: JobState) -> Result<JobTransition, InvalidJobEvent> {
         switch (state, event) {

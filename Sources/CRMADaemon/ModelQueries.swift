@@ -1,27 +1,15 @@
 import CRMAAdapters
 import CRMAModel
 import CRMATraining
+import CRMAWire
 import Foundation
 
 /// Generation and scoring under adapters, for the control API's /v1/generate and /v1/score. The
 /// adapters (LoRA + CRMA) live in the training pass, so generation recomputes the prefix each token —
 /// fine for the short answers the API serves (its length is capped).
 public enum ModelQueries {
-    public struct Generation: Sendable, Codable, Equatable {
-        public var text: String
-        public var tokens: Int
-        public var stop: String
-    }
-
-    public struct Score: Sendable, Codable, Equatable {
-        /// Token-mean negative log-likelihood (nats).
-        public var loss: Double
-        public var perplexity: Double
-        public var tokens: Int
-    }
-
     /// Greedy chat completion of `prompt` under `adapters`.
-    public static func generate(_ lm: LanguageModel, adapters: AdapterSet, prompt: String, maxTokens: Int) -> Generation {
+    public static func generate(_ lm: LanguageModel, adapters: AdapterSet, prompt: String, maxTokens: Int) -> GenerateResponse {
         let g = Generator(lm)
         let (ids, stops) = g.chatPrompt([ChatMessage(role: "user", content: prompt)])
         let pass = LlamaTrainingPass(model: lm.model, hooks: adapters)
@@ -49,15 +37,15 @@ public enum ModelQueries {
             out.append(next)
             tokens.append(next)
         }
-        return Generation(text: lm.tokenizer.decode(out, skipSpecial: true), tokens: out.count, stop: stop)
+        return GenerateResponse(text: lm.tokenizer.decode(out, skipSpecial: true), tokens: out.count, stop: stop)
     }
 
     /// Mean loss of `text` under `adapters` (the first `maxTokens` tokens).
-    public static func score(_ lm: LanguageModel, adapters: AdapterSet, text: String, maxTokens: Int) -> Score? {
+    public static func score(_ lm: LanguageModel, adapters: AdapterSet, text: String, maxTokens: Int) -> ScoreResponse? {
         let ids = Array(lm.tokenizer.encode(text).prefix(min(maxTokens, lm.model.config.contextLength + 1)))
         guard ids.count >= 2 else { return nil }
         let pass = LlamaTrainingPass(model: lm.model, hooks: adapters)
         let loss = pass.forward(TrainingBatch.causal([ids], seqLen: ids.count - 1))
-        return Score(loss: loss, perplexity: exp(loss), tokens: ids.count - 1)
+        return ScoreResponse(loss: loss, perplexity: exp(loss), tokens: ids.count - 1)
     }
 }

@@ -1,5 +1,6 @@
 import CRMAAdapters
 import CRMATraining
+import CRMAWire
 import Foundation
 
 /// A running job's progress as `crmactl status` and `watch` show it: tokens per second over the last few

@@ -1,6 +1,7 @@
 import CRMAContinual
 import CRMAModel
 import CRMATraining
+import CRMAWire
 import Foundation
 
 /// A domain's stored documents as the update pipeline reads them. Each document's side (train or holdout)

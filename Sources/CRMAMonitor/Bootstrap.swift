@@ -49,10 +49,33 @@ public enum Bootstrap {
             let r = rN / Double(tokens), a = aN / Double(tokens)
             drifts.append(100 * (a - r) / r)
         }
-        drifts.sort()
-        func q(_ p: Double) -> Double {
-            drifts[min(drifts.count - 1, max(0, Int((p * Double(drifts.count - 1)).rounded())))]
+        return percentileInterval(drifts)
+    }
+
+    /// 95% interval of `mean(after) − mean(reference)` over paired items resampled together (e.g. an
+    /// answer's correctness, 1 or 0, before and after an update: the change in accuracy).
+    public static func differenceInterval(
+        reference: [Double], after: [Double], samples: Int = 1000, seed: UInt64 = 0
+    ) -> Interval {
+        precondition(reference.count == after.count && !reference.isEmpty)
+        var rng = SeededRandom(seed: seed)
+        let n = reference.count
+        var diffs: [Double] = []
+        diffs.reserveCapacity(samples)
+        for _ in 0..<samples {
+            var sum = 0.0
+            for _ in 0..<n {
+                let i = Int(rng.next() % UInt64(n))
+                sum += after[i] - reference[i]
+            }
+            diffs.append(sum / Double(n))
         }
+        return percentileInterval(diffs)
+    }
+
+    static func percentileInterval(_ values: [Double]) -> Interval {
+        let v = values.sorted()
+        func q(_ p: Double) -> Double { v[min(v.count - 1, max(0, Int((p * Double(v.count - 1)).rounded())))] }
         return Interval(low: q(0.025), high: q(0.975))
     }
 }

@@ -1,4 +1,3 @@
-import CRMANumerics
 import Foundation
 
 /// A small deterministic generator (SplitMix64) whose whole state is one integer, so checkpoints can

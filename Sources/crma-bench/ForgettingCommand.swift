@@ -75,6 +75,9 @@ struct ForgettingCommand: ParsableCommand {
     @Option(help: "Multiple-choice items per task (ARC-Easy, HellaSwag) in the general benchmarks.")
     var multipleChoiceItems = 40
 
+    @Option(help: "Task domains: holdout items whose greedy answer is scored (exact match) per domain and update; 0 turns it off.")
+    var answerItems = 100
+
     @Option(help: "Output directory.")
     var out = "var/forgetting"
 
@@ -101,6 +104,7 @@ struct ForgettingCommand: ParsableCommand {
         s.config.epochs = epochs
         s.config.optimizer.learningRates[.proj] = learningRate
         s.gated = gated
+        s.answerItems = answerItems
         s.trainDocuments = documents
         s.holdoutRows = holdoutRows
         s.config.batchRows = batchRows
@@ -148,8 +152,9 @@ struct ForgettingCommand: ParsableCommand {
         }
         if s.strategies.contains(.olora) { settings["olora"] = "lambda=\(oloraLambda)" }
         let total = s.seeds.count * s.strategies.count
+        let answers = try bench.loadAnswers(data, names: domains.split(separator: ",").map(String.init))
         let (results, base) = try bench.run(
-            domains: doms, general: general,
+            domains: doms, general: general, answers: answers,
             log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) },
             onRun: { partial, base in
                 // Saved after every strategy and seed: an interrupted run still leaves its finished part.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CRMAWire
 import Foundation
 
 /// Load while training: many clients poll crmad's status while it trains on the real model; reports the
@@ -170,16 +171,16 @@ struct StatusClient: Sendable {
         return out
     }
 
-    func status() throws -> [String: Any] {
+    func status() throws -> DaemonStatus {
         let data = try get("/v1/status")
         guard let split = data.range(of: Data("\r\n\r\n".utf8)),
-            let obj = try JSONSerialization.jsonObject(with: data[split.upperBound...]) as? [String: Any]
+            let status = try? JSONDecoder().decode(DaemonStatus.self, from: data[split.upperBound...])
         else { throw ValidationError("status is not JSON") }
-        return obj
+        return status
     }
 
     /// The running job's step (0 when none).
-    func step() throws -> Int { ((try status()["job"] as? [String: Any])?["step"] as? Int) ?? 0 }
+    func step() throws -> Int { try status().job?.step ?? 0 }
 }
 
 /// `clients` threads, each polling /v1/status on its own schedule, recording latency.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CRMAWire
 import Foundation
 import NIOHTTP1
 
@@ -30,15 +31,17 @@ struct Connection: ParsableArguments {
 
     var client: ControlClient { ControlClient(socket: socket) }
 
-    /// Runs `body`, turning failures into a message on stderr and the documented exit code.
-    func run(_ method: HTTPMethod, _ path: String, body: [String: Any]? = nil, render: (Any) -> String) throws {
+    /// Sends the request (with `body` as its JSON), then prints the daemon's JSON (`--json`) or `render` of the
+    /// answer decoded as `Answer`, turning failures into a message on stderr and the documented exit code.
+    func run<Answer: Decodable>(
+        _ method: HTTPMethod, _ path: String, body: (any Encodable)? = nil, render: (Answer) -> String
+    ) throws {
         do {
-            let object = try client.call(method, path, json: body)
+            let data = try client.call(method, path, body: body)
             if json {
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .fragmentsAllowed])
-                print(String(decoding: data, as: UTF8.self))
+                print(try ControlClient.reindented(data))
             } else {
-                print(render(object))
+                print(render(try ControlClient.decode(Answer.self, from: data, path: path)))
             }
         } catch let f as ControlClient.Failure {
             FileHandle.standardError.write(Data("\(f.description)\n".utf8))
@@ -48,22 +51,22 @@ struct Connection: ParsableArguments {
 }
 
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Daemon state, active version, queue, and the running job's progress.")
+    static let configuration = CommandConfiguration(
+        abstract: "Daemon state, active version, queue, and the running job's progress.")
     @OptionGroup var c: Connection
     func run() throws {
-        try c.run(.GET, "/v1/status") { o in
-            let s = o as? [String: Any] ?? [:]
+        try c.run(.GET, "/v1/status") { (s: DaemonStatus) in
             var lines = [
-                "state           \(s["state"] ?? "?")\((s["paused"] as? Bool) == true ? " (queue paused)" : "")",
-                "active version  \(s["activeVersion"] ?? "?")",
-                "domains         \(s["domains"] ?? 0)",
-                "queued jobs     \(s["queueDepth"] ?? 0)",
-                "strategy        \(s["strategy"] ?? "?")",
-                "model           \(s["model"] ?? "?")",
-                "uptime          \(TextTable.duration(s["uptimeSeconds"] as? Double ?? 0))",
+                "state           \(s.state)\(s.paused ? " (queue paused)" : "")",
+                "active version  \(s.activeVersion)",
+                "domains         \(s.domains)",
+                "queued jobs     \(s.queueDepth)",
+                "strategy        \(s.strategy)",
+                "model           \(s.model)",
+                "uptime          \(TextTable.duration(s.uptimeSeconds))",
             ]
-            if let j = s["job"] as? [String: Any] { lines.append("job \(j["id"] ?? "?")          \(TextTable.progress(j))") }
-            if let e = s["lastError"] as? String { lines.append("last error      \(e)") }
+            if let j = s.job { lines.append("job \(j.id)          \(TextTable.progress(j))") }
+            if let e = s.lastError { lines.append("last error      \(e)") }
             return lines.joined(separator: "\n")
         }
     }
@@ -73,12 +76,12 @@ struct Domains: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Domains with their documents and holdout losses.")
     @OptionGroup var c: Connection
     func run() throws {
-        try c.run(.GET, "/v1/domains") { o in
-            let rows = (o as? [[String: Any]] ?? []).map { d -> [String] in
-                let learned = d["learnedLoss"] as? Double, now = d["currentLoss"] as? Double
+        try c.run(.GET, "/v1/domains") { (domains: [DomainRecord]) in
+            let rows = domains.map { d -> [String] in
+                let learned = d.learnedLoss, now = d.currentLoss
                 let drift = learned.flatMap { l in now.map { String(format: "%+.2f%%", 100 * ($0 - l) / l) } } ?? "-"
                 return [
-                    "\(d["name"] ?? "")", "\(d["files"] ?? 0)", "\(d["trainDocuments"] ?? 0)", "\(d["holdoutDocuments"] ?? 0)",
+                    d.name, "\(d.files)", "\(d.trainDocuments)", "\(d.holdoutDocuments)",
                     TextTable.number(learned), TextTable.number(now), drift,
                 ]
             }
@@ -91,15 +94,14 @@ struct Versions: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Every version: lineage, state and why.")
     @OptionGroup var c: Connection
     func run() throws {
-        try c.run(.GET, "/v1/versions") { o in
-            let rows = (o as? [[String: Any]] ?? []).map { v -> [String] in
-                let reasons = (v["reasons"] as? [[String: Any]] ?? []).map {
-                    "\($0["metric"] ?? "") \(String(format: "%+.2f%%", $0["degradationPercent"] as? Double ?? 0)) (\($0["severity"] ?? ""))"
+        try c.run(.GET, "/v1/versions") { (versions: [VersionRecord]) in
+            let rows = versions.map { v -> [String] in
+                let reasons = v.reasons.map {
+                    "\($0.metric) \(String(format: "%+.2f%%", $0.degradationPercent)) (\($0.severity))"
                 }
                 return [
-                    "\(v["id"] ?? "")\((v["active"] as? Bool) == true ? " *" : "")", "\(v["state"] ?? "")",
-                    "\(v["domain"] ?? "-")", "\(v["parentID"] ?? "-")", "\(v["jobID"] ?? "-")", TextTable.time(v["createdAt"]),
-                    reasons.joined(separator: "; "),
+                    "\(v.id)\(v.active ? " *" : "")", v.state, v.domain ?? "-", v.parentID.map { "\($0)" } ?? "-",
+                    v.jobID.map { "\($0)" } ?? "-", TextTable.time(v.createdAt), reasons.joined(separator: "; "),
                 ]
             }
             return TextTable.render(["VERSION", "STATE", "DOMAIN", "PARENT", "JOB", "CREATED", "GATE"], rows)
@@ -109,14 +111,13 @@ struct Versions: ParsableCommand {
 }
 
 struct Alerts: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Recent alerts (the journal has them too: journalctl -u crmad -p warning).")
+    static let configuration = CommandConfiguration(
+        abstract: "Recent alerts (the journal has them too: journalctl -u crmad -p warning).")
     @OptionGroup var c: Connection
     @Option(help: "How many.") var limit = 20
     func run() throws {
-        try c.run(.GET, "/v1/alerts?limit=\(limit)") { o in
-            let rows = (o as? [[String: Any]] ?? []).map {
-                [TextTable.time($0["time"]), "\($0["kind"] ?? "")", "\($0["domain"] ?? "-")", "\($0["message"] ?? "")"]
-            }
+        try c.run(.GET, "/v1/alerts?limit=\(limit)") { (alerts: [AlertRecord]) in
+            let rows = alerts.map { [TextTable.time($0.time), $0.kind, $0.domain ?? "-", $0.message] }
             return TextTable.render(["TIME", "KIND", "DOMAIN", "MESSAGE"], rows)
         }
     }
@@ -127,17 +128,14 @@ struct Matrix: ParsableCommand {
         abstract: "The loss matrix of the active lineage: holdout loss of each domain after each update (drift in %).")
     @OptionGroup var c: Connection
     func run() throws {
-        try c.run(.GET, "/v1/matrix") { o in
-            let m = o as? [String: Any] ?? [:]
-            let domains = m["domains"] as? [String] ?? []
-            let rows = (m["rows"] as? [[String: Any]] ?? []).map { r -> [String] in
-                let losses = r["losses"] as? [String: Double] ?? [:], drift = r["driftPercent"] as? [String: Double] ?? [:]
-                return ["v\(r["version"] ?? "") +\(r["learned"] ?? "")"]
-                    + domains.map { d in
-                        losses[d].map { String(format: "%.4f (%+.2f%%)", $0, drift[d] ?? 0) } ?? "-"
+        try c.run(.GET, "/v1/matrix") { (m: LossMatrixView) in
+            let rows = m.rows.map { r -> [String] in
+                ["v\(r.version) +\(r.learned ?? "")"]
+                    + m.domains.map { d in
+                        r.losses[d].map { String(format: "%.4f (%+.2f%%)", $0, r.driftPercent[d] ?? 0) } ?? "-"
                     }
             }
-            return TextTable.render(["AFTER"] + domains, rows)
+            return TextTable.render(["AFTER"] + m.domains, rows)
         }
     }
 }
@@ -147,11 +145,11 @@ struct Jobs: ParsableCommand {
     @OptionGroup var c: Connection
     @Option(help: "How many.") var limit = 20
     func run() throws {
-        try c.run(.GET, "/v1/jobs?limit=\(limit)") { o in
-            let rows = (o as? [[String: Any]] ?? []).map {
+        try c.run(.GET, "/v1/jobs?limit=\(limit)") { (jobs: [JobRecord]) in
+            let rows = jobs.map {
                 [
-                    "\($0["id"] ?? "")", "\($0["domain"] ?? "")", "\($0["state"] ?? "")", "\($0["strategy"] ?? "")",
-                    "\($0["step"] ?? 0)/\($0["totalSteps"] ?? 0)", "\($0["versionID"] ?? "-")", "\($0["message"] ?? "")",
+                    "\($0.id)", $0.domain, $0.state.rawValue, $0.strategy, "\($0.step)/\($0.totalSteps)",
+                    $0.versionID.map { "\($0)" } ?? "-", $0.message ?? "",
                 ]
             }
             return TextTable.render(["JOB", "DOMAIN", "STATE", "STRATEGY", "STEPS", "VERSION", "MESSAGE"], rows)
@@ -191,19 +189,19 @@ struct Watch: ParsableCommand {
             fflush(nil)
             return
         }
-        guard let o = try? JSONSerialization.jsonObject(with: Data(event.utf8)) as? [String: Any] else { return }
-        switch o["event"] as? String {
-        case "progress":
-            guard let j = o["job"] as? [String: Any] else { return }
+        let clear = interactive ? "\r\u{1B}[K" : ""
+        // An event this crmactl does not know (a newer crmad) is printed as it came.
+        switch try? JSONDecoder().decode(ControlEvent.self, from: Data(event.utf8)) {
+        case .progress(let j):
             if interactive {
-                print("\r\u{1B}[K" + TextTable.progress(j), terminator: "")
+                print(clear + TextTable.progress(j), terminator: "")
             } else {
                 print(TextTable.progress(j))
             }
-        case "alert": print((interactive ? "\r\u{1B}[K" : "") + "[\(o["kind"] ?? "alert")] \(o["message"] ?? "")")
-        case "job": print((interactive ? "\r\u{1B}[K" : "") + "job \(o["job"] ?? "?"): \(o["state"] ?? "?")")
-        case "job_queued": print((interactive ? "\r\u{1B}[K" : "") + "queued job \(o["job"] ?? "?") for \(o["domain"] ?? "?")")
-        default: print(event)
+        case .alert(let kind, let message): print(clear + "[\(kind)] \(message)")
+        case .job(let id, let state): print(clear + "job \(id): \(state)")
+        case .jobQueued(let id, let domain): print(clear + "queued job \(id) for \(domain)")
+        case nil: print(event)
         }
         fflush(nil)
     }
@@ -214,34 +212,36 @@ struct Rollback: ParsableCommand {
     @OptionGroup var c: Connection
     @Argument(help: "Version id (see crmactl versions; 1 is the base model).") var version: Int64
     func run() throws {
-        try c.run(.POST, "/v1/rollback", body: ["version": version]) { o in
-            "active version is now \((o as? [String: Any])?["activeVersion"] ?? "?")"
+        try c.run(.POST, "/v1/rollback", body: RollbackRequest(version: version)) { (s: DaemonStatus) in
+            "active version is now \(s.activeVersion)"
         }
     }
 }
 
 struct Retry: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Queue another update of a domain, optionally with another strategy.")
+    static let configuration = CommandConfiguration(
+        abstract: "Queue another update of a domain, optionally with another strategy.")
     @OptionGroup var c: Connection
     @Argument(help: "Domain.") var domain: String
     @Option(help: "crma, crma-identity, frozen or naive (default: the configured one).") var strategy: String?
     func run() throws {
-        var body: [String: Any] = ["domain": domain]
-        if let strategy { body["strategy"] = strategy }
-        try c.run(.POST, "/v1/retry", body: body) { o in "queued job \((o as? [String: Any])?["job"] ?? "?")" }
+        try c.run(.POST, "/v1/retry", body: RetryRequest(domain: domain, strategy: strategy)) { (r: RetryResponse) in
+            "queued job \(r.job)"
+        }
     }
 }
 
 struct Pause: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Stop starting new jobs (a running job finishes; ingest continues).")
+    static let configuration = CommandConfiguration(
+        abstract: "Stop starting new jobs (a running job finishes; ingest continues).")
     @OptionGroup var c: Connection
-    func run() throws { try c.run(.POST, "/v1/pause") { _ in "queue paused" } }
+    func run() throws { try c.run(.POST, "/v1/pause") { (_: DaemonStatus) in "queue paused" } }
 }
 
 struct Resume: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Start jobs again.")
     @OptionGroup var c: Connection
-    func run() throws { try c.run(.POST, "/v1/resume") { _ in "queue resumed" } }
+    func run() throws { try c.run(.POST, "/v1/resume") { (_: DaemonStatus) in "queue resumed" } }
 }
 
 struct Cancel: ParsableCommand {
@@ -249,7 +249,7 @@ struct Cancel: ParsableCommand {
     @OptionGroup var c: Connection
     @Argument(help: "Job id (see crmactl jobs).") var job: Int64
     func run() throws {
-        try c.run(.POST, "/v1/jobs/\(job)/cancel") { o in "job \(job): \((o as? [String: Any])?["state"] ?? "?")" }
+        try c.run(.POST, "/v1/jobs/\(job)/cancel") { (r: CancelResponse) in "job \(job): \(r.state)" }
     }
 }
 
@@ -259,8 +259,8 @@ struct Generate: ParsableCommand {
     @Argument(help: "Prompt.") var prompt: String
     @Option(help: "Tokens at most (1...128).") var maxTokens = 32
     func run() throws {
-        try c.run(.POST, "/v1/generate", body: ["prompt": prompt, "max_tokens": maxTokens]) { o in
-            (o as? [String: Any])?["text"] as? String ?? ""
+        try c.run(.POST, "/v1/generate", body: GenerateRequest(prompt: prompt, maxTokens: maxTokens)) {
+            (g: GenerateResponse) in g.text
         }
     }
 }
@@ -271,11 +271,8 @@ struct Score: ParsableCommand {
     @Argument(help: "Text (or - to read stdin).") var text: String
     func run() throws {
         let t = text == "-" ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) : text
-        try c.run(.POST, "/v1/score", body: ["text": t]) { o in
-            let s = o as? [String: Any] ?? [:]
-            return String(
-                format: "loss %.4f nats/token  perplexity %.2f  (%d tokens)", s["loss"] as? Double ?? .nan,
-                s["perplexity"] as? Double ?? .nan, s["tokens"] as? Int ?? 0)
+        try c.run(.POST, "/v1/score", body: ScoreRequest(text: t)) { (s: ScoreResponse) in
+            String(format: "loss %.4f nats/token  perplexity %.2f  (%d tokens)", s.loss, s.perplexity, s.tokens)
         }
     }
 }

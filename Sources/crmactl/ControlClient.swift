@@ -1,3 +1,4 @@
+import CRMAWire
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -13,10 +14,12 @@ struct ControlClient {
         var exitCode: Int32
     }
 
-    /// Sends the request; `onChunk` receives body bytes as they arrive. Returns the status code.
+    /// Sends the request, with `body` encoded as its JSON; `onChunk` receives body bytes as they arrive.
+    /// Returns the status code.
     func send(
-        _ method: HTTPMethod, _ path: String, json: [String: Any]? = nil, onChunk: @escaping @Sendable (Data) -> Void
+        _ method: HTTPMethod, _ path: String, body: (any Encodable)? = nil, onChunk: @escaping @Sendable (Data) -> Void
     ) throws -> Int {
+        let json = try body.map { try JSONEncoder().encode($0) }
         let group = MultiThreadedEventLoopGroup.singleton
         let done = group.next().makePromise(of: Int.self)
         let handler = ResponseHandler(done: done, onChunk: onChunk)
@@ -37,35 +40,63 @@ struct ControlClient {
                     "cannot reach crmad at \(socket) (\(error)). Is it running (systemctl status crmad)? Is --socket right?",
                 exitCode: ExitCodes.unavailable)
         }
-        let body = try json.map { try JSONSerialization.data(withJSONObject: $0) } ?? Data()
+        let bytes = json ?? Data()
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
         head.headers.add(name: "Host", value: "crmad")
         head.headers.add(name: "Connection", value: "close")
-        head.headers.add(name: "Content-Length", value: "\(body.count)")
+        head.headers.add(name: "Content-Length", value: "\(bytes.count)")
         if json != nil { head.headers.add(name: "Content-Type", value: "application/json") }
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
-        if !body.isEmpty { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil) }
+        if !bytes.isEmpty {
+            channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: bytes))), promise: nil)
+        }
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
         defer { _ = channel.close(mode: .all) }
         return try done.futureResult.wait()
     }
 
-    /// A whole JSON response; HTTP errors become a Failure with the daemon's message.
-    func call(_ method: HTTPMethod, _ path: String, json: [String: Any]? = nil) throws -> Any {
+    /// The whole body of a successful response; HTTP errors become a Failure with the daemon's message
+    /// (the ``ErrorBody``'s, or the body as text when it is not one).
+    func call(_ method: HTTPMethod, _ path: String, body: (any Encodable)? = nil) throws -> Data {
         let buffer = Buffer()
-        let status = try send(method, path, json: json) { buffer.append($0) }
+        let status = try send(method, path, body: body) { buffer.append($0) }
         let data = buffer.data
-        let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
         guard (200..<300).contains(status) else {
-            let err = (object as? [String: Any])?["error"] as? [String: Any]
-            let message = err?["message"] as? String ?? String(decoding: data, as: UTF8.self)
+            let message =
+                (try? JSONDecoder().decode(ErrorBody.self, from: data))?.error.message
+                ?? String(decoding: data, as: UTF8.self)
             throw Failure(description: "crmad: \(message) (HTTP \(status))", exitCode: ExitCodes.forStatus(status))
         }
-        guard let object else {
-            throw Failure(description: "crmad sent something that is not JSON", exitCode: ExitCodes.software)
-        }
-        return object
+        return data
     }
+
+    /// `data` decoded as the wire type `T`; an answer that is not JSON, or not a `T` (a crmad of another
+    /// version), is a Failure with exit code 70.
+    static func decode<T: Decodable>(_: T.Type, from data: Data, path: String) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
+            throw notJSON
+        } catch {
+            throw Failure(
+                description:
+                    "crmad's answer to \(path) is not what this crmactl expects (\(error)); are crmad and crmactl the same version?",
+                exitCode: ExitCodes.software)
+        }
+    }
+
+    /// The daemon's JSON for `--json`, indented with sorted keys. Only the layout changes: no field is
+    /// read, so fields this crmactl does not know pass through.
+    static func reindented(_ data: Data) throws -> String {
+        guard let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
+            throw notJSON
+        }
+        let pretty = try JSONSerialization.data(
+            withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .fragmentsAllowed])
+        return String(decoding: pretty, as: UTF8.self)
+    }
+
+    static let notJSON = Failure(description: "crmad sent something that is not JSON", exitCode: ExitCodes.software)
 
     final class Buffer: @unchecked Sendable {
         private let lock = NSLock()

@@ -1,3 +1,4 @@
+import CRMAWire
 import Foundation
 
 /// Left-aligned columns for terminals.
@@ -6,41 +7,44 @@ enum TextTable {
         var widths = header.map(\.count)
         for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
         func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, c in i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ")
+            cells.enumerated().map { i, c in
+                i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            }
+            .joined(separator: "  ")
         }
         return ([line(header)] + rows.map(line)).joined(separator: "\n")
     }
 
-    static func time(_ t: Any?) -> String {
-        guard let t = t as? Double else { return "-" }
+    static func time(_ t: Double?) -> String {
+        guard let t else { return "-" }
         let f = DateFormatter()
         f.dateFormat = "yyyy-MM-dd HH:mm:ss"
         return f.string(from: Date(timeIntervalSince1970: t))
     }
 
-    static func number(_ x: Any?, _ format: String = "%.4f") -> String {
-        guard let d = x as? Double else { return x.map { "\($0)" } ?? "-" }
-        return String(format: format, d)
+    static func number(_ x: Double?, _ format: String = "%.4f") -> String {
+        x.map { String(format: format, $0) } ?? "-"
     }
 
     static func duration(_ s: Double) -> String {
         guard s.isFinite, s >= 0 else { return "?" }
         let t = Int(s.rounded())
-        return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t % 3600 / 60) : String(format: "%dm%02ds", t / 60, t % 60)
+        return t >= 3600
+            ? String(format: "%dh%02dm", t / 3600, t % 3600 / 60) : String(format: "%dm%02ds", t / 60, t % 60)
     }
 
     /// `[#####-----] 12/40  loss 2.81  245 tok/s  ETA 1m58s`
-    static func progress(_ job: [String: Any]) -> String {
-        let step = job["step"] as? Int ?? 0
-        let total = max(1, job["totalSteps"] as? Int ?? 1)
+    static func progress(_ job: JobProgress) -> String {
+        let step = job.step
+        let total = max(1, job.totalSteps)
         let width = 30
         let filled = min(width, width * step / total)
-        var s = "\(job["phase"] as? String ?? "?") \(job["domain"] as? String ?? "?") ["
-        s += String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled) + "] \(step)/\(total)"
-        if let l = job["loss"] as? Double { s += String(format: "  loss %.3f", l) }
-        if let t = job["tokensPerSecond"] as? Double, t > 0 { s += String(format: "  %.0f tok/s", t) }
-        if let e = job["etaSeconds"] as? Double { s += "  ETA \(duration(e))" }
+        var s = "\(job.phase) \(job.domain) ["
+        s +=
+            String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled) + "] \(step)/\(total)"
+        if let l = job.loss { s += String(format: "  loss %.3f", l) }
+        if let t = job.tokensPerSecond, t > 0 { s += String(format: "  %.0f tok/s", t) }
+        if let e = job.etaSeconds { s += "  ETA \(duration(e))" }
         return s
     }
 }

@@ -80,6 +80,40 @@ enum AdapterGradCheck {
         #expect(errors.allSatisfy { $0 < 1e-2 }, "\(errors)")
     }
 
+    /// log_mix and log_alpha carry gradients orders of magnitude smaller than the projections', so a
+    /// random direction over every parameter cannot see an error in them: each is checked on its own.
+    @Test(arguments: ["log_mix", "log_alpha"])
+    func crmaMixingAndGateGradientsOnTheirOwn(_ which: String) throws {
+        let lm = try TinyModels.load("mistral-f16")
+        var cfg = CRMAConfig()
+        cfg.gateInit = -1
+        let crma = CRMA(config: cfg, model: lm.model, seed: 4)
+        AdapterGradCheck.randomize(crma.parameters, seed: 5, scale: 0.05)
+        for p in crma.logMix { for i in 0..<p.count { p.value[i] += Float(i % 3) * 0.3 } }
+        let adapters = AdapterSet(crma: crma)
+        let pass = LlamaTrainingPass(model: lm.model, hooks: adapters)
+        let b = AdapterGradCheck.batch(vocab: lm.model.config.vocabSize)
+        adapters.zeroGradients()
+        pass.forwardBackward(b)
+        let params = which == "log_mix" ? crma.logMix : crma.logAlpha
+        let errors = DirectionalCheck.errors(
+            values: params.map(\.value), grads: params.map(\.grad), seed: 11, eps: 3e-2
+        ) {
+            pass.forward(b)
+        }
+        #expect(errors.allSatisfy { $0 < 1e-2 }, "\(errors)")
+    }
+
+    /// The gate's log is floored after every step, so g = exp(log_alpha) never underflows to 0.
+    @Test func theGateLogIsFlooredSoTheGateNeverUnderflows() throws {
+        let lm = try TinyModels.load("llama-f32")
+        let crma = CRMA(config: CRMAConfig(), model: lm.model, seed: 1)
+        for p in crma.logAlpha { p.value[0] = -500 }
+        crma.afterOptimizerStep()
+        #expect(crma.logAlpha.allSatisfy { $0.value[0] == CRMA.logAlphaFloor })
+        #expect((0..<crma.layers).allSatisfy { crma.gate($0) > 0 && crma.gate($0).isNormal })
+    }
+
     @Test func crmaIsAnExactIdentityAtInitialisation() throws {
         let lm = try TinyModels.load("llama-f32")
         let b = AdapterGradCheck.batch(vocab: lm.model.config.vocabSize)

@@ -154,3 +154,65 @@ enum TinyDomains {
         #expect(b.stabilityStop == nil && b.steps == c.stepsPerDomain)
     }
 }
+
+/// The gate judges what it should: earlier domains with the adapters they were learned with, and a domain
+/// learned again against its own previous loss.
+@Suite struct GateSoundnessTests {
+    func learn(_ update: DomainUpdate, _ job: DomainUpdate.Job, on parent: LearnedState) throws -> LearnedState {
+        guard case .trained(let c) = try update.train(job, parent: parent) else { throw CancellationError() }
+        return c.state
+    }
+
+    /// Before, the daemon scored every earlier domain with the current job's strategy: after a naive
+    /// update, a frozen one scored the naive domain with a LoRA named after it (there is none), that is with
+    /// the base model, and saw it "forget".
+    @Test func anEarlierDomainIsScoredWithTheStrategyItWasLearnedWith() throws {
+        let lm = try TinyModels.load("llama-f32")
+        let domains = TinyDomains.make(lm)
+        let naive = DomainUpdate(model: lm.model, config: TinyDomains.config(.naive))
+        let first = DomainUpdate.Job(domain: domains[0], seed: 1)
+        let a = try learn(naive, first, on: .empty)
+        let reference = naive.evaluate(a, job: first).newDomain.mean
+        let frozen = DomainUpdate(model: lm.model, config: TinyDomains.config(.frozen))
+        let learned = LearnedDomain(name: "animals", strategy: .naive, holdout: domains[0].holdout, reference: reference)
+        let second = DomainUpdate.Job(domain: domains[1], earlier: [learned], seed: 2)
+        let b = try learn(frozen, second, on: a)
+        let e = frozen.evaluate(b, job: second)
+        // frozen leaves the shared LoRA alone: animals scores exactly as when it was learned.
+        #expect(e.earlier["animals"]?.mean == reference)
+        #expect(!e.decision.reasons.contains { $0.metric == "holdout:animals" })
+    }
+
+    /// Before, a domain learned again was only compared with the base model; now it is also judged on the
+    /// rows of its previous learning against its previous loss.
+    @Test func aDomainLearnedAgainIsJudgedAgainstItsOwnPreviousLoss() throws {
+        let lm = try TinyModels.load("llama-f32")
+        let domains = TinyDomains.make(lm)
+        let update = DomainUpdate(model: lm.model, config: TinyDomains.config(.frozen))
+        let first = DomainUpdate.Job(domain: domains[0], seed: 1)
+        let a = try learn(update, first, on: .empty)
+        let learned = LearnedDomain(
+            name: "animals", strategy: .frozen, holdout: domains[0].holdout,
+            reference: update.evaluate(a, job: first).newDomain.mean)
+        // "animals" again, but with data of another kind: its fresh LoRA no longer fits the old rows.
+        let other = DomainData(name: "animals", train: domains[2].train, holdout: domains[2].holdout)
+        let again = DomainUpdate.Job(domain: other, earlier: [learned], seed: 2)
+        let e = update.evaluate(try learn(update, again, on: a), job: again)
+        #expect(e.previousRows != nil && e.earlier.isEmpty)
+        #expect(e.decision.action == .rollback)
+        #expect(e.decision.reasons.first?.metric == "holdout:animals:previous")
+    }
+
+    /// A candidate whose loss is NaN is rolled back with the reason non_finite, not accepted because NaN
+    /// fails every comparison.
+    @Test func aNonFiniteCandidateIsRolledBack() throws {
+        let lm = try TinyModels.load("llama-f32")
+        let domains = TinyDomains.make(lm)
+        let update = DomainUpdate(model: lm.model, config: TinyDomains.config(.frozen))
+        let job = DomainUpdate.Job(domain: domains[0], seed: 1)
+        let a = try learn(update, job, on: .empty)
+        for p in a.loras["animals"]!.parameters { p.value[0] = .nan }
+        let e = update.evaluate(a, job: job)
+        #expect(e.decision.action == .rollback && e.decision.reasons.first?.severity == .nonFinite)
+    }
+}

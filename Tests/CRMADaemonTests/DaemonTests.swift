@@ -2,6 +2,7 @@ import CRMAAdapters
 import CRMAContinual
 import CRMAModel
 import CRMATestSupport
+import CRMAWire
 import Foundation
 import Logging
 import Testing
@@ -239,6 +240,63 @@ import Testing
         ).data.train.count
         #expect(job.totalSteps == Int((Double(rows) * 0.5 / 2).rounded(.up)))
         #expect(job.step == job.totalSteps)
+    }
+
+    static let moreMedical = documents(60) { "Case \($0 + 100): a child with fever was given paracetamol \($0 % 4 + 1) times." }
+
+    /// A later file of a learned domain changes its current holdout, but never the rows its stored
+    /// reference is compared with: the gate reads the rows pinned when the domain was learned.
+    @Test func anEarlierDomainIsJudgedOnTheRowsItWasLearnedOn() async throws {
+        let d = try daemon(config())
+        var events = d.subscribe().makeAsyncIterator()
+        try d.start()
+        dir.drop("inbox/medical/a.jsonl", Self.medical)
+        #expect(await next(&events, alert("update_accepted")) != nil)
+        try d.pause()
+        dir.drop("inbox/medical/b.jsonl", Self.moreMedical)
+        _ = await next(&events) { $0["event"] as? String == "job_queued" }
+        let v2 = try #require(try d.registry.version(2))
+        let pinned = try StoredDomain.pinnedRows(try #require(v2.lineage["medical"]), blobs: d.blobs)
+        let current = try StoredDomain.load(
+            domain: "medical", registry: d.registry, blobs: d.blobs, tokenizer: Self.lm.tokenizer, sequenceLength: 32,
+            holdoutRows: 4
+        ).data.holdout
+        try #require(current != pinned, "the second file must change the current holdout for this test to mean anything")
+        // What the next update of any domain is judged on.
+        let job = try #require(try d.registry.jobs().first { $0.state == .queued })
+        let inputs = try d.updateInputs(job: job, parent: v2, strategy: .crma)
+        let medical = try #require(inputs.job.earlier.first { $0.name == "medical" })
+        #expect(medical.holdout == pinned && medical.reference == v2.references["medical"])
+        await stop(d)
+    }
+
+    /// retry-frozen after a naive rollback: the naive domain is scored with the shared LoRA it was learned
+    /// with (before, the frozen retry scored it with a LoRA named after it, i.e. the base model, and saw
+    /// it forget), so the retry is judged on what it really changes.
+    @Test func aFrozenRetryScoresANaiveDomainWithTheSharedLoRA() async throws {
+        let d = try daemon(
+            config {
+                $0.training.strategy = .naive
+                $0.training.loraLearningRate = 0.05
+                $0.training.steps = 12
+                $0.monitor.onBreach = .retryFrozen
+            })
+        var events = d.subscribe().makeAsyncIterator()
+        try d.start()
+        dir.drop("inbox/medical/a.jsonl", Self.medical)
+        #expect(await next(&events, alert("update_accepted")) != nil)
+        dir.drop("inbox/noise/n.jsonl", Self.noise)
+        #expect(await next(&events, alert("rollback")) != nil)
+        #expect(await next(&events, concluded) != nil)
+        await stop(d)
+        let jobs = try d.registry.jobs().sorted { $0.id < $1.id }
+        #expect(jobs.map(\.strategy) == ["naive", "naive", "frozen"])
+        let retryVersion = try #require(jobs[2].versionID)
+        let retry = try #require(try d.registry.version(retryVersion))
+        let v2 = try #require(try d.registry.version(2))
+        // frozen leaves the shared LoRA alone: medical scores exactly its reference.
+        #expect(retry.losses["medical"] == v2.references["medical"])
+        #expect(!retry.reasons.contains { $0.metric == "holdout:medical" })
     }
 
     @Test func manualRollbackAndPause() async throws {

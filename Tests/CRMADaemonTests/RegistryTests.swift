@@ -1,3 +1,4 @@
+import CRMAWire
 import Foundation
 import Testing
 @testable import CRMADaemon

@@ -60,6 +60,18 @@ import Testing
         #expect(warn.reasons.map(\.severity) == [.warning])
     }
 
+    /// A NaN compares false with every threshold: without its own check it would pass as "no drift".
+    @Test(arguments: [Double.nan, .infinity])
+    func aNonFiniteValueRollsBackWithItsOwnReason(_ bad: Double) {
+        let metric = MonitoredMetric(name: "holdout:medical", kind: .domain, value: bad, reference: 2)
+        let d = ForgettingGate.decide(metrics: [metric], newDomainLoss: 1, newDomainBaseLoss: 2, thresholds: thresholds)
+        #expect(d.action == .rollback && d.reasons.map(\.severity) == [.nonFinite])
+        let newLoss = ForgettingGate.decide(
+            metrics: [domain(0)], newDomainLoss: bad, newDomainBaseLoss: 2, thresholds: thresholds)
+        #expect(newLoss.action == .rollback && newLoss.reasons.map(\.severity) == [.nonFinite])
+        #expect(GateReason.Severity.nonFinite.rawValue == "non_finite")
+    }
+
     @Test func boundariesAreExclusive() {
         // Exactly at a threshold is not above it (values chosen to be exact in binary).
         let atWarn = MonitoredMetric(name: "m", kind: .domain, value: 1.0625, reference: 1)  // +6.25%

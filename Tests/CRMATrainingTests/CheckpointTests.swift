@@ -1,6 +1,7 @@
 import CRMATestSupport
 import CRMAAdapters
 import CRMAModel
+import CRMANumerics
 import Foundation
 import Testing
 @testable import CRMATraining
