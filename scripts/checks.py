@@ -10,8 +10,14 @@ def check(ok, what):
         failures.append(what)
 
 
-def write_config(path, *, state, inbox, socket, model, extra=""):
-    """Writes a crmad.toml with its state, inbox and socket paths, the model, and `extra` TOML sections."""
+def write_config(path, *, state, inbox, socket, model, extra="", benchmarks=""):
+    """Writes a crmad.toml with its state, inbox and socket paths, the model, the general benchmark
+    directory ("" = none: the tiny model's checks judge updates on domains only) and `extra` TOML sections."""
+    monitor = f'benchmarks = "{benchmarks}"\n'
+    if "[monitor]\n" in extra:
+        extra = extra.replace("[monitor]\n", "[monitor]\n" + monitor, 1)
+    else:
+        extra += "\n[monitor]\n" + monitor
     with open(path, "w") as f:
         f.write(f'[paths]\nstate_dir = "{state}"\ninbox = "{inbox}"\nsocket = "{socket}"\n'
                 f'[model]\npath = "{model}"\n' + extra)

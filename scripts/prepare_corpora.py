@@ -26,8 +26,8 @@ whole groups (a question, or an MBPP task in every language) go to one side, so 
 
 Benchmarks go to data/benchmarks/: general.jsonl (English text: the Wikipedia and C4 samples that
 exllamav2 0.3.2 ships) and hellaswag.jsonl / piqa.jsonl / winogrande.jsonl ({"id", "context",
-"choices", "gold"}). arc_easy.jsonl is still written for the Swift code that reads it, but the science
-task domain trains on ARC, so it no longer belongs in the general suite.
+"choices", "gold"}); ARC-Easy left the suite because the science task domain trains on ARC.
+--only-benchmarks prepares just these (what `make benchmarks`, and so `make run`, needs).
 """
 import argparse, collections, glob, gzip, hashlib, html, io, json, os, re, sys, sysconfig, tarfile, zipfile
 import xml.etree.ElementTree as ET
@@ -387,8 +387,17 @@ def main():
     ap.add_argument("--mc-items", type=int, default=500, help="multiple-choice items kept per task")
     ap.add_argument("--task-train", type=int, default=500, help="training examples per task domain")
     ap.add_argument("--task-holdout", type=int, default=100, help="holdout examples per task domain")
+    ap.add_argument("--only-benchmarks", action="store_true", help="prepare data/benchmarks only (what crmad's gate reads)")
     a = ap.parse_args()
     summary = {}
+    if not a.only_benchmarks:
+        corpora_and_tasks(a, summary)
+    benchmarks(a, summary)
+    for name, stats in summary.items():
+        print(f"{name}: {json.dumps(stats)}")
+
+
+def corpora_and_tasks(a, summary):
     for domain, fn, min_chars in (("medical", medical, 300), ("legal", legal, 400), ("code", code, 400), ("finance", finance, 300)):
         docs = dedupe(fn(a.cache), min_chars, a.max_docs)
         train, hold = split(docs, a.holdout_fraction, a.min_holdout)
@@ -402,16 +411,21 @@ def main():
         write_jsonl(f"{a.out}/tasks/{domain}/train.jsonl", [{k: r[k] for k in keys} for r in train])
         write_jsonl(f"{a.out}/tasks/{domain}/holdout.jsonl", [{k: r[k] for k in keys} for r in hold])
         summary[f"tasks/{domain}"] = task_summary(pool, train, hold)
+
+
+def benchmarks(a, summary):
+    """The general benchmark suite: text for bits per byte, and multiple-choice tasks nothing trains on
+    (ARC-Easy is no longer written: the science task domain trains on ARC)."""
     gen = dedupe(general(a.cache), 400, a.max_docs)
     write_jsonl(f"{a.out}/benchmarks/general.jsonl", [{"text": d} for d in gen])
     summary["general"] = {"documents": len(gen)}
-    # arc_easy stays until the Swift side stops reading it: the science task domain trains on ARC.
-    for task, items in (("arc_easy", multiple_choice(a.cache, "arc_easy")), ("hellaswag", multiple_choice(a.cache, "hellaswag")),
-                        ("piqa", multiple_choice(a.cache, "piqa")), ("winogrande", winogrande(a.cache))):
+    stale = f"{a.out}/benchmarks/arc_easy.jsonl"
+    if os.path.exists(stale):
+        os.remove(stale)
+    for task, items in (("hellaswag", multiple_choice(a.cache, "hellaswag")), ("piqa", multiple_choice(a.cache, "piqa")),
+                        ("winogrande", winogrande(a.cache))):
         write_jsonl(f"{a.out}/benchmarks/{task}.jsonl", items[: a.mc_items])
         summary[task] = {"items": len(items[: a.mc_items])}
-    for name, stats in summary.items():
-        print(f"{name}: {json.dumps(stats)}")
 
 
 if __name__ == "__main__":

@@ -65,11 +65,12 @@ public struct ForgettingBenchmark {
         }
     }
 
-    /// Reads `dir/general.jsonl`, `dir/arc_easy.jsonl`, `dir/hellaswag.jsonl` when present.
+    /// Reads `dir/general.jsonl` and the multiple-choice tasks `dir/{hellaswag,piqa,winogrande}.jsonl`
+    /// when present (ARC is not among them: the science task domain trains on it).
     public func loadGeneral(_ dir: String) throws -> GeneralSuite {
         try GeneralSuite.load(
-            dir, documents: settings.generalDocuments, probes: settings.probeDocuments, tasks: ["arc_easy", "hellaswag"],
-            items: settings.multipleChoiceItems)
+            dir, documents: settings.generalDocuments, probes: settings.probeDocuments,
+            tasks: ["hellaswag", "piqa", "winogrande"], items: settings.multipleChoiceItems)
     }
 
     func generalScores(_ hooks: (any LlamaAdapterHooks)?, _ g: GeneralSuite) -> [String: Double] {

@@ -65,17 +65,40 @@ public struct GeneralSuite: Sendable {
         return out
     }
 
-    /// The gate's view of `scores` against the base model's: every score that has a base value, as a
-    /// ``MonitoredMetric`` named `general:<score>` (bits per byte lower is better, accuracy and agreement
-    /// higher). KL has no relative reference (the base's is 0), so it is reported but not gated here.
-    public static func metrics(_ scores: [String: Double], base: [String: Double]) -> [MonitoredMetric] {
+    /// The gate's view of `scores` against the base model's (every score that has a base value, named
+    /// `general:<score>`): bits per byte by its relative change against the gate's thresholds; accuracy
+    /// (`*_acc`, `*_acc_norm`, in points) and KL(base ‖ current) (nats, reference 0) by their absolute
+    /// change against `limits`. Top-1 agreement is reported, not judged (KL measures the same shift).
+    public static func metrics(_ scores: [String: Double], base: [String: Double], limits: GeneralLimits)
+        -> [MonitoredMetric]
+    {
         scores.keys.sorted().compactMap { name in
-            guard let value = scores[name], let reference = base[name], name != "probe_kl_base_current" else {
-                return nil
+            guard let value = scores[name] else { return nil }
+            if name == "probe_kl_base_current" {
+                return MonitoredMetric(
+                    name: "general:\(name)", kind: .benchmark, value: value, reference: 0, absoluteThresholds: limits.kl)
             }
-            let lowerIsBetter = name.hasSuffix("bits_per_byte")
-            return MonitoredMetric(
-                name: "general:\(name)", kind: .benchmark, value: value, reference: reference, lowerIsBetter: lowerIsBetter)
+            guard let reference = base[name], name != "probe_top1_agreement" else { return nil }
+            if name.hasSuffix("_acc") || name.hasSuffix("_acc_norm") {
+                return MonitoredMetric(
+                    name: "general:\(name)", kind: .benchmark, value: 100 * value, reference: 100 * reference,
+                    lowerIsBetter: false, absoluteThresholds: limits.accuracyPoints)
+            }
+            return MonitoredMetric(name: "general:\(name)", kind: .benchmark, value: value, reference: reference)
         }
+    }
+}
+
+/// The absolute limits of the general metrics that have no useful relative change.
+public struct GeneralLimits: Sendable, Equatable {
+    /// Multiple-choice accuracy drop, in points.
+    public var accuracyPoints: GateThresholds
+    /// KL(base ‖ current) on the probe set, in nats per token.
+    public var kl: GateThresholds
+
+    public init(accuracyPoints: GateThresholds = GateThresholds(warn: 5, critical: 10),
+                kl: GateThresholds = GateThresholds(warn: 0.1, critical: 0.5)) {
+        self.accuracyPoints = accuracyPoints
+        self.kl = kl
     }
 }

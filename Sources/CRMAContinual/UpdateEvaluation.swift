@@ -21,12 +21,17 @@ public struct GeneralCheck {
     public var context: Int
     /// The base model's scores (``GeneralSuite/scores(model:tokenizer:context:hooks:)`` with no hooks).
     public var base: [String: Double]
+    public var limits: GeneralLimits
 
-    public init(suite: GeneralSuite, tokenizer: Tokenizer, context: Int, base: [String: Double]) {
+    public init(
+        suite: GeneralSuite, tokenizer: Tokenizer, context: Int, base: [String: Double],
+        limits: GeneralLimits = GeneralLimits()
+    ) {
         self.suite = suite
         self.tokenizer = tokenizer
         self.context = context
         self.base = base
+        self.limits = limits
     }
 }
 
@@ -82,7 +87,7 @@ extension DomainUpdate {
             generalScores = general.suite.scores(
                 model: model, tokenizer: general.tokenizer, context: general.context,
                 hooks: candidate.substrate(for: config.strategy))
-            metrics += GeneralSuite.metrics(generalScores, base: general.base)
+            metrics += GeneralSuite.metrics(generalScores, base: general.base, limits: general.limits)
         }
         let decision = ForgettingGate.decide(
             metrics: metrics, newDomainLoss: new.mean, newDomainBaseLoss: base, thresholds: config.gate)

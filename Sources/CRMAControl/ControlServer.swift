@@ -13,10 +13,14 @@ import NIOCore
 public struct ControlServer: Sendable {
     public let daemon: Daemon
     public let logger: Logger
+    /// The metrics backend's exposition (Prometheus text), which GET /metrics shows after sampling the
+    /// daemon's state into `DaemonMetrics.shared`; crmad bootstraps the backend.
+    public let metricsExposition: @Sendable () -> [UInt8]
 
-    public init(daemon: Daemon, logger: Logger) {
+    public init(daemon: Daemon, logger: Logger, metricsExposition: @escaping @Sendable () -> [UInt8] = { [] }) {
         self.daemon = daemon
         self.logger = logger
+        self.metricsExposition = metricsExposition
     }
 
     /// The application, bound to the configured socket; `onRunning` fires once it accepts connections.
@@ -60,6 +64,7 @@ public struct ControlServer: Sendable {
         let router = Router(context: ControlContext.self)
         router.add(middleware: ErrorMiddleware())
         let d = daemon
+        let exposition = metricsExposition
         let v1 = router.group("v1")
         v1.get("status") { _, _ in try Self.json(d.status()) }
         v1.get("domains") { _, _ in try Self.json(d.registry.domains()) }
@@ -106,7 +111,8 @@ public struct ControlServer: Sendable {
             let r = try await req.decode(as: RetryRequest.self, context: ctx)
             let name = r.strategy ?? d.config.training.strategy.rawValue
             guard let s = Strategy(rawValue: name) else {
-                throw ControlError.badRequest("unknown strategy \(name); use crma, crma-identity, frozen or naive")
+                throw ControlError.badRequest(
+                    "unknown strategy \(name); use one of \(Strategy.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             do {
                 let id = try d.retry(domain: r.domain, strategy: s)
@@ -146,7 +152,8 @@ public struct ControlServer: Sendable {
         router.get("metrics") { _, _ in
             let rejected = (try? FileManager.default.contentsOfDirectory(atPath: d.ingestor.rejectedDirectory))?
                 .filter { !$0.hasSuffix(".error.json") }.count ?? 0
-            let text = MetricsText.render(status: d.status(), versions: try d.registry.versions(), rejectedFiles: rejected)
+            let text = DaemonMetrics.shared.page(
+                status: d.status(), versions: try d.registry.versions(), rejectedFiles: rejected, emit: exposition)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(string: text)))

@@ -83,11 +83,27 @@ public enum ConfigLoader {
         }
         if let s = try top.section("monitor") {
             try s.only([
-                "benchmarks", "general_documents", "warn_percent", "critical_percent", "check_interval",
-                "on_breach", "holdout_rows",
+                "benchmarks", "general_documents", "probe_documents", "multiple_choice_items", "accuracy_warn_points",
+                "accuracy_critical_points", "kl_warn", "kl_critical", "warn_percent", "critical_percent",
+                "check_interval", "on_breach", "holdout_rows",
             ])
             c.monitor.benchmarks = try s.string("benchmarks") ?? c.monitor.benchmarks
             c.monitor.generalDocuments = try s.int("general_documents", in: 0...10_000) ?? c.monitor.generalDocuments
+            c.monitor.probeDocuments = try s.int("probe_documents", in: 0...10_000) ?? c.monitor.probeDocuments
+            c.monitor.multipleChoiceItems =
+                try s.int("multiple_choice_items", in: 0...100_000) ?? c.monitor.multipleChoiceItems
+            c.monitor.accuracyWarnPoints =
+                try s.double("accuracy_warn_points", in: 0...100) ?? c.monitor.accuracyWarnPoints
+            c.monitor.accuracyCriticalPoints =
+                try s.double("accuracy_critical_points", in: 0...100) ?? c.monitor.accuracyCriticalPoints
+            if c.monitor.accuracyCriticalPoints < c.monitor.accuracyWarnPoints {
+                throw s.error("accuracy_critical_points", "is below accuracy_warn_points; critical must be ≥ warn")
+            }
+            c.monitor.klWarn = try s.double("kl_warn", in: 0...100) ?? c.monitor.klWarn
+            c.monitor.klCritical = try s.double("kl_critical", in: 0...100) ?? c.monitor.klCritical
+            if c.monitor.klCritical < c.monitor.klWarn {
+                throw s.error("kl_critical", "is below kl_warn; critical must be ≥ warn")
+            }
             c.monitor.warnPercent = try s.double("warn_percent", in: 0...1000) ?? c.monitor.warnPercent
             c.monitor.criticalPercent = try s.double("critical_percent", in: 0...1000) ?? c.monitor.criticalPercent
             if c.monitor.criticalPercent < c.monitor.warnPercent {
@@ -214,6 +230,28 @@ public enum ConfigLoader {
                 }
                 return UInt32(i)
             }
+        }
+    }
+}
+
+extension DaemonConfig {
+    /// Checks what the configuration names on disk (at start-up and with `--check-config`): a benchmark
+    /// directory that is configured must exist and hold general.jsonl.
+    public func checkFiles(configFile: String) throws {
+        guard !monitor.benchmarks.isEmpty else { return }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: monitor.benchmarks, isDirectory: &isDirectory), isDirectory.boolValue
+        else {
+            throw ConfigError(
+                file: configFile, key: "monitor.benchmarks",
+                reason:
+                    "\(monitor.benchmarks) does not exist; install the general benchmarks (make install, or make benchmarks for data/benchmarks) or set benchmarks = \"\" to judge updates on domains only")
+        }
+        let general = (monitor.benchmarks as NSString).appendingPathComponent("general.jsonl")
+        guard FileManager.default.fileExists(atPath: general) else {
+            throw ConfigError(
+                file: configFile, key: "monitor.benchmarks",
+                reason: "\(monitor.benchmarks) has no general.jsonl; run make benchmarks or point benchmarks at a directory that has it")
         }
     }
 }

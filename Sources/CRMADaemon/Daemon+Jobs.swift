@@ -112,7 +112,7 @@ extension Daemon {
                     try candidate.state.save(to: candidatePath)
                     if let u = candidate.stabilityStop { raiseStabilityStop(u, domain: job.domain) }
                 }
-                try registry.transition(job: id, .trained)
+                guard try finishTraining(job: id) else { return }
             }
             setProgress(
                 JobProgress(
@@ -190,14 +190,18 @@ extension Daemon {
 
     /// The general benchmarks the gate judges (nil when none are configured).
     func generalCheck() -> GeneralCheck? {
-        let suite = GeneralSuite(documents: generalDocuments)
+        let suite = general
         guard !suite.isEmpty else { return nil }
         if baseGeneral == nil {
             baseGeneral = suite.scores(
                 model: lm.model, tokenizer: lm.tokenizer, context: config.training.sequenceLength, hooks: nil)
         }
+        let m = config.monitor
         return GeneralCheck(
-            suite: suite, tokenizer: lm.tokenizer, context: config.training.sequenceLength, base: baseGeneral ?? [:])
+            suite: suite, tokenizer: lm.tokenizer, context: config.training.sequenceLength, base: baseGeneral ?? [:],
+            limits: GeneralLimits(
+                accuracyPoints: GateThresholds(warn: m.accuracyWarnPoints, critical: m.accuracyCriticalPoints),
+                kl: GateThresholds(warn: m.klWarn, critical: m.klCritical)))
     }
 
     func raiseStabilityStop(_ u: StabilityStop, domain: String) {
@@ -341,21 +345,52 @@ extension Daemon {
             fields: ["action": "manual rollback"])
     }
 
-    /// Cancels a queued job at once, or a running one at its next step boundary.
+    /// Cancels a queued job at once (returns `.cancelled`), or a training one at its next step boundary or
+    /// when its training ends (returns `.training`). An evaluating job cannot be cancelled
+    /// (``JobControlError/evaluating(_:)``): evaluation is not interruptible and concludes shortly.
+    ///
+    /// - Important: A cancel this accepts always takes effect: it holds `cond` while it decides, and a job
+    ///   leaves training only through ``finishTraining(job:)`` under the same lock.
     public func cancel(job id: Int64) throws -> JobState {
-        guard let job = try registry.job(id) else { throw RegistryError.noSuchJob(id) }
-        switch job.state {
-        case .queued:
-            try registry.transition(job: id, .cancel, message: "cancelled by the operator")
-            return .cancelled
-        case .training, .evaluating:
-            cond.lock()
-            cancelRequested.insert(id)
-            cond.unlock()
-            return job.state
-        default:
-            throw JobControlError.alreadyFinished(id, job.state)
+        cond.lock()
+        defer { cond.unlock() }
+        while true {
+            guard let job = try registry.job(id) else { throw RegistryError.noSuchJob(id) }
+            switch job.state {
+            case .queued:
+                // Only while it is still queued; when the worker started it meanwhile, look again.
+                let cancelled = try registry.transition(
+                    job: id, .cancel, ifStill: .queued, message: "cancelled by the operator")
+                if cancelled != nil { return .cancelled }
+            case .training:
+                cancelRequested.insert(id)
+                return .training
+            case .evaluating:
+                throw JobControlError.evaluating(id)
+            case .accepted, .rolledBack, .failed, .cancelled:
+                throw JobControlError.alreadyFinished(id, job.state)
+            }
         }
+    }
+
+    /// Moves a job whose training ended to evaluation — or, when a cancel was accepted while it trained
+    /// (after its last step included), cancels it instead and returns false.
+    func finishTraining(job id: Int64) throws -> Bool {
+        cond.lock()
+        let cancelled = cancelRequested.remove(id) != nil
+        let result = Result {
+            try registry.transition(
+                job: id, cancelled ? .cancel : .trained,
+                message: cancelled ? "cancelled by the operator after its training" : nil)
+        }
+        cond.unlock()
+        _ = try result.get()
+        guard cancelled else { return true }
+        setProgress(nil)
+        publish(["event": "job", "job": "\(id)", "state": JobState.cancelled.rawValue])
+        try? FileManager.default.removeItem(atPath: jobDirectory(id))
+        logger.notice("job \(id) cancelled after its training")
+        return false
     }
 
     /// Queues another update of `domain` with `strategy`.
@@ -369,13 +404,18 @@ extension Daemon {
     }
 }
 
+/// Why an operator's request about a job or domain is refused.
 public enum JobControlError: Error, Equatable, CustomStringConvertible {
     case alreadyFinished(Int64, JobState)
+    /// The job is being evaluated; evaluation cannot be interrupted (it concludes shortly).
+    case evaluating(Int64)
     case noSuchDomain(String)
 
     public var description: String {
         switch self {
         case .alreadyFinished(let id, let s): "job \(id) is already \(s.rawValue)"
+        case .evaluating(let id):
+            "job \(id) is evaluating; it concludes in a moment — roll back its version afterwards if needed"
         case .noSuchDomain(let d): "no domain \(d) (see `crmactl domains`)"
         }
     }

@@ -30,7 +30,8 @@ public final class Daemon: @unchecked Sendable {
     var threadsDone = 0
     var threads: [Thread] = []
     var activeAdapters: (version: Int64, set: AdapterSet)?
-    var generalDocuments: [String] = []
+    /// The general benchmarks every update is judged on (empty when none are configured).
+    var general = GeneralSuite()
     /// Set while writes to the state directory fail for lack of space (reported once, cleared on success).
     var diskFull = false
     /// The worker does not retry a job before this time (after a disk-full failure).
@@ -47,14 +48,16 @@ public final class Daemon: @unchecked Sendable {
         blobs = try BlobStore(root: "\(config.paths.stateDirectory)/blobs")
         ingestor = try Ingestor(inbox: config.paths.inbox, registry: registry, blobs: blobs, config: config.ingest)
         if !config.monitor.benchmarks.isEmpty {
-            let path = "\(config.monitor.benchmarks)/general.jsonl"
-            if FileManager.default.fileExists(atPath: path) {
-                generalDocuments = Array(
-                    try DocumentReader.read(file: path).compactMap { if case .text(let s) = $0.0 { s } else { nil } }
-                        .prefix(config.monitor.generalDocuments))
-            }
+            try config.checkFiles(configFile: "configuration")
+            let m = config.monitor
+            general = try GeneralSuite.load(
+                m.benchmarks, documents: m.generalDocuments, probes: m.probeDocuments, tasks: Self.generalTasks,
+                items: m.multipleChoiceItems)
         }
     }
+
+    /// The multiple-choice tasks of the general suite (none of them is a task domain we train on).
+    static let generalTasks = ["hellaswag", "piqa", "winogrande"]
 
     // MARK: lifecycle
 

@@ -59,9 +59,21 @@ public struct DaemonConfig: Sendable, Equatable {
     }
 
     public struct Monitor: Sendable, Equatable {
-        /// Directory with general.jsonl (bits per byte); empty: no general benchmark.
-        public var benchmarks = ""
+        /// Directory of the general benchmarks every update is judged on: general.jsonl (bits per byte and
+        /// the KL probe set) and hellaswag/piqa/winogrande.jsonl (multiple choice); empty: none. A
+        /// configured directory that does not exist is a configuration error.
+        public var benchmarks = "/usr/share/crmad/benchmarks"
         public var generalDocuments = 8
+        /// General texts (after the bits-per-byte ones) on which KL(base ‖ current) is measured.
+        public var probeDocuments = 4
+        /// Items per multiple-choice task (0: none).
+        public var multipleChoiceItems = 100
+        /// Multiple-choice accuracy drop (points) that warns, and that rolls back.
+        public var accuracyWarnPoints = 5.0
+        public var accuracyCriticalPoints = 10.0
+        /// KL(base ‖ current) on the probe set (nats per token) that warns, and that rolls back.
+        public var klWarn = 0.1
+        public var klCritical = 0.5
         public var warnPercent = 5.0
         public var criticalPercent = 10.0
         /// Steps between stability checks on earlier holdout slices during an update (0: off).

@@ -8,7 +8,7 @@ import Foundation
 public final class Ingestor: @unchecked Sendable {
     public enum Outcome: Equatable, Sendable {
         case stored(domain: String, file: String, documents: Int)
-        /// Same content already stored: removed from the inbox, nothing else changes.
+        /// Same content already stored for this domain: removed from the inbox, nothing else changes.
         case duplicate(domain: String, file: String)
         case rejected(IngestRejection)
         /// Changed while being read, or still being written: tried again on the next event or scan.
@@ -129,7 +129,7 @@ public final class Ingestor: @unchecked Sendable {
         }
         do {
             let fileHash = SHA256.hex(data)
-            if try registry.hasFile(fileHash) {
+            if try registry.hasFile(fileHash, domain: domain) {
                 try removeFromInbox(path, expecting: st)
                 return .duplicate(domain: domain, file: rel)
             }

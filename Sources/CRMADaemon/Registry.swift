@@ -7,11 +7,22 @@ import GRDB
 public final class Registry: Sendable {
     public let db: DatabasePool
 
-    public init(path: String) throws {
+    /// Opens (or creates) the registry at `path`, migrated to the current schema.
+    public convenience init(path: String) throws {
+        try self.init(path: path, migratedUpTo: nil)
+    }
+
+    /// The registry migrated only up to the migration named `migratedUpTo` (nil: all of them); tests use
+    /// it to make a database as an older crmad left it.
+    init(path: String, migratedUpTo: String?) throws {
         var config = Configuration()
         config.busyMode = .timeout(5)
         db = try DatabasePool(path: path, configuration: config)
-        try Self.migrator.migrate(db)
+        if let migratedUpTo {
+            try Self.migrator.migrate(db, upTo: migratedUpTo)
+        } else {
+            try Self.migrator.migrate(db)
+        }
         try db.write { db in
             if try Int.fetchOne(db, sql: "SELECT count(*) FROM versions") == 0 {
                 try db.execute(
@@ -57,19 +68,43 @@ public final class Registry: Sendable {
         m.registerMigration("v2: lineage") { db in
             try db.execute(sql: "ALTER TABLE versions ADD COLUMN lineage TEXT NOT NULL DEFAULT '{}'")
         }
+        // The same content dropped into two domains is a file of each: files are keyed by (hash, domain),
+        // and documents reference their file in their own domain. SQLite cannot change a primary key in
+        // place, so both tables are rebuilt and their rows copied (foreign keys are off during a
+        // migration and checked before it commits).
+        m.registerMigration("v3: files per domain") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE files_new (
+                        hash TEXT NOT NULL, domain TEXT NOT NULL, name TEXT NOT NULL, bytes INTEGER NOT NULL,
+                        documents INTEGER NOT NULL, ingested_at REAL NOT NULL, PRIMARY KEY (hash, domain));
+                    INSERT INTO files_new (hash, domain, name, bytes, documents, ingested_at)
+                      SELECT hash, domain, name, bytes, documents, ingested_at FROM files;
+                    CREATE TABLE documents_new (
+                        hash TEXT NOT NULL, domain TEXT NOT NULL,
+                        role TEXT NOT NULL CHECK (role IN ('train', 'holdout')), file_hash TEXT NOT NULL,
+                        blob TEXT NOT NULL, PRIMARY KEY (domain, hash),
+                        FOREIGN KEY (file_hash, domain) REFERENCES files (hash, domain));
+                    INSERT INTO documents_new (hash, domain, role, file_hash, blob)
+                      SELECT hash, domain, role, file_hash, blob FROM documents;
+                    DROP TABLE documents;
+                    DROP TABLE files;
+                    ALTER TABLE files_new RENAME TO files;
+                    ALTER TABLE documents_new RENAME TO documents;
+                    """)
+        }
         return m
     }
 
     // MARK: files and documents
 
     /// Records a stored file and its documents in one transaction. Returns false if the file was
-    /// already stored (same content, same domain): re-ingesting is a no-op.
+    /// already stored for its domain (same content, same domain): re-ingesting is a no-op. The same
+    /// content in another domain is a file of that domain too.
     @discardableResult
     public func recordFile(_ file: FileRecord, documents: [(hash: String, role: String, blob: String)]) throws -> Bool {
         try db.write { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM files WHERE hash = ?", arguments: [file.hash]) == true {
-                return false
-            }
+            if try Self.hasFile(db, hash: file.hash, domain: file.domain) { return false }
             try db.execute(
                 sql: "INSERT INTO files (hash, domain, name, bytes, documents, ingested_at) VALUES (?,?,?,?,?,?)",
                 arguments: [file.hash, file.domain, file.name, file.bytes, file.documents, file.ingestedAt])
@@ -82,8 +117,14 @@ public final class Registry: Sendable {
         }
     }
 
-    public func hasFile(_ hash: String) throws -> Bool {
-        try db.read { try Bool.fetchOne($0, sql: "SELECT 1 FROM files WHERE hash = ?", arguments: [hash]) == true }
+    /// Whether a file with this content hash is stored for `domain` (another domain's copy does not count).
+    public func hasFile(_ hash: String, domain: String) throws -> Bool {
+        try db.read { try Self.hasFile($0, hash: hash, domain: domain) }
+    }
+
+    static func hasFile(_ db: Database, hash: String, domain: String) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT 1 FROM files WHERE hash = ? AND domain = ?", arguments: [hash, domain])
+            == true
     }
 
     public func files() throws -> [FileRecord] {
@@ -209,16 +250,34 @@ public final class Registry: Sendable {
     /// Applies a job event through ``JobMachine``; the state change is committed before the actions run.
     @discardableResult
     public func transition(job id: Int64, _ event: JobEvent, message: String? = nil) throws -> JobTransition {
+        try db.write { db in try Self.transition(db, job: id, event, message: message) }
+    }
+
+    /// Applies a job event only if the job is still in `expected` (checked and changed in one transaction).
+    /// Returns nil, changing nothing, when the job has moved on — e.g. the worker started a queued job
+    /// between an operator's look at it and the cancel.
+    public func transition(job id: Int64, _ event: JobEvent, ifStill expected: JobState, message: String? = nil) throws
+        -> JobTransition?
+    {
         try db.write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT state FROM jobs WHERE id = ?", arguments: [id]),
-                let state = JobState(rawValue: row["state"])
-            else { throw RegistryError.noSuchJob(id) }
-            let t = try JobMachine.apply(event, to: state).get()
-            try db.execute(
-                sql: "UPDATE jobs SET state = ?, updated_at = ?, message = coalesce(?, message) WHERE id = ?",
-                arguments: [t.state.rawValue, Date().timeIntervalSince1970, message, id])
-            return t
+            guard try Self.state(db, job: id) == expected else { return nil }
+            return try Self.transition(db, job: id, event, message: message)
         }
+    }
+
+    static func state(_ db: Database, job id: Int64) throws -> JobState {
+        guard let row = try Row.fetchOne(db, sql: "SELECT state FROM jobs WHERE id = ?", arguments: [id]),
+            let state = JobState(rawValue: row["state"])
+        else { throw RegistryError.noSuchJob(id) }
+        return state
+    }
+
+    static func transition(_ db: Database, job id: Int64, _ event: JobEvent, message: String?) throws -> JobTransition {
+        let t = try JobMachine.apply(event, to: try state(db, job: id)).get()
+        try db.execute(
+            sql: "UPDATE jobs SET state = ?, updated_at = ?, message = coalesce(?, message) WHERE id = ?",
+            arguments: [t.state.rawValue, Date().timeIntervalSince1970, message, id])
+        return t
     }
 
     public func setTotalSteps(job id: Int64, _ total: Int) throws {

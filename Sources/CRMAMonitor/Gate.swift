@@ -13,18 +13,27 @@ public struct MonitoredMetric: Sendable, Equatable, Codable {
     public var reference: Double
     /// True for losses, bits per byte and KL; false for accuracy and agreement.
     public var lowerIsBetter: Bool
+    /// Thresholds of this metric in its own units (accuracy points, nats), judged on the absolute change;
+    /// nil: judged on the relative change in percent against the gate's thresholds. A reference of 0
+    /// (KL to the base model) or a small share (accuracy on a hundred items) has no useful relative change.
+    public var absoluteThresholds: GateThresholds?
 
-    public init(name: String, kind: Kind, value: Double, reference: Double, lowerIsBetter: Bool = true) {
+    public init(
+        name: String, kind: Kind, value: Double, reference: Double, lowerIsBetter: Bool = true,
+        absoluteThresholds: GateThresholds? = nil
+    ) {
         self.name = name
         self.kind = kind
         self.value = value
         self.reference = reference
         self.lowerIsBetter = lowerIsBetter
+        self.absoluteThresholds = absoluteThresholds
     }
 
-    /// Relative degradation in percent (positive = worse).
+    /// The degradation the gate judges (positive = worse): in percent of the reference, or in the
+    /// metric's own units when it has absolute thresholds.
     public var degradationPercent: Double {
-        let change = 100 * (value - reference) / abs(reference)
+        let change = absoluteThresholds == nil ? 100 * (value - reference) / abs(reference) : value - reference
         return lowerIsBetter ? change : -change
     }
 }
@@ -42,6 +51,9 @@ public struct GateThresholds: Sendable, Equatable, Codable {
 }
 
 /// Why the gate flagged something: which metric, its value and reference, the threshold it crossed.
+///
+/// `degradationPercent` and `thresholdPercent` are percent, or the metric's own units for a metric with
+/// absolute thresholds (accuracy points, KL nats).
 public struct GateReason: Sendable, Equatable, Codable {
     public enum Severity: String, Sendable, Codable {
         case warning, critical
@@ -77,6 +89,7 @@ public enum ForgettingGate {
         var reasons: [GateReason] = []
         for m in metrics {
             let d = m.degradationPercent
+            let thresholds = m.absoluteThresholds ?? thresholds
             if !m.value.isFinite || !m.reference.isFinite {
                 reasons.append(
                     GateReason(

@@ -10,6 +10,10 @@ public struct RetryRequest: Sendable, Equatable, Codable {
     public var domain: String
     public var strategy: String?
 
+    /// The names `strategy` may take: CRMAContinual's `Strategy` raw values in its order, spelled out here
+    /// for clients that do not link the training code (a test checks the two lists are the same).
+    public static let strategies = ["naive", "frozen", "crma", "crma-identity", "replay", "ewc", "lwf", "olora"]
+
     public init(domain: String, strategy: String? = nil) {
         self.domain = domain
         self.strategy = strategy

@@ -27,7 +27,7 @@ struct ForgettingCommand: ParsableCommand {
     @Option(help: "Directory of <domain>/{train,holdout}.jsonl.")
     var data = "data/corpora"
 
-    @Option(help: "Directory of general.jsonl, arc_easy.jsonl, hellaswag.jsonl (skipped when absent).")
+    @Option(help: "Directory of general.jsonl, hellaswag.jsonl, piqa.jsonl, winogrande.jsonl (skipped when absent).")
     var benchmarks = "data/benchmarks"
 
     @Option(help: "Domains in learning order.")
@@ -72,7 +72,7 @@ struct ForgettingCommand: ParsableCommand {
     @Option(help: "Holdout rows scored per domain.")
     var holdoutRows = 12
 
-    @Option(help: "Multiple-choice items per task (ARC-Easy, HellaSwag) in the general benchmarks.")
+    @Option(help: "Multiple-choice items per task (HellaSwag, PIQA, WinoGrande) in the general benchmarks.")
     var multipleChoiceItems = 40
 
     @Option(help: "Task domains: holdout items whose greedy answer is scored (exact match) per domain and update; 0 turns it off.")

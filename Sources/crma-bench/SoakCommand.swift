@@ -57,6 +57,8 @@ struct SoakCommand: ParsableCommand {
         batch_rows = 1
         sequence_length = \(sequenceLength)
         checkpoint_interval = 100000
+        [monitor]
+        benchmarks = ""
         [ingest]
         debounce_seconds = 0.0
         """.write(toFile: "\(work)/crmad.toml", atomically: true, encoding: .utf8)

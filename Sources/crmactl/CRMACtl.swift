@@ -223,7 +223,8 @@ struct Retry: ParsableCommand {
         abstract: "Queue another update of a domain, optionally with another strategy.")
     @OptionGroup var c: Connection
     @Argument(help: "Domain.") var domain: String
-    @Option(help: "crma, crma-identity, frozen or naive (default: the configured one).") var strategy: String?
+    @Option(help: "\(RetryRequest.strategies.joined(separator: ", ")) (default: the configured one).")
+    var strategy: String?
     func run() throws {
         try c.run(.POST, "/v1/retry", body: RetryRequest(domain: domain, strategy: strategy)) { (r: RetryResponse) in
             "queued job \(r.job)"
@@ -245,7 +246,8 @@ struct Resume: ParsableCommand {
 }
 
 struct Cancel: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Cancel a queued job, or a running one at its next step.")
+    static let configuration = CommandConfiguration(
+        abstract: "Cancel a queued job, or a training one at its next step (an evaluating one is refused: exit 65).")
     @OptionGroup var c: Connection
     @Argument(help: "Job id (see crmactl jobs).") var job: Int64
     func run() throws {

@@ -35,6 +35,7 @@ struct CRMAD: AsyncParsableCommand {
         let cfg: DaemonConfig
         do {
             cfg = try ConfigLoader.load(file: config)
+            try cfg.checkFiles(configFile: config)
         } catch let e as ConfigError {
             FileHandle.standardError.write(Data("crmad: configuration error: \(e)\n".utf8))
             throw ExitCode(78)
@@ -46,9 +47,14 @@ struct CRMAD: AsyncParsableCommand {
             print(
                 "  strategy \(cfg.training.strategy.rawValue), \(cfg.training.steps) steps × \(cfg.training.batchRows) × \(cfg.training.sequenceLength) tokens")
             print("  gate: warn \(cfg.monitor.warnPercent)%, critical \(cfg.monitor.criticalPercent)%, on breach \(cfg.monitor.onBreach.rawValue)")
+            print(
+                cfg.monitor.benchmarks.isEmpty
+                    ? "  general benchmarks: none (updates are judged on domains only)"
+                    : "  general benchmarks: \(cfg.monitor.benchmarks) (accuracy warn/critical \(cfg.monitor.accuracyWarnPoints)/\(cfg.monitor.accuracyCriticalPoints) points, KL \(cfg.monitor.klWarn)/\(cfg.monitor.klCritical) nats)")
             return
         }
         LoggingSystem.bootstrap { JournalLogHandler(label: $0) }
+        let metricsExposition = PrometheusBackend.bootstrap()
         var logger = Logger(label: "crmad")
         logger.logLevel = .info
         if cfg.resources.blasThreads > 0 { BLAS.setThreads(cfg.resources.blasThreads) }
@@ -63,7 +69,7 @@ struct CRMAD: AsyncParsableCommand {
         logger.notice("model \(cfg.model.path) loaded; state in \(cfg.paths.stateDirectory), inbox \(cfg.paths.inbox)")
         let daemon = try Daemon(config: cfg, lm: lm, logger: logger)
         try daemon.start()
-        let server = ControlServer(daemon: daemon, logger: logger)
+        let server = ControlServer(daemon: daemon, logger: logger, metricsExposition: metricsExposition)
         let app = try server.application {
             daemon.socketBound()
             log.notice("listening on \(cfg.paths.socket)")

@@ -216,3 +216,23 @@ enum TinyDomains {
         #expect(e.decision.action == .rollback && e.decision.reasons.first?.severity == .nonFinite)
     }
 }
+
+@Suite struct GeneralSuiteGateTests {
+    /// Every general score the suite computes is judged: bits per byte relatively, accuracy in points and
+    /// KL in nats absolutely; agreement is reported only.
+    @Test func everyGeneralScoreBecomesAMetricWithItsOwnScale() {
+        let scores = [
+            "general_bits_per_byte": 1.1, "piqa_acc": 0.55, "piqa_acc_norm": 0.6, "probe_kl_base_current": 0.02,
+            "probe_top1_agreement": 0.9,
+        ]
+        let base = ["general_bits_per_byte": 1.0, "piqa_acc": 0.6, "piqa_acc_norm": 0.6]
+        let m = Dictionary(
+            uniqueKeysWithValues: GeneralSuite.metrics(scores, base: base, limits: GeneralLimits()).map { ($0.name, $0) })
+        #expect(Set(m.keys) == [
+            "general:general_bits_per_byte", "general:piqa_acc", "general:piqa_acc_norm", "general:probe_kl_base_current",
+        ])
+        #expect(m["general:general_bits_per_byte"]?.absoluteThresholds == nil)
+        #expect(abs(m["general:piqa_acc"]!.degradationPercent - 5) < 1e-9)
+        #expect(m["general:probe_kl_base_current"]?.degradationPercent == 0.02)
+    }
+}

@@ -37,7 +37,7 @@ import Testing
             "\(root)/benchmarks/general.jsonl")
         try writeJSONL(
             [["id": "a", "context": "The cat", "choices": [" sat", " flew"], "gold": 0]],
-            "\(root)/benchmarks/arc_easy.jsonl")
+            "\(root)/benchmarks/hellaswag.jsonl")
 
         var s = ForgettingBenchmark.Settings()
         s.strategies = [.naive, .frozen, .crma]
@@ -56,9 +56,10 @@ import Testing
         }
         #expect(results.count == 6)
         // One line for scoring the base model, then one per domain learned (2 domains × 3 strategies × 2 seeds).
-        #expect(lines.count == 13)
+        #expect(lines.filter { $0.contains(": learned ") }.count == 12)
         #expect(lines.first?.hasPrefix("scoring the base model") == true)
-        #expect(base["arc_easy_acc"] != nil && base["general_bits_per_byte"] != nil)
+        #expect(base["hellaswag_acc"] != nil && base["general_bits_per_byte"] != nil)
+        #expect(results.allSatisfy { $0.decisions?.count == 2 })
         #expect(results.allSatisfy { $0.general["probe_top1_agreement"] != nil })
         // frozen: the earlier domain's loss is unchanged, so its drift and interval are exactly 0.
         let frozen = results.first { $0.strategy == "frozen" }!
@@ -83,5 +84,70 @@ import Testing
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/results.json")))
             as! [String: Any]
         #expect((json["results"] as? [Any])?.count == 6)
+    }
+
+    /// Task domains: the answer of each holdout item is scored after every update (the accuracy matrix),
+    /// and crma's substrate is ablated after the last one.
+    @Test func scoresAnswerAccuracyAndTheSubstrateAblationOnTaskDomains() throws {
+        let lm = try TinyModels.load("llama-f32")
+        let root = NSTemporaryDirectory() + "crma-tasks-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let labels = ["yes", "no"]
+        for (name, offset) in [("first", 0), ("second", 1)] {
+            try FileManager.default.createDirectory(atPath: "\(root)/\(name)", withIntermediateDirectories: true)
+            func rows(_ r: Range<Int>) -> [[String: Any]] {
+                r.map { i in
+                    let a = labels[(i + offset) % 2]
+                    return ["prompt": "Item \(i) of \(name)?\n", "completion": "Answer: \(a).", "answer": a]
+                }
+            }
+            try writeJSONL(rows(0..<24), "\(root)/\(name)/train.jsonl")
+            try writeJSONL(rows(24..<30), "\(root)/\(name)/holdout.jsonl")
+        }
+        var s = ForgettingBenchmark.Settings()
+        s.strategies = [.crma]
+        s.seeds = [0]
+        s.seqLen = 32
+        s.config.stepsPerDomain = 4
+        s.config.batchRows = 2
+        s.config.lora = .init(rank: 2, alpha: 4, targets: [.q, .v])
+        let bench = ForgettingBenchmark(lm: lm, settings: s)
+        let names = ["first", "second"]
+        let answers = try bench.loadAnswers(root, names: names)
+        #expect(answers.map(\.count) == [6, 6])
+        let (results, _) = try bench.run(
+            domains: try bench.loadDomains(root, names: names), general: GeneralSuite(), answers: answers)
+        let r = try #require(results.first)
+        let acc = try #require(r.accuracy)
+        #expect(acc.count == 2 && acc[0].count == 1 && acc[1].count == 2)
+        #expect(acc.joined().allSatisfy { $0.map { (0...1).contains($0) } ?? false })
+        #expect(r.accuracyIntervals?[1][0] != nil && r.baseAccuracy?.count == 2)
+        #expect(Set(r.substrateAblation?.keys ?? [:].keys) == ["first", "second"])
+        let md = ForgettingReport.markdown(results, command: "test")
+        #expect(md.contains("Answer accuracy") && md.contains("CRMA on vs off"))
+    }
+}
+
+@Suite struct AnswerAccuracyTests {
+    @Test func findsTheAnswerAfterTheTemplatesOpeningAndSkipsBoilerplateCodeLines() {
+        #expect(AnswerAccuracy.span(completion: "Answer: A. an apple", answer: "A")! == ("Answer: ", "A"))
+        #expect(AnswerAccuracy.span(completion: "Irrelevant", answer: "Irrelevant")! == ("", "Irrelevant"))
+        let go = "package main\n\nimport \"fmt\"\n\nfunc add(a, b int) int {\n    return a + b\n}\n```"
+        let s = AnswerAccuracy.span(completion: go, answer: "package main")!
+        #expect(s.answer == "func add(a, b int) int {\n" && s.before.hasPrefix("package main\n"))
+        #expect(AnswerAccuracy.span(completion: "Something else", answer: "B") == nil)
+    }
+
+    /// The greedy answer is right exactly when every answer token is the argmax given the ones before.
+    @Test func anItemIsRightExactlyWhenGreedyDecodingReproducesTheAnswer() throws {
+        let lm = try TinyModels.load("llama-f32")
+        let context = lm.tokenizer.encode("The cat sat on the", addBOS: false)
+        // The inference path (KV cache, its own code) decides what greedy decoding produces.
+        let greedy = Generator(lm).generate(prompt: context, maxTokens: 2).tokens
+        try #require(greedy.count == 2)
+        let right = AnswerItem(context: context, answer: greedy)
+        var wrong = right
+        wrong.answer[1] = (greedy[1] + 1) % Int32(lm.model.config.vocabSize)
+        #expect(AnswerAccuracy.correct([right, wrong], model: lm.model, hooks: nil) == [true, false])
     }
 }

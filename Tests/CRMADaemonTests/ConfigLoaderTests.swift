@@ -28,6 +28,30 @@ import Testing
         #expect(c == DaemonConfig())
     }
 
+    /// A configured benchmark directory that does not exist stops crmad with a configuration error
+    /// (before, the daemon silently judged updates without the general benchmarks).
+    @Test func aMissingBenchmarkDirectoryIsAConfigurationError() throws {
+        var c = DaemonConfig()
+        c.monitor.benchmarks = "/nonexistent/benchmarks"
+        #expect(throws: ConfigError.self) { try c.checkFiles(configFile: "crmad.toml") }
+        let e = try #require(throws: ConfigError.self) { try c.checkFiles(configFile: "crmad.toml") }
+        #expect(e.key == "monitor.benchmarks" && e.reason.contains("make benchmarks"))
+        c.monitor.benchmarks = ""
+        try c.checkFiles(configFile: "crmad.toml")
+    }
+
+    @Test func theGeneralGateKeysAreReadAndChecked() throws {
+        let c = try decode("[monitor]\nmultiple_choice_items = 20\naccuracy_warn_points = 2.0\nkl_critical = 0.3\n")
+        #expect(c.monitor.multipleChoiceItems == 20 && c.monitor.accuracyWarnPoints == 2 && c.monitor.klCritical == 0.3)
+        #expect(throws: ConfigError.self) { try decode("[monitor]\nkl_warn = 0.9\nkl_critical = 0.3\n") }
+        #expect(throws: ConfigError.self) { try decode("[training]\nstrategy = \"sgd\"\n") }
+        let r = try decode("[training]\nstrategy = \"replay\"\nreplay_ratio = 0.5\n")
+        #expect(r.training.strategy == .replay && r.training.replayRatio == 0.5)
+        let e = try decode("[training]\nstrategy = \"ewc\"\newc_lambda = 10.0\newc_gamma = 0.9\n")
+        #expect(e.training.strategy == .ewc && e.training.ewcLambda == 10 && e.training.ewcGamma == 0.9)
+        #expect(e.continualConfig(strategy: .ewc).ewcOnlineGamma == 0.9)
+    }
+
     @Test func devFileKeepsEverythingUnderVar() throws {
         let c = try ConfigLoader.load(file: Self.repo.appendingPathComponent("config/crmad.dev.toml").path)
         #expect(c.paths.stateDirectory.hasPrefix("var/"))

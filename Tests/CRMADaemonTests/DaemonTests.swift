@@ -27,6 +27,7 @@ import Testing
         c.adapter.loraRank = 4
         c.ingest.debounceSeconds = 0
         c.monitor.holdoutRows = 4
+        c.monitor.benchmarks = ""
         edit(&c)
         return c
     }

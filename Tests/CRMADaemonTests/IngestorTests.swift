@@ -31,6 +31,29 @@ import Testing
         #expect(!dir.exists("inbox/med/copy.jsonl"))
     }
 
+    @Test func theSameFileInTwoDomainsIsStoredForBothAndOncePerDomain() throws {
+        let ing = try ingestor()
+        let text = documents(5) { "note \($0)" }
+        dir.drop("inbox/a/x.jsonl", text)
+        dir.drop("inbox/b/x.jsonl", text)
+        #expect(
+            ing.scan() == [
+                .stored(domain: "a", file: "a/x.jsonl", documents: 5),
+                .stored(domain: "b", file: "b/x.jsonl", documents: 5),
+            ])
+        for domain in ["a", "b"] {
+            let stored =
+                try ing.registry.documentCount(domain: domain, role: "train")
+                + ing.registry.documentCount(domain: domain, role: "holdout")
+            #expect(stored == 5, "domain \(domain)")
+        }
+        #expect(try ing.registry.domains().map(\.files) == [1, 1])
+        dir.drop("inbox/a/again.jsonl", text)
+        #expect(ing.scan() == [.duplicate(domain: "a", file: "a/again.jsonl")])
+        #expect(!dir.exists("inbox/a/again.jsonl"))
+        #expect(try ing.registry.files().count == 2)
+    }
+
     @Test func leavesFilesStillBeingWritten() throws {
         let ing = try ingestor()
         dir.drop("inbox/med/a.txt", "x")

@@ -93,6 +93,15 @@ import Testing
         #expect(try r.enqueue(domain: "med", strategy: "naive", totalSteps: 5, notBefore: 200) == a)
     }
 
+    @Test func aConditionalTransitionChangesNothingOnceTheJobMovedOn() throws {
+        let r = try registry
+        let j = try r.enqueue(domain: "med", strategy: "crma", totalSteps: 1, notBefore: 0)
+        try r.transition(job: j, .start)
+        #expect(try r.transition(job: j, .cancel, ifStill: .queued) == nil)
+        #expect(try r.job(j)?.state == .training)
+        #expect(try r.transition(job: j, .cancel, ifStill: .training)?.state == .cancelled)
+    }
+
     @Test func concludingAJobThatIsNotEvaluatingChangesNothing() throws {
         let r = try registry
         let j = try r.enqueue(domain: "med", strategy: "crma", totalSteps: 1, notBefore: 0)
@@ -110,6 +119,37 @@ import Testing
         #expect(try !r.recordFile(f, documents: [("d1", "train", "b1")]))
         #expect(try r.documentBlobs(domain: "med", role: "train") == ["b1"])
         #expect(try r.domains().map(\.name) == ["med"])
+    }
+
+    @Test func aFileIsRecordedOncePerDomain() throws {
+        let r = try registry
+        let med = FileRecord(hash: "f1", domain: "med", name: "a.txt", bytes: 3, documents: 1, ingestedAt: 0)
+        var law = med
+        law.domain = "law"
+        #expect(try r.recordFile(med, documents: [("d1", "train", "b1")]))
+        #expect(try r.recordFile(law, documents: [("d1", "holdout", "b1")]))
+        #expect(try !r.recordFile(law, documents: [("d1", "holdout", "b1")]))
+        #expect(try r.documentBlobs(domain: "med", role: "train") == ["b1"])
+        #expect(try r.documentBlobs(domain: "law", role: "holdout") == ["b1"])
+        #expect(try r.domains().map(\.name) == ["law", "med"])
+    }
+
+    @Test func filesStoredBeforeTheyWereKeptPerDomainSurviveTheMigration() throws {
+        let path = "\(dir.path)/crmad.sqlite"
+        let med = FileRecord(hash: "f1", domain: "med", name: "a.txt", bytes: 3, documents: 2, ingestedAt: 7)
+        do {
+            let old = try Registry(path: path, migratedUpTo: "v2: lineage")
+            #expect(try old.recordFile(med, documents: [("d1", "train", "b1"), ("d2", "holdout", "b2")]))
+        }
+        let r = try Registry(path: path)
+        #expect(try r.files() == [med])
+        #expect(try r.documentBlobs(domain: "med", role: "train") == ["b1"])
+        #expect(try r.documentBlobs(domain: "med", role: "holdout") == ["b2"])
+        #expect(try r.hasFile("f1", domain: "med") && !r.hasFile("f1", domain: "law"))
+        var law = med
+        law.domain = "law"
+        #expect(try r.recordFile(law, documents: [("d1", "train", "b1")]))
+        #expect(try r.domains().map(\.name) == ["law", "med"])
     }
 
     @Test func alertsAreKeptNewestFirst() throws {

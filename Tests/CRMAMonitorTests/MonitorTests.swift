@@ -72,6 +72,22 @@ import Testing
         #expect(GateReason.Severity.nonFinite.rawValue == "non_finite")
     }
 
+    /// Accuracy and KL are judged on their absolute change in their own units: a 12-point accuracy drop
+    /// from 40% rolls back (a relative threshold would need 30%), a KL of 0.2 nats warns (its base is 0).
+    @Test func metricsWithAbsoluteThresholdsAreJudgedInTheirOwnUnits() {
+        let points = GateThresholds(warn: 5, critical: 10)
+        let acc = MonitoredMetric(
+            name: "general:piqa_acc", kind: .benchmark, value: 28, reference: 40, lowerIsBetter: false,
+            absoluteThresholds: points)
+        let d = ForgettingGate.decide(metrics: [acc], newDomainLoss: 1, newDomainBaseLoss: 2, thresholds: thresholds)
+        #expect(d.action == .rollback && d.reasons.first?.degradationPercent == 12 && d.reasons.first?.thresholdPercent == 10)
+        let kl = MonitoredMetric(
+            name: "general:probe_kl_base_current", kind: .benchmark, value: 0.2, reference: 0,
+            absoluteThresholds: GateThresholds(warn: 0.1, critical: 0.5))
+        let k = ForgettingGate.decide(metrics: [kl], newDomainLoss: 1, newDomainBaseLoss: 2, thresholds: thresholds)
+        #expect(k.action == .accept && k.reasons.map(\.severity) == [.warning])
+    }
+
     @Test func boundariesAreExclusive() {
         // Exactly at a threshold is not above it (values chosen to be exact in binary).
         let atWarn = MonitoredMetric(name: "m", kind: .domain, value: 1.0625, reference: 1)  // +6.25%

@@ -24,6 +24,8 @@ path = "/opt/test/model.gguf"
 steps = 4
 batch_rows = 2
 sequence_length = 32
+[monitor]
+benchmarks = ""
 [ingest]
 debounce_seconds = 0.0
 TOML

@@ -122,6 +122,40 @@ check(raw("GET", "/v1/nope") == (404, "not_found"), "an unknown endpoint gets 40
 check(raw("POST", "/v1/rollback", b'{"version": 999}') == (404, "not_found"), "an unknown version gets 404")
 check(proc.poll() is None, "the daemon is still up after bad requests")
 
+# GET /metrics: the Prometheus registry crmad records into through swift-metrics, every family documented.
+def get(path):
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(sock_path)
+    c.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    data = b""
+    while chunk := c.recv(65536):
+        data += chunk
+    c.close()
+    head, _, payload = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), payload.decode()
+code, text = get("/metrics")
+helps, types, samples = set(), {}, {}
+for line in text.splitlines():
+    parts = line.split(" ", 3)
+    if parts[0] == "#":
+        if parts[1] == "HELP": helps.add(parts[2])
+        if parts[1] == "TYPE": types[parts[2]] = parts[3]
+    elif line:
+        key, _, value = line.rpartition(" ")
+        samples[key] = float(value)
+families = ["crmad_training_tokens_per_second", "crmad_training_loss", "crmad_training_step_seconds",
+            "crmad_crma_spectral_excess", "crmad_crma_margin_error", "crmad_queue_depth", "crmad_active_version",
+            "crmad_paused", "crmad_domain_drift_percent", "crmad_rollbacks_total", "crmad_versions_accepted_total",
+            "crmad_ingest_rejected_files"]
+missing = [f for f in families if f not in helps or f not in types
+           or not any(k == f or k.startswith(f + "{") or k.startswith(f + "_") for k in samples)]
+check(code == 200 and not missing, f"/metrics has every family with HELP, TYPE and samples (missing {missing})")
+check(samples.get("crmad_versions_accepted_total") == 1 and samples.get("crmad_rollbacks_total") == 1
+      and samples.get("crmad_active_version") == 2 and samples.get("crmad_ingest_rejected_files") == 1,
+      "/metrics counts one accepted and one rolled-back update, version 2 active, one rejected file")
+check('crmad_domain_drift_percent{domain="medical"}' in samples, "/metrics has the drift of the learned domain")
+check(samples.get("crmad_training_step_seconds_count", 0) >= 7, "/metrics times the training steps")
+
 # Authorisation from SO_PEERCRED: another uid may read but not change state (socket opened up for the test).
 if os.geteuid() == 0:
     os.chmod(work, 0o711)
