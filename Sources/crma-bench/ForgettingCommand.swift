@@ -14,27 +14,33 @@ struct ForgettingCommand: ParsableCommand {
         abstract:
             "Learn domains in order with each strategy and report forgetting (results.json, report.md, drift.svg).",
         discussion: """
-            Each domain directory holds train.jsonl and holdout.jsonl (`make corpora` prepares medical, legal, code \
-            and finance under data/corpora). After every update, every earlier domain's holdout is scored with the \
-            adapters the strategy assigns to it (crma.md §6); the general benchmarks (data/benchmarks) are scored on \
-            the substrate after the last update and on the base model. The gate crmad runs judges every update (bits per \
-            byte on general text too); report.md shows its decisions, and --gated adds each strategy as crmad would \
-            run it (rolled-back updates dropped). --quick: one seed, fewer documents and steps.
+            Each domain directory holds train.jsonl and holdout.jsonl. The default is the published regime: the five \
+            templated task domains `make corpora` prepares under data/tasks (MedMCQA, PrivacyQA, MBPP, FiQA + MMLU \
+            finance, ARC), 500 examples each, trained for 2 epochs — where naive sequential LoRA does forget. \
+            data/corpora holds natural text (PubMed, licenses, Python stdlib, ledger manuals), where it hardly does. \
+            After every update, every earlier domain's holdout is scored with the adapters the strategy assigns to it \
+            (crma.md §6), and on task domains the greedy answer's exact-match accuracy; the general benchmarks \
+            (data/benchmarks) are scored on the substrate after the last update and on the base model. The gate crmad \
+            runs judges every update; report.md shows its decisions, and --gated adds each strategy as crmad would \
+            run it (rolled-back updates dropped). Results are saved after every strategy and seed: split a long run \
+            over processes with --seeds/--strategies and merge with scripts/results/merge.py.
+            --quick: one seed, naive / frozen / crma on medical, legal and code with 150 examples each: the same \
+            direction in about 20 minutes.
             """)
 
     @OptionGroup var common: CommonOptions
 
-    @Option(help: "Directory of <domain>/{train,holdout}.jsonl.")
-    var data = "data/corpora"
+    @Option(help: "Directory of <domain>/{train,holdout}.jsonl (task domains: data/tasks; natural text: data/corpora).")
+    var data = "data/tasks"
 
     @Option(help: "Directory of general.jsonl, hellaswag.jsonl, piqa.jsonl, winogrande.jsonl (skipped when absent).")
     var benchmarks = "data/benchmarks"
 
-    @Option(help: "Domains in learning order.")
-    var domains = "medical,legal,code,finance"
+    @Option(help: "Domains in learning order (default medical,legal,code,finance,science; --quick: the first three).")
+    var domains: String?
 
-    @Option(help: "Strategies: naive, frozen, crma, crma-identity, replay, ewc, lwf, olora.")
-    var strategies = "naive,frozen,crma,crma-identity"
+    @Option(help: "Strategies: naive, frozen, crma, crma-identity, replay, ewc, lwf, olora (default the first four; --quick: the first three).")
+    var strategies: String?
 
     @Option(help: "lwf: weight α of the data's cross-entropy; 1 − α weighs T²·KL(teacher ‖ student).")
     var lwfAlpha: Float = 0.5
@@ -54,8 +60,8 @@ struct ForgettingCommand: ParsableCommand {
     @Option(help: "Optimizer steps per domain (unless --epochs is set).")
     var steps = 24
 
-    @Option(help: "Passes over each domain's training rows (overrides --steps when > 0).")
-    var epochs = 0.0
+    @Option(help: "Passes over each domain's training rows (overrides --steps when > 0; 0 uses --steps).")
+    var epochs = 2.0
 
     @Option(help: "Learning rate of LoRA and CRMA's projections (the proj group).")
     var learningRate: Float = 5e-4
@@ -64,13 +70,13 @@ struct ForgettingCommand: ParsableCommand {
     var gated = false
 
     @Option(help: "Sequences of 256 tokens per optimizer step.")
-    var batchRows = 2
+    var batchRows = 4
 
-    @Option(help: "Training documents per domain.")
-    var documents = 300
+    @Option(help: "Training documents (examples) per domain.")
+    var documents = 500
 
     @Option(help: "Holdout rows scored per domain.")
-    var holdoutRows = 12
+    var holdoutRows = 16
 
     @Option(help: "Multiple-choice items per task (HellaSwag, PIQA, WinoGrande) in the general benchmarks.")
     var multipleChoiceItems = 40
@@ -84,7 +90,7 @@ struct ForgettingCommand: ParsableCommand {
     @Option(help: "Only re-render report.md and drift.svg from this results.json into --out.")
     var rerender: String?
 
-    @Flag(help: "One seed, 100 documents, 10 steps of 2 rows per domain, 8 holdout rows, small benchmarks.")
+    @Flag(help: "One seed; naive, frozen, crma; medical, legal, code; 150 examples, 8 holdout rows, 40 answers, small benchmarks.")
     var quick = false
 
     func run() throws {
@@ -95,6 +101,8 @@ struct ForgettingCommand: ParsableCommand {
         }
         let lm = try common.load()
         var s = ForgettingBenchmark.Settings()
+        let strategies = strategies ?? (quick ? "naive,frozen,crma" : "naive,frozen,crma,crma-identity")
+        let domains = domains ?? (quick ? "medical,legal,code" : "medical,legal,code,finance,science")
         s.strategies = try strategies.split(separator: ",").map {
             guard let st = Strategy(rawValue: String($0)) else { throw ValidationError("unknown strategy \($0)") }
             return st
@@ -122,17 +130,16 @@ struct ForgettingCommand: ParsableCommand {
         s.config.oloraLambda = oloraLambda
         if quick {
             s.seeds = [s.seeds.first ?? 0]
-            s.trainDocuments = 100
-            s.config.stepsPerDomain = 10
-            s.config.batchRows = 2
+            s.trainDocuments = 150
             s.holdoutRows = 8
+            s.answerItems = 40
             s.generalDocuments = 3
             s.multipleChoiceItems = 30
             s.probeDocuments = 2
         }
         let bench = ForgettingBenchmark(lm: lm, settings: s)
         guard FileManager.default.fileExists(atPath: data) else {
-            throw ValidationError("no corpora at \(data): run `make corpora` first, or pass --data DIR")
+            throw ValidationError("no domains at \(data): run `make corpora` first, or pass --data DIR")
         }
         let doms = try bench.loadDomains(data, names: domains.split(separator: ",").map(String.init))
         let general =
@@ -145,7 +152,7 @@ struct ForgettingCommand: ParsableCommand {
             "holdout_rows": "\(s.holdoutRows)", "seq_len": "\(s.seqLen)", "batch_rows": "\(s.config.batchRows)",
             "lora":
                 "r=\(s.config.lora.rank) alpha=\(s.config.lora.alpha) \(s.config.lora.targets.map(\.rawValue).joined(separator: ","))",
-            "model": common.model,
+            "model": common.model, "data": data, "answer_items": "\(s.answerItems)",
         ]
         if s.strategies.contains(.lwf) {
             settings["lwf"] = "alpha=\(lwfAlpha) temperature=\(lwfTemperature) teacher=\(lwfTeacher)"
