@@ -83,15 +83,10 @@ public enum AnswerAccuracy {
         return items.map { item in
             let input = item.context + item.answer.dropLast()
             let hidden = pass.forwardHidden(.unscored(input))
+            // The positions that predict the answer's tokens are consecutive rows: only they reach the head.
             let first = item.context.count - 1
-            let rows = FloatBuffer(count: item.answer.count * d)
-            for i in 0..<item.answer.count {
-                (rows.pointer + i * d).update(from: hidden + (first + i) * d, count: d)
-            }
             let logits = FloatBuffer(count: item.answer.count * vocab)
-            BLAS.linear(
-                rows.pointer, rows: item.answer.count, inFeatures: d, weight: model.weights.outputHead.pointer,
-                outFeatures: vocab, into: logits.pointer)
+            model.logits(hidden: hidden + first * d, rows: item.answer.count, into: logits.pointer)
             return (0..<item.answer.count).allSatisfy { i in
                 let row = UnsafeBufferPointer(start: logits.pointer + i * vocab, count: vocab)
                 var best = 0
