@@ -361,6 +361,14 @@ public final class Registry: Sendable {
     /// pointer (compare-and-swap: a promotion never undoes a rollback or promotion made meanwhile).
     @discardableResult
     public func conclude(job id: Int64, candidate v: VersionRecord, accept: Bool, message: String) throws -> Conclusion {
+        try concludeWithTransition(job: id, candidate: v, accept: accept, message: message).conclusion
+    }
+
+    /// ``conclude(job:candidate:accept:message:)``, also returning the job's transition (`.accept`, `.stale`
+    /// or `.rollback` through ``JobMachine``), whose actions the update worker performs.
+    public func concludeWithTransition(job id: Int64, candidate v: VersionRecord, accept: Bool, message: String) throws
+        -> (conclusion: Conclusion, transition: JobTransition)
+    {
         try db.write { db in
             let enc = JSONEncoder()
             enc.outputFormatting = .sortedKeys
@@ -382,7 +390,7 @@ public final class Registry: Sendable {
                     "not promoted: version \(active) became active while this update ran on version \(v.parentID ?? 1); "
                     + "queue it again (crmactl retry) to learn on the active version"
             }
-            let t = try JobMachine.apply(promote ? .accept : .rollback, to: state).get()
+            let t = try JobMachine.apply(stale ? .stale : promote ? .accept : .rollback, to: state).get()
             try db.execute(
                 sql: """
                     INSERT INTO versions (parent_id, domain, job_id, state, adapters_hash, config_hash, data_hashes,
@@ -398,8 +406,8 @@ public final class Registry: Sendable {
             try db.execute(
                 sql: "UPDATE jobs SET state = ?, version_id = ?, message = ?, updated_at = ? WHERE id = ?",
                 arguments: [t.state.rawValue, vid, text, Date().timeIntervalSince1970, id])
-            if stale { return .stale(version: vid, active: active) }
-            return promote ? .promoted(version: vid) : .rolledBack(version: vid)
+            if stale { return (.stale(version: vid, active: active), t) }
+            return (promote ? .promoted(version: vid) : .rolledBack(version: vid), t)
         }
     }
 

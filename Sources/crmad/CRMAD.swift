@@ -68,45 +68,63 @@ struct CRMAD: AsyncParsableCommand {
         let log = logger
         logger.notice("model \(cfg.model.path) loaded; state in \(cfg.paths.stateDirectory), inbox \(cfg.paths.inbox)")
         let daemon = try Daemon(config: cfg, lm: lm, logger: logger)
-        try daemon.start()
+        // Recovery (interrupted jobs, what is already in the inbox) before the socket reports ready.
+        try daemon.recover()
         let server = ControlServer(daemon: daemon, logger: logger, metricsExposition: metricsExposition)
         let app = try server.application {
             daemon.socketBound()
             log.notice("listening on \(cfg.paths.socket)")
         }
+        // Shut down in reverse order: the watchdog says STOPPING=1, the worker stops at its next step boundary
+        // (checkpointing), the inbox stops watching and ends the event streams, then the server closes.
         let group = ServiceGroup(
-            services: [app, DaemonService(daemon: daemon), WatchdogService()],
+            services: [
+                app,
+                DedicatedThreadService(name: "inbox", start: daemon.startInbox, stop: daemon.stopInbox),
+                DedicatedThreadService(name: "update worker", start: daemon.startWorker, stop: daemon.stopWorker),
+                WatchdogService(),
+            ],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
     }
 }
 
-/// Stops the daemon (worker checkpoints at its next step boundary) when a shutdown signal arrives.
-struct DaemonService: Service {
-    let daemon: Daemon
+/// A part of the daemon that runs on its own thread (engineering-notes.md: long compute and blocking waits
+/// stay off the Swift concurrency pool): started when the group runs, stopped — waiting on another thread,
+/// not on the pool — when a shutdown signal arrives.
+struct DedicatedThreadService: Service, CustomStringConvertible {
+    let name: String
+    let start: @Sendable () -> Void
+    let stop: @Sendable () -> Void
+
+    var description: String { name }
 
     func run() async throws {
+        start()
         try? await gracefulShutdown()
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             Thread.detachNewThread {
-                daemon.stop()
+                stop()
                 c.resume()
             }
         }
     }
 }
 
-/// WATCHDOG=1 at half systemd's interval, from a task independent of the training thread.
+/// sd_notify from a task independent of the training thread: WATCHDOG=1 at half systemd's interval, and
+/// STOPPING=1 as soon as a shutdown signal arrives (it is the first service to stop).
 struct WatchdogService: Service {
     func run() async throws {
         let notifier = ServiceNotifier()
-        guard let interval = notifier.watchdogInterval else {
+        if let interval = notifier.watchdogInterval {
+            while !Task.isShuttingDownGracefully {
+                notifier.watchdog()
+                // Returns at once when a shutdown signal arrives, so STOPPING=1 is not delayed.
+                _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(interval / 2)) }
+            }
+        } else {
             try? await gracefulShutdown()
-            return
         }
-        while !Task.isShuttingDownGracefully {
-            notifier.watchdog()
-            try? await Task.sleep(for: .seconds(interval / 2))
-        }
+        notifier.stopping()
     }
 }

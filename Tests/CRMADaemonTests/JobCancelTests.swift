@@ -39,7 +39,7 @@ import Testing
             error?.description
                 == "job \(id) is evaluating; it concludes in a moment — roll back its version afterwards if needed")
         #expect(try d.registry.job(id)?.state == .evaluating)
-        #expect(!d.cancelRequestedAndClear(id))
+        #expect(!d.worker.cancelRequestedAndClear(id))
     }
 
     @Test func aCancelAcceptedAsTrainingEndsCancelsTheJobInsteadOfEvaluatingIt() throws {
@@ -47,14 +47,14 @@ import Testing
         let d = try daemon()
         let id = try job(d, in: .training)
         #expect(try d.cancel(job: id) == .training)
-        #expect(try !d.finishTraining(job: id))
+        #expect(try d.worker.finishTraining(job: id).state == .cancelled)
         #expect(try d.registry.job(id)?.state == .cancelled)
     }
 
     @Test func withoutACancelTrainingEndsInEvaluation() throws {
         let d = try daemon()
         let id = try job(d, in: .training)
-        #expect(try d.finishTraining(job: id))
+        #expect(try d.worker.finishTraining(job: id) == .init(state: .evaluating, actions: [.evaluate]))
         #expect(try d.registry.job(id)?.state == .evaluating)
     }
 

@@ -1,0 +1,22 @@
+import Foundation
+
+/// A named thread with a large stack for the daemon's long-running loops (training, inotify), kept off the
+/// Swift concurrency pool (engineering-notes.md: two cores give the pool two threads). `join()` waits for it.
+final class DedicatedThread: Sendable {
+    private let finished = DispatchGroup()
+
+    /// Starts `body` on a new thread called `name`.
+    init(_ name: String, _ body: @escaping @Sendable () -> Void) {
+        finished.enter()
+        let t = Thread { [finished] in
+            body()
+            finished.leave()
+        }
+        t.name = name
+        t.stackSize = 16 << 20
+        t.start()
+    }
+
+    /// Blocks until the thread's body returned.
+    func join() { finished.wait() }
+}

@@ -1,0 +1,83 @@
+import CRMAContinual
+import CRMAModel
+import CRMATraining
+import CRMAWire
+import Foundation
+import Logging
+
+/// What the pipeline needs for a job: the domain's stored data, every domain of the parent's lineage on its
+/// pinned rows (scored as it was learned), and for replay the earlier domains' training rows.
+struct UpdateInputs {
+    var job: DomainUpdate.Job
+    var holdoutDocuments: [String]
+    var documentHashes: [String]
+}
+
+extension UpdateWorker {
+    func jobDirectory(_ id: Int64) -> String { "\(config.paths.stateDirectory)/jobs/\(id)" }
+
+    /// Where a job's trained candidate waits for its evaluation.
+    func candidatePath(_ id: Int64) -> String { "\(jobDirectory(id))/candidate.safetensors" }
+
+    func configHash(strategy: String) -> String {
+        SHA256.hex(Array("\(strategy)|\(config.adapter)|\(config.training)|\(lm.path)".utf8))
+    }
+
+    /// The version a job builds on, fixed when it starts (written durably into its directory), so a
+    /// resumed job continues from the same parent even if the active version changed meanwhile.
+    func parentVersion(of job: JobRecord) throws -> VersionRecord {
+        let dir = jobDirectory(job.id)
+        let file = "\(dir)/parent"
+        if let s = try? String(contentsOfFile: file, encoding: .utf8), let id = Int64(s),
+            let v = try registry.version(id)
+        {
+            return v
+        }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let v = try registry.activeVersion()
+        try AtomicFile.write(Data("\(v.id)".utf8), to: file, mode: 0o640)
+        return v
+    }
+
+    func updateInputs(job: JobRecord, parent: VersionRecord, strategy: Strategy) throws -> UpdateInputs {
+        let stored = try StoredDomain.load(
+            domain: job.domain, registry: registry, blobs: blobs, tokenizer: lm.tokenizer,
+            sequenceLength: config.training.sequenceLength, holdoutRows: config.monitor.holdoutRows)
+        var earlier: [LearnedDomain] = []
+        for (d, reference) in parent.references.sorted(by: { $0.key < $1.key }) {
+            earlier.append(try learnedDomain(d, reference: reference, lineage: parent.lineage[d], fallback: strategy))
+        }
+        var replay: [PackedRow] = []
+        if strategy == .replay {
+            for d in parent.references.keys.sorted() where d != job.domain {
+                replay += try StoredDomain.load(
+                    domain: d, registry: registry, blobs: blobs, tokenizer: lm.tokenizer,
+                    sequenceLength: config.training.sequenceLength, holdoutRows: 0
+                ).data.train
+            }
+        }
+        return UpdateInputs(
+            job: DomainUpdate.Job(
+                domain: stored.data, earlier: earlier, replayRows: replay, seed: config.training.seed &+ UInt64(job.id),
+                directory: jobDirectory(job.id)),
+            holdoutDocuments: stored.holdoutDocuments, documentHashes: stored.documentHashes)
+    }
+
+    /// An earlier domain as its lineage pinned it. Versions written before lineage existed have only a
+    /// reference: their rows are read from the stored holdout documents as then (and said so in the journal).
+    func learnedDomain(_ d: String, reference: Double, lineage: DomainLineage?, fallback: Strategy) throws
+        -> LearnedDomain
+    {
+        if let lineage {
+            return LearnedDomain(
+                name: d, strategy: Strategy(rawValue: lineage.strategy) ?? fallback,
+                holdout: try StoredDomain.pinnedRows(lineage, blobs: blobs), reference: lineage.reference)
+        }
+        logger.notice("\(d) has no pinned holdout in its version (written by an older crmad); using its stored holdout")
+        let rows = try StoredDomain.load(
+            domain: d, registry: registry, blobs: blobs, tokenizer: lm.tokenizer,
+            sequenceLength: config.training.sequenceLength, holdoutRows: config.monitor.holdoutRows, packTrain: false
+        ).data.holdout
+        return LearnedDomain(name: d, strategy: fallback, holdout: rows, reference: reference)
+    }
+}
