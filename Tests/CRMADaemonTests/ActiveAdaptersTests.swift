@@ -1,0 +1,64 @@
+import CRMAAdapters
+import CRMAContinual
+import CRMAModel
+import CRMATestSupport
+import CRMAWire
+import Foundation
+import Logging
+import Testing
+@testable import CRMADaemon
+
+/// What model requests are served with: the active version's adapters as its lineage scores its domain,
+/// and never silently the base model. Versions are written by hand; the worker is not started.
+@Suite struct ActiveAdaptersTests {
+    static let lm = try! TinyModels.load("llama-f32.gguf")
+    let dir = TempDirectory("active")
+
+    func daemon() throws -> Daemon {
+        var c = DaemonConfig()
+        c.paths.stateDirectory = "\(dir.path)/state"
+        c.paths.inbox = "\(dir.path)/inbox"
+        c.paths.socket = "\(dir.path)/crmad.sock"
+        c.model.path = "tiny"
+        c.monitor.benchmarks = ""
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return try Daemon(config: c, lm: Self.lm, logger: logger)
+    }
+
+    /// Makes `blob` (an adapter file's hash) the active version 2, learned with `strategy`.
+    func activate(_ d: Daemon, blob: String, domain: String, strategy: Strategy) throws {
+        let id = try d.registry.enqueue(domain: domain, strategy: strategy.rawValue, totalSteps: 1, notBefore: 0)
+        try d.registry.transition(job: id, .start)
+        try d.registry.transition(job: id, .trained)
+        let lineage = DomainLineage(
+            strategy: strategy.rawValue, reference: 1, holdoutRows: "", holdoutDocuments: [], sequenceLength: 32)
+        let v = VersionRecord(
+            id: 0, parentID: 1, domain: domain, jobID: id, state: "", adaptersHash: blob, configHash: "",
+            dataHashes: [], references: [domain: 1], losses: [:], general: [:], reasons: [], createdAt: 0,
+            active: false, lineage: [domain: lineage])
+        #expect(try d.registry.conclude(job: id, candidate: v, accept: true, message: "") == .promoted(version: 2))
+    }
+
+    /// Before, a blob that could not be loaded was served as the base model without a word.
+    @Test func anActiveAdapterFileThatCannotBeLoadedIsAnAlertAndARefusal() throws {
+        let d = try daemon()
+        try activate(d, blob: try d.blobs.put(Data("not a safetensors file".utf8)), domain: "medical", strategy: .crma)
+        #expect(throws: ActiveVersionError.self) { try d.worker.adapters.current() }
+        #expect(try d.registry.alerts().contains { $0.kind == "job_failed" && $0.message.contains("cannot be loaded") })
+    }
+
+    /// olora was gated with every LoRA summed; it is served the same way.
+    @Test func oloraIsServedWithTheSummedLoRAsItWasGatedWith() throws {
+        let d = try daemon()
+        let loras = ["law", "medical"].map {
+            LoRA(name: $0, config: LoRAConfig(rank: 2, targets: [.q]), model: Self.lm.model.config, seed: 1)
+        }
+        let path = "\(dir.path)/olora.safetensors"
+        try LearnedState(loras: Dictionary(uniqueKeysWithValues: loras.map { ($0.name, $0) })).save(to: path)
+        try activate(
+            d, blob: try d.blobs.put(try Data(contentsOf: URL(fileURLWithPath: path))), domain: "medical",
+            strategy: .olora)
+        #expect(try d.worker.adapters.current().loras.map(\.name) == ["law", "medical"])
+    }
+}
