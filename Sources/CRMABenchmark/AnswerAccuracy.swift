@@ -64,10 +64,11 @@ public enum AnswerAccuracy {
             else { continue }
             let prompt = tokenizer.encode(line.prompt, addBOS: false)
             let through = tokenizer.encode(s.before + s.answer, addBOS: false)
-            let before = s.before.isEmpty ? [] : tokenizer.encode(s.before, addBOS: false)
-            // The answer's tokens as the completion tokenizes them (BPE may join across the boundary: then
-            // the whole opening counts as part of the answer, which is only stricter).
-            let split = Array(through.prefix(before.count)) == before ? before.count : 0
+            // The answer's tokens as the completion tokenizes them. BPE may join the opening's last
+            // character with the answer ("Answer:" + " B"): the context then ends at the longest run of
+            // tokens that stays inside the opening, and the answer's first token carries the rest of it.
+            var split = 0
+            while split < through.count, s.before.hasPrefix(tokenizer.decode(Array(through[...split]))) { split += 1 }
             let answer = Array(through[split...])
             let context = Array((prompt + through[..<split]).suffix(maxContext - answer.count))
             guard !answer.isEmpty, !context.isEmpty else { continue }

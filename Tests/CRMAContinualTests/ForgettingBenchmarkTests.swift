@@ -138,6 +138,22 @@ import Testing
         #expect(AnswerAccuracy.span(completion: "Something else", answer: "B") == nil)
     }
 
+    /// "Answer: B" tokenizes with the space joined to the letter: the context keeps "Answer:" and the
+    /// answer is " B" (before, the whole "Answer: B" was taken as the answer, so a model that gets the
+    /// letter right but does not open with the template's word scored 0).
+    @Test func theContextEndsWhereTheAnswersFirstTokenBegins() throws {
+        let lm = try TinyModels.load("llama-f32")
+        let file = NSTemporaryDirectory() + "answers-\(UUID().uuidString).jsonl"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try #"{"prompt": "Which?\n", "completion": "Answer: B. the second", "answer": "B"}"#
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let item = try #require(try AnswerAccuracy.load(file: file, tokenizer: lm.tokenizer, limit: 10).first)
+        let opening = lm.tokenizer.decode(Array(item.context.suffix(item.context.count - lm.tokenizer.encode("Which?\n", addBOS: false).count)))
+        let answer = lm.tokenizer.decode(item.answer)
+        #expect("Answer: ".hasPrefix(opening) && !opening.isEmpty)
+        #expect(opening + answer == "Answer: B")
+    }
+
     /// The greedy answer is right exactly when every answer token is the argmax given the ones before.
     @Test func anItemIsRightExactlyWhenGreedyDecodingReproducesTheAnswer() throws {
         let lm = try TinyModels.load("llama-f32")
