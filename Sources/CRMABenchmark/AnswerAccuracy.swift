@@ -23,8 +23,9 @@ public struct AnswerItem: Sendable, Equatable {
 ///
 /// Answers (the task files' `answer` field): a multiple-choice letter (completion "Answer: B. …"), a label
 /// that is the whole completion (PrivacyQA's "Relevant" / "Irrelevant"), or for code the reference's
-/// first line that is not a package, import or include line, with its newline (a first line like Go's
-/// `package main` is the same for every task and would be a free point).
+/// first line that is not a package, import or include line (a first line like Go's `package main` is the
+/// same for every task and would be a free point). The line break is not part of it: the tokenizer joins
+/// it with the next line's indentation, so it belongs to what follows.
 public enum AnswerAccuracy {
     struct Line: Decodable {
         var prompt: String
@@ -44,7 +45,7 @@ public enum AnswerAccuracy {
                     before += line + "\n"
                     continue
                 }
-                return (before, String(line) + "\n")
+                return (before, String(line))
             }
             return nil
         }

@@ -114,10 +114,12 @@ public enum ForgettingReport {
             }
             md += "\n"
         }
-        if let frozen = strategies.first(where: { $0 == "frozen" }) {
+        if strategies.contains("frozen") {
             md +=
                 "\n## Advantage over frozen (crma.md §7, %, positive = earlier domains score better than with frozen)\n\n"
-            for s in strategies where s != frozen {
+            // A gated run is compared with gated frozen, an ungated one with frozen.
+            for s in strategies where s != "frozen" && s != "frozen+gate" {
+                let frozen = s.hasSuffix("+gate") ? "frozen+gate" : "frozen"
                 let pairs = results.filter { $0.strategy == s }.compactMap { r -> Double? in
                     guard let f = results.first(where: { $0.strategy == frozen && $0.seed == r.seed }) else {
                         return nil

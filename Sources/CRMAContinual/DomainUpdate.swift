@@ -228,11 +228,13 @@ public struct DomainUpdate {
     }
 
     /// The stability check's slices: the first rows of every earlier domain, each with its loss under the
-    /// parent measured on that same slice (item: a slice is never compared with a whole holdout's loss).
+    /// parent measured on that same slice (a slice is never compared with a whole holdout's loss). A domain
+    /// learned again has none: its adapters are being replaced, so its rows say nothing mid-update (the
+    /// gate judges its previous rows at the end).
     func stabilitySlices(_ job: Job, parent: LearnedState) -> [StabilityCheck.Slice] {
         let check = config.stabilityCheck
         guard check.interval > 0 else { return [] }
-        return job.earlier.map { e in
+        return job.earlier.filter { $0.name != job.domain.name }.map { e in
             let rows = Array(e.holdout.prefix(check.sliceRows))
             let reference = HoldoutScorer.score(
                 model: model, adapters: parent.adapters(scoring: e.name, learnedWith: e.strategy), rows: rows

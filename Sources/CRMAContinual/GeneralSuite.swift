@@ -78,7 +78,12 @@ public struct GeneralSuite: Sendable {
                 return MonitoredMetric(
                     name: "general:\(name)", kind: .benchmark, value: value, reference: 0, absoluteThresholds: limits.kl)
             }
-            guard let reference = base[name], name != "probe_top1_agreement" else { return nil }
+            guard let reference = base[name], name != "probe_top1_agreement" else {
+                // Reported only, but a score that is not finite still stops the update.
+                return value.isFinite
+                    ? nil
+                    : MonitoredMetric(name: "general:\(name)", kind: .benchmark, value: value, reference: 1)
+            }
             if name.hasSuffix("_acc") || name.hasSuffix("_acc_norm") {
                 return MonitoredMetric(
                     name: "general:\(name)", kind: .benchmark, value: 100 * value, reference: 100 * reference,

@@ -22,12 +22,26 @@ public enum StoredDomain {
         public var documentHashes: [String]
     }
 
+    /// The blob hashes of a domain's documents on each side, in packing order.
+    public struct Documents: Sendable, Codable, Equatable {
+        public var train: [String]
+        public var holdout: [String]
+
+        /// The domain's documents as stored now.
+        public static func current(_ domain: String, registry: Registry) throws -> Documents {
+            Documents(
+                train: try registry.documentBlobs(domain: domain, role: "train"),
+                holdout: try registry.documentBlobs(domain: domain, role: "holdout"))
+        }
+    }
+
+    /// `documents`: the documents to read (a job's, fixed when it started); nil: as stored now.
     public static func load(
         domain: String, registry: Registry, blobs: BlobStore, tokenizer: Tokenizer, sequenceLength: Int,
-        holdoutRows: Int, packTrain: Bool = true
+        holdoutRows: Int, packTrain: Bool = true, documents: Documents? = nil
     ) throws -> Loaded {
-        let train = try registry.documentBlobs(domain: domain, role: "train")
-        let holdout = try registry.documentBlobs(domain: domain, role: "holdout")
+        let docs = try documents ?? Documents.current(domain, registry: registry)
+        let (train, holdout) = (docs.train, docs.holdout)
         let et = ExampleTokenizer(tokenizer: tokenizer)
         let packer = SequencePacker(seqLen: sequenceLength, padToken: tokenizer.eosID ?? 0)
         func rows(_ hashes: [String]) throws -> [PackedRow] {

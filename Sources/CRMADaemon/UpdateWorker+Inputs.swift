@@ -39,22 +39,46 @@ extension UpdateWorker {
         return v
     }
 
+    /// The documents a job reads, by domain (its own, and for replay the earlier domains'), fixed when it
+    /// starts and written durably into its directory: files ingested while it trains, or before a resumed
+    /// job continues, never change the rows its checkpoint's data cursor and schedule refer to.
+    func jobDocuments(of job: JobRecord, domains: [String]) throws -> [String: StoredDomain.Documents] {
+        let dir = jobDirectory(job.id)
+        let file = "\(dir)/documents.json"
+        if let data = FileManager.default.contents(atPath: file),
+            let pinned = try? JSONDecoder().decode([String: StoredDomain.Documents].self, from: data)
+        {
+            return pinned
+        }
+        var current: [String: StoredDomain.Documents] = [:]
+        for d in domains { current[d] = try StoredDomain.Documents.current(d, registry: registry) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let enc = JSONEncoder()
+        enc.outputFormatting = .sortedKeys
+        try AtomicFile.write(try enc.encode(current), to: file, mode: 0o640)
+        return current
+    }
+
     func updateInputs(job: JobRecord, parent: VersionRecord, strategy: Strategy) throws -> UpdateInputs {
+        let replayDomains = strategy == .replay ? parent.references.keys.sorted().filter { $0 != job.domain } : []
+        let documents = try jobDocuments(of: job, domains: [job.domain] + replayDomains)
         let stored = try StoredDomain.load(
             domain: job.domain, registry: registry, blobs: blobs, tokenizer: lm.tokenizer,
-            sequenceLength: config.training.sequenceLength, holdoutRows: config.monitor.holdoutRows)
+            sequenceLength: config.training.sequenceLength, holdoutRows: config.monitor.holdoutRows,
+            documents: documents[job.domain])
         var earlier: [LearnedDomain] = []
         for (d, reference) in parent.references.sorted(by: { $0.key < $1.key }) {
-            earlier.append(try learnedDomain(d, reference: reference, lineage: parent.lineage[d], fallback: strategy))
+            // Versions written before lineage existed: assume the configured strategy, not this job's (a
+            // retry on another strategy would otherwise score those domains with adapters they never had).
+            earlier.append(
+                try learnedDomain(d, reference: reference, lineage: parent.lineage[d], fallback: config.training.strategy))
         }
         var replay: [PackedRow] = []
-        if strategy == .replay {
-            for d in parent.references.keys.sorted() where d != job.domain {
-                replay += try StoredDomain.load(
-                    domain: d, registry: registry, blobs: blobs, tokenizer: lm.tokenizer,
-                    sequenceLength: config.training.sequenceLength, holdoutRows: 0
-                ).data.train
-            }
+        for d in replayDomains {
+            replay += try StoredDomain.load(
+                domain: d, registry: registry, blobs: blobs, tokenizer: lm.tokenizer,
+                sequenceLength: config.training.sequenceLength, holdoutRows: 0, documents: documents[d]
+            ).data.train
         }
         return UpdateInputs(
             job: DomainUpdate.Job(

@@ -90,7 +90,7 @@ public enum ForgettingGate {
         for m in metrics {
             let d = m.degradationPercent
             let thresholds = m.absoluteThresholds ?? thresholds
-            if !m.value.isFinite || !m.reference.isFinite {
+            if !m.value.isFinite || !m.reference.isFinite || !d.isFinite {
                 reasons.append(
                     GateReason(
                         severity: .nonFinite, metric: m.name, value: m.value, reference: m.reference,

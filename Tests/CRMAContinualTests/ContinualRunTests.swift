@@ -203,6 +203,24 @@ enum TinyDomains {
         #expect(e.decision.reasons.first?.metric == "holdout:animals:previous")
     }
 
+    /// A domain learned again has no stability slice: its LoRA is replaced, so its rows drift at once
+    /// (before, the check stopped such an update at its first interval and the gate rolled it back).
+    @Test func theStabilityCheckDoesNotJudgeTheDomainBeingLearnedAgain() throws {
+        let lm = try TinyModels.load("llama-f32")
+        let domains = TinyDomains.make(lm)
+        var c = TinyDomains.config(.frozen)
+        c.stabilityCheck = StabilityCheck(interval: 2, sliceRows: 2, criticalPercent: 1)
+        let update = DomainUpdate(model: lm.model, config: c)
+        let first = DomainUpdate.Job(domain: domains[0], seed: 1)
+        let a = try learn(update, first, on: .empty)
+        let learned = LearnedDomain(
+            name: "animals", strategy: .frozen, holdout: domains[0].holdout,
+            reference: update.evaluate(a, job: first).newDomain.mean)
+        let again = DomainUpdate.Job(domain: domains[0], earlier: [learned], seed: 2)
+        guard case .trained(let b) = try update.train(again, parent: a) else { Issue.record("stopped"); return }
+        #expect(b.stabilityStop == nil && b.steps == c.stepsPerDomain)
+    }
+
     /// A candidate whose loss is NaN is rolled back with the reason non_finite, not accepted because NaN
     /// fails every comparison.
     @Test func aNonFiniteCandidateIsRolledBack() throws {

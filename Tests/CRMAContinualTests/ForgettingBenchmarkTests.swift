@@ -134,7 +134,7 @@ import Testing
         #expect(AnswerAccuracy.span(completion: "Irrelevant", answer: "Irrelevant")! == ("", "Irrelevant"))
         let go = "package main\n\nimport \"fmt\"\n\nfunc add(a, b int) int {\n    return a + b\n}\n```"
         let s = AnswerAccuracy.span(completion: go, answer: "package main")!
-        #expect(s.answer == "func add(a, b int) int {\n" && s.before.hasPrefix("package main\n"))
+        #expect(s.answer == "func add(a, b int) int {" && s.before.hasPrefix("package main\n"))
         #expect(AnswerAccuracy.span(completion: "Something else", answer: "B") == nil)
     }
 

@@ -271,6 +271,31 @@ import Testing
         await stop(d)
     }
 
+    /// A job's documents are fixed when it starts: files ingested while it trains (or before it resumes
+    /// from a checkpoint) never change the rows its data cursor and schedule refer to. Before, a resumed
+    /// job re-read the domain and continued its cursor into a different set of rows.
+    @Test func aJobReadsTheDocumentsItStartedWith() async throws {
+        let d = try daemon(config())
+        var events = d.subscribe().makeAsyncIterator()
+        try d.pause()
+        try d.start()
+        dir.drop("inbox/medical/a.jsonl", Self.medical)
+        _ = await next(&events) { $0["event"] as? String == "job_queued" }
+        let job = try #require(try d.registry.jobs().first)
+        let base = try #require(try d.registry.version(1))
+        let first = try d.updateInputs(job: job, parent: base, strategy: .crma)
+        dir.drop("inbox/medical/b.jsonl", Self.moreMedical)
+        _ = await next(&events) { $0["event"] as? String == "job_queued" }
+        let now = try StoredDomain.load(
+            domain: "medical", registry: d.registry, blobs: d.blobs, tokenizer: Self.lm.tokenizer, sequenceLength: 32,
+            holdoutRows: 4)
+        try #require(now.data.train.count > first.job.domain.train.count, "the second file must add training rows")
+        let again = try d.updateInputs(job: job, parent: base, strategy: .crma)
+        #expect(again.job.domain.train == first.job.domain.train)
+        #expect(again.job.domain.holdout == first.job.domain.holdout)
+        await stop(d)
+    }
+
     /// retry-frozen after a naive rollback: the naive domain is scored with the shared LoRA it was learned
     /// with (before, the frozen retry scored it with a LoRA named after it, i.e. the base model, and saw
     /// it forget), so the retry is judged on what it really changes.
