@@ -158,7 +158,7 @@ struct ForgettingCommand: ParsableCommand {
             settings["lwf"] = "alpha=\(lwfAlpha) temperature=\(lwfTemperature) teacher=\(lwfTeacher)"
         }
         if s.strategies.contains(.olora) { settings["olora"] = "lambda=\(oloraLambda)" }
-        let total = s.seeds.count * s.strategies.count
+        let total = s.seeds.count * s.strategies.count * (gated ? 2 : 1)
         let answers = try bench.loadAnswers(data, names: domains.split(separator: ",").map(String.init))
         let (results, base) = try bench.run(
             domains: doms, general: general, answers: answers,
