@@ -4,7 +4,6 @@ import CRMAModel
 import CRMATestSupport
 import CRMAWire
 import Foundation
-import Logging
 import Testing
 @testable import CRMADaemon
 
@@ -14,17 +13,7 @@ import Testing
     static let lm = try! TinyModels.load("llama-f32.gguf")
     let dir = TempDirectory("active")
 
-    func daemon() throws -> Daemon {
-        var c = DaemonConfig()
-        c.paths.stateDirectory = "\(dir.path)/state"
-        c.paths.inbox = "\(dir.path)/inbox"
-        c.paths.socket = "\(dir.path)/crmad.sock"
-        c.model.path = "tiny"
-        c.monitor.benchmarks = ""
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        return try Daemon(config: c, lm: Self.lm, logger: logger)
-    }
+    func daemon() throws -> Daemon { try dir.idleDaemon(Self.lm) }
 
     /// Makes `blob` (an adapter file's hash) the active version 2, learned with `strategy`.
     func activate(_ d: Daemon, blob: String, domain: String, strategy: Strategy) throws {

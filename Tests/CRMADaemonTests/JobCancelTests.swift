@@ -1,7 +1,6 @@
 import CRMATestSupport
 import CRMAWire
 import Foundation
-import Logging
 import Testing
 @testable import CRMADaemon
 
@@ -11,17 +10,7 @@ import Testing
     static let lm = try! TinyModels.load("llama-f32.gguf")
     let dir = TempDirectory("cancel")
 
-    func daemon() throws -> Daemon {
-        var c = DaemonConfig()
-        c.paths.stateDirectory = "\(dir.path)/state"
-        c.paths.inbox = "\(dir.path)/inbox"
-        c.paths.socket = "\(dir.path)/crmad.sock"
-        c.model.path = "tiny"
-        c.monitor.benchmarks = ""
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        return try Daemon(config: c, lm: Self.lm, logger: logger)
-    }
+    func daemon() throws -> Daemon { try dir.idleDaemon(Self.lm) }
 
     /// A job of `d` in `state` (queued, training or evaluating).
     func job(_ d: Daemon, in state: JobState) throws -> Int64 {
