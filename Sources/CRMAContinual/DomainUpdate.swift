@@ -165,7 +165,7 @@ public struct DomainUpdate {
         if let checkpoint, FileManager.default.fileExists(atPath: checkpoint) {
             sampler.seek(try TrainingCheckpoint.load(checkpoint, into: trainer))
         }
-        var replay = ReplayDraw(
+        let replay = ReplayDraw(
             rows: strategy == .replay ? job.replayRows : [], perBatch: replayCount, seed: job.seed &+ 7)
         func save() throws {
             if let checkpoint { try TrainingCheckpoint.save(trainer, cursor: sampler.cursor, to: checkpoint) }
@@ -182,8 +182,7 @@ public struct DomainUpdate {
         while step < steps {
             if check.interval > 0, step > 0, step % check.interval == 0,
                 let stop = check.firstUnstable(slices, step: step, score: {
-                    HoldoutScorer.score(model: model, adapters: adapters(scoring: $0.domain, in: state, job: job), rows: $0.rows)
-                        .mean
+                    score(adapters(scoring: $0.domain, in: state, job: job), $0.rows).mean
                 })
             {
                 stabilityStop = stop
@@ -236,9 +235,7 @@ public struct DomainUpdate {
         guard check.interval > 0 else { return [] }
         return job.earlier.filter { $0.name != job.domain.name }.map { e in
             let rows = Array(e.holdout.prefix(check.sliceRows))
-            let reference = HoldoutScorer.score(
-                model: model, adapters: parent.adapters(scoring: e.name, learnedWith: e.strategy), rows: rows
-            ).mean
+            let reference = score(parent.adapters(scoring: e.name, learnedWith: e.strategy), rows).mean
             return StabilityCheck.Slice(domain: e.name, rows: rows, reference: reference)
         }
     }
@@ -272,7 +269,7 @@ public struct DomainUpdate {
 /// replay's draw: `perBatch` rows of every batch come from the earlier domains' rows, in a seeded order
 /// that depends only on the step, so a resumed update draws exactly what it would have.
 struct ReplayDraw {
-    var sampler: BatchSampler?
+    let sampler: BatchSampler?
     let perBatch: Int
 
     init(rows: [PackedRow], perBatch: Int, seed: UInt64) {
@@ -280,7 +277,8 @@ struct ReplayDraw {
         sampler = rows.isEmpty || perBatch == 0 ? nil : BatchSampler(rows: rows, batchSize: 1, seed: seed)
     }
 
-    mutating func mix(into rows: inout [PackedRow], step: Int) {
+    /// Replaces the last `perBatch` rows of step `step`'s batch (the draw's position is derived from the step).
+    func mix(into rows: inout [PackedRow], step: Int) {
         guard var s = sampler else { return }
         let drawn = step * perBatch
         var c = BatchCursor()
@@ -288,7 +286,6 @@ struct ReplayDraw {
         c.index = drawn % s.rows.count
         s.seek(c)
         for i in 0..<min(perBatch, rows.count) { rows[rows.count - 1 - i] = s.next()[0] }
-        sampler = s
     }
 }
 
