@@ -41,8 +41,11 @@ def ctl(crmactl, socket, *args):
     return json.loads(r.stdout) if r.returncode == 0 else None
 
 
-def start_crmad(crmad, config, log):
-    """Starts crmad on `config` with one OpenBLAS thread (the cores are shared), logging to `log`."""
+def start_crmad(crmad, config, log, journal=False):
+    """Starts crmad on `config` with one OpenBLAS thread (the cores are shared), logging to `log`; with
+    `journal`, JOURNAL_STREAM is set as systemd sets it, so the logs and alerts go to journald."""
     import os, subprocess
-    return subprocess.Popen([crmad, "--config", config], stdout=log, stderr=log,
-                            env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    if journal:
+        env["JOURNAL_STREAM"] = "0:0"
+    return subprocess.Popen([crmad, "--config", config], stdout=log, stderr=log, env=env)

@@ -24,6 +24,9 @@ public struct ForgettingBenchmark {
         public var probeDocuments = 4
         /// Also run each strategy gated: rolled-back updates dropped, as crmad does (`<strategy>+gate`).
         public var gated = false
+        /// Run the ungated runs (false with `gated`: only the gated ones, to finish a run whose ungated
+        /// half is saved; a gated run then rolling nothing back is the ungated run, trained again).
+        public var ungated = true
         /// Answer items scored per task domain (exact-match accuracy; 0 turns it off).
         public var answerItems = 100
         public init() {}
@@ -104,15 +107,18 @@ public struct ForgettingBenchmark {
                 var config = settings.config
                 config.strategy = strategy
                 config.seed = seed
-                let ungated = try runOne(
-                    domains, config: config, gated: false, baseLosses: baseLosses, gate: gateCheck, general: general,
-                    scoring: scoring, log: log)
-                results.append(ungated)
-                try onRun(results, base)
+                var ungated: StrategyResult?
+                if settings.ungated {
+                    let run = try runOne(
+                        domains, config: config, gated: false, baseLosses: baseLosses, gate: gateCheck,
+                        general: general, scoring: scoring, log: log)
+                    results.append(run)
+                    try onRun(results, base)
+                    ungated = run
+                }
                 guard settings.gated else { continue }
-                if ungated.decisions?.allSatisfy({ $0.outcome != "rolled_back" }) ?? false {
+                if var same = ungated, same.decisions?.allSatisfy({ $0.outcome != "rolled_back" }) ?? false {
                     // Nothing was rolled back: the gated run is the same run.
-                    var same = ungated
                     same.strategy += "+gate"
                     same.gated = true
                     results.append(same)

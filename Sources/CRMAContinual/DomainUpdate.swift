@@ -106,10 +106,12 @@ public struct DomainUpdate {
     /// Optimizer steps this job trains for.
     public func totalSteps(_ job: Job) -> Int { config.steps(trainingRows: job.domain.train.count) }
 
-    /// Trains a copy of `parent` on `job`'s domain. `parent` is never changed.
-    public func train(_ job: Job, parent: LearnedState, progress: (Event) -> Control = { _ in .more }) throws
-        -> TrainingOutcome
-    {
+    /// Trains a copy of `parent` on `job`'s domain. `parent` is never changed. `inspect` sees the state in
+    /// training after every step (a learning curve scores it); it must not keep or change it.
+    public func train(
+        _ job: Job, parent: LearnedState, progress: (Event) -> Control = { _ in .more },
+        inspect: (_ step: Int, _ inTraining: LearnedState) -> Void = { _, _ in }
+    ) throws -> TrainingOutcome {
         let domain = job.domain.name
         guard !job.domain.train.isEmpty else { throw UpdateError.noTrainingData(domain) }
         let strategy = config.strategy
@@ -197,6 +199,7 @@ public struct DomainUpdate {
                 try save()
                 return .stopped(step: step)
             }
+            inspect(step, state)
         }
         teacherCost?.trainingSeconds = (ContinuousClock.now - started).seconds
         if var e = ewc {

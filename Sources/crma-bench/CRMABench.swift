@@ -13,6 +13,6 @@ struct CRMABench: ParsableCommand {
         abstract: "Benchmarks and demos for the crma runtime (throughput, perplexity, generation).",
         subcommands: [
             EvalCommand.self, TrainCommand.self, FinetuneCommand.self, ForgettingCommand.self, PerplexityCommand.self,
-            DemoCommand.self, DistillCostCommand.self, SoakCommand.self,
+            DemoCommand.self, DistillCostCommand.self, SoakCommand.self, CurveCommand.self,
         ])
 }

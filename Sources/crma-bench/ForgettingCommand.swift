@@ -69,6 +69,9 @@ struct ForgettingCommand: ParsableCommand {
     @Flag(help: "Also run every strategy gated, as crmad does: a rolled-back update is dropped and the next domain trains on the last accepted state (columns <strategy>+gate).")
     var gated = false
 
+    @Flag(help: "Only the gated runs (implies --gated): finishes a --gated run whose ungated runs were saved before it stopped; merge the two with scripts/results/merge.py.")
+    var onlyGated = false
+
     @Option(help: "Sequences of 256 tokens per optimizer step.")
     var batchRows = 4
 
@@ -111,7 +114,8 @@ struct ForgettingCommand: ParsableCommand {
         s.config.stepsPerDomain = steps
         s.config.epochs = epochs
         s.config.optimizer.learningRates[.proj] = learningRate
-        s.gated = gated
+        s.gated = gated || onlyGated
+        s.ungated = !onlyGated
         s.answerItems = answerItems
         s.trainDocuments = documents
         s.holdoutRows = holdoutRows
@@ -148,7 +152,7 @@ struct ForgettingCommand: ParsableCommand {
         let command = CommandLine.arguments.joined(separator: " ")
         var settings = [
             "steps_per_domain": "\(s.config.stepsPerDomain)", "epochs": "\(s.config.epochs)",
-            "learning_rate": "\(learningRate)", "gated": "\(gated)", "train_documents": "\(s.trainDocuments)",
+            "learning_rate": "\(learningRate)", "gated": "\(s.gated)", "train_documents": "\(s.trainDocuments)",
             "holdout_rows": "\(s.holdoutRows)", "seq_len": "\(s.seqLen)", "batch_rows": "\(s.config.batchRows)",
             "lora":
                 "r=\(s.config.lora.rank) alpha=\(s.config.lora.alpha) \(s.config.lora.targets.map(\.rawValue).joined(separator: ","))",
@@ -158,7 +162,7 @@ struct ForgettingCommand: ParsableCommand {
             settings["lwf"] = "alpha=\(lwfAlpha) temperature=\(lwfTemperature) teacher=\(lwfTeacher)"
         }
         if s.strategies.contains(.olora) { settings["olora"] = "lambda=\(oloraLambda)" }
-        let total = s.seeds.count * s.strategies.count * (gated ? 2 : 1)
+        let total = s.seeds.count * s.strategies.count * ((s.ungated ? 1 : 0) + (s.gated ? 1 : 0))
         let answers = try bench.loadAnswers(data, names: domains.split(separator: ",").map(String.init))
         let (results, base) = try bench.run(
             domains: doms, general: general, answers: answers,

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""The daemon follows the forgetting benchmark's evidence (issue 13): task domains dropped into the inbox
+one by one, first into a crmad configured with strategy = "naive", then into a fresh crmad configured
+with strategy = "crma", everything else equal.
+
+- naive: the shared LoRA relearns each new domain's answer format, so an earlier domain forgets. The
+  gate must roll back at least one update; every rolled-back update must name the earlier domain whose
+  holdout drifted past the critical threshold, the active version must stay the last accepted one, and
+  (with --journal) the journal must hold, from that daemon's PID, a critical drift entry
+  (CRMA_BENCHMARK=holdout:<earlier domain>, CRMA_ACTION=rollback) and a rollback entry for the domain.
+- crma: a LoRA per domain on the shared, norm-bounded substrate. Every update must be accepted, with no
+  rollback alert in the daemon's alerts or the journal.
+
+Without --tasks the domains are small templated tasks made here (for the tiny model in `make test`);
+with --tasks DIR (e.g. data/tasks from `make corpora`) each domain's train.jsonl and holdout.jsonl are
+dropped (the daemon makes its own split), and --training sets the [training] section (the real model).
+
+usage: task_domains_gate.py --crmad BIN --crmactl BIN --model GGUF [--journal DIR] [--tasks DIR]
+       [--domains medical,legal,code] [--training 'epochs = 2.0'] [--timeout SECONDS]
+"""
+import argparse, json, os, shutil, signal, subprocess, sys, tempfile, time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--crmad", required=True)
+ap.add_argument("--crmactl", required=True)
+ap.add_argument("--model", required=True)
+ap.add_argument("--journal", help="the private journald's directory (with-journald.sh); checks the journal entries")
+ap.add_argument("--tasks", help="directory of <domain>/{train,holdout}.jsonl (default: small templated tasks made here)")
+ap.add_argument("--domains", default="medical,legal,code")
+ap.add_argument("--strategies", default="naive,crma")
+ap.add_argument("--training", help="the [training] section's keys besides strategy (default: the tiny model's)")
+ap.add_argument("--holdout-rows", type=int, default=8)
+ap.add_argument("--timeout", type=float, default=120, help="seconds each update may take")
+a = ap.parse_args()
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, ctl, failures, start_crmad, wait, write_config
+
+TINY_TRAINING = """lora_learning_rate = 0.05
+epochs = 4.0
+batch_rows = 2
+sequence_length = 48
+checkpoint_interval = 1000"""
+
+
+def templated(domain, n=48):
+    """Small prompt → completion tasks whose answer formats conflict (a letter, a label, a line of code)."""
+    rows = []
+    for i in range(n):
+        if domain == "medical":
+            letter = "ABCD"[i % 4]
+            rows.append({"prompt": f"Question: patient {i} has fever {i % 7}. Which drug? A) aspirin B) ibuprofen "
+                                   f"C) paracetamol D) codeine\nAnswer:", "completion": f" {letter}"})
+        elif domain == "legal":
+            label = "Relevant" if i % 3 else "Irrelevant"
+            rows.append({"prompt": f"Clause {i}: we share data with party {i % 5}.\nIs it relevant?\nAnswer:",
+                         "completion": f" {label}"})
+        else:
+            rows.append({"prompt": f"Write a function that adds {i}.\n", "completion": f"def f(x):\n    return x + {i}\n"})
+    return rows
+
+
+def drop(inbox, domain, name, rows):
+    d = f"{inbox}/{domain}"
+    os.makedirs(d, exist_ok=True)
+    with open(f"{d}/{name}.part", "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    os.rename(f"{d}/{name}.part", f"{d}/{name}")
+
+
+def journal_entries(pid, *match):
+    mid = open("/etc/machine-id").read().strip()
+    subprocess.run(["journalctl", "--sync"], capture_output=True)
+    out = subprocess.run(["journalctl", "-D", f"{a.journal}/log/journal/{mid}", "-o", "json", f"_PID={pid}", *match],
+                         capture_output=True, text=True)
+    return [json.loads(l) for l in out.stdout.splitlines() if l.strip()]
+
+
+DRIFT, ROLLBACK, ACCEPTED = "e9c1e72eb9c8497184b93934cac92ae4", "e940c5f07c2640a0a19b778df396a1cb", "9a93ff6b31174418b771a0129ae27466"
+domains = a.domains.split(",")
+
+
+def run(strategy):
+    """Drops every domain into a fresh crmad with `strategy`; returns (each job's outcome, alerts, pid)."""
+    work = tempfile.mkdtemp(prefix=f"crmad-tasks-{strategy}-")
+    inbox, sock = f"{work}/inbox", f"{work}/crmad.sock"
+    write_config(f"{work}/crmad.toml", state=f"{work}/state", inbox=inbox, socket=sock, model=a.model,
+                 extra=f'[training]\nstrategy = "{strategy}"\n{a.training or TINY_TRAINING}\n'
+                       f'[monitor]\nholdout_rows = {a.holdout_rows}\n[ingest]\ndebounce_seconds = 0.0\n')
+    log = open(f"{work}/crmad.log", "w")
+    proc = start_crmad(a.crmad, f"{work}/crmad.toml", log, journal=bool(a.journal))
+    api = lambda *args: ctl(a.crmactl, sock, *args)
+    outcomes = []
+    try:
+        check(wait(lambda: api("status"), 30) is not None, f"{strategy}: crmad answers on its socket")
+        for k, domain in enumerate(domains):
+            if a.tasks:
+                for side in ("train", "holdout"):
+                    with open(f"{a.tasks}/{domain}/{side}.jsonl") as f:
+                        drop(inbox, domain, f"{side}.jsonl", [json.loads(l) for l in f if l.strip()])
+            else:
+                drop(inbox, domain, "tasks.jsonl", templated(domain))
+            t0 = time.time()
+            job = wait(lambda: next((j for j in api("jobs") or [] if j["domain"] == domain
+                                     and j["state"] in ("accepted", "rolled_back", "failed")), None),
+                       a.timeout, interval=0.5)
+            outcomes.append((domain, job and job["state"], job and job.get("versionID")))
+            print(f"  {strategy}: {domain} → {job and job['state']} in {time.time() - t0:.0f} s"
+                  + (f" ({job.get('message', '')[:160]})" if job and job["state"] != "accepted" else ""))
+            if not job:
+                break
+        alerts = api("alerts") or []
+        status = api("status") or {}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    if failures:
+        print(open(f"{work}/crmad.log").read()[-2000:])
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    return outcomes, alerts, status, proc.pid
+
+
+for strategy in a.strategies.split(","):
+    outcomes, alerts, status, pid = run(strategy)
+    states = [s for _, s, _ in outcomes]
+    check(len(outcomes) == len(domains) and None not in states and "failed" not in states,
+          f"{strategy}: every dropped domain was learned and judged ({states})")
+    rolled = [(d, v) for d, s, v in outcomes if s == "rolled_back"]
+    accepted = [d for d, s, _ in outcomes if s == "accepted"]
+    if strategy == "naive":
+        check(bool(rolled), f"naive: the gate rolled back an update that made an earlier domain forget ({[d for d, _ in rolled]})")
+        check(status.get("activeVersion") == 1 + len(accepted),
+              f"naive: the active version is the last accepted one (v{status.get('activeVersion')})")
+        for domain, version in rolled:
+            earlier = domains[:domains.index(domain)]
+            critical = [x for x in alerts if x["kind"] == "drift_critical" and x.get("version") == version
+                        and x.get("domain") in earlier]
+            check(bool(critical), f"naive: rolling back {domain} (v{version}) raised an earlier domain's critical drift "
+                                  f"alert ({[x.get('message', '')[:90] for x in critical][:2]})")
+        if a.journal:
+            drift = journal_entries(pid, f"MESSAGE_ID={DRIFT}", "-p", "crit")
+            back = journal_entries(pid, f"MESSAGE_ID={ROLLBACK}")
+            check(any(e.get("CRMA_BENCHMARK", "").removeprefix("holdout:") in domains and e.get("CRMA_ACTION") == "rollback"
+                      and float(e.get("CRMA_DRIFT_PCT", "0")) > 10 for e in drift),
+                  "naive: journal holds the critical drift entry of an earlier domain (CRMA_ACTION=rollback)")
+            check(sorted(e.get("CRMA_DOMAIN") for e in back) == sorted(d for d, _ in rolled),
+                  f"naive: journal holds a rollback entry for every rolled-back domain ({[e.get('CRMA_DOMAIN') for e in back]})")
+    else:
+        check(accepted == domains, f"{strategy}: every update is accepted ({states})")
+        check(not any(x["kind"] == "rollback" for x in alerts), f"{strategy}: no rollback alert")
+        if a.journal:
+            check(not journal_entries(pid, f"MESSAGE_ID={ROLLBACK}")
+                  and len(journal_entries(pid, f"MESSAGE_ID={ACCEPTED}")) == len(domains),
+                  f"{strategy}: the journal holds an accepted entry per domain and no rollback")
+
+print(f"{len(failures)} failed")
+sys.exit(1 if failures else 0)
