@@ -101,6 +101,8 @@ public enum ForgettingReport {
                 " \(pm(results.filter { $0.strategy == s }.compactMap { ForgettingMetrics.averageDrift($0.matrix, k: T) })) |"
         }
         md += "\n\n" + intervalTable(results, strategies: strategies, domains: domains, last: T)
+        md += summaryTable(results, strategies: strategies, domains: domains)
+        md += publishedComparison(results, domains: domains)
         md += "\n## Learning each new domain (holdout loss: base model → right after learning it)\n\n| domain | "
         md +=
             strategies.joined(separator: " | ") + " |\n|---|" + String(repeating: "---|", count: strategies.count)
