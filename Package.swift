@@ -39,12 +39,19 @@ let package = Package(
         // C shims
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // bf16 GEMMs through oneDNN (Debian libdnnl-dev), with a cpuid check
+        .target(
+            name: "CBF16",
+            cSettings: [.unsafeFlags(["-O2"])],
+            linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]
+        ),
 
         // numerics: Float32 buffers, GEMM wrappers, SIMD kernels, threading
         .target(
             name: "CRMANumerics",
             dependencies: [
                 "COpenBLAS",
+                "CBF16",
                 .product(name: "RealModule", package: "swift-numerics"),
             ],
             swiftSettings: upcoming + optimizedInDebug

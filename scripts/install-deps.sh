@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build needs, only when one is missing.
 set -euo pipefail
-# systemd-container: systemd-nspawn, for the test that boots the shipped unit under real systemd.
-PACKAGES="libopenblas-dev libsqlite3-dev libsystemd-dev pkg-config systemd systemd-container util-linux python3"
+# libdnnl-dev: oneDNN, the bf16 GEMMs. systemd-container: systemd-nspawn, for the test that boots the shipped unit under real systemd.
+PACKAGES="libopenblas-dev libdnnl-dev libsqlite3-dev libsystemd-dev pkg-config systemd systemd-container util-linux python3"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,4 +1,5 @@
 import CRMAContinual
+import CRMAModel
 import Foundation
 
 /// Reads `crmad.toml` into ``DaemonConfig``: every key known, every type and range checked, unknown keys
@@ -30,8 +31,12 @@ public enum ConfigLoader {
             }
         }
         if let s = try top.section("model") {
-            try s.only(["path"])
+            try s.only(["path", "precision"])
             c.model.path = try s.string("path") ?? c.model.path
+            c.model.precision = try s.choice("precision", ["auto", "bf16", "fp32"]) ?? c.model.precision
+            if c.model.precision == "bf16", (try? Precision.parse("bf16")) == nil {
+                throw s.error("precision", "is \"bf16\", but this CPU lacks AVX512-BF16 (see /proc/cpuinfo); use \"auto\" or \"fp32\"")
+            }
         }
         if let s = try top.section("adapter") {
             try s.only(["lora_rank", "lora_alpha", "lora_targets", "crma_mixing"])

@@ -17,8 +17,8 @@ public struct LanguageModel: Sendable {
     }
 
     /// Loads `path`: a `.gguf` file, or a directory with `config.json`, `*.safetensors` and
-    /// `tokenizer.json`. Never touches the network.
-    public static func load(path: String) throws -> LanguageModel {
+    /// `tokenizer.json`, with its GEMMs in `precision`. Never touches the network.
+    public static func load(path: String, precision: Precision = .fp32) throws -> LanguageModel {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             let hint =
@@ -29,10 +29,12 @@ public struct LanguageModel: Sendable {
         }
         if isDir.boolValue {
             let dir = try HFModelDirectory(path: path)
-            return LanguageModel(model: try LlamaModel(source: dir), tokenizer: try dir.tokenizer(), path: path)
+            return LanguageModel(
+                model: try LlamaModel(source: dir, precision: precision), tokenizer: try dir.tokenizer(), path: path)
         }
         let gguf = try GGUFFile(path: path)
         let source = try GGUFLlamaSource(gguf)
-        return LanguageModel(model: try LlamaModel(source: source), tokenizer: try Tokenizer(gguf: gguf), path: path)
+        return LanguageModel(
+            model: try LlamaModel(source: source, precision: precision), tokenizer: try Tokenizer(gguf: gguf), path: path)
     }
 }

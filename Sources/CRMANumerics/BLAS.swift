@@ -4,8 +4,11 @@ import COpenBLAS
 ///
 /// Row-major throughout. `C[m×n] = alpha · op(A) · op(B) + beta · C`, where `op(A)` is `m×k`.
 public enum BLAS {
-    /// Sets the number of OpenBLAS worker threads (process-wide).
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+    /// Sets the number of OpenBLAS worker threads, and of the bf16 path's (process-wide).
+    public static func setThreads(_ n: Int) {
+        openblas_set_num_threads(Int32(n))
+        BF16.setThreads(n)
+    }
 
     /// The number of OpenBLAS worker threads in use.
     public static var threads: Int { Int(openblas_get_num_threads()) }

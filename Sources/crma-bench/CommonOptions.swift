@@ -14,9 +14,14 @@ struct CommonOptions: ParsableArguments {
     @Flag(help: "Print JSON.")
     var json = false
 
-    /// Sets the BLAS threads and loads the model.
-    func load() throws -> LanguageModel {
+    @Option(help: "GEMM precision of the frozen base: auto (bf16 where the CPU has AVX512-BF16, else fp32), bf16 or fp32.")
+    var precision = "auto"
+
+    /// Sets the BLAS threads and loads the model in the chosen precision (one line on stderr says which and why).
+    func load(precision override: Precision? = nil) throws -> LanguageModel {
         BLAS.setThreads(threads)
-        return try LanguageModel.load(path: model)
+        let (p, reason) = try override.map { ($0, "\($0.rawValue): measured by this command") } ?? Precision.parse(precision)
+        FileHandle.standardError.write(Data("precision \(reason)\n".utf8))
+        return try LanguageModel.load(path: model, precision: p)
     }
 }

@@ -90,7 +90,8 @@ struct CurveCommand: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             let record = CurveRecord(
-                command: command, domain: domain, strategy: strategy, learningRate: learningRate, batchRows: batchRows,
+                command: command, domain: domain, strategy: strategy, precision: lm.model.precision.rawValue,
+                learningRate: learningRate, batchRows: batchRows,
                 trainRows: domainData.train.count, holdoutRows: domainData.holdout.count, runs: runs)
             try encoder.encode(record).write(to: URL(fileURLWithPath: "\(out)/curve.json"))
             try LearningCurve.markdown(runs, domain: domain, strategy: strategy, command: command)
@@ -105,6 +106,7 @@ struct CurveRecord: Codable {
     var command: String
     var domain: String
     var strategy: String
+    var precision: String
     var learningRate: Float
     var batchRows: Int
     var trainRows: Int

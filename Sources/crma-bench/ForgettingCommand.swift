@@ -157,6 +157,7 @@ struct ForgettingCommand: ParsableCommand {
             "lora":
                 "r=\(s.config.lora.rank) alpha=\(s.config.lora.alpha) \(s.config.lora.targets.map(\.rawValue).joined(separator: ","))",
             "model": common.model, "data": data, "answer_items": "\(s.answerItems)",
+            "precision": lm.model.precision.rawValue,
         ]
         if s.strategies.contains(.lwf) {
             settings["lwf"] = "alpha=\(lwfAlpha) temperature=\(lwfTemperature) teacher=\(lwfTeacher)"

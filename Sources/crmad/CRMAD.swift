@@ -43,7 +43,7 @@ struct CRMAD: AsyncParsableCommand {
         if checkConfig {
             print("\(config): OK")
             print("  state \(cfg.paths.stateDirectory), inbox \(cfg.paths.inbox), socket \(cfg.paths.socket)")
-            print("  model \(cfg.model.path)")
+            print("  model \(cfg.model.path), precision \((try? Precision.parse(cfg.model.precision))?.reason ?? cfg.model.precision)")
             print(
                 "  strategy \(cfg.training.strategy.rawValue), \(cfg.training.steps) steps × \(cfg.training.batchRows) × \(cfg.training.sequenceLength) tokens")
             print("  gate: warn \(cfg.monitor.warnPercent)%, critical \(cfg.monitor.criticalPercent)%, on breach \(cfg.monitor.onBreach.rawValue)")
@@ -59,14 +59,17 @@ struct CRMAD: AsyncParsableCommand {
         logger.logLevel = .info
         if cfg.resources.blasThreads > 0 { BLAS.setThreads(cfg.resources.blasThreads) }
         let lm: LanguageModel
+        let precision: (precision: Precision, reason: String)
         do {
-            lm = try LanguageModel.load(path: cfg.model.path)
+            precision = try Precision.parse(cfg.model.precision)
+            lm = try LanguageModel.load(path: cfg.model.path, precision: precision.precision)
         } catch {
             logger.critical("cannot load the model \(cfg.model.path): \(error)")
             throw ExitCode(1)
         }
         let log = logger
         logger.notice("model \(cfg.model.path) loaded; state in \(cfg.paths.stateDirectory), inbox \(cfg.paths.inbox)")
+        logger.notice("precision \(precision.reason)")
         let daemon = try Daemon(config: cfg, lm: lm, logger: logger)
         // Recovery (interrupted jobs, what is already in the inbox) before the socket reports ready.
         try daemon.recover()

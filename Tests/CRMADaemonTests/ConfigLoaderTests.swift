@@ -1,4 +1,5 @@
 import CRMAContinual
+import CRMANumerics
 import Foundation
 import Testing
 @testable import CRMADaemon
@@ -50,6 +51,15 @@ import Testing
         let e = try decode("[training]\nstrategy = \"ewc\"\newc_lambda = 10.0\newc_gamma = 0.9\n")
         #expect(e.training.strategy == .ewc && e.training.ewcLambda == 10 && e.training.ewcGamma == 0.9)
         #expect(e.continualConfig(strategy: .ewc).ewcOnlineGamma == 0.9)
+    }
+
+    @Test func thePrecisionIsAutoBF16OrFP32() throws {
+        #expect(try decode("").model.precision == "auto")
+        #expect(try decode("[model]\nprecision = \"fp32\"\n").model.precision == "fp32")
+        let e = try #require(error("[model]\nprecision = \"fp16\"\n"))
+        #expect(e.key.hasSuffix("precision"))
+        // bf16 is accepted exactly where the CPU can run it.
+        #expect((error("[model]\nprecision = \"bf16\"\n") == nil) == BF16.cpuSupported)
     }
 
     @Test func devFileKeepsEverythingUnderVar() throws {

@@ -17,7 +17,10 @@ a = ap.parse_args()
 
 runs = [json.load(open(p)) for p in a.inputs]
 first = runs[0]
-common = ["steps_per_domain", "train_documents", "holdout_rows", "seq_len", "batch_rows", "lora", "model"]
+common = ["steps_per_domain", "epochs", "learning_rate", "train_documents", "holdout_rows", "seq_len", "batch_rows", "lora",
+          "model", "data", "answer_items", "precision"]
+for r in runs:
+    r["settings"].setdefault("precision", "fp32")  # written before bf16 existed
 for p, r in zip(a.inputs, runs):
     for k in common:
         if r["settings"].get(k) != first["settings"].get(k):

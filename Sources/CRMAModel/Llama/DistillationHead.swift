@@ -80,9 +80,7 @@ enum DistillationHead {
                 }
             }
             if let gradient {
-                BLAS.sgemm(
-                    m: m, n: d, k: V, a: student.pointer, lda: V, b: model.weights.outputHead.pointer, ldb: d,
-                    c: gradient + r0 * d, ldc: d)
+                model.headInputGradient(student.pointer, rows: m, into: gradient + r0 * d)
             }
             r0 += m
         }

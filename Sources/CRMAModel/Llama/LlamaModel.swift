@@ -1,7 +1,8 @@
 import CRMANumerics
 
 /// A Llama-family decoder in fp32: RMSNorm, rotary embeddings, grouped-query causal attention, SwiGLU MLP,
-/// tied or untied output head. GEMMs run on OpenBLAS; everything else in the kernels of `CRMANumerics`.
+/// tied or untied output head. GEMMs run on OpenBLAS (fp32) or oneDNN (bf16, ``Precision``); everything else
+/// in the kernels of `CRMANumerics`.
 ///
 /// - Important: a model is immutable after loading and may be shared; each forward call uses its own
 ///   activations (a caller-owned ``ForwardWorkspace``). `@unchecked Sendable` rests on that immutability.
@@ -9,16 +10,24 @@ public final class LlamaModel: @unchecked Sendable {
     public let config: LlamaConfig
     public let weights: LlamaWeights
     public let rope: RotaryEmbedding
+    /// The arithmetic of the frozen GEMMs (``Precision``).
+    public let precision: Precision
+    /// The GEMM weights in bf16 when `precision` is bf16.
+    let bf16Weights: BF16Weights?
 
-    public init(config: LlamaConfig, weights: LlamaWeights) {
+    /// - Precondition: bf16 only where ``BF16/cpuSupported`` (``Precision/parse(_:)`` checks it).
+    public init(config: LlamaConfig, weights: LlamaWeights, precision: Precision = .fp32) {
+        precondition(precision == .fp32 || BF16.cpuSupported, "bf16 needs a CPU with AVX512-BF16")
         self.config = config
         self.weights = weights
+        self.precision = precision
+        bf16Weights = precision == .bf16 ? BF16Weights(weights, config: config) : nil
         rope = RotaryEmbedding(
             headDim: config.headDim, theta: config.ropeTheta, maxPositions: max(config.contextLength, 1))
     }
 
-    public convenience init(source: some LlamaWeightSource) throws {
-        try self.init(config: source.config, weights: LlamaWeights(source: source))
+    public convenience init(source: some LlamaWeightSource, precision: Precision = .fp32) throws {
+        try self.init(config: source.config, weights: LlamaWeights(source: source), precision: precision)
     }
 
     /// The final hidden states (after the last RMSNorm), `[batch·seqLen × hidden]`, for `tokens` laid out
@@ -57,31 +66,24 @@ public final class LlamaModel: @unchecked Sendable {
             ParallelKernels.rmsNorm(
                 x.pointer, weight: w.attnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
             clock?.enter("gemm")
-            BLAS.linear(
-                xn.pointer, rows: n, inFeatures: d, weight: w.qkv.pointer, outFeatures: c.qkvSize, into: qkv.pointer)
+            project(.qkv, layer: l, xn.pointer, rows: n, into: qkv.pointer)
             clock?.enter("rope")
             rope.applyToQK(qkv.pointer, config: c, batch: batch, seqLen: seqLen, firstPosition: past)
             clock?.enter("attention")
             Attention.causal(
                 config: c, qkv: qkv.pointer, batch: batch, seqLen: seqLen, cache: cache, layer: l, into: attn.pointer)
             clock?.enter("gemm")
-            BLAS.linear(
-                attn.pointer, rows: n, inFeatures: c.qSize, weight: w.wo.pointer, outFeatures: d, into: x.pointer,
-                accumulate: true)
+            project(.wo, layer: l, attn.pointer, rows: n, into: x.pointer, accumulate: true)
             // MLP block.
             clock?.enter("norm")
             ParallelKernels.rmsNorm(
                 x.pointer, weight: w.ffnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
             clock?.enter("gemm")
-            BLAS.linear(
-                xn.pointer, rows: n, inFeatures: d, weight: w.gateUp.pointer, outFeatures: 2 * c.ffnSize,
-                into: gu.pointer)
+            project(.gateUp, layer: l, xn.pointer, rows: n, into: gu.pointer)
             clock?.enter("swiglu")
             ParallelKernels.swiGLU(gu.pointer, rows: n, ffn: c.ffnSize, into: act.pointer)
             clock?.enter("gemm")
-            BLAS.linear(
-                act.pointer, rows: n, inFeatures: c.ffnSize, weight: w.down.pointer, outFeatures: d, into: x.pointer,
-                accumulate: true)
+            project(.down, layer: l, act.pointer, rows: n, into: x.pointer, accumulate: true)
         }
         cache?.length = past + seqLen
         clock?.enter("norm")
@@ -93,9 +95,13 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// Logits `[rows × vocab]` for `rows` hidden states starting at `hidden`.
     public func logits(hidden: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
-        BLAS.linear(
-            hidden, rows: rows, inFeatures: config.hiddenSize, weight: weights.outputHead.pointer,
-            outFeatures: config.vocabSize, into: out)
+        if let head = bf16Weights?.outputHead {
+            head.linear(hidden, rows: rows, into: out)
+        } else {
+            BLAS.linear(
+                hidden, rows: rows, inFeatures: config.hiddenSize, weight: weights.outputHead.pointer,
+                outFeatures: config.vocabSize, into: out)
+        }
     }
 
     /// Logits for every position, `[batch·seqLen × vocab]`.

@@ -91,8 +91,7 @@ public final class LlamaTrainingPass {
                 x.pointer, weight: w.attnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer,
                 rstd: s.rstd1.pointer)
             clock?.enter("forward.gemm")
-            BLAS.linear(
-                xn.pointer, rows: n, inFeatures: d, weight: w.qkv.pointer, outFeatures: c.qkvSize, into: s.qkv.pointer)
+            model.project(.qkv, layer: l, xn.pointer, rows: n, into: s.qkv.pointer)
             clock?.enter("forward.adapters")
             adaptForward(
                 [.q, .k, .v], layer: l, x: xn.pointer, rows: n, inFeatures: d, y: s.qkv.pointer, ldy: c.qkvSize,
@@ -111,9 +110,7 @@ public final class LlamaTrainingPass {
                 config: c, batch: b, qkv: s.qkv.pointer, probs: s.probs.pointer, out: s.attnOut.pointer,
                 scratch: attentionScratch)
             clock?.enter("forward.gemm")
-            BLAS.linear(
-                s.attnOut.pointer, rows: n, inFeatures: c.qSize, weight: w.wo.pointer, outFeatures: d, into: x.pointer,
-                accumulate: true)
+            model.project(.wo, layer: l, s.attnOut.pointer, rows: n, into: x.pointer, accumulate: true)
             clock?.enter("forward.adapters")
             adaptForward(
                 [.o], layer: l, x: s.attnOut.pointer, rows: n, inFeatures: c.qSize, y: x.pointer, ldy: d, offsets: [0],
@@ -125,9 +122,7 @@ public final class LlamaTrainingPass {
                 x.pointer, weight: w.ffnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer,
                 rstd: s.rstd2.pointer)
             clock?.enter("forward.gemm")
-            BLAS.linear(
-                xn.pointer, rows: n, inFeatures: d, weight: w.gateUp.pointer, outFeatures: 2 * c.ffnSize,
-                into: s.gu.pointer)
+            model.project(.gateUp, layer: l, xn.pointer, rows: n, into: s.gu.pointer)
             clock?.enter("forward.adapters")
             adaptForward(
                 [.gate, .up], layer: l, x: xn.pointer, rows: n, inFeatures: d, y: s.gu.pointer, ldy: 2 * c.ffnSize,
@@ -135,9 +130,7 @@ public final class LlamaTrainingPass {
             clock?.enter("forward.elementwise")
             ParallelKernels.swiGLU(s.gu.pointer, rows: n, ffn: c.ffnSize, into: act.pointer)
             clock?.enter("forward.gemm")
-            BLAS.linear(
-                act.pointer, rows: n, inFeatures: c.ffnSize, weight: w.down.pointer, outFeatures: d, into: x.pointer,
-                accumulate: true)
+            model.project(.down, layer: l, act.pointer, rows: n, into: x.pointer, accumulate: true)
             clock?.enter("forward.adapters")
             adaptForward(
                 [.down], layer: l, x: act.pointer, rows: n, inFeatures: c.ffnSize, y: x.pointer, ldy: d, offsets: [0],
@@ -206,7 +199,7 @@ public final class LlamaTrainingPass {
             clock?.enter("backward.elementwise")
             ParallelKernels.swiGLU(s.gu.pointer, rows: n, ffn: F, into: act.pointer)
             clock?.enter("backward.gemm")
-            BLAS.sgemm(m: n, n: F, k: d, a: dh.pointer, lda: d, b: w.down.pointer, ldb: F, c: dAct.pointer, ldc: F)
+            model.projectInputGradient(.down, layer: l, dh.pointer, rows: n, into: dAct.pointer)
             clock?.enter("backward.adapters")
             adaptBackward(
                 [.down], layer: l, x: act.pointer, rows: n, inFeatures: F, dy: dh.pointer, ldy: d, offsets: [0],
@@ -214,8 +207,7 @@ public final class LlamaTrainingPass {
             clock?.enter("backward.elementwise")
             ParallelKernels.swiGLUBackward(gu: s.gu.pointer, dOut: dAct.pointer, rows: n, ffn: F, dGU: dGU.pointer)
             clock?.enter("backward.gemm")
-            BLAS.sgemm(
-                m: n, n: d, k: 2 * F, a: dGU.pointer, lda: 2 * F, b: w.gateUp.pointer, ldb: d, c: dxn.pointer, ldc: d)
+            model.projectInputGradient(.gateUp, layer: l, dGU.pointer, rows: n, into: dxn.pointer)
             clock?.enter("backward.adapters")
             if needsInput([.gate, .up], l) {
                 clock?.enter("backward.elementwise")
@@ -234,9 +226,7 @@ public final class LlamaTrainingPass {
                 dx: dMid.pointer)
             // Attention: xMid = xIn + o(attention(rope(q|k|v(norm(xIn))))).
             clock?.enter("backward.gemm")
-            BLAS.sgemm(
-                m: n, n: c.qSize, k: d, a: dMid.pointer, lda: d, b: w.wo.pointer, ldb: c.qSize, c: dAttn.pointer,
-                ldc: c.qSize)
+            model.projectInputGradient(.wo, layer: l, dMid.pointer, rows: n, into: dAttn.pointer)
             clock?.enter("backward.adapters")
             adaptBackward(
                 [.o], layer: l, x: s.attnOut.pointer, rows: n, inFeatures: c.qSize, dy: dMid.pointer, ldy: d,
@@ -256,9 +246,7 @@ public final class LlamaTrainingPass {
                     inverse: true)
             }
             clock?.enter("backward.gemm")
-            BLAS.sgemm(
-                m: n, n: d, k: c.qkvSize, a: dQKV.pointer, lda: c.qkvSize, b: w.qkv.pointer, ldb: d, c: dxn.pointer,
-                ldc: d)
+            model.projectInputGradient(.qkv, layer: l, dQKV.pointer, rows: n, into: dxn.pointer)
             clock?.enter("backward.adapters")
             if needsInput([.q, .k, .v], l) {
                 clock?.enter("backward.elementwise")

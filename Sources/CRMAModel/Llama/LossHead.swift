@@ -46,9 +46,7 @@ enum LossHead {
             if let gradient {
                 clock?.enter("head")
                 // d hidden = d logits · E   ([m × V] · [V × d])
-                BLAS.sgemm(
-                    m: m, n: d, k: V, a: logits.pointer, lda: V, b: model.weights.outputHead.pointer, ldb: d,
-                    c: gradient + r0 * d, ldc: d)
+                model.headInputGradient(logits.pointer, rows: m, into: gradient + r0 * d)
             }
             r0 += m
         }

@@ -1,0 +1,38 @@
+#ifndef CBF16_H
+#define CBF16_H
+/// bf16 GEMMs with fp32 accumulation for the frozen base model (oneDNN's matmul), on CPUs with
+/// AVX512-BF16. Matrices are row-major; a weight matrix is converted to bf16 once, and activations are
+/// rounded to bf16 (round to nearest even) per call.
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// 1 when the CPU has AVX512F and AVX512-BF16 (cpuid) and the OS saves ZMM state (xgetbv), else 0.
+int crma_bf16_cpu_supported(void);
+
+/// oneDNN's name for the instruction set it will use (e.g. "avx512_core_bf16").
+const char *crma_bf16_isa_name(void);
+
+/// Threads oneDNN's OpenMP runtime uses.
+void crma_bf16_set_threads(int threads);
+
+/// Rounds `count` floats to bf16 (round to nearest even; NaN stays NaN).
+void crma_bf16_from_f32(const float *src, uint16_t *dst, int64_t count);
+
+/// Widens `count` bf16 values to floats (exact).
+void crma_bf16_to_f32(const uint16_t *src, float *dst, int64_t count);
+
+/// y[m×n] (+)= x[m×k] · Wᵀ with W[n×k] in bf16 (a linear layer's forward pass); x is rounded to bf16
+/// in a per-thread buffer. Returns 0, or a oneDNN status on failure.
+int crma_bf16_gemm_xwt(const float *x, int64_t m, int64_t k, const uint16_t *w, int64_t n, float *y, int accumulate);
+
+/// y[m×n] (+)= x[m×k] · W with W[k×n] in bf16 (a linear layer's input gradient); x is rounded to bf16
+/// in a per-thread buffer. Returns 0, or a oneDNN status on failure.
+int crma_bf16_gemm_xw(const float *x, int64_t m, int64_t k, const uint16_t *w, int64_t n, float *y, int accumulate);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

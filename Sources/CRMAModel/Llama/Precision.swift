@@ -1,0 +1,140 @@
+import CRMANumerics
+
+/// The arithmetic of the frozen base model's GEMMs (projections and output head, forward and input
+/// gradients). Adapters, their gradients, norms, attention, softmax, the loss and the optimizer are fp32
+/// either way.
+public enum Precision: String, Sendable, CaseIterable, Codable {
+    /// OpenBLAS sgemm on the fp32 weights.
+    case fp32
+    /// Weights held in bf16, activations rounded to bf16, products accumulated in fp32 (oneDNN);
+    /// needs AVX512-BF16.
+    case bf16
+
+    /// bf16 where the CPU has AVX512-BF16, else fp32, with the reason in words (for one log line).
+    public static func automatic() -> (precision: Precision, reason: String) {
+        BF16.cpuSupported
+            ? (.bf16, "bf16: the CPU has AVX512-BF16 (oneDNN \(BF16.instructionSet))")
+            : (.fp32, "fp32: the CPU lacks AVX512-BF16")
+    }
+
+    /// Parses a setting: "fp32", "bf16" or "auto". Throws on anything else, and on "bf16" where the
+    /// CPU cannot run it.
+    public static func parse(_ setting: String) throws -> (precision: Precision, reason: String) {
+        switch setting {
+        case "auto": return automatic()
+        case "fp32": return (.fp32, "fp32: as configured")
+        case "bf16":
+            guard BF16.cpuSupported else { throw PrecisionError.bf16Unsupported }
+            return (.bf16, "bf16: as configured (oneDNN \(BF16.instructionSet))")
+        default: throw PrecisionError.unknown(setting)
+        }
+    }
+}
+
+public enum PrecisionError: Error, Equatable, CustomStringConvertible {
+    case unknown(String)
+    case bf16Unsupported
+
+    public var description: String {
+        switch self {
+        case .unknown(let s): "precision must be \"auto\", \"bf16\" or \"fp32\", not \"\(s)\""
+        case .bf16Unsupported: "precision \"bf16\" needs a CPU with AVX512-BF16 (see /proc/cpuinfo); use \"fp32\" or \"auto\""
+        }
+    }
+}
+
+/// The frozen GEMM weights in bf16 (one ``BF16Matrix`` per projection, and the output head).
+struct BF16Weights: @unchecked Sendable {
+    struct Layer {
+        let qkv, wo, gateUp, down: BF16Matrix
+    }
+    let layers: [Layer]
+    let outputHead: BF16Matrix
+
+    init(_ w: LlamaWeights, config c: LlamaConfig) {
+        let d = c.hiddenSize
+        layers = w.layers.map { l in
+            Layer(
+                qkv: BF16Matrix(l.qkv.pointer, rows: c.qkvSize, cols: d),
+                wo: BF16Matrix(l.wo.pointer, rows: d, cols: c.qSize),
+                gateUp: BF16Matrix(l.gateUp.pointer, rows: 2 * c.ffnSize, cols: d),
+                down: BF16Matrix(l.down.pointer, rows: d, cols: c.ffnSize))
+        }
+        outputHead = BF16Matrix(w.outputHead.pointer, rows: c.vocabSize, cols: d)
+    }
+}
+
+/// A frozen projection of a decoder layer.
+public enum FrozenProjection: Sendable {
+    case qkv, wo, gateUp, down
+}
+
+extension LlamaModel {
+    /// `(out, in)` of a projection's weight.
+    func shape(_ p: FrozenProjection) -> (out: Int, in: Int) {
+        let c = config
+        switch p {
+        case .qkv: return (c.qkvSize, c.hiddenSize)
+        case .wo: return (c.hiddenSize, c.qSize)
+        case .gateUp: return (2 * c.ffnSize, c.hiddenSize)
+        case .down: return (c.hiddenSize, c.ffnSize)
+        }
+    }
+
+    func fp32Weight(_ p: FrozenProjection, layer l: Int) -> UnsafeMutablePointer<Float> {
+        let w = weights.layers[l]
+        switch p {
+        case .qkv: return w.qkv.pointer
+        case .wo: return w.wo.pointer
+        case .gateUp: return w.gateUp.pointer
+        case .down: return w.down.pointer
+        }
+    }
+
+    func bf16Weight(_ p: FrozenProjection, layer l: Int) -> BF16Matrix? {
+        guard let w = bf16Weights?.layers[l] else { return nil }
+        switch p {
+        case .qkv: return w.qkv
+        case .wo: return w.wo
+        case .gateUp: return w.gateUp
+        case .down: return w.down
+        }
+    }
+
+    /// `y[rows × out] (+)= x[rows × in] · Wᵀ` for projection `p` of layer `l`, in the model's precision.
+    public func project(
+        _ p: FrozenProjection, layer l: Int, _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
+        accumulate: Bool = false
+    ) {
+        if let w = bf16Weight(p, layer: l) {
+            w.linear(x, rows: rows, into: y, accumulate: accumulate)
+        } else {
+            let (o, i) = shape(p)
+            BLAS.linear(
+                x, rows: rows, inFeatures: i, weight: fp32Weight(p, layer: l), outFeatures: o, into: y,
+                accumulate: accumulate)
+        }
+    }
+
+    /// `dx[rows × in] = dy[rows × out] · W` for projection `p` of layer `l`: its input gradient.
+    public func projectInputGradient(
+        _ p: FrozenProjection, layer l: Int, _ dy: UnsafePointer<Float>, rows: Int, into dx: UnsafeMutablePointer<Float>
+    ) {
+        if let w = bf16Weight(p, layer: l) {
+            w.inputGradient(dy, rows: rows, into: dx)
+        } else {
+            let (o, i) = shape(p)
+            BLAS.sgemm(m: rows, n: i, k: o, a: dy, lda: o, b: fp32Weight(p, layer: l), ldb: i, c: dx, ldc: i)
+        }
+    }
+
+    /// `dh[rows × hidden] = dLogits[rows × vocab] · E`: the output head's input gradient.
+    public func headInputGradient(_ dLogits: UnsafePointer<Float>, rows: Int, into dh: UnsafeMutablePointer<Float>) {
+        if let head = bf16Weights?.outputHead {
+            head.inputGradient(dLogits, rows: rows, into: dh)
+        } else {
+            let V = config.vocabSize, d = config.hiddenSize
+            BLAS.sgemm(m: rows, n: d, k: V, a: dLogits, lda: V, b: weights.outputHead.pointer, ldb: d, c: dh, ldc: d)
+        }
+    }
+}

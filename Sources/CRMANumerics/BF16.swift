@@ -1,0 +1,65 @@
+import CBF16
+
+/// The bf16 GEMM path (oneDNN's matmul with bf16 operands and fp32 accumulation) on CPUs with
+/// AVX512-BF16: about twice the fp32 sgemm rate at this project's shapes (engineering-notes.md).
+public enum BF16 {
+    /// Whether this CPU can run it: AVX512F and AVX512-BF16 (cpuid), with ZMM state saved by the OS.
+    public static var cpuSupported: Bool { crma_bf16_cpu_supported() != 0 }
+
+    /// The instruction set oneDNN selected (e.g. "avx512_core_bf16").
+    public static var instructionSet: String { String(cString: crma_bf16_isa_name()) }
+
+    /// Sets the threads of oneDNN's OpenMP runtime (process-wide; ``BLAS/setThreads(_:)`` calls it).
+    public static func setThreads(_ n: Int) { crma_bf16_set_threads(Int32(n)) }
+
+    /// `value` rounded to bf16 (round to nearest even) and widened back: what a bf16 GEMM sees.
+    public static func rounded(_ value: Float) -> Float {
+        var b: UInt16 = 0
+        var v = value, out: Float = 0
+        crma_bf16_from_f32(&v, &b, 1)
+        crma_bf16_to_f32(&b, &out, 1)
+        return out
+    }
+}
+
+/// A frozen weight matrix `W[rows × cols]` (row-major; a linear layer's `[out × in]`) held in bf16. One
+/// copy serves the forward GEMM (`x · Wᵀ`) and the input-gradient GEMM (`dy · W`).
+///
+/// - Important: immutable after creation; `@unchecked Sendable` rests on that.
+public final class BF16Matrix: @unchecked Sendable {
+    public let rows: Int
+    public let cols: Int
+    let storage: UnsafeMutablePointer<UInt16>
+
+    /// Rounds `values` (`rows × cols` floats) to bf16.
+    public init(_ values: UnsafePointer<Float>, rows: Int, cols: Int) {
+        self.rows = rows
+        self.cols = cols
+        storage = .allocate(capacity: rows * cols)
+        crma_bf16_from_f32(values, storage, Int64(rows * cols))
+    }
+
+    deinit { storage.deallocate() }
+
+    /// Bytes held.
+    public var byteCount: Int { rows * cols * 2 }
+
+    /// `y[m × rows] (+)= x[m × cols] · Wᵀ`.
+    public func linear(_ x: UnsafePointer<Float>, rows m: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        let status = crma_bf16_gemm_xwt(x, Int64(m), Int64(cols), storage, Int64(rows), y, accumulate ? 1 : 0)
+        precondition(status == 0, "bf16 GEMM failed (oneDNN status \(status))")
+    }
+
+    /// `y[m × cols] (+)= x[m × rows] · W` (the input gradient of ``linear(_:rows:into:accumulate:)``).
+    public func inputGradient(
+        _ x: UnsafePointer<Float>, rows m: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false
+    ) {
+        let status = crma_bf16_gemm_xw(x, Int64(m), Int64(rows), storage, Int64(cols), y, accumulate ? 1 : 0)
+        precondition(status == 0, "bf16 GEMM failed (oneDNN status \(status))")
+    }
+
+    /// Row `i` widened to floats.
+    public func row(_ i: Int, into out: UnsafeMutablePointer<Float>) {
+        crma_bf16_to_f32(storage + i * cols, out, Int64(cols))
+    }
+}
