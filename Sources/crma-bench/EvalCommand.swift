@@ -24,10 +24,44 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Seconds to measure each length for (at least).")
     var seconds = 5.0
 
+    @Option(help: "Precisions measured side by side (default: fp32, and bf16 where the CPU has AVX512-BF16).")
+    var precisions: String?
+
     func run() throws {
-        let lm = try common.load()
+        let fp32 = try common.load(precision: .fp32)
+        var results: [[String: Any]] = []
+        var scoringPeakRSS = 0
+        for (precision, lm) in try PrecisionRuns.models(fp32, precisions) {
+            let (rows, rss) = try measure(lm)
+            results += rows.map { $0.merging(["precision": precision.rawValue]) { a, _ in a } }
+            scoringPeakRSS = max(scoringPeakRSS, rss)
+        }
+        // bf16 tokens/s over fp32 tokens/s at the same length, measured in this run.
+        for i in results.indices where results[i]["precision"] as? String == "bf16" {
+            if let f = results.first(where: {
+                $0["precision"] as? String == "fp32" && $0["seq_len"] as? Int == results[i]["seq_len"] as? Int
+            }), let a = results[i]["tokens_per_second"] as? Double, let b = f["tokens_per_second"] as? Double {
+                results[i]["bf16_speedup"] = a / b
+            }
+        }
+        let report: [String: Any] = [
+            "model": common.model, "threads": common.threads, "blas_core": BLAS.coreName, "results": results,
+            "peak_rss_bytes": scoringPeakRSS,
+            "peak_rss_definition":
+                "the process's peak after scoring at every length, before the ceilings' buffers; with several precisions it includes the earlier ones' (measure one with --precisions for its own)",
+            "sgemm_peak_definition":
+                "the forward's projection and head GEMMs on the model's own weights, alone, activations streamed from memory, in the row's precision (bf16 rows: bf16_gemm_peak_gflops_per_second); the cached peak reuses one cache-resident input",
+            "flops_definition":
+                "2 x (weights of every matrix multiply, output head included) + 4 x layers x hidden x mean attended context",
+        ]
+        Output.print(report, json: common.json)
+    }
+
+    /// Result rows of one model (one precision) at every length, and the peak RSS after scoring.
+    func measure(_ lm: LanguageModel) throws -> ([[String: Any]], Int) {
         let scorer = Scorer(lm)
         let c = lm.model.config
+        let name = PrecisionRuns.ceilingName(lm.model.precision)
         let text = String(repeating: BenchText.paragraph, count: 40)
         let ids = lm.tokenizer.encode(text)
         var results: [[String: Any]] = []
@@ -66,22 +100,14 @@ struct EvalCommand: ParsableCommand {
             let cachedPeak = cachedCeiling.flops / Measure.time(minRuns: 3, minSeconds: 2) { cachedCeiling.run() } / 1e9
             results.append([
                 "seq_len": T, "tokens_per_second": tps, "model_gflops_per_second": gflops,
-                "sgemm_peak_gflops_per_second": peak, "efficiency": gflops / peak,
-                "sgemm_cached_peak_gflops_per_second": cachedPeak, "efficiency_vs_cached_peak": gflops / cachedPeak,
+                "\(name)_peak_gflops_per_second": peak, "efficiency": gflops / peak,
+                "\(name)_cached_peak_gflops_per_second": cachedPeak, "efficiency_vs_cached_peak": gflops / cachedPeak,
                 "flops_per_token": flopsPerToken, "seconds_per_sequence": perRun,
                 "other_processes_cpu_fraction": others,
                 "phase_seconds": clock.seconds,
             ])
         }
-        let report: [String: Any] = [
-            "model": common.model, "threads": common.threads, "blas_core": BLAS.coreName, "results": results,
-            "peak_rss_bytes": scoringPeakRSS,
-            "sgemm_peak_definition":
-                "the forward's projection and head GEMMs on the model's own weights, alone, activations streamed from memory; the cached peak reuses one cache-resident input",
-            "flops_definition":
-                "2 x (weights of every matrix multiply, output head included) + 4 x layers x hidden x mean attended context",
-        ]
-        Output.print(report, json: common.json)
+        return (results, scoringPeakRSS)
     }
 }
 

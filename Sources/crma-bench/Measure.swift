@@ -51,9 +51,9 @@ enum Measure {
     }
 }
 
-/// The sgemm ceiling of a forward (and, for training, backward) pass: exactly the projection and
-/// output-head GEMMs that the model performs for `rows` tokens, on the model's own weight buffers, with
-/// nothing else in between.
+/// The GEMM ceiling of a forward (and, for training, backward) pass: exactly the projection and
+/// output-head GEMMs that the model performs for `rows` tokens, on the model's own weights and in its
+/// precision (sgemm for fp32, oneDNN's bf16 matmul for bf16), with nothing else in between.
 ///
 /// `streamed`: activations come from a rotating pool of buffers larger than the caches, as in the model,
 /// where every GEMM reads activations another step wrote. Otherwise one input buffer is reused by every
@@ -86,31 +86,24 @@ struct GemmCeiling {
     }
 
     func run() {
-        let c = model.config, d = c.hiddenSize, f = c.ffnSize
+        let c = model.config
         var k = 0
         func next() -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
             let p = pool[k % pool.count]
             k += 1
             return (p.0.pointer, p.1.pointer)
         }
-        for w in model.weights.layers {
-            var (x, y) = next()
-            BLAS.linear(x, rows: rows, inFeatures: d, weight: w.qkv.pointer, outFeatures: c.qkvSize, into: y)
-            (x, y) = next()
-            BLAS.linear(x, rows: rows, inFeatures: c.qSize, weight: w.wo.pointer, outFeatures: d, into: y)
-            (x, y) = next()
-            BLAS.linear(x, rows: rows, inFeatures: d, weight: w.gateUp.pointer, outFeatures: 2 * f, into: y)
-            (x, y) = next()
-            BLAS.linear(x, rows: rows, inFeatures: f, weight: w.down.pointer, outFeatures: d, into: y)
+        // Through the model's own GEMM dispatch: the ceiling is in the model's precision.
+        for l in 0..<c.layers {
+            for p in [FrozenProjection.qkv, .wo, .gateUp, .down] {
+                let (x, y) = next()
+                model.project(p, layer: l, x, rows: rows, into: y)
+            }
             if backward {
-                (x, y) = next()
-                BLAS.sgemm(m: rows, n: f, k: d, a: x, lda: d, b: w.down.pointer, ldb: f, c: y, ldc: f)
-                (x, y) = next()
-                BLAS.sgemm(m: rows, n: d, k: 2 * f, a: x, lda: 2 * f, b: w.gateUp.pointer, ldb: d, c: y, ldc: d)
-                (x, y) = next()
-                BLAS.sgemm(m: rows, n: c.qSize, k: d, a: x, lda: d, b: w.wo.pointer, ldb: c.qSize, c: y, ldc: c.qSize)
-                (x, y) = next()
-                BLAS.sgemm(m: rows, n: d, k: c.qkvSize, a: x, lda: c.qkvSize, b: w.qkv.pointer, ldb: d, c: y, ldc: d)
+                for p in [FrozenProjection.down, .gateUp, .wo, .qkv] {
+                    let (x, y) = next()
+                    model.projectInputGradient(p, layer: l, x, rows: rows, into: y)
+                }
             }
         }
         // The head in the scorer's chunks, into one reused chunk-sized buffer.
@@ -120,11 +113,7 @@ struct GemmCeiling {
             let n = min(Scorer.headChunkRows, rows - r0)
             let (x, y) = next()
             model.logits(hidden: x, rows: n, into: head.pointer)
-            if backward {
-                BLAS.sgemm(
-                    m: n, n: d, k: c.vocabSize, a: head.pointer, lda: c.vocabSize, b: model.weights.outputHead.pointer,
-                    ldb: d, c: y, ldc: d)
-            }
+            if backward { model.headInputGradient(head.pointer, rows: n, into: y) }
             r0 += n
         }
     }
@@ -149,4 +138,20 @@ func interleavedMedians(minRuns: Int, minSeconds: Double, warmUp: Bool = true, _
     }
     ta.sort(); tb.sort()
     return (ta[ta.count / 2], tb[tb.count / 2])
+}
+
+/// The precisions a throughput command measures side by side: `--precisions` if given, else fp32 and,
+/// where the CPU has AVX512-BF16, bf16. Each gets a model sharing the fp32 weights.
+enum PrecisionRuns {
+    static func models(_ lm: LanguageModel, _ option: String?) throws -> [(Precision, LanguageModel)] {
+        let names = option.map { $0.split(separator: ",").map(String.init) } ?? (BF16.cpuSupported ? ["fp32", "bf16"] : ["fp32"])
+        return try names.map { name in
+            let p = try Precision.parse(name).precision
+            let model = p == .fp32 ? lm.model : LlamaModel(config: lm.model.config, weights: lm.model.weights, precision: p)
+            return (p, LanguageModel(model: model, tokenizer: lm.tokenizer, path: lm.path))
+        }
+    }
+
+    /// The name of the ceiling's keys: `sgemm` for fp32 (as before bf16 existed), `bf16_gemm` for bf16.
+    static func ceilingName(_ p: Precision) -> String { p == .fp32 ? "sgemm" : "bf16_gemm" }
 }

@@ -41,9 +41,33 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seconds to measure for (at least).")
     var seconds = 20.0
 
+    @Option(help: "Precisions measured side by side (default: fp32, and bf16 where the CPU has AVX512-BF16).")
+    var precisions: String?
+
     func run() throws {
-        let lm = try common.load()
+        let fp32 = try common.load(precision: .fp32)
+        var rows: [[String: Any]] = []
+        for (precision, lm) in try PrecisionRuns.models(fp32, precisions) {
+            rows.append(try measure(lm).merging(["precision": precision.rawValue]) { a, _ in a })
+        }
+        // The first precision's figures stay at the top level (the keys from before bf16), every row in results.
+        var report = rows[0]
+        report["results"] = rows
+        if let f = rows.first(where: { $0["precision"] as? String == "fp32" }),
+            let b = rows.first(where: { $0["precision"] as? String == "bf16" }),
+            let a = b["tokens_per_second"] as? Double, let z = f["tokens_per_second"] as? Double
+        {
+            report["bf16_speedup"] = a / z
+        }
+        report["peak_rss_definition"] =
+            "the process's peak after the first step, before the ceilings' buffers; with several precisions a later row's includes the earlier ones' (measure one with --precisions for its own)"
+        Output.print(report, json: common.json)
+    }
+
+    /// One model's (one precision's) training throughput.
+    func measure(_ lm: LanguageModel) throws -> [String: Any] {
         let c = lm.model.config
+        let name = PrecisionRuns.ceilingName(lm.model.precision)
         guard let data = FileManager.default.contents(atPath: text) else {
             throw ValidationError("cannot read \(text)")
         }
@@ -108,14 +132,14 @@ struct TrainCommand: ParsableCommand {
         ]
         phases["other"] = max(0, stepTotal / steps - phases.values.reduce(0, +))
         let detail = clock.seconds.mapValues { $0 / steps }
-        Output.print(
+        return
             [
                 "model": common.model, "seq_len": seqLen, "sequences_per_step": batch, "lora_rank": rank,
                 "lora_targets": targets,
                 "crma": crma != nil, "threads": common.threads, "steps_measured": losses.count,
-                "tokens_per_second": tps, "model_gflops_per_second": gflops, "sgemm_peak_gflops_per_second": peak,
+                "tokens_per_second": tps, "model_gflops_per_second": gflops, "\(name)_peak_gflops_per_second": peak,
                 "efficiency": gflops / peak,
-                "sgemm_cached_peak_gflops_per_second": cachedPeak, "efficiency_vs_cached_peak": gflops / cachedPeak,
+                "\(name)_cached_peak_gflops_per_second": cachedPeak, "efficiency_vs_cached_peak": gflops / cachedPeak,
                 "sgemm_peak_definition":
                     "the step's projection and head GEMMs (forward and input-gradient) on the model's own weights, alone, activations streamed from memory; the cached peak reuses one cache-resident input",
                 "flops_per_token": flopsPerToken, "seconds_per_step": stepSeconds,
@@ -124,6 +148,6 @@ struct TrainCommand: ParsableCommand {
                 "first_loss": losses.first ?? .nan, "last_loss": losses.last ?? .nan,
                 "flops_definition":
                     "2 x forward (2 x matmul weights incl. head + 4 x layers x hidden x mean context) + adapter weight-gradient FLOPs",
-            ], json: common.json)
+            ]
     }
 }

@@ -13,6 +13,11 @@ import UnixSignals
 /// rolls it back by the forgetting gate, and answers on the control socket.
 @main
 struct CRMAD: AsyncParsableCommand {
+    static func main() async {
+        BLASEnvironment.ensureShortSpin()
+        await Self.main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "crmad",
         abstract: "The crma continual-learning daemon.",
