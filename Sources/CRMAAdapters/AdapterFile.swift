@@ -111,13 +111,15 @@ public enum PEFTExport {
 }
 
 extension LoRA {
-    /// A copy of `weights` with this LoRA merged in (`W + (alpha/rank)·B·A` for every target); the
-    /// original weights are untouched.
-    public func merged(into weights: LlamaWeights, config c: LlamaConfig) -> LlamaWeights {
+    /// `model`'s fp32 weights with this LoRA merged in (`W + (alpha/rank)·B·A` for every target); the
+    /// model is untouched. A bf16 model's projections are widened from bf16 first.
+    public func merged(into model: LlamaModel) -> LlamaWeights {
         func copy(_ b: FloatBuffer) -> FloatBuffer { FloatBuffer(b.array) }
+        let weights = model.weights, c = model.config
         var layers: [LlamaLayerWeights] = []
         for (l, w) in weights.layers.enumerated() {
-            let qkv = copy(w.qkv), wo = copy(w.wo), gateUp = copy(w.gateUp), down = copy(w.down)
+            let qkv = copy(model.frozenWeight(.qkv, layer: l)), wo = copy(model.frozenWeight(.wo, layer: l))
+            let gateUp = copy(model.frozenWeight(.gateUp, layer: l)), down = copy(model.frozenWeight(.down, layer: l))
             for p in config.targets {
                 let (inF, outF) = Self.shape(p, c)
                 let (buffer, rowOffset): (FloatBuffer, Int) =
@@ -139,7 +141,9 @@ extension LoRA {
                 LlamaLayerWeights(
                     attnNorm: w.attnNorm, qkv: qkv, wo: wo, ffnNorm: w.ffnNorm, gateUp: gateUp, down: down))
         }
+        let head = model.frozenHead()
         return LlamaWeights(
-            embedding: weights.embedding, layers: layers, finalNorm: weights.finalNorm, outputHead: weights.outputHead)
+            embedding: weights.embedding, layers: layers, finalNorm: weights.finalNorm,
+            outputHead: c.tiedEmbeddings ? weights.embedding : head)
     }
 }

@@ -45,9 +45,12 @@ public final class CRMA {
         var r: [Parameter] = [], w: [Parameter] = [], m: [Parameter] = [], a: [Parameter] = []
         for l in 0..<c.layers {
             let R = Parameter(name: "layers.\(l).crma.R", shape: [c.hiddenSize, n], group: .proj, family: .crma)
-            Orthonormal.leadingLeftSingularVectors(
-                model.weights.layers[l].down.pointer, d: c.hiddenSize, f: c.ffnSize, n: n, seed: seed &+ UInt64(l),
-                into: R.value.pointer)
+            // A bf16 model hands out a widened copy: keep it alive while its pointer is read.
+            let down = model.frozenWeight(.down, layer: l)
+            withExtendedLifetime(down) {
+                Orthonormal.leadingLeftSingularVectors(
+                    down.pointer, d: c.hiddenSize, f: c.ffnSize, n: n, seed: seed &+ UInt64(l), into: R.value.pointer)
+            }
             r.append(R)
             if config.variant == .lowrank {
                 w.append(Parameter(name: "layers.\(l).crma.W", shape: [n, c.hiddenSize], group: .proj, family: .crma))

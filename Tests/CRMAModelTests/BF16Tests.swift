@@ -39,6 +39,19 @@ struct BF16Tests {
         #expect(zip(dx, dxReference).allSatisfy { abs($0 - $1) <= 1e-5 * Float(n) })
     }
 
+    /// A bf16 model holds its GEMM weights only in bf16, and hands out their widened values.
+    @Test func theGEMMWeightsLiveOnlyInBF16() throws {
+        let fp32 = try LanguageModel.load(path: Fixtures.path("tiny/mistral-f16"))
+        let bf16 = LlamaModel(config: fp32.model.config, weights: fp32.model.weights, precision: .bf16)
+        let layer = bf16.weights.layers[1]
+        #expect([layer.qkv, layer.wo, layer.gateUp, layer.down].allSatisfy { $0.count == 0 })
+        #expect(bf16.weights.embedding === fp32.model.weights.embedding && bf16.weights.outputHead.count == 0)
+        #expect(fp32.model.weights.layers[1].down.count > 0, "the fp32 model keeps its own")
+        #expect(bf16.frozenWeight(.down, layer: 1).array == fp32.model.weights.layers[1].down.array.map(BF16.rounded))
+        #expect(bf16.frozenHead().array == fp32.model.weights.outputHead.array.map(BF16.rounded))
+        #expect(fp32.model.frozenWeight(.qkv, layer: 0) === fp32.model.weights.layers[0].qkv)
+    }
+
     /// The tiny model's logits in bf16 stay within bf16's rounding of fp32's.
     @Test func tinyModelLogitsAreCloseToFP32() throws {
         let fp32 = try LanguageModel.load(path: Fixtures.path("tiny/llama-f32"))

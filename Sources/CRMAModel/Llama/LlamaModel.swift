@@ -19,9 +19,16 @@ public final class LlamaModel: @unchecked Sendable {
     public init(config: LlamaConfig, weights: LlamaWeights, precision: Precision = .fp32) {
         precondition(precision == .fp32 || BF16.cpuSupported, "bf16 needs a CPU with AVX512-BF16")
         self.config = config
-        self.weights = weights
         self.precision = precision
-        bf16Weights = precision == .bf16 ? BF16Weights(weights, config: config) : nil
+        if precision == .bf16 {
+            // The GEMM weights live in bf16 only: their fp32 buffers are dropped (``frozenWeight(_:layer:)``
+            // widens one back when an adapter needs it).
+            bf16Weights = BF16Weights(weights, config: config)
+            self.weights = weights.withoutGEMMWeights(tiedHead: config.tiedEmbeddings)
+        } else {
+            bf16Weights = nil
+            self.weights = weights
+        }
         rope = RotaryEmbedding(
             headDim: config.headDim, theta: config.ropeTheta, maxPositions: max(config.contextLength, 1))
     }

@@ -101,6 +101,32 @@ extension LlamaModel {
         }
     }
 
+    /// Projection `p` of layer `l` as fp32 `[out × in]`: the weights themselves in fp32, a widened copy of
+    /// the bf16 weights in bf16 (what the bf16 GEMMs multiply by). For adapters that read the base (CRMA's
+    /// initialisation, merging a LoRA).
+    public func frozenWeight(_ p: FrozenProjection, layer l: Int) -> FloatBuffer {
+        guard let w = bf16Weight(p, layer: l) else {
+            let w = weights.layers[l]
+            switch p {
+            case .qkv: return w.qkv
+            case .wo: return w.wo
+            case .gateUp: return w.gateUp
+            case .down: return w.down
+            }
+        }
+        let out = FloatBuffer(count: w.rows * w.cols)
+        for r in 0..<w.rows { w.row(r, into: out.pointer + r * w.cols) }
+        return out
+    }
+
+    /// The output head `[vocab × hidden]` as fp32 (widened from bf16 when the model is bf16 and untied).
+    public func frozenHead() -> FloatBuffer {
+        guard let head = bf16Weights?.outputHead, weights.outputHead.count == 0 else { return weights.outputHead }
+        let out = FloatBuffer(count: head.rows * head.cols)
+        for r in 0..<head.rows { head.row(r, into: out.pointer + r * head.cols) }
+        return out
+    }
+
     /// `y[rows × out] (+)= x[rows × in] · Wᵀ` for projection `p` of layer `l`, in the model's precision.
     public func project(
         _ p: FrozenProjection, layer l: Int, _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
