@@ -28,14 +28,14 @@ struct EvalCommand: ParsableCommand {
     var precisions: String?
 
     func run() throws {
-        let fp32 = try common.load(precision: .fp32)
         var results: [[String: Any]] = []
         var scoringPeakRSS = 0
-        for (precision, lm) in try PrecisionRuns.models(fp32, precisions) {
-            let (rows, rss) = try measure(lm)
-            results += rows.map { $0.merging(["precision": precision.rawValue]) { a, _ in a } }
+        for precision in try PrecisionRuns.precisions(precisions) {
+            let (rows, rss) = try measure(try common.load(precision: precision))
+            results += rows.map { $0.merging(["precision": precision.rawValue, "peak_rss_bytes": rss]) { a, _ in a } }
             scoringPeakRSS = max(scoringPeakRSS, rss)
         }
+        results = PrecisionRuns.reportOrder(results)
         // bf16 tokens/s over fp32 tokens/s at the same length, measured in this run.
         for i in results.indices where results[i]["precision"] as? String == "bf16" {
             if let f = results.first(where: {
@@ -48,7 +48,7 @@ struct EvalCommand: ParsableCommand {
             "model": common.model, "threads": common.threads, "blas_core": BLAS.coreName, "results": results,
             "peak_rss_bytes": scoringPeakRSS,
             "peak_rss_definition":
-                "the process's peak after scoring at every length, before the ceilings' buffers; with several precisions it includes the earlier ones' (measure one with --precisions for its own)",
+                "the process's peak after scoring at every length, before the ceilings' buffers (top level: the largest; per row: that precision's, measured bf16 first since the peak only grows)",
             "sgemm_peak_definition":
                 "the forward's projection and head GEMMs on the model's own weights, alone, activations streamed from memory, in the row's precision (bf16 rows: bf16_gemm_peak_gflops_per_second); the cached peak reuses one cache-resident input",
             "flops_definition":

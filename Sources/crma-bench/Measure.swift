@@ -141,15 +141,17 @@ func interleavedMedians(minRuns: Int, minSeconds: Double, warmUp: Bool = true, _
 }
 
 /// The precisions a throughput command measures side by side: `--precisions` if given, else fp32 and,
-/// where the CPU has AVX512-BF16, bf16. Each gets a model sharing the fp32 weights.
+/// where the CPU has AVX512-BF16, bf16. They are measured one model at a time, bf16 first: peak RSS
+/// only grows, so the smaller model's figure is its own and the larger one's is then its own too.
 enum PrecisionRuns {
-    static func models(_ lm: LanguageModel, _ option: String?) throws -> [(Precision, LanguageModel)] {
+    static func precisions(_ option: String?) throws -> [Precision] {
         let names = option.map { $0.split(separator: ",").map(String.init) } ?? (BF16.cpuSupported ? ["fp32", "bf16"] : ["fp32"])
-        return try names.map { name in
-            let p = try Precision.parse(name).precision
-            let model = p == .fp32 ? lm.model : LlamaModel(config: lm.model.config, weights: lm.model.weights, precision: p)
-            return (p, LanguageModel(model: model, tokenizer: lm.tokenizer, path: lm.path))
-        }
+        return try names.map { try Precision.parse($0).precision }.sorted { $0 == .bf16 && $1 != .bf16 }
+    }
+
+    /// Rows in report order: fp32 first (its keys are the ones from before bf16), then the others.
+    static func reportOrder(_ rows: [[String: Any]]) -> [[String: Any]] {
+        rows.filter { $0["precision"] as? String == "fp32" } + rows.filter { $0["precision"] as? String != "fp32" }
     }
 
     /// The name of the ceiling's keys: `sgemm` for fp32 (as before bf16 existed), `bf16_gemm` for bf16.

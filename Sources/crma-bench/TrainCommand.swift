@@ -45,11 +45,11 @@ struct TrainCommand: ParsableCommand {
     var precisions: String?
 
     func run() throws {
-        let fp32 = try common.load(precision: .fp32)
         var rows: [[String: Any]] = []
-        for (precision, lm) in try PrecisionRuns.models(fp32, precisions) {
-            rows.append(try measure(lm).merging(["precision": precision.rawValue]) { a, _ in a })
+        for precision in try PrecisionRuns.precisions(precisions) {
+            rows.append(try measure(try common.load(precision: precision)).merging(["precision": precision.rawValue]) { a, _ in a })
         }
+        rows = PrecisionRuns.reportOrder(rows)
         // The first precision's figures stay at the top level (the keys from before bf16), every row in results.
         var report = rows[0]
         report["results"] = rows
@@ -60,7 +60,7 @@ struct TrainCommand: ParsableCommand {
             report["bf16_speedup"] = a / z
         }
         report["peak_rss_definition"] =
-            "the process's peak after the first step, before the ceilings' buffers; with several precisions a later row's includes the earlier ones' (measure one with --precisions for its own)"
+            "the process's peak after the first step, before the ceilings' buffers; precisions are measured bf16 first (the peak only grows), so each row's is its own while the later one is larger"
         Output.print(report, json: common.json)
     }
 

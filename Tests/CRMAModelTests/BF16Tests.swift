@@ -52,6 +52,18 @@ struct BF16Tests {
         #expect(fp32.model.frozenWeight(.qkv, layer: 0) === fp32.model.weights.layers[0].qkv)
     }
 
+    /// Loading straight into bf16 (each weight converted as it is read) gives the model that converting a
+    /// loaded fp32 model gives: same logits, bit for bit, tied head or not.
+    @Test(arguments: ["tiny/llama-f32", "tiny/mistral-f16"])
+    func loadingInBF16EqualsConvertingAfterLoading(_ name: String) throws {
+        let fp32 = try LanguageModel.load(path: Fixtures.path(name))
+        let converted = LlamaModel(config: fp32.model.config, weights: fp32.model.weights, precision: .bf16)
+        let loaded = try LanguageModel.load(path: Fixtures.path(name), precision: .bf16).model
+        #expect(loaded.precision == .bf16 && loaded.weights.layers[0].qkv.count == 0)
+        let ids: [Int32] = (0..<16).map { Int32(($0 * 7 + 1) % fp32.model.config.vocabSize) }
+        #expect(loaded.logits(tokens: ids).array == converted.logits(tokens: ids).array)
+    }
+
     /// The tiny model's logits in bf16 stay within bf16's rounding of fp32's.
     @Test func tinyModelLogitsAreCloseToFP32() throws {
         let fp32 = try LanguageModel.load(path: Fixtures.path("tiny/llama-f32"))

@@ -33,8 +33,33 @@ public final class LlamaModel: @unchecked Sendable {
             headDim: config.headDim, theta: config.ropeTheta, maxPositions: max(config.contextLength, 1))
     }
 
+    /// A model whose GEMM weights are already in bf16 (`weights` without them).
+    init(config: LlamaConfig, strippedWeights: LlamaWeights, bf16: BF16Weights) {
+        self.config = config
+        precision = .bf16
+        bf16Weights = bf16
+        weights = strippedWeights
+        rope = RotaryEmbedding(
+            headDim: config.headDim, theta: config.ropeTheta, maxPositions: max(config.contextLength, 1))
+    }
+
+    /// Loads `source`. In bf16 each GEMM weight is converted as soon as it is read, so the fp32 copy of
+    /// the whole model never exists (peak memory stays near the bf16 model's).
     public convenience init(source: some LlamaWeightSource, precision: Precision = .fp32) throws {
-        try self.init(config: source.config, weights: LlamaWeights(source: source), precision: precision)
+        guard precision == .bf16 else {
+            try self.init(config: source.config, weights: LlamaWeights(source: source), precision: precision)
+            return
+        }
+        precondition(BF16.cpuSupported, "bf16 needs a CPU with AVX512-BF16")
+        var converted: [BF16Matrix] = []
+        let none = FloatBuffer(count: 0)
+        let stripped = try LlamaWeights(source: source) { w, rows, cols in
+            converted.append(BF16Matrix(w.pointer, rows: rows, cols: cols))
+            return none
+        }
+        let c = source.config
+        let head = c.tiedEmbeddings ? BF16Matrix(stripped.embedding.pointer, rows: c.vocabSize, cols: c.hiddenSize) : converted.removeLast()
+        self.init(config: c, strippedWeights: stripped, bf16: BF16Weights(converted: converted, outputHead: head))
     }
 
     /// The final hidden states (after the last RMSNorm), `[batch·seqLen × hidden]`, for `tokens` laid out

@@ -18,6 +18,13 @@ public protocol LlamaWeightSource {
 extension LlamaWeights {
     /// Loads and converts every tensor of `source` to fp32.
     public init(source: some LlamaWeightSource) throws {
+        try self.init(source: source, keepGEMM: { b, _, _ in b })
+    }
+
+    /// Loads every tensor of `source`, passing each GEMM weight (projections, an untied head) with its
+    /// `rows` and `cols` to `keepGEMM` as soon as it is read, and keeping what that returns (a bf16 model
+    /// converts it and keeps an empty buffer: the fp32 copy never outlives its own tensor).
+    init(source: some LlamaWeightSource, keepGEMM: (FloatBuffer, _ rows: Int, _ cols: Int) -> FloatBuffer) throws {
         let c = source.config
         try c.validate()
         func load(_ t: LlamaTensor, _ shape: [Int]) throws -> FloatBuffer {
@@ -42,14 +49,17 @@ extension LlamaWeights {
             layers.append(
                 LlamaLayerWeights(
                     attnNorm: try load(.attnNorm(l), [d]),
-                    qkv: try loadStacked([(.q(l), c.qSize), (.k(l), c.kvSize), (.v(l), c.kvSize)], columns: d),
-                    wo: try load(.o(l), [d, c.qSize]),
+                    qkv: keepGEMM(
+                        try loadStacked([(.q(l), c.qSize), (.k(l), c.kvSize), (.v(l), c.kvSize)], columns: d),
+                        c.qkvSize, d),
+                    wo: keepGEMM(try load(.o(l), [d, c.qSize]), d, c.qSize),
                     ffnNorm: try load(.ffnNorm(l), [d]),
-                    gateUp: try loadStacked([(.gate(l), c.ffnSize), (.up(l), c.ffnSize)], columns: d),
-                    down: try load(.down(l), [d, c.ffnSize])))
+                    gateUp: keepGEMM(
+                        try loadStacked([(.gate(l), c.ffnSize), (.up(l), c.ffnSize)], columns: d), 2 * c.ffnSize, d),
+                    down: keepGEMM(try load(.down(l), [d, c.ffnSize]), d, c.ffnSize)))
         }
         self.layers = layers
         finalNorm = try load(.finalNorm, [d])
-        outputHead = c.tiedEmbeddings ? embedding : try load(.outputHead, [c.vocabSize, d])
+        outputHead = c.tiedEmbeddings ? embedding : keepGEMM(try load(.outputHead, [c.vocabSize, d]), c.vocabSize, d)
     }
 }

@@ -62,6 +62,15 @@ struct BF16Weights: @unchecked Sendable {
         }
         outputHead = BF16Matrix(w.outputHead.pointer, rows: c.vocabSize, cols: d)
     }
+
+    /// From the converted projections in load order (qkv, wo, gateUp, down per layer) and the head.
+    init(converted: [BF16Matrix], outputHead: BF16Matrix) {
+        precondition(converted.count % 4 == 0)
+        layers = stride(from: 0, to: converted.count, by: 4).map {
+            Layer(qkv: converted[$0], wo: converted[$0 + 1], gateUp: converted[$0 + 2], down: converted[$0 + 3])
+        }
+        self.outputHead = outputHead
+    }
 }
 
 /// A frozen projection of a decoder layer.
