@@ -61,8 +61,10 @@ public enum ConfigLoader {
             if let name = try s.choice("strategy", Strategy.allCases.map(\.rawValue)) {
                 c.training.strategy = Strategy(rawValue: name)!
             }
-            c.training.steps = try s.int("steps", in: 1...1_000_000) ?? c.training.steps
-            c.training.epochs = try s.double("epochs", in: 0...1000) ?? c.training.epochs
+            let steps = try s.int("steps", in: 1...1_000_000), epochs = try s.double("epochs", in: 0...1000)
+            c.training.steps = steps ?? c.training.steps
+            // A file that sets steps and not epochs trains for those steps (the default is epochs).
+            c.training.epochs = epochs ?? (steps != nil ? 0 : c.training.epochs)
             c.training.sequenceLength = try s.int("sequence_length", in: 16...8192) ?? c.training.sequenceLength
             c.training.batchRows = try s.int("batch_rows", in: 1...1024) ?? c.training.batchRows
             c.training.loraLearningRate =

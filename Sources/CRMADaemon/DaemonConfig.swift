@@ -31,9 +31,11 @@ public struct DaemonConfig: Sendable, Equatable {
 
     public struct Training: Sendable, Equatable {
         public var strategy: Strategy = .crma
+        /// Optimizer steps per update when `epochs` is 0 (a file setting `steps` and not `epochs` means that).
         public var steps = 100
-        /// Passes over the domain's training rows instead of a fixed step count (0: use `steps`).
-        public var epochs = 0.0
+        /// Passes over the domain's training rows (0: use `steps`). 2 is the forgetting benchmark's regime:
+        /// near the holdout-loss plateau of a 500-example task domain (docs/results/curve-medical-2026-11-30).
+        public var epochs = 2.0
         public var sequenceLength = 256
         public var batchRows = 4
         public var loraLearningRate: Float = 5e-4

@@ -50,7 +50,9 @@ struct CRMAD: AsyncParsableCommand {
             print("  state \(cfg.paths.stateDirectory), inbox \(cfg.paths.inbox), socket \(cfg.paths.socket)")
             print("  model \(cfg.model.path), precision \((try? Precision.parse(cfg.model.precision))?.reason ?? cfg.model.precision)")
             print(
-                "  strategy \(cfg.training.strategy.rawValue), \(cfg.training.steps) steps × \(cfg.training.batchRows) × \(cfg.training.sequenceLength) tokens")
+                "  strategy \(cfg.training.strategy.rawValue), "
+                    + (cfg.training.epochs > 0 ? "\(cfg.training.epochs) epochs" : "\(cfg.training.steps) steps")
+                    + " of \(cfg.training.batchRows) × \(cfg.training.sequenceLength) tokens")
             print("  gate: warn \(cfg.monitor.warnPercent)%, critical \(cfg.monitor.criticalPercent)%, on breach \(cfg.monitor.onBreach.rawValue)")
             print(
                 cfg.monitor.benchmarks.isEmpty

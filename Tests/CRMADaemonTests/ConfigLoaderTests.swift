@@ -53,6 +53,16 @@ import Testing
         #expect(e.continualConfig(strategy: .ewc).ewcOnlineGamma == 0.9)
     }
 
+    /// Updates train for 2 epochs by default; a file that sets steps and not epochs trains for those steps.
+    @Test func epochsAreTheDefaultAndAFileSettingOnlyStepsGetsSteps() throws {
+        #expect(try decode("").training.epochs == 2)
+        let steps = try decode("[training]\nsteps = 30\n").training
+        #expect(steps.steps == 30 && steps.epochs == 0)
+        let both = try decode("[training]\nsteps = 30\nepochs = 1.5\n").training
+        #expect(both.steps == 30 && both.epochs == 1.5)
+        #expect(try decode("[training]\nepochs = 0.0\n").training.epochs == 0)
+    }
+
     @Test func thePrecisionIsAutoBF16OrFP32() throws {
         #expect(try decode("").model.precision == "auto")
         #expect(try decode("[model]\nprecision = \"fp32\"\n").model.precision == "fp32")

@@ -21,6 +21,7 @@ import Testing
         c.paths.socket = "\(dir.path)/crmad.sock"
         c.model.path = "tiny"
         c.training.steps = 6
+        c.training.epochs = 0
         c.training.batchRows = 2
         c.training.sequenceLength = 32
         c.training.checkpointInterval = 2
