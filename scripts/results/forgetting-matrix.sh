@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# forgetting-matrix.sh OUT [WORKERS] — runs the task-domain forgetting benchmark of issue 13 as one part per
+# strategy and seed (`crma-bench forgetting --strategies S --seeds N --gated`), WORKERS parts at a time
+# (default 2, one BLAS thread each: on two cores two single-threaded parts finish sooner than one part on
+# two threads, and nothing spins at a barrier), then merges the finished parts into OUT/results.json and
+# renders OUT/report.md and OUT/drift.svg.
+#
+# A part that finished (OUT/parts/S-N/done) is never rerun, so the script can be started again in every
+# session until everything is done; a part stopped in its gated half keeps its ungated result, and the
+# next start runs only the gated half (--only-gated) beside it. Extra flags for crma-bench go in
+# CRMA_BENCH_FLAGS (e.g. "--precision fp32"); the binary is .build/release/crma-bench unless CRMA_BENCH is set.
+#
+# The parts, in the order they start: the claims first (naive, frozen, crma, crma-identity on seed 0),
+# then replay, ewc, lwf and olora on seed 0, then seeds 42 and 1234 of the first four.
+set -uo pipefail
+out=${1:?usage: forgetting-matrix.sh OUT [WORKERS]}
+workers=${2:-2}
+bench=${CRMA_BENCH:-.build/release/crma-bench}
+cd "$(dirname "$0")/../.."
+mkdir -p "$out/parts"
+parts=""
+for s in naive frozen crma crma-identity replay ewc lwf olora; do parts="$parts $s:0"; done
+for seed in 42 1234; do for s in naive frozen crma crma-identity; do parts="$parts $s:$seed"; done; done
+
+run_part() {
+    local strategy=${1%%:*} seed=${1##*:}
+    local dir="$out/parts/$strategy-$seed"
+    [ -f "$dir/done" ] && return 0
+    mkdir -p "$dir"
+    local mode=--gated
+    if [ -f "$dir/results.json" ] && python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['results']; sys.exit(0 if r and not r[-1]['strategy'].endswith('+gate') else 1)" "$dir/results.json"; then
+        # The ungated run was saved, the gated one was not: run only that, beside it.
+        mv "$dir/results.json" "$dir/ungated.json"
+        mode=--only-gated
+    fi
+    echo "$(date -u +%FT%TZ) start $strategy seed $seed ($mode)"
+    # shellcheck disable=SC2086
+    if "$bench" forgetting --strategies "$strategy" --seeds "$seed" $mode --threads 1 ${CRMA_BENCH_FLAGS:-} \
+        --out "$dir" > "$dir/log.txt" 2>&1; then
+        if [ -f "$dir/ungated.json" ]; then
+            python3 scripts/results/merge.py "$dir/results.json" "$dir/ungated.json" "$dir/results.json" > /dev/null \
+                && rm "$dir/ungated.json"
+        fi
+        touch "$dir/done"
+        echo "$(date -u +%FT%TZ) done $strategy seed $seed"
+    else
+        echo "$(date -u +%FT%TZ) FAILED $strategy seed $seed: see $dir/log.txt"
+    fi
+}
+
+running=0
+for p in $parts; do
+    run_part "$p" &
+    running=$((running + 1))
+    if [ "$running" -ge "$workers" ]; then wait -n; running=$((running - 1)); fi
+done
+wait
+done_parts=$(ls "$out"/parts/*/done 2>/dev/null | sed 's#/done$#/results.json#')
+if [ -n "$done_parts" ]; then
+    # shellcheck disable=SC2086
+    python3 scripts/results/merge.py "$out/results.json" $done_parts && "$bench" forgetting --rerender "$out/results.json" --out "$out"
+fi
+echo "$(ls "$out"/parts/*/done 2>/dev/null | wc -l) of $(echo $parts | wc -w) parts done"
