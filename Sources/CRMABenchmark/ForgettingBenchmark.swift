@@ -108,13 +108,14 @@ public struct ForgettingBenchmark {
                 config.strategy = strategy
                 config.seed = seed
                 var ungated: StrategyResult?
+                var fork: Fork?
                 if settings.ungated {
                     let run = try runOne(
                         domains, config: config, gated: false, baseLosses: baseLosses, gate: gateCheck,
                         general: general, scoring: scoring, log: log)
-                    results.append(run)
+                    results.append(run.result)
                     try onRun(results, base)
-                    ungated = run
+                    (ungated, fork) = (run.result, run.fork)
                 }
                 guard settings.gated else { continue }
                 if var same = ungated, same.decisions?.allSatisfy({ $0.outcome != "rolled_back" }) ?? false {
@@ -123,10 +124,12 @@ public struct ForgettingBenchmark {
                     same.gated = true
                     results.append(same)
                 } else {
+                    // Up to its first rollback the gated run is the ungated one: it starts from there.
                     results.append(
                         try runOne(
                             domains, config: config, gated: true, baseLosses: baseLosses, gate: gateCheck,
-                            general: general, scoring: scoring, log: log))
+                            general: general, scoring: scoring, from: fork, log: log
+                        ).result)
                 }
                 try onRun(results, base)
             }
@@ -140,17 +143,25 @@ public struct ForgettingBenchmark {
         var baseCorrect: [[Bool]]
     }
 
+    /// Where a gated run starts from an ungated one: the pipeline's fork, and the answers scored after
+    /// every update before the rolled-back one.
+    struct Fork {
+        var fork: ContinualRun.GatedFork
+        var correct: [[[Bool]]]
+    }
+
+    /// One strategy and seed, ungated or gated (a gated run `from` a fork starts after its rollback).
     func runOne(
         _ domains: [DomainData], config: ContinualConfig, gated: Bool, baseLosses: [Double], gate: GeneralCheck?,
-        general: GeneralSuite, scoring: Scoring, log: (String) -> Void
-    ) throws -> StrategyResult {
+        general: GeneralSuite, scoring: Scoring, from fork: Fork? = nil, log: (String) -> Void
+    ) throws -> (result: StrategyResult, fork: Fork?) {
         let name = config.strategy.rawValue + (gated ? "+gate" : "")
         let start = Date()
         // correct[k][j]: each answer item of domain j right after update k.
-        var correct: [[[Bool]]] = []
+        var correct: [[[Bool]]] = fork?.correct ?? []
         var finalState = LearnedState.empty
         let run = try ContinualRun(model: lm.model, config: config, gated: gated).run(
-            domains, baseLosses: baseLosses, general: gate,
+            domains, baseLosses: baseLosses, general: gate, from: fork?.fork,
             onDomain: { k, losses in
                 log(
                     String(
@@ -198,7 +209,8 @@ public struct ForgettingBenchmark {
             }
         }
         if config.strategy.usesCRMA { result.substrateAblation = ablation(finalState, domains, config, scoring) }
-        return result
+        let next = run.gatedFork.map { Fork(fork: $0, correct: Array(correct.prefix($0.rolledBack))) }
+        return (result, next)
     }
 
     /// The paper's inference-time ablation: after the last update, every domain with its LoRA and the

@@ -32,6 +32,23 @@ public struct ContinualRun {
         public var decisions: [UpdateDecision]
         /// lwf: what the teacher cost per domain.
         public var teacherCosts: [String: TeacherCost]
+        /// An ungated run with a rollback: where the gated run parts from it (``GatedFork``).
+        public var gatedFork: GatedFork?
+    }
+
+    /// Everything a gated run has after the first update the gate rolls back, taken from the ungated run:
+    /// up to that update both runs train the same candidates from the same parents, so the gated run can
+    /// start from here (``run(_:baseLosses:general:from:onStep:onDomain:onState:)``) instead of retraining them.
+    public struct GatedFork {
+        /// The rolled-back update; the gated run continues with the one after it.
+        public let rolledBack: Int
+        let state: LearnedState
+        let learned: [LearnedDomain]
+        let replayRows: [PackedRow]
+        let matrix: LossMatrix
+        let perRow: [[[DocumentLoss]]]
+        let decisions: [UpdateDecision]
+        let costs: [String: TeacherCost]
     }
 
     /// The base model's holdout loss of each domain (the same for every strategy and seed).
@@ -46,41 +63,31 @@ public struct ContinualRun {
     /// domains, so the base model is scored once. `general`: the general benchmarks the gate also judges.
     /// `onDomain(k, losses)` runs after update k is scored; `onState(k, state)` then receives the state in
     /// force after update k (to score more than losses with it; it must not change it).
+    /// With `from` (a gated run only), the run starts after the fork's rolled-back update, with the
+    /// ungated run's bookkeeping up to it; `onDomain` and `onState` are called for that update first.
     public func run(
-        _ domains: [DomainData], baseLosses: [Double]? = nil, general: GeneralCheck? = nil,
+        _ domains: [DomainData], baseLosses: [Double]? = nil, general: GeneralCheck? = nil, from fork: GatedFork? = nil,
         onStep: ((String, StepReport) -> Void)? = nil, onDomain: (Int, [Double]) -> Void = { _, _ in },
         onState: (Int, LearnedState) throws -> Void = { _, _ in }
     ) throws -> Result {
+        precondition(fork == nil || gated, "only a gated run starts from a fork")
         let update = DomainUpdate(model: model, config: config)
         let base = baseLosses ?? Self.baseLosses(model: model, domains: domains)
-        var state = LearnedState.empty
-        var learned: [LearnedDomain] = []
-        var replayRows: [PackedRow] = []
-        var matrix = LossMatrix()
-        var perRow: [[[DocumentLoss]]] = []
-        var decisions: [UpdateDecision] = []
-        var costs: [String: TeacherCost] = [:]
-        for (k, d) in domains.enumerated() {
-            let job = DomainUpdate.Job(
-                domain: d, earlier: learned, replayRows: replayRows, seed: Self.seed(config.seed, update: k))
-            let outcome = try update.train(job, parent: state) { event in
-                if case .step(let report, _, _) = event { onStep?(d.name, report) }
-                return .more
-            }
-            guard case .trained(let candidate) = outcome else { preconditionFailure("a benchmark update never stops") }
-            let evaluation = update.evaluate(candidate.state, job: job, general: general, newDomainBaseLoss: base[k])
-            let decision = UpdateDecision(evaluation, stabilityStop: candidate.stabilityStop, steps: candidate.steps)
-            decisions.append(decision)
-            costs[d.name] = candidate.teacherCost
-            let accepted = !gated || evaluation.decision.action == .accept
-            if accepted {
-                state = candidate.state
-                learned.removeAll { $0.name == d.name }
-                learned.append(
-                    LearnedDomain(name: d.name, strategy: config.strategy, holdout: d.holdout, reference: evaluation.newDomain.mean))
-                replayRows += d.train
-            }
-            // Row k of the matrix: every domain so far under the state that is now in force.
+        var state = fork?.state ?? LearnedState.empty
+        var learned = fork?.learned ?? []
+        var replayRows = fork?.replayRows ?? []
+        var matrix = fork?.matrix ?? LossMatrix()
+        var perRow = fork?.perRow ?? []
+        var decisions = fork?.decisions ?? []
+        var costs = fork?.costs ?? [:]
+        var gatedFork: GatedFork?
+        if let fork {
+            onDomain(fork.rolledBack, matrix.rows[fork.rolledBack])
+            try onState(fork.rolledBack, state)
+        }
+        /// Row k of the matrix: every domain so far under the state in force after update k (`accepted`:
+        /// the candidate, scored by its evaluation; else `state`, the earlier rows unchanged).
+        func row(_ k: Int, accepted: Bool, evaluation: UpdateEvaluation, state: LearnedState) -> ([Double], [[DocumentLoss]]) {
             var losses: [Double] = []
             var rows: [[DocumentLoss]] = []
             for j in 0...k {
@@ -97,6 +104,38 @@ public struct ContinualRun {
                 losses.append(s.mean)
                 rows.append(s.perRow)
             }
+            return (losses, rows)
+        }
+        for (k, d) in domains.enumerated() where k >= (fork.map { $0.rolledBack + 1 } ?? 0) {
+            let job = DomainUpdate.Job(
+                domain: d, earlier: learned, replayRows: replayRows, seed: Self.seed(config.seed, update: k))
+            let outcome = try update.train(job, parent: state) { event in
+                if case .step(let report, _, _) = event { onStep?(d.name, report) }
+                return .more
+            }
+            guard case .trained(let candidate) = outcome else { preconditionFailure("a benchmark update never stops") }
+            let evaluation = update.evaluate(candidate.state, job: job, general: general, newDomainBaseLoss: base[k])
+            let decision = UpdateDecision(evaluation, stabilityStop: candidate.stabilityStop, steps: candidate.steps)
+            decisions.append(decision)
+            costs[d.name] = candidate.teacherCost
+            if !gated, gatedFork == nil, evaluation.decision.action == .rollback {
+                // The first rollback: the gated run keeps `state` and goes on from here.
+                let (losses, rows) = row(k, accepted: false, evaluation: evaluation, state: state)
+                var m = matrix
+                m.append(domain: d.name, losses: losses)
+                gatedFork = GatedFork(
+                    rolledBack: k, state: state, learned: learned, replayRows: replayRows, matrix: m,
+                    perRow: perRow + [rows], decisions: decisions, costs: costs)
+            }
+            let accepted = !gated || evaluation.decision.action == .accept
+            if accepted {
+                state = candidate.state
+                learned.removeAll { $0.name == d.name }
+                learned.append(
+                    LearnedDomain(name: d.name, strategy: config.strategy, holdout: d.holdout, reference: evaluation.newDomain.mean))
+                replayRows += d.train
+            }
+            let (losses, rows) = row(k, accepted: accepted, evaluation: evaluation, state: state)
             matrix.append(domain: d.name, losses: losses)
             perRow.append(rows)
             onDomain(k, losses)
@@ -104,7 +143,8 @@ public struct ContinualRun {
         }
         return Result(
             matrix: matrix, baseLosses: base, perRow: perRow, state: state,
-            substrate: state.substrate(for: config.strategy), decisions: decisions, teacherCosts: costs)
+            substrate: state.substrate(for: config.strategy), decisions: decisions, teacherCosts: costs,
+            gatedFork: gatedFork)
     }
 }
 

@@ -66,7 +66,7 @@ struct ForgettingCommand: ParsableCommand {
     @Option(help: "Learning rate of LoRA and CRMA's projections (the proj group).")
     var learningRate: Float = 5e-4
 
-    @Flag(help: "Also run every strategy gated, as crmad does: a rolled-back update is dropped and the next domain trains on the last accepted state (columns <strategy>+gate).")
+    @Flag(help: "Also run every strategy gated, as crmad does: a rolled-back update is dropped and the next domain trains on the last accepted state (columns <strategy>+gate). The gated run starts from the ungated one at its first rollback.")
     var gated = false
 
     @Flag(help: "Only the gated runs (implies --gated): finishes a --gated run whose ungated runs were saved before it stopped; merge the two with scripts/results/merge.py.")

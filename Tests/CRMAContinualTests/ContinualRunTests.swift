@@ -254,3 +254,31 @@ enum TinyDomains {
         #expect(m["general:probe_kl_base_current"]?.degradationPercent == 0.02)
     }
 }
+
+/// A gated run started from the ungated run's fork (after its first rollback) is the gated run from
+/// the start: the same loss matrix, per-row losses, decisions and final state, without retraining the
+/// updates up to the rollback.
+@Suite struct GatedForkTests {
+    @Test func aGatedRunFromTheForkEqualsAGatedRunFromTheStart() throws {
+        let lm = try TinyModels.load("llama-f32")
+        var c = TinyDomains.config(.naive)
+        c.optimizer.learningRates = [.proj: 1e-1, .structural: 5e-3, .gate: 1e-2]
+        let domains = TinyDomains.make(lm)
+        let ungated = try ContinualRun(model: lm.model, config: c).run(domains)
+        let fork = try #require(ungated.gatedFork, "the high learning rate makes naive forget")
+        #expect(ungated.decisions[fork.rolledBack].outcome == "rolled_back")
+        #expect(ungated.decisions[..<fork.rolledBack].allSatisfy { $0.outcome != "rolled_back" })
+        let whole = try ContinualRun(model: lm.model, config: c, gated: true).run(domains)
+        var seen: [Int] = []
+        let resumed = try ContinualRun(model: lm.model, config: c, gated: true).run(
+            domains, from: fork, onDomain: { k, _ in seen.append(k) })
+        #expect(seen == Array(fork.rolledBack..<domains.count))
+        #expect(resumed.matrix == whole.matrix)
+        #expect(resumed.perRow.map { $0.map { $0.map(\.sumNLL) } } == whole.perRow.map { $0.map { $0.map(\.sumNLL) } })
+        #expect(resumed.decisions == whole.decisions)
+        #expect(resumed.gatedFork == nil && whole.gatedFork == nil)
+        let a = resumed.state.loras.values.flatMap { $0.parameters.flatMap(\.value.array) }
+        let b = whole.state.loras.values.flatMap { $0.parameters.flatMap(\.value.array) }
+        #expect(a == b)
+    }
+}

@@ -67,6 +67,35 @@ import Testing
         #expect(LearningCurve.markdown([run, again], domain: "first", strategy: "naive", command: "test").contains("| 2 | \(steps) |"))
     }
 
+    /// The benchmark's gated run starts from the ungated run's fork: its losses and answers equal a
+    /// gated run made from the start (--only-gated).
+    @Test func aForkedGatedRunEqualsOneFromTheStart() throws {
+        let lm = try TinyModels.load("llama-f32")
+        let root = NSTemporaryDirectory() + "crma-fork-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for name in ["first", "second", "third"] { try Self.taskDomain(root, name) }
+        var s = Self.settings()
+        s.strategies = [.naive]
+        s.config.stepsPerDomain = 12
+        s.config.optimizer.learningRates[.proj] = 0.2
+        s.gated = true
+        func gatedResult(ungated: Bool) throws -> StrategyResult {
+            var t = s
+            t.ungated = ungated
+            let bench = ForgettingBenchmark(lm: lm, settings: t)
+            let names = ["first", "second", "third"]
+            let (results, _) = try bench.run(
+                domains: try bench.loadDomains(root, names: names), general: GeneralSuite(),
+                answers: try bench.loadAnswers(root, names: names))
+            return try #require(results.first { $0.strategy == "naive+gate" })
+        }
+        let forked = try gatedResult(ungated: true), whole = try gatedResult(ungated: false)
+        #expect(whole.decisions?.contains { $0.outcome == "rolled_back" } == true, "the test needs a rollback")
+        #expect(forked.matrix == whole.matrix)
+        #expect(forked.accuracy == whole.accuracy)
+        #expect(forked.decisions == whole.decisions)
+    }
+
     @Test func onlyGatedRunsLeaveOutTheUngatedOnes() throws {
         let lm = try TinyModels.load("llama-f32")
         let root = NSTemporaryDirectory() + "crma-gated-\(UUID().uuidString)"
