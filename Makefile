@@ -43,7 +43,8 @@ test: deps model
 ## test-systemd: unit lint, sd_notify (READY/STATUS/WATCHDOG/STOPPING), SIGTERM, journald fields, 403 by uid,
 ## kills, disk full, hostile clients on the socket, an operator's rollback while an update trains (never undone)
 ## and a later file for a learned domain (the gate keeps judging it on its pinned holdout rows), task domains
-## dropped one by one (naive: the forgetting update is rolled back with its journal alert; crma: all accepted)
+## dropped one by one (naive: the forgetting update is rolled back with its journal alert; crma: all accepted),
+## crmad under a W^X policy (fp32, no crash)
 TINY := $(CURDIR)/Tests/CRMAModelTests/Fixtures/tiny/llama-f32.gguf
 test-systemd:
 	@if [ "$$(id -u)" -ne 0 ]; then echo "test-systemd needs root (private mount namespaces for journald and systemd-analyze)"; exit 1; fi
@@ -56,6 +57,7 @@ test-systemd:
 		python3 scripts/systemd/task_domains_gate.py --crmad .build/debug/crmad --crmactl .build/debug/crmactl \
 		--model $(TINY) --journal /tmp/crmad-tasks-journal
 	scripts/systemd/nspawn-check.sh .build/debug/crmad .build/debug/crmactl $(TINY)
+	python3 scripts/systemd/wx_policy.py --crmad .build/debug/crmad --crmactl .build/debug/crmactl --model $(TINY)
 	python3 scripts/reliability/kill_driver.py --crmad .build/debug/crmad --model $(TINY) --kills 12
 	unshare --mount --propagation private python3 scripts/reliability/disk_full.py --crmad .build/debug/crmad \
 		--crmactl .build/debug/crmactl --model $(TINY)

@@ -5,6 +5,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 void omp_set_num_threads(int);
 
@@ -17,6 +19,17 @@ int crma_bf16_cpu_supported(void) {
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & (1u << 16))) return 0;  // AVX512F
     if (!__get_cpuid_count(7, 1, &a, &b, &c, &d) || !(a & (1u << 5))) return 0;   // AVX512_BF16
     return 1;
+}
+
+int crma_bf16_jit_allowed(void) {
+    // What oneDNN's JIT does: write code into fresh memory, then make it executable. A seccomp filter such
+    // as systemd's MemoryDenyWriteExecute refuses the second step.
+    long page = sysconf(_SC_PAGESIZE);
+    void *p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return 0;
+    int ok = mprotect(p, (size_t)page, PROT_READ | PROT_EXEC) == 0;
+    munmap(p, (size_t)page);
+    return ok;
 }
 
 const char *crma_bf16_isa_name(void) {

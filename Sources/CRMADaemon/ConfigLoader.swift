@@ -34,8 +34,8 @@ public enum ConfigLoader {
             try s.only(["path", "precision"])
             c.model.path = try s.string("path") ?? c.model.path
             c.model.precision = try s.choice("precision", ["auto", "bf16", "fp32"]) ?? c.model.precision
-            if c.model.precision == "bf16", (try? Precision.parse("bf16")) == nil {
-                throw s.error("precision", "is \"bf16\", but this CPU lacks AVX512-BF16 (see /proc/cpuinfo); use \"auto\" or \"fp32\"")
+            if c.model.precision == "bf16" {
+                do { _ = try Precision.parse("bf16") } catch { throw s.error("precision", "is \"bf16\", but \(error)") }
             }
         }
         if let s = try top.section("adapter") {

@@ -6,6 +6,13 @@ public enum BF16 {
     /// Whether this CPU can run it: AVX512F and AVX512-BF16 (cpuid), with ZMM state saved by the OS.
     public static var cpuSupported: Bool { crma_bf16_cpu_supported() != 0 }
 
+    /// Whether this process may run oneDNN's run-time generated kernels (false under a W^X policy such as
+    /// systemd's `MemoryDenyWriteExecute=yes`).
+    public static var jitAllowed: Bool { crma_bf16_jit_allowed() != 0 }
+
+    /// Whether the bf16 path can run here: the CPU has it and the kernels may be generated.
+    public static var available: Bool { cpuSupported && jitAllowed }
+
     /// The instruction set oneDNN selected (e.g. "avx512_core_bf16").
     public static var instructionSet: String { String(cString: crma_bf16_isa_name()) }
 

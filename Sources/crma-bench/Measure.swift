@@ -145,7 +145,7 @@ func interleavedMedians(minRuns: Int, minSeconds: Double, warmUp: Bool = true, _
 /// only grows, so the smaller model's figure is its own and the larger one's is then its own too.
 enum PrecisionRuns {
     static func precisions(_ option: String?) throws -> [Precision] {
-        let names = option.map { $0.split(separator: ",").map(String.init) } ?? (BF16.cpuSupported ? ["fp32", "bf16"] : ["fp32"])
+        let names = option.map { $0.split(separator: ",").map(String.init) } ?? (BF16.available ? ["fp32", "bf16"] : ["fp32"])
         return try names.map { try Precision.parse($0).precision }.sorted { $0 == .bf16 && $1 != .bf16 }
     }
 

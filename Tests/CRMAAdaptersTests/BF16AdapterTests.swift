@@ -7,7 +7,7 @@ import Testing
 /// Adapters on a bf16 model, whose fp32 GEMM weights are gone: CRMA's initialisation reads W_down widened
 /// from bf16 (a copy that must outlive the read: with the real model's 3.5 MB buffer, a dangling pointer
 /// crashed) and comes out as it does from the fp32 weights, up to bf16 rounding.
-@Suite(.serialized, .enabled(if: BF16.cpuSupported, "the CPU lacks AVX512-BF16"))
+@Suite(.serialized, .enabled(if: BF16.available, "no AVX512-BF16, or no executable memory for oneDNN"))
 struct BF16AdapterTests {
     static let path: String = {
         var url = URL(fileURLWithPath: #filePath)

@@ -69,7 +69,7 @@ import Testing
         let e = try #require(error("[model]\nprecision = \"fp16\"\n"))
         #expect(e.key.hasSuffix("precision"))
         // bf16 is accepted exactly where the CPU can run it.
-        #expect((error("[model]\nprecision = \"bf16\"\n") == nil) == BF16.cpuSupported)
+        #expect((error("[model]\nprecision = \"bf16\"\n") == nil) == BF16.available)
     }
 
     @Test func devFileKeepsEverythingUnderVar() throws {

@@ -47,6 +47,11 @@ for _ in $(seq 300); do ctl alerts --json | grep -q update_accepted && break; sl
 ctl alerts --json | grep -q update_accepted && pass "the dropped domain was learned and promoted" || fail "no accepted update"
 journalctl -u crmad MESSAGE_ID=9a93ff6b31174418b771a0129ae27466 -o json --no-pager | grep -q '"CRMA_DOMAIN":"medical"' \
     && pass "journalctl -u crmad shows the update-accepted alert with its fields" || fail "alert not in journalctl -u crmad"
+if grep -q avx512_bf16 /proc/cpuinfo; then
+    # The shipped unit must let oneDNN generate its kernels (no MemoryDenyWriteExecute): bf16, not fp32.
+    journalctl -u crmad --no-pager | grep -q "precision bf16" && pass "the unit runs the bf16 GEMMs (precision bf16 in the log)" \
+        || fail "the unit does not run bf16: $(journalctl -u crmad --no-pager | grep precision | tail -1)"
+fi
 systemctl stop crmad
 [ "$(systemctl show -p Result --value crmad)" = success ] && [ "$(systemctl show -p ExecMainStatus --value crmad)" = 0 ] \
     && pass "systemctl stop: clean (Result=success, status 0)" || fail "stop was not clean: $(systemctl show -p Result -p ExecMainStatus crmad)"

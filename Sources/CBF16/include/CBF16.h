@@ -12,6 +12,10 @@ extern "C" {
 /// 1 when the CPU has AVX512F and AVX512-BF16 (cpuid) and the OS saves ZMM state (xgetbv), else 0.
 int crma_bf16_cpu_supported(void);
 
+/// 1 when this process may make freshly written memory executable (oneDNN generates its kernels at run
+/// time); 0 under a W^X policy such as systemd's MemoryDenyWriteExecute=yes.
+int crma_bf16_jit_allowed(void);
+
 /// oneDNN's name for the instruction set it will use (e.g. "avx512_core_bf16").
 const char *crma_bf16_isa_name(void);
 

@@ -15,9 +15,9 @@ public final class LlamaModel: @unchecked Sendable {
     /// The GEMM weights in bf16 when `precision` is bf16.
     let bf16Weights: BF16Weights?
 
-    /// - Precondition: bf16 only where ``BF16/cpuSupported`` (``Precision/parse(_:)`` checks it).
+    /// - Precondition: bf16 only where ``BF16/available`` (``Precision/parse(_:)`` checks it).
     public init(config: LlamaConfig, weights: LlamaWeights, precision: Precision = .fp32) {
-        precondition(precision == .fp32 || BF16.cpuSupported, "bf16 needs a CPU with AVX512-BF16")
+        precondition(precision == .fp32 || BF16.available, "bf16 needs AVX512-BF16 and executable memory (Precision.parse)")
         self.config = config
         self.precision = precision
         if precision == .bf16 {
@@ -50,7 +50,7 @@ public final class LlamaModel: @unchecked Sendable {
             try self.init(config: source.config, weights: LlamaWeights(source: source), precision: precision)
             return
         }
-        precondition(BF16.cpuSupported, "bf16 needs a CPU with AVX512-BF16")
+        precondition(BF16.available, "bf16 needs AVX512-BF16 and executable memory (Precision.parse)")
         var converted: [BF16Matrix] = []
         let none = FloatBuffer(count: 0)
         let stripped = try LlamaWeights(source: source) { w, rows, cols in

@@ -10,11 +10,12 @@ public enum Precision: String, Sendable, CaseIterable, Codable {
     /// needs AVX512-BF16.
     case bf16
 
-    /// bf16 where the CPU has AVX512-BF16, else fp32, with the reason in words (for one log line).
+    /// bf16 where the CPU has AVX512-BF16 and the process may generate code, else fp32, with the reason in
+    /// words (for one log line).
     public static func automatic() -> (precision: Precision, reason: String) {
-        BF16.cpuSupported
-            ? (.bf16, "bf16: the CPU has AVX512-BF16 (oneDNN \(BF16.instructionSet))")
-            : (.fp32, "fp32: the CPU lacks AVX512-BF16")
+        guard BF16.cpuSupported else { return (.fp32, "fp32: the CPU lacks AVX512-BF16") }
+        guard BF16.jitAllowed else { return (.fp32, "fp32: \(PrecisionError.jitDenied)") }
+        return (.bf16, "bf16: the CPU has AVX512-BF16 (oneDNN \(BF16.instructionSet))")
     }
 
     /// Parses a setting: "fp32", "bf16" or "auto". Throws on anything else, and on "bf16" where the
@@ -25,6 +26,7 @@ public enum Precision: String, Sendable, CaseIterable, Codable {
         case "fp32": return (.fp32, "fp32: as configured")
         case "bf16":
             guard BF16.cpuSupported else { throw PrecisionError.bf16Unsupported }
+            guard BF16.jitAllowed else { throw PrecisionError.jitDenied }
             return (.bf16, "bf16: as configured (oneDNN \(BF16.instructionSet))")
         default: throw PrecisionError.unknown(setting)
         }
@@ -34,11 +36,14 @@ public enum Precision: String, Sendable, CaseIterable, Codable {
 public enum PrecisionError: Error, Equatable, CustomStringConvertible {
     case unknown(String)
     case bf16Unsupported
+    case jitDenied
 
     public var description: String {
         switch self {
         case .unknown(let s): "precision must be \"auto\", \"bf16\" or \"fp32\", not \"\(s)\""
         case .bf16Unsupported: "precision \"bf16\" needs a CPU with AVX512-BF16 (see /proc/cpuinfo); use \"fp32\" or \"auto\""
+        case .jitDenied:
+            "bf16 needs executable memory for oneDNN's generated kernels, and this process may not create it (a W^X policy such as systemd's MemoryDenyWriteExecute=yes); allow it or use precision \"fp32\""
         }
     }
 }
