@@ -34,7 +34,7 @@ public struct DaemonConfig: Sendable, Equatable {
         /// Optimizer steps per update when `epochs` is 0 (a file setting `steps` and not `epochs` means that).
         public var steps = 100
         /// Passes over the domain's training rows (0: use `steps`). 2 is the forgetting benchmark's regime:
-        /// near the holdout-loss plateau of a 500-example task domain (docs/results/curve-medical-2026-11-30).
+        /// 90% of a 4-epoch run's holdout-loss drop in half the time (docs/results/curve-medical-2026-11-30).
         public var epochs = 2.0
         public var sequenceLength = 256
         public var batchRows = 4
