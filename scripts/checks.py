@@ -49,3 +49,14 @@ def start_crmad(crmad, config, log, journal=False):
     if journal:
         env["JOURNAL_STREAM"] = "0:0"
     return subprocess.Popen([crmad, "--config", config], stdout=log, stderr=log, env=env)
+
+
+def stop_crmad(proc, seconds=20):
+    """SIGTERM, then SIGKILL if crmad has not exited within `seconds`; returns its exit status (None if killed)."""
+    import signal, subprocess
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return None

@@ -34,7 +34,7 @@ ap.add_argument("--timeout", type=float, default=120, help="seconds each update 
 a = ap.parse_args()
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, ctl, failures, start_crmad, wait, write_config
+from checks import check, ctl, failures, start_crmad, stop_crmad, wait, write_config
 
 TINY_TRAINING = """lora_learning_rate = 0.05
 epochs = 4.0
@@ -113,11 +113,7 @@ def run(strategy):
         alerts = api("alerts") or []
         status = api("status") or {}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_crmad(proc)
     if failures:
         print(open(f"{work}/crmad.log").read()[-2000:])
     else:

@@ -16,7 +16,7 @@ ap.add_argument("--model", required=True)
 a = ap.parse_args()
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, ctl, failures, wait, write_config
+from checks import check, ctl, failures, stop_crmad, wait, write_config
 
 PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 1
 
@@ -59,11 +59,7 @@ try:
     accepted = wait(lambda: any(x["kind"] == "update_accepted" for x in ctl(a.crmactl, sock, "alerts") or []), 60)
     check(bool(accepted) and proc.poll() is None, "it learns a domain in fp32 and keeps running")
 finally:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_crmad(proc)
 if failures:
     print(open(f"{work}/crmad.log").read()[-2000:])
 print(f"{len(failures)} failed")
