@@ -119,16 +119,8 @@ public enum ForgettingReport {
         if strategies.contains("frozen") {
             md +=
                 "\n## Advantage over frozen (crma.md §7, %, positive = earlier domains score better than with frozen)\n\n"
-            // A gated run is compared with gated frozen, an ungated one with frozen.
             for s in strategies where s != "frozen" && s != "frozen+gate" {
-                let frozen = s.hasSuffix("+gate") ? "frozen+gate" : "frozen"
-                let pairs = results.filter { $0.strategy == s }.compactMap { r -> Double? in
-                    guard let f = results.first(where: { $0.strategy == frozen && $0.seed == r.seed }) else {
-                        return nil
-                    }
-                    return ForgettingMetrics.advantage(frozen: f.matrix, crma: r.matrix)
-                }
-                md += "- \(s): \(pm(pairs))\n"
+                md += "- \(s): \(pm(advantageOverFrozen(s, results)))\n"
             }
         }
         let keys = Array(Set(results.flatMap { $0.general.keys })).sorted()

@@ -39,14 +39,7 @@ extension ForgettingReport {
             let bwt = rs.compactMap { ForgettingMetrics.backwardTransfer($0.matrix, k: T) }
             let change = rs.map { r in mean((0..<T).map { r.matrix[T, $0] - r.matrix[$0, $0] }) }
             let chaudhry = rs.map { r in mean((0..<T).map { ForgettingMetrics.chaudhryForgetting(r.matrix, k: T, j: $0) }) }
-            let frozen = s.hasSuffix("+gate") ? "frozen+gate" : "frozen"
-            let advantage =
-                s == frozen
-                ? []
-                : rs.compactMap { r in
-                    results.first { $0.strategy == frozen && $0.seed == r.seed }
-                        .flatMap { ForgettingMetrics.advantage(frozen: $0.matrix, crma: r.matrix) }
-                }
+            let advantage = advantageOverFrozen(s, results)
             let drops = rs.compactMap { accuracyDrops($0, T: T) }
             md += "| \(s) | \(cell(drift)) | \(cell(bwt)) | \(cell(change, digits: 3)) | \(cell(chaudhry, digits: 3)) | "
             md += "\(cell(advantage)) | \(cell(drops.map { mean($0) }, digits: 1)) | \(cell(drops.compactMap { $0.max() }, digits: 1)) |\n"
@@ -78,10 +71,7 @@ extension ForgettingReport {
         if !crma.isEmpty {
             md += "| crma: average drift after the last update (%) | \(pub(PublishedResults.crmaAverageDrift)) | "
             md += "\(cell(crma.compactMap { ForgettingMetrics.averageDrift($0.matrix, k: T) })) |\n"
-            let adv = crma.compactMap { r in
-                results.first { $0.strategy == "frozen" && $0.seed == r.seed }
-                    .flatMap { ForgettingMetrics.advantage(frozen: $0.matrix, crma: r.matrix) }
-            }
+            let adv = advantageOverFrozen("crma", results)
             md += "| crma: advantage over frozen (%) | \(pub(PublishedResults.crmaAdvantageOverFrozen)) | "
             md += (adv.isEmpty ? "– (no frozen run)" : cell(adv)) + " |\n"
             let ablation = crma.compactMap(\.substrateAblation).flatMap(\.values)
@@ -92,6 +82,17 @@ extension ForgettingReport {
             md += (on.isEmpty ? "–" : String(format: "%.0f → %.0f", 100 * mean(on), 100 * mean(off))) + " |\n"
         }
         return md
+    }
+
+    /// crma.md §7's advantage of `strategy` over frozen, one value per seed that has both runs: a gated run
+    /// is compared with gated frozen, an ungated one with frozen; frozen itself has none.
+    static func advantageOverFrozen(_ strategy: String, _ results: [StrategyResult]) -> [Double] {
+        let frozen = strategy.hasSuffix("+gate") ? "frozen+gate" : "frozen"
+        guard strategy != frozen else { return [] }
+        return results.filter { $0.strategy == strategy }.compactMap { r in
+            results.first { $0.strategy == frozen && $0.seed == r.seed }
+                .flatMap { ForgettingMetrics.advantage(frozen: $0.matrix, crma: r.matrix) }
+        }
     }
 
     /// Accuracy at learn time minus after update T (points) of each earlier domain with answers.

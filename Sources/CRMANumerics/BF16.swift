@@ -65,8 +65,10 @@ public final class BF16Matrix: @unchecked Sendable {
         precondition(status == 0, "bf16 GEMM failed (oneDNN status \(status))")
     }
 
-    /// Row `i` widened to floats.
-    public func row(_ i: Int, into out: UnsafeMutablePointer<Float>) {
-        crma_bf16_to_f32(storage + i * cols, out, Int64(cols))
+    /// The whole matrix widened to floats (exact): what the bf16 GEMMs multiply by.
+    public func widened() -> FloatBuffer {
+        let out = FloatBuffer(count: rows * cols)
+        crma_bf16_to_f32(storage, out.pointer, Int64(rows * cols))
+        return out
     }
 }

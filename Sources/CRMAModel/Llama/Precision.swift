@@ -52,20 +52,28 @@ public enum PrecisionError: Error, Equatable, CustomStringConvertible {
 struct BF16Weights: @unchecked Sendable {
     struct Layer {
         let qkv, wo, gateUp, down: BF16Matrix
+
+        subscript(_ p: FrozenProjection) -> BF16Matrix {
+            switch p {
+            case .qkv: qkv
+            case .wo: wo
+            case .gateUp: gateUp
+            case .down: down
+            }
+        }
     }
     let layers: [Layer]
     let outputHead: BF16Matrix
 
     init(_ w: LlamaWeights, config c: LlamaConfig) {
-        let d = c.hiddenSize
         layers = w.layers.map { l in
-            Layer(
-                qkv: BF16Matrix(l.qkv.pointer, rows: c.qkvSize, cols: d),
-                wo: BF16Matrix(l.wo.pointer, rows: d, cols: c.qSize),
-                gateUp: BF16Matrix(l.gateUp.pointer, rows: 2 * c.ffnSize, cols: d),
-                down: BF16Matrix(l.down.pointer, rows: d, cols: c.ffnSize))
+            func convert(_ p: FrozenProjection) -> BF16Matrix {
+                let (out, inputs) = c.shape(p)
+                return BF16Matrix(l[p].pointer, rows: out, cols: inputs)
+            }
+            return Layer(qkv: convert(.qkv), wo: convert(.wo), gateUp: convert(.gateUp), down: convert(.down))
         }
-        outputHead = BF16Matrix(w.outputHead.pointer, rows: c.vocabSize, cols: d)
+        outputHead = BF16Matrix(w.outputHead.pointer, rows: c.vocabSize, cols: c.hiddenSize)
     }
 
     /// From the converted projections in load order (qkv, wo, gateUp, down per layer) and the head.
@@ -83,62 +91,44 @@ public enum FrozenProjection: Sendable {
     case qkv, wo, gateUp, down
 }
 
-extension LlamaModel {
+extension LlamaConfig {
     /// `(out, in)` of a projection's weight.
     func shape(_ p: FrozenProjection) -> (out: Int, in: Int) {
-        let c = config
         switch p {
-        case .qkv: return (c.qkvSize, c.hiddenSize)
-        case .wo: return (c.hiddenSize, c.qSize)
-        case .gateUp: return (2 * c.ffnSize, c.hiddenSize)
-        case .down: return (c.hiddenSize, c.ffnSize)
+        case .qkv: (qkvSize, hiddenSize)
+        case .wo: (hiddenSize, qSize)
+        case .gateUp: (2 * ffnSize, hiddenSize)
+        case .down: (hiddenSize, ffnSize)
         }
     }
+}
 
-    func fp32Weight(_ p: FrozenProjection, layer l: Int) -> UnsafeMutablePointer<Float> {
-        let w = weights.layers[l]
+extension LlamaLayerWeights {
+    /// The fp32 buffer of projection `p` (empty in a bf16 model).
+    subscript(_ p: FrozenProjection) -> FloatBuffer {
         switch p {
-        case .qkv: return w.qkv.pointer
-        case .wo: return w.wo.pointer
-        case .gateUp: return w.gateUp.pointer
-        case .down: return w.down.pointer
+        case .qkv: qkv
+        case .wo: wo
+        case .gateUp: gateUp
+        case .down: down
         }
     }
+}
 
-    func bf16Weight(_ p: FrozenProjection, layer l: Int) -> BF16Matrix? {
-        guard let w = bf16Weights?.layers[l] else { return nil }
-        switch p {
-        case .qkv: return w.qkv
-        case .wo: return w.wo
-        case .gateUp: return w.gateUp
-        case .down: return w.down
-        }
-    }
+extension LlamaModel {
+    func bf16Weight(_ p: FrozenProjection, layer l: Int) -> BF16Matrix? { bf16Weights?.layers[l][p] }
 
     /// Projection `p` of layer `l` as fp32 `[out × in]`: the weights themselves in fp32, a widened copy of
     /// the bf16 weights in bf16 (what the bf16 GEMMs multiply by). For adapters that read the base (CRMA's
     /// initialisation, merging a LoRA).
     public func frozenWeight(_ p: FrozenProjection, layer l: Int) -> FloatBuffer {
-        guard let w = bf16Weight(p, layer: l) else {
-            let w = weights.layers[l]
-            switch p {
-            case .qkv: return w.qkv
-            case .wo: return w.wo
-            case .gateUp: return w.gateUp
-            case .down: return w.down
-            }
-        }
-        let out = FloatBuffer(count: w.rows * w.cols)
-        for r in 0..<w.rows { w.row(r, into: out.pointer + r * w.cols) }
-        return out
+        bf16Weight(p, layer: l)?.widened() ?? weights.layers[l][p]
     }
 
     /// The output head `[vocab × hidden]` as fp32 (widened from bf16 when the model is bf16 and untied).
     public func frozenHead() -> FloatBuffer {
         guard let head = bf16Weights?.outputHead, weights.outputHead.count == 0 else { return weights.outputHead }
-        let out = FloatBuffer(count: head.rows * head.cols)
-        for r in 0..<head.rows { head.row(r, into: out.pointer + r * head.cols) }
-        return out
+        return head.widened()
     }
 
     /// `y[rows × out] (+)= x[rows × in] · Wᵀ` for projection `p` of layer `l`, in the model's precision.
@@ -149,9 +139,9 @@ extension LlamaModel {
         if let w = bf16Weight(p, layer: l) {
             w.linear(x, rows: rows, into: y, accumulate: accumulate)
         } else {
-            let (o, i) = shape(p)
+            let (o, i) = config.shape(p)
             BLAS.linear(
-                x, rows: rows, inFeatures: i, weight: fp32Weight(p, layer: l), outFeatures: o, into: y,
+                x, rows: rows, inFeatures: i, weight: weights.layers[l][p].pointer, outFeatures: o, into: y,
                 accumulate: accumulate)
         }
     }
@@ -163,8 +153,8 @@ extension LlamaModel {
         if let w = bf16Weight(p, layer: l) {
             w.inputGradient(dy, rows: rows, into: dx)
         } else {
-            let (o, i) = shape(p)
-            BLAS.sgemm(m: rows, n: i, k: o, a: dy, lda: o, b: fp32Weight(p, layer: l), ldb: i, c: dx, ldc: i)
+            let (o, i) = config.shape(p)
+            BLAS.sgemm(m: rows, n: i, k: o, a: dy, lda: o, b: weights.layers[l][p].pointer, ldb: i, c: dx, ldc: i)
         }
     }
 
