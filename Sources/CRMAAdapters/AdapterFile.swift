@@ -141,9 +141,9 @@ extension LoRA {
                 LlamaLayerWeights(
                     attnNorm: w.attnNorm, qkv: qkv, wo: wo, ffnNorm: w.ffnNorm, gateUp: gateUp, down: down))
         }
-        let head = model.frozenHead()
+        let embedding = model.frozenEmbedding()
         return LlamaWeights(
-            embedding: weights.embedding, layers: layers, finalNorm: weights.finalNorm,
-            outputHead: c.tiedEmbeddings ? weights.embedding : head)
+            embedding: embedding, layers: layers, finalNorm: weights.finalNorm,
+            outputHead: c.tiedEmbeddings ? embedding : model.frozenHead())
     }
 }

@@ -38,7 +38,8 @@ public final class BF16Matrix: @unchecked Sendable {
     public let cols: Int
     let storage: UnsafeMutablePointer<UInt16>
 
-    /// Rounds `values` (`rows × cols` floats) to bf16.
+    /// Rounds `values` (`rows × cols` floats) to bf16 (as ``BF16/rounded(_:)``, but subnormal values, below
+    /// 1.2e-38, become zero: the vector instruction's rule).
     public init(_ values: UnsafePointer<Float>, rows: Int, cols: Int) {
         self.rows = rows
         self.cols = cols
@@ -63,6 +64,12 @@ public final class BF16Matrix: @unchecked Sendable {
     ) {
         let status = crma_bf16_gemm_xw(x, Int64(m), Int64(rows), storage, Int64(cols), y, accumulate ? 1 : 0)
         precondition(status == 0, "bf16 GEMM failed (oneDNN status \(status))")
+    }
+
+    /// Row `r` widened to floats (exact) into `out` (`cols` floats): an embedding lookup.
+    public func widenRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        precondition(r >= 0 && r < rows, "row \(r) out of range")
+        crma_bf16_to_f32(storage + r * cols, out, Int64(cols))
     }
 
     /// The whole matrix widened to floats (exact): what the bf16 GEMMs multiply by.

@@ -30,6 +30,20 @@ extension Parallel {
         }
     }
 
+    /// Deals jobs of the given costs to `min(cores, jobs)` workers, longest first, each to the least-loaded
+    /// worker so far (within 4/3 of the best split): job indices per worker, for ``forEach(_:_:)``.
+    public static func longestFirst(costs: [Double], workers: Int = cores) -> [[Int]] {
+        let n = min(max(workers, 1), costs.count)
+        guard n > 1 else { return costs.isEmpty ? [] : [Array(costs.indices)] }
+        var plan = [[Int]](repeating: [], count: n), load = [Double](repeating: 0, count: n)
+        for j in costs.indices.sorted(by: { costs[$0] > costs[$1] }) {
+            let w = load.indices.min { load[$0] < load[$1] }!
+            plan[w].append(j)
+            load[w] += costs[j]
+        }
+        return plan
+    }
+
     /// Cores available to this process.
     public static let cores = ProcessInfo.processInfo.activeProcessorCount
 }

@@ -19,6 +19,28 @@ struct BF16Tests {
         #expect(BF16.rounded(Float.greatestFiniteMagnitude) == .infinity)
     }
 
+    /// Whole buffers are converted 16 at a time with vcvtneps2bf16 (the GEMMs' activations, the weights):
+    /// the same rounding as the one-value rule above at every element, ties, infinities and NaN included,
+    /// except that subnormal inputs become zero of their sign (the instruction's rule; they are below
+    /// 1.2e-38).
+    @Test func bufferConversionMatchesTheRoundingRule() {
+        let ulp: Float = 1.0 / 128
+        var values: [Float] = [1, 1 + ulp / 2, 1 + 1.5 * ulp, 1 + 0.75 * ulp, -3, .infinity, -.infinity, .nan,
+            .greatestFiniteMagnitude, -0.0, 1e-39, -3e-40, .leastNormalMagnitude]
+        var rng = SeededRandom(seed: 5)
+        values += (0..<(40 - values.count)).map { _ in Float(rng.uniform(-100, 100)) }
+        let widened = values.withUnsafeBufferPointer { BF16Matrix($0.baseAddress!, rows: 4, cols: 10) }.widened().array
+        for (v, w) in zip(values, widened) {
+            if v.isNaN {
+                #expect(w.isNaN)
+            } else if v.isSubnormal {
+                #expect(w == 0 && w.sign == v.sign, "\(v) → \(w)")
+            } else {
+                #expect(w == BF16.rounded(v), "\(v) → \(w), not \(BF16.rounded(v))")
+            }
+        }
+    }
+
     /// Both GEMMs equal fp32 sgemm on the bf16-rounded operands (only the summation order differs).
     @Test(arguments: [(7, 5, 3), (64, 96, 40), (33, 576, 192)])
     func gemmsEqualFP32OnRoundedOperands(_ shape: (Int, Int, Int)) {
@@ -39,13 +61,14 @@ struct BF16Tests {
         #expect(zip(dx, dxReference).allSatisfy { abs($0 - $1) <= 1e-5 * Float(n) })
     }
 
-    /// A bf16 model holds its GEMM weights only in bf16, and hands out their widened values.
+    /// A bf16 model holds its GEMM weights and embedding only in bf16, and hands out their widened values.
     @Test func theGEMMWeightsLiveOnlyInBF16() throws {
         let fp32 = try LanguageModel.load(path: Fixtures.path("tiny/mistral-f16"))
         let bf16 = LlamaModel(config: fp32.model.config, weights: fp32.model.weights, precision: .bf16)
         let layer = bf16.weights.layers[1]
         #expect([layer.qkv, layer.wo, layer.gateUp, layer.down].allSatisfy { $0.count == 0 })
-        #expect(bf16.weights.embedding === fp32.model.weights.embedding && bf16.weights.outputHead.count == 0)
+        #expect(bf16.weights.embedding.count == 0 && bf16.weights.outputHead.count == 0)
+        #expect(bf16.frozenEmbedding().array == fp32.model.weights.embedding.array.map(BF16.rounded))
         #expect(fp32.model.weights.layers[1].down.count > 0, "the fp32 model keeps its own")
         #expect(bf16.frozenWeight(.down, layer: 1).array == fp32.model.weights.layers[1].down.array.map(BF16.rounded))
         #expect(bf16.frozenHead().array == fp32.model.weights.outputHead.array.map(BF16.rounded))
@@ -78,9 +101,10 @@ struct BF16Tests {
 
     /// The analytic gradient of the bf16 model (d loss / d embedding table) against the fp32 model's:
     /// along random directions against fp32 finite differences, and as a whole vector against fp32's
-    /// analytic gradient. bf16 keeps 8 significant bits of every GEMM operand, so a directional derivative
-    /// (a sum with cancellations) moves by a few percent (2.8% at most here, measured), the whole
-    /// gradient by about 1% (its cosine to fp32's above 0.999): the training signal survives bf16.
+    /// analytic gradient. bf16 keeps 8 significant bits of every GEMM operand and of the embedding table,
+    /// so a directional derivative (a sum with cancellations) moves by a few percent (measured: 5.7%, 1.0%
+    /// and 0.2% along the three directions; fp32's own analytic gradient is within 0.09%), the whole
+    /// gradient by 1.5% (its cosine to fp32's 0.9999): the training signal survives bf16.
     @Test func bf16GradientsMatchFP32FiniteDifferences() throws {
         let fp32 = try LanguageModel.load(path: Fixtures.path("tiny/mistral-f16"))
         let bf16 = LlamaModel(config: fp32.model.config, weights: fp32.model.weights, precision: .bf16)
@@ -114,7 +138,7 @@ struct BF16Tests {
             let minus = reference.forward(batch)
             let numeric = (plus - minus) / Double(2 * eps)
             let analytic = zip(gradTable, u).reduce(0) { $0 + Double($1.0 * $1.1) }
-            #expect(GradCheck.relativeError(analytic, numeric) < 5e-2, "analytic \(analytic) numeric \(numeric)")
+            #expect(GradCheck.relativeError(analytic, numeric) < 8e-2, "analytic \(analytic) numeric \(numeric)")
         }
     }
 }

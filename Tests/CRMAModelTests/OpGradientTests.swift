@@ -26,21 +26,17 @@ import Testing
         let qkv0 = GradCheck.directions(n * c.qkvSize, count: 1, seed: 21)[0]
         let r = GradCheck.directions(n * c.qSize, count: 1, seed: 22)[0]
         let scratch = AttentionScratch()
-        func loss(_ q: [Float]) -> Double {
+        func attention(_ q: [Float]) -> [Float] {
             var qkv = q
-            var probs = [Float](repeating: 0, count: b.batch * c.heads * T * T)
             var out = [Float](repeating: 0, count: n * c.qSize)
-            TrainingAttention.forward(config: c, batch: b, qkv: &qkv, probs: &probs, out: &out, scratch: scratch)
-            return zip(out, r).reduce(0) { $0 + Double($1.0 * $1.1) }
+            TrainingAttention.forward(config: c, batch: b, qkv: &qkv, out: &out, scratch: scratch)
+            return out
         }
+        func loss(_ q: [Float]) -> Double { zip(attention(q), r).reduce(0) { $0 + Double($1.0 * $1.1) } }
         var qkv = qkv0
-        var probs = [Float](repeating: 0, count: b.batch * c.heads * T * T)
-        var out = [Float](repeating: 0, count: n * c.qSize)
-        TrainingAttention.forward(config: c, batch: b, qkv: &qkv, probs: &probs, out: &out, scratch: scratch)
         var dOut = r
         var dQKV = [Float](repeating: 0, count: n * c.qkvSize)
-        TrainingAttention.backward(
-            config: c, batch: b, qkv: &qkv, probs: &probs, dOut: &dOut, dQKV: &dQKV, scratch: scratch)
+        TrainingAttention.backward(config: c, batch: b, qkv: &qkv, dOut: &dOut, dQKV: &dQKV, scratch: scratch)
         for u in GradCheck.directions(n * c.qkvSize, count: 3, seed: 23) {
             let eps: Float = 1e-3
             let numeric =
@@ -48,8 +44,13 @@ import Testing
             let analytic = zip(dQKV, u).reduce(0) { $0 + Double($1.0 * $1.1) }
             #expect(GradCheck.relativeError(analytic, numeric) < 1e-2, "analytic \(analytic) numeric \(numeric)")
         }
-        // Packed documents do not see each other: the second row's second document ignores its first.
-        #expect(probs[(1 * c.heads) * T * T + 5 * T + 1] == 0)
+        // Packed documents do not see each other: changing the keys and values of the second row's first
+        // document (positions 0–2) leaves its second document's outputs (3…) as they were.
+        var changed = qkv0
+        for t in 0..<3 { for i in c.qSize..<c.qkvSize { changed[(T + t) * c.qkvSize + i] += 1 } }
+        let before = attention(qkv0), after = attention(changed)
+        #expect(Array(before[((T + 3) * c.qSize)...]) == Array(after[((T + 3) * c.qSize)...]))
+        #expect(before[(T + 1) * c.qSize] != after[(T + 1) * c.qSize])
     }
 
     @Test func rotaryBackwardIsTheAdjointRotation() {

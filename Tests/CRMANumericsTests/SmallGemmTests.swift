@@ -7,7 +7,7 @@ import Testing
     }
 
     /// Checks every transpose mode against BLAS, on shapes with row and column tails.
-    @Test(arguments: [(5, 70, 9), (4, 32, 64), (13, 64, 130), (1, 3, 2)])
+    @Test(arguments: [(5, 70, 9), (4, 32, 64), (13, 64, 130), (1, 3, 2), (6, 16, 1), (64, 272, 64)])
     func matchesBLAS(shape: (Int, Int, Int)) {
         let (m, n, k) = shape
         let a = random(m * k, 1), at = random(k * m, 2), b = random(k * n, 3), bt = random(n * k, 4)

@@ -12,6 +12,7 @@ enum Attention {
         let hd = c.headDim, group = c.heads / c.kvHeads
         let past = cache?.length ?? 0
         let keyCount = past + seqLen
+        let blockRows = 64
         var kBase = qkv + c.qSize, vBase = qkv + c.qSize + c.kvSize
         var kvStride = c.qkvSize
         if let cache {
@@ -25,44 +26,44 @@ enum Attention {
             kvStride = c.kvSize
         }
         let scale = 1 / Float(hd).squareRoot()
-        let blockRows = 64
-        // One job per (sequence, head): with one sequence, 9 heads balance over two cores far better than
-        // 3 kv-head groups would; re-building Kᵀ for each head of a group costs far less than that imbalance.
-        let jobs = batch * c.heads
-        let workers = min(Parallel.cores, jobs)
+        // Jobs are (sequence, head, block of 64 query rows); a block reads only the keys it may attend to
+        // (causal), which halves the work of a full square score matrix, so later blocks cost more. The
+        // blocks are dealt to the cores longest first (one sequence has 9 heads: one job per head left a
+        // core idle for a ninth of the time), and each core takes its share in (sequence, kv-head) order so
+        // it transposes each group's keys once.
+        let blocks = Array(stride(from: 0, to: seqLen, by: blockRows))
+        let jobs = (0..<batch).flatMap { b in
+            (0..<c.heads).flatMap { h in blocks.map { q0 in (b: b, h: h, q0: q0, rows: min(blockRows, seqLen - q0)) } }
+        }
+        let plan = Parallel.longestFirst(costs: jobs.map { Double(past + $0.q0 + $0.rows) }).map { $0.sorted() }
         let q = SendablePointer(qkv), kp = SendablePointer(kBase), vp = SendablePointer(vBase), o = SendablePointer(out)
-        let qkvSize = c.qkvSize, qSize = c.qSize, heads = c.heads
+        let qkvSize = c.qkvSize, qSize = c.qSize
         let ldKV = kvStride, cached = cache != nil
-        Parallel.forEach(workers) { w in
+        Parallel.forEach(plan.count) { w in
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: min(blockRows, seqLen) * keyCount)
-            let kT = UnsafeMutablePointer<Float>.allocate(capacity: hd * keyCount)
+            let kT = UnsafeMutablePointer<Float>.allocate(capacity: hd * keyCount)  // [headDim × keys]
             defer { scores.deallocate(); kT.deallocate() }
-            var job = w
-            while job < jobs {
-                let b = job / heads, h = job % heads, g = h / group
+            var transposed: (b: Int, g: Int)? = nil
+            for j in plan[w] {
+                let (b, h, q0, rows) = jobs[j]
+                let g = h / group, keys = past + q0 + rows
                 let qh = q.p + b * seqLen * qkvSize + h * hd
                 let kvRow = cached ? 0 : b * seqLen
                 let kh = kp.p + kvRow * ldKV + g * hd
                 let vh = vp.p + kvRow * ldKV + g * hd
-                SmallGemm.transpose(kh, rows: keyCount, cols: hd, ld: ldKV, into: kT)  // [headDim × keys]
-                // Query blocks of 64 rows read only the keys they may attend to (causal), which halves the
-                // work of a full square score matrix.
-                var q0 = 0
-                while q0 < seqLen {
-                    let rows = min(blockRows, seqLen - q0)
-                    let keys = past + q0 + rows
-                    SmallGemm.nn(
-                        m: rows, n: keys, k: hd, alpha: scale, a: qh + q0 * qkvSize, lda: qkvSize, b: kT, ldb: keyCount,
-                        c: scores, ldc: keys)
-                    for t in 0..<rows {
-                        Kernels.softmaxRow(scores + t * keys, n: past + q0 + t + 1, width: keys)
-                    }
-                    SmallGemm.nn(
-                        m: rows, n: hd, k: keys, a: scores, lda: keys, b: vh, ldb: ldKV,
-                        c: o.p + (b * seqLen + q0) * qSize + h * hd, ldc: qSize)
-                    q0 += rows
+                if transposed ?? (-1, -1) != (b, g) {
+                    SmallGemm.transpose(kh, rows: keyCount, cols: hd, ld: ldKV, into: kT)
+                    transposed = (b, g)
                 }
-                job += workers
+                SmallGemm.nn(
+                    m: rows, n: keys, k: hd, alpha: scale, a: qh + q0 * qkvSize, lda: qkvSize, b: kT, ldb: keyCount,
+                    c: scores, ldc: keys)
+                for t in 0..<rows {
+                    Kernels.softmaxRow(scores + t * keys, n: past + q0 + t + 1, width: keys)
+                }
+                SmallGemm.nn(
+                    m: rows, n: hd, k: keys, a: scores, lda: keys, b: vh, ldb: ldKV,
+                    c: o.p + (b * seqLen + q0) * qSize + h * hd, ldc: qSize)
             }
         }
     }

@@ -24,7 +24,7 @@ public final class LlamaModel: @unchecked Sendable {
             // The GEMM weights live in bf16 only: their fp32 buffers are dropped (``frozenWeight(_:layer:)``
             // widens one back when an adapter needs it).
             bf16Weights = BF16Weights(weights, config: config)
-            self.weights = weights.withoutGEMMWeights(tiedHead: config.tiedEmbeddings)
+            self.weights = weights.withoutGEMMWeights()
         } else {
             bf16Weights = nil
             self.weights = weights
@@ -57,9 +57,9 @@ public final class LlamaModel: @unchecked Sendable {
             converted.append(BF16Matrix(w.pointer, rows: rows, cols: cols))
             return none
         }
-        let c = source.config
-        let head = c.tiedEmbeddings ? BF16Matrix(stripped.embedding.pointer, rows: c.vocabSize, cols: c.hiddenSize) : converted.removeLast()
-        self.init(config: c, strippedWeights: stripped, bf16: BF16Weights(converted: converted, outputHead: head))
+        self.init(
+            config: source.config, strippedWeights: stripped,
+            bf16: BF16Weights(converted: converted, tiedHead: source.config.tiedEmbeddings))
     }
 
     /// The final hidden states (after the last RMSNorm), `[batch·seqLen × hidden]`, for `tokens` laid out
@@ -88,10 +88,7 @@ public final class LlamaModel: @unchecked Sendable {
         let act = ws.buffer("act", n * c.ffnSize)
         clock?.enter("embed")
 
-        for (i, t) in tokens.enumerated() {
-            precondition(t >= 0 && Int(t) < c.vocabSize, "token id \(t) out of range")
-            (x.pointer + i * d).update(from: weights.embedding.pointer + Int(t) * d, count: d)
-        }
+        embed(tokens, into: x.pointer)
         for (l, w) in weights.layers.enumerated() {
             // Attention block.
             clock?.enter("norm")

@@ -4,9 +4,9 @@ import CRMANumerics
 ///
 /// Gradients flow to the inputs of every op (through the frozen base) and to adapter parameters only;
 /// base weights get none. Activations are planned: per layer it keeps the residual input, the fused
-/// q|k|v after RoPE, the attention probabilities, the attention output, the mid-layer residual and the
-/// gate|up pre-activations, plus two RMS factors per row; normalized inputs and the SwiGLU output are
-/// recomputed in the backward pass (cheap element-wise work) instead of stored.
+/// q|k|v after RoPE, the attention output, the mid-layer residual and the gate|up pre-activations, plus
+/// two RMS factors per row; normalized inputs, the SwiGLU output and the attention probabilities are
+/// recomputed in the backward pass instead of stored (``TrainingAttention``).
 ///
 /// - Important: one pass object per training thread; it owns its buffers and reuses them across steps.
 public final class LlamaTrainingPass {
@@ -33,7 +33,7 @@ public final class LlamaTrainingPass {
     public private(set) var lastDistillation: DistillationTerms?
 
     struct LayerActivations {
-        let xIn: FloatBuffer, rstd1: FloatBuffer, qkv: FloatBuffer, probs: FloatBuffer
+        let xIn: FloatBuffer, rstd1: FloatBuffer, qkv: FloatBuffer
         let attnOut: FloatBuffer, xMid: FloatBuffer, rstd2: FloatBuffer, gu: FloatBuffer
     }
 
@@ -42,15 +42,14 @@ public final class LlamaTrainingPass {
         self.hooks = hooks
     }
 
-    private func prepare(rows n: Int, batch b: Int, seqLen t: Int) {
+    private func prepare(rows n: Int) {
         let c = model.config
-        let probs = b * c.heads * t * t
-        if savedRows == n, let first = saved.first, first.probs.count == probs { return }
+        if savedRows == n { return }
         saved = (0..<c.layers).map { _ in
             LayerActivations(
                 xIn: FloatBuffer(count: n * c.hiddenSize), rstd1: FloatBuffer(count: n),
                 qkv: FloatBuffer(count: n * c.qkvSize),
-                probs: FloatBuffer(count: probs), attnOut: FloatBuffer(count: n * c.qSize),
+                attnOut: FloatBuffer(count: n * c.qSize),
                 xMid: FloatBuffer(count: n * c.hiddenSize), rstd2: FloatBuffer(count: n),
                 gu: FloatBuffer(count: n * 2 * c.ffnSize))
         }
@@ -74,14 +73,11 @@ public final class LlamaTrainingPass {
     /// and kept for `backward()`.
     func forward(_ b: TrainingBatch, headGradient: Bool, head: Bool = true) -> Double {
         let c = model.config, d = c.hiddenSize, n = b.batch * b.seqLen
-        prepare(rows: n, batch: b.batch, seqLen: b.seqLen)
+        prepare(rows: n)
         batch = b
         headGradientReady = false
         let x = ws.buffer("x", n * d), xn = ws.buffer("xn", n * d), act = ws.buffer("act", n * c.ffnSize)
-        for (i, t) in b.tokens.enumerated() {
-            precondition(t >= 0 && Int(t) < c.vocabSize, "token id \(t) out of range")
-            (x.pointer + i * d).update(from: model.weights.embedding.pointer + Int(t) * d, count: d)
-        }
+        model.embed(b.tokens, into: x.pointer)
         for (l, w) in model.weights.layers.enumerated() {
             let s = saved[l]
             clock?.enter("forward.elementwise")
@@ -107,8 +103,7 @@ public final class LlamaTrainingPass {
             }
             clock?.enter("forward.attention")
             TrainingAttention.forward(
-                config: c, batch: b, qkv: s.qkv.pointer, probs: s.probs.pointer, out: s.attnOut.pointer,
-                scratch: attentionScratch)
+                config: c, batch: b, qkv: s.qkv.pointer, out: s.attnOut.pointer, scratch: attentionScratch)
             clock?.enter("forward.gemm")
             model.project(.wo, layer: l, s.attnOut.pointer, rows: n, into: x.pointer, accumulate: true)
             clock?.enter("forward.adapters")
@@ -233,8 +228,7 @@ public final class LlamaTrainingPass {
                 offsets: [0], widths: [d], dx: dAttn.pointer)
             clock?.enter("backward.attention")
             TrainingAttention.backward(
-                config: c, batch: b, qkv: s.qkv.pointer, probs: s.probs.pointer, dOut: dAttn.pointer,
-                dQKV: dQKV.pointer,
+                config: c, batch: b, qkv: s.qkv.pointer, dOut: dAttn.pointer, dQKV: dQKV.pointer,
                 scratch: attentionScratch)
             clock?.enter("backward.elementwise")
             b.positions.withUnsafeBufferPointer { pos in

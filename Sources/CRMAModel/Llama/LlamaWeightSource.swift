@@ -18,13 +18,14 @@ public protocol LlamaWeightSource {
 extension LlamaWeights {
     /// Loads and converts every tensor of `source` to fp32.
     public init(source: some LlamaWeightSource) throws {
-        try self.init(source: source, keepGEMM: { b, _, _ in b })
+        try self.init(source: source, keepMatrix: { b, _, _ in b })
     }
 
-    /// Loads every tensor of `source`, passing each GEMM weight (projections, an untied head) with its
-    /// `rows` and `cols` to `keepGEMM` as soon as it is read, and keeping what that returns (a bf16 model
-    /// converts it and keeps an empty buffer: the fp32 copy never outlives its own tensor).
-    init(source: some LlamaWeightSource, keepGEMM: (FloatBuffer, _ rows: Int, _ cols: Int) -> FloatBuffer) throws {
+    /// Loads every tensor of `source`, passing each frozen matrix (the embedding, the projections, an
+    /// untied head) with its `rows` and `cols` to `keepMatrix` as soon as it is read, and keeping what that
+    /// returns (a bf16 model converts it and keeps an empty buffer: the fp32 copy never outlives its own
+    /// tensor).
+    init(source: some LlamaWeightSource, keepMatrix: (FloatBuffer, _ rows: Int, _ cols: Int) -> FloatBuffer) throws {
         let c = source.config
         try c.validate()
         func load(_ t: LlamaTensor, _ shape: [Int]) throws -> FloatBuffer {
@@ -43,23 +44,23 @@ extension LlamaWeights {
             return b
         }
         let d = c.hiddenSize
-        embedding = try load(.embedding, [c.vocabSize, d])
+        embedding = keepMatrix(try load(.embedding, [c.vocabSize, d]), c.vocabSize, d)
         var layers: [LlamaLayerWeights] = []
         for l in 0..<c.layers {
             layers.append(
                 LlamaLayerWeights(
                     attnNorm: try load(.attnNorm(l), [d]),
-                    qkv: keepGEMM(
+                    qkv: keepMatrix(
                         try loadStacked([(.q(l), c.qSize), (.k(l), c.kvSize), (.v(l), c.kvSize)], columns: d),
                         c.qkvSize, d),
-                    wo: keepGEMM(try load(.o(l), [d, c.qSize]), d, c.qSize),
+                    wo: keepMatrix(try load(.o(l), [d, c.qSize]), d, c.qSize),
                     ffnNorm: try load(.ffnNorm(l), [d]),
-                    gateUp: keepGEMM(
+                    gateUp: keepMatrix(
                         try loadStacked([(.gate(l), c.ffnSize), (.up(l), c.ffnSize)], columns: d), 2 * c.ffnSize, d),
-                    down: keepGEMM(try load(.down(l), [d, c.ffnSize]), d, c.ffnSize)))
+                    down: keepMatrix(try load(.down(l), [d, c.ffnSize]), d, c.ffnSize)))
         }
         self.layers = layers
         finalNorm = try load(.finalNorm, [d])
-        outputHead = c.tiedEmbeddings ? embedding : keepGEMM(try load(.outputHead, [c.vocabSize, d]), c.vocabSize, d)
+        outputHead = c.tiedEmbeddings ? embedding : keepMatrix(try load(.outputHead, [c.vocabSize, d]), c.vocabSize, d)
     }
 }

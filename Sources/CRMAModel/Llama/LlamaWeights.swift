@@ -30,7 +30,8 @@ public struct LlamaLayerWeights: Sendable {
 }
 
 /// All weights of a Llama-family model in fp32. In a bf16 ``LlamaModel`` the GEMM weights (projections,
-/// an untied head) are empty buffers: read them through ``LlamaModel/frozenWeight(_:layer:)``.
+/// head) and the embedding are empty buffers: read them through ``LlamaModel/frozenWeight(_:layer:)``,
+/// ``LlamaModel/frozenHead()`` and ``LlamaModel/frozenEmbedding()``.
 public struct LlamaWeights: Sendable {
     /// `[vocab × hidden]`
     public let embedding: FloatBuffer
@@ -49,15 +50,15 @@ public struct LlamaWeights: Sendable {
 }
 
 extension LlamaWeights {
-    /// The same weights without the fp32 GEMM weights (each an empty buffer): projections, and the output
-    /// head unless it is the embedding. A bf16 model holds those in bf16 instead.
-    func withoutGEMMWeights(tiedHead: Bool) -> LlamaWeights {
+    /// The same weights without the fp32 GEMM weights and embedding (each an empty buffer): a bf16 model
+    /// holds those in bf16 instead.
+    func withoutGEMMWeights() -> LlamaWeights {
         let none = FloatBuffer(count: 0)
         return LlamaWeights(
-            embedding: embedding,
+            embedding: none,
             layers: layers.map {
                 LlamaLayerWeights(attnNorm: $0.attnNorm, qkv: none, wo: none, ffnNorm: $0.ffnNorm, gateUp: none, down: none)
             },
-            finalNorm: finalNorm, outputHead: tiedHead ? embedding : none)
+            finalNorm: finalNorm, outputHead: none)
     }
 }

@@ -48,7 +48,8 @@ public enum PrecisionError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// The frozen GEMM weights in bf16 (one ``BF16Matrix`` per projection, and the output head).
+/// The frozen GEMM weights in bf16 (one ``BF16Matrix`` per projection, and the output head), and the
+/// embedding table: the head itself when tied, so one bf16 copy serves the lookup and the head GEMM.
 struct BF16Weights: @unchecked Sendable {
     struct Layer {
         let qkv, wo, gateUp, down: BF16Matrix
@@ -63,6 +64,7 @@ struct BF16Weights: @unchecked Sendable {
         }
     }
     let layers: [Layer]
+    let embedding: BF16Matrix
     let outputHead: BF16Matrix
 
     init(_ w: LlamaWeights, config c: LlamaConfig) {
@@ -73,16 +75,21 @@ struct BF16Weights: @unchecked Sendable {
             }
             return Layer(qkv: convert(.qkv), wo: convert(.wo), gateUp: convert(.gateUp), down: convert(.down))
         }
-        outputHead = BF16Matrix(w.outputHead.pointer, rows: c.vocabSize, cols: c.hiddenSize)
+        embedding = BF16Matrix(w.embedding.pointer, rows: c.vocabSize, cols: c.hiddenSize)
+        outputHead =
+            c.tiedEmbeddings ? embedding : BF16Matrix(w.outputHead.pointer, rows: c.vocabSize, cols: c.hiddenSize)
     }
 
-    /// From the converted projections in load order (qkv, wo, gateUp, down per layer) and the head.
-    init(converted: [BF16Matrix], outputHead: BF16Matrix) {
-        precondition(converted.count % 4 == 0)
-        layers = stride(from: 0, to: converted.count, by: 4).map {
+    /// From the matrices converted in load order: the embedding, the projections (qkv, wo, gateUp, down
+    /// per layer), then the head unless it is tied to the embedding.
+    init(converted: [BF16Matrix], tiedHead: Bool) {
+        let projections = converted.count - (tiedHead ? 1 : 2)
+        precondition(projections >= 0 && projections % 4 == 0, "unexpected number of converted weights")
+        embedding = converted[0]
+        layers = stride(from: 1, to: 1 + projections, by: 4).map {
             Layer(qkv: converted[$0], wo: converted[$0 + 1], gateUp: converted[$0 + 2], down: converted[$0 + 3])
         }
-        self.outputHead = outputHead
+        outputHead = tiedHead ? embedding : converted[converted.count - 1]
     }
 }
 
@@ -125,10 +132,23 @@ extension LlamaModel {
         bf16Weight(p, layer: l)?.widened() ?? weights.layers[l][p]
     }
 
-    /// The output head `[vocab × hidden]` as fp32 (widened from bf16 when the model is bf16 and untied).
-    public func frozenHead() -> FloatBuffer {
-        guard let head = bf16Weights?.outputHead, weights.outputHead.count == 0 else { return weights.outputHead }
-        return head.widened()
+    /// The output head `[vocab × hidden]` as fp32 (a widened copy of the bf16 head in a bf16 model).
+    public func frozenHead() -> FloatBuffer { bf16Weights?.outputHead.widened() ?? weights.outputHead }
+
+    /// The embedding table `[vocab × hidden]` as fp32 (a widened copy in a bf16 model).
+    public func frozenEmbedding() -> FloatBuffer { bf16Weights?.embedding.widened() ?? weights.embedding }
+
+    /// Writes the embeddings of `tokens` into `x` (`[tokens × hidden]`).
+    func embed(_ tokens: [Int32], into x: UnsafeMutablePointer<Float>) {
+        let c = config, d = c.hiddenSize
+        for (i, t) in tokens.enumerated() {
+            precondition(t >= 0 && Int(t) < c.vocabSize, "token id \(t) out of range")
+            if let table = bf16Weights?.embedding {
+                table.widenRow(Int(t), into: x + i * d)
+            } else {
+                (x + i * d).update(from: weights.embedding.pointer + Int(t) * d, count: d)
+            }
+        }
     }
 
     /// `y[rows × out] (+)= x[rows × in] · Wᵀ` for projection `p` of layer `l`, in the model's precision.

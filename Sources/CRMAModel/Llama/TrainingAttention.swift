@@ -6,63 +6,58 @@ final class AttentionScratch {
     private var buffers: [[FloatBuffer]] = []
     private var size = 0
 
-    /// Three buffers per worker: a transposed K or V `[headDim × T]`, and a `[64 × T]` block.
+    /// Four buffers per worker, each `[max(headDim, 64) × T]`: transposed K and V, a block of 64 rows of
+    /// probabilities and one of their gradients.
     func prepare(workers: Int, headDim: Int, seqLen: Int) {
         let need = max(headDim, TrainingAttention.blockRows) * seqLen
         if buffers.count >= workers, size >= need { return }
         size = need
-        buffers = (0..<workers).map { _ in (0..<3).map { _ in FloatBuffer(count: need) } }
+        buffers = (0..<workers).map { _ in (0..<4).map { _ in FloatBuffer(count: need) } }
     }
 
-    func pointers(_ worker: Int) -> (SendablePointer<Float>, SendablePointer<Float>, SendablePointer<Float>) {
+    /// `(kT, vT, probabilities, gradient)` of worker `worker`.
+    func pointers(_ worker: Int) -> (
+        kT: UnsafeMutablePointer<Float>, vT: UnsafeMutablePointer<Float>, p: UnsafeMutablePointer<Float>,
+        dP: UnsafeMutablePointer<Float>
+    ) {
         let b = buffers[worker]
-        return (SendablePointer(b[0].pointer), SendablePointer(b[1].pointer), SendablePointer(b[2].pointer))
+        return (b[0].pointer, b[1].pointer, b[2].pointer, b[3].pointer)
     }
 }
 
-/// Attention for training: keeps the probabilities for the backward pass and masks by document
-/// segment (a token attends to `segmentStart…itself` of its row), so packed documents never see
-/// each other. Query blocks of 64 rows touch only the keys they may attend to, which halves the work
-/// of full square products. Work is split by (row, kv-head group), so gradient accumulation into a
-/// group's keys and values never races. Products run in `SmallGemm` (deterministic, independent of
-/// BLAS threads).
+/// Attention for training, masked by document segment (a token attends to `segmentStart…itself` of its
+/// row), so packed documents never see each other. The probabilities are not kept: the backward pass
+/// recomputes each block of 64 query rows from q and k with the same arithmetic as the forward pass
+/// (bit-identical), which trades a second Q·Kᵀ product for `batch × heads × T²` floats per layer
+/// (283 MB at 4 × 256 tokens on SmolLM2-135M). Query blocks touch only the keys they may attend to, which
+/// halves the work of full square products. Work is split by (row, kv-head group), so gradient
+/// accumulation into a group's keys and values never races. Products run in `SmallGemm` (deterministic,
+/// independent of BLAS threads).
 enum TrainingAttention {
     static let blockRows = 64
 
-    /// `probs` is `[batch × heads × T × T]` (zero above the diagonal); `out` is `[batch·T × heads·headDim]`.
+    /// `out` is `[batch·T × heads·headDim]`.
     static func forward(
         config c: LlamaConfig, batch b: TrainingBatch, qkv: UnsafeMutablePointer<Float>,
-        probs: UnsafeMutablePointer<Float>,
         out: UnsafeMutablePointer<Float>, scratch: AttentionScratch
     ) {
         let T = b.seqLen, hd = c.headDim, group = c.heads / c.kvHeads
-        let qp = SendablePointer(qkv), pp = SendablePointer(probs), op = SendablePointer(out)
-        let starts = b.segmentStarts, qkvSize = c.qkvSize, qSize = c.qSize, kvSize = c.kvSize, heads = c.heads
-        let kvHeads = c.kvHeads
-        let scale = 1 / Float(hd).squareRoot()
+        let qp = SendablePointer(qkv), op = SendablePointer(out)
+        let qkvSize = c.qkvSize, qSize = c.qSize, kvSize = c.kvSize, kvHeads = c.kvHeads
         run(jobs: b.batch * kvHeads, scratch: scratch, headDim: hd, seqLen: T) { job, w in
             let row0 = job / kvHeads, g = job % kvHeads
             let base = qp.p + row0 * T * qkvSize
             let k = base + qSize + g * hd, v = base + qSize + kvSize + g * hd
-            let kT = scratch.pointers(w).0.p
-            SmallGemm.transpose(k, rows: T, cols: hd, ld: qkvSize, into: kT)
+            let s = scratch.pointers(w)
+            SmallGemm.transpose(k, rows: T, cols: hd, ld: qkvSize, into: s.kT)
             for h in (g * group)..<((g + 1) * group) {
-                let p = pp.p + (row0 * heads + h) * T * T
                 var q0 = 0
                 while q0 < T {
                     let rows = min(blockRows, T - q0), keys = q0 + rows
+                    probabilities(
+                        config: c, batch: b, row: row0, q: base + h * hd, kT: s.kT, firstQuery: q0, rows: rows, into: s.p)
                     SmallGemm.nn(
-                        m: rows, n: keys, k: hd, alpha: scale, a: base + q0 * qkvSize + h * hd, lda: qkvSize, b: kT,
-                        ldb: T,
-                        c: p + q0 * T, ldc: T)
-                    for t in q0..<keys {
-                        let st = Int(starts[row0 * T + t])
-                        let r = p + t * T
-                        Kernels.softmaxRow(r + st, n: t - st + 1, width: T - st)
-                        if st > 0 { r.initialize(repeating: 0, count: st) }
-                    }
-                    SmallGemm.nn(
-                        m: rows, n: hd, k: keys, a: p + q0 * T, lda: T, b: v, ldb: qkvSize,
+                        m: rows, n: hd, k: keys, a: s.p, lda: T, b: v, ldb: qkvSize,
                         c: op.p + (row0 * T + q0) * qSize + h * hd, ldc: qSize)
                     q0 += rows
                 }
@@ -70,17 +65,16 @@ enum TrainingAttention {
         }
     }
 
-    /// Given `dOut` (`[batch·T × heads·headDim]`), writes `dQKV` (`[batch·T × qkvSize]`, before the
-    /// inverse rotation).
+    /// Given the forward pass's `qkv` and `dOut` (`[batch·T × heads·headDim]`), writes `dQKV`
+    /// (`[batch·T × qkvSize]`, before the inverse rotation).
     static func backward(
         config c: LlamaConfig, batch b: TrainingBatch, qkv: UnsafeMutablePointer<Float>,
-        probs: UnsafeMutablePointer<Float>,
         dOut: UnsafeMutablePointer<Float>, dQKV: UnsafeMutablePointer<Float>, scratch: AttentionScratch
     ) {
         let T = b.seqLen, hd = c.headDim, group = c.heads / c.kvHeads
-        let qp = SendablePointer(qkv), pp = SendablePointer(probs), dop = SendablePointer(dOut)
+        let qp = SendablePointer(qkv), dop = SendablePointer(dOut)
         let dqp = SendablePointer(dQKV)
-        let qkvSize = c.qkvSize, qSize = c.qSize, kvSize = c.kvSize, heads = c.heads, kvHeads = c.kvHeads
+        let qkvSize = c.qkvSize, qSize = c.qSize, kvSize = c.kvSize, kvHeads = c.kvHeads
         let scale = 1 / Float(hd).squareRoot()
         run(jobs: b.batch * kvHeads, scratch: scratch, headDim: hd, seqLen: T) { job, w in
             let row0 = job / kvHeads, g = job % kvHeads
@@ -91,39 +85,58 @@ enum TrainingAttention {
                 (dk + t * qkvSize).initialize(repeating: 0, count: hd)
                 (dv + t * qkvSize).initialize(repeating: 0, count: hd)
             }
-            let (vTp, dPp, _) = scratch.pointers(w)
-            let vT = vTp.p, dP = dPp.p
-            SmallGemm.transpose(v, rows: T, cols: hd, ld: qkvSize, into: vT)
+            let s = scratch.pointers(w)
+            SmallGemm.transpose(k, rows: T, cols: hd, ld: qkvSize, into: s.kT)
+            SmallGemm.transpose(v, rows: T, cols: hd, ld: qkvSize, into: s.vT)
             for h in (g * group)..<((g + 1) * group) {
-                let p = pp.p + (row0 * heads + h) * T * T
                 let q = base + h * hd, dO = dop.p + row0 * T * qSize + h * hd, dq = dBase + h * hd
                 var q0 = 0
                 while q0 < T {
                     let rows = min(blockRows, T - q0), keys = q0 + rows
-                    let pBlock = p + q0 * T
+                    probabilities(config: c, batch: b, row: row0, q: q, kT: s.kT, firstQuery: q0, rows: rows, into: s.p)
                     // dP = dO·Vᵀ ; dV += Pᵀ·dO
                     SmallGemm.nn(
-                        m: rows, n: keys, k: hd, a: dO + q0 * qSize, lda: qSize, b: vT, ldb: T, c: dP, ldc: keys)
+                        m: rows, n: keys, k: hd, a: dO + q0 * qSize, lda: qSize, b: s.vT, ldb: T, c: s.dP, ldc: keys)
                     SmallGemm.tn(
-                        m: keys, n: hd, k: rows, a: pBlock, lda: T, b: dO + q0 * qSize, ldb: qSize, c: dv, ldc: qkvSize,
+                        m: keys, n: hd, k: rows, a: s.p, lda: T, b: dO + q0 * qSize, ldb: qSize, c: dv, ldc: qkvSize,
                         accumulate: true)
                     // dS = P ⊙ (dP − Σ P⊙dP), zero above the diagonal.
                     for i in 0..<rows {
                         let t = q0 + i
-                        BackwardKernels.softmaxRow(p: pBlock + i * T, dP: dP + i * keys, n: t + 1)
-                        if t + 1 < keys { (dP + i * keys + t + 1).initialize(repeating: 0, count: keys - t - 1) }
+                        BackwardKernels.softmaxRow(p: s.p + i * T, dP: s.dP + i * keys, n: t + 1)
+                        if t + 1 < keys { (s.dP + i * keys + t + 1).initialize(repeating: 0, count: keys - t - 1) }
                     }
                     // dQ = scale·dS·K ; dK += scale·dSᵀ·Q
                     SmallGemm.nn(
-                        m: rows, n: hd, k: keys, alpha: scale, a: dP, lda: keys, b: k, ldb: qkvSize,
-                        c: dq + q0 * qkvSize,
-                        ldc: qkvSize)
+                        m: rows, n: hd, k: keys, alpha: scale, a: s.dP, lda: keys, b: k, ldb: qkvSize,
+                        c: dq + q0 * qkvSize, ldc: qkvSize)
                     SmallGemm.tn(
-                        m: keys, n: hd, k: rows, alpha: scale, a: dP, lda: keys, b: q + q0 * qkvSize, ldb: qkvSize,
-                        c: dk,
-                        ldc: qkvSize, accumulate: true)
+                        m: keys, n: hd, k: rows, alpha: scale, a: s.dP, lda: keys, b: q + q0 * qkvSize, ldb: qkvSize,
+                        c: dk, ldc: qkvSize, accumulate: true)
                     q0 += rows
                 }
+            }
+        }
+    }
+
+    /// The attention probabilities of query rows `firstQuery..<firstQuery + rows` of sequence `row` for the
+    /// head whose queries start at `q` (stride qkvSize), against the transposed keys `kT` (`[headDim × T]`):
+    /// `[rows × T]` into `p` (leading dimension T), zero outside each query's segment and above the
+    /// diagonal. The forward and backward passes both call this, so their probabilities are identical.
+    static func probabilities(
+        config c: LlamaConfig, batch b: TrainingBatch, row: Int, q: UnsafePointer<Float>, kT: UnsafePointer<Float>,
+        firstQuery q0: Int, rows: Int, into p: UnsafeMutablePointer<Float>
+    ) {
+        let T = b.seqLen, keys = q0 + rows
+        SmallGemm.nn(
+            m: rows, n: keys, k: c.headDim, alpha: 1 / Float(c.headDim).squareRoot(), a: q + q0 * c.qkvSize,
+            lda: c.qkvSize, b: kT, ldb: T, c: p, ldc: T)
+        b.segmentStarts.withUnsafeBufferPointer { starts in
+            for i in 0..<rows {
+                let t = q0 + i, st = Int(starts[row * T + t])
+                let r = p + i * T
+                Kernels.softmaxRow(r + st, n: t - st + 1, width: T - st)
+                if st > 0 { r.initialize(repeating: 0, count: st) }
             }
         }
     }
