@@ -30,21 +30,33 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         var results: [[String: Any]] = []
         var scoringPeakRSS = 0
-        for precision in try PrecisionRuns.precisions(precisions) {
+        let measured = try PrecisionRuns.precisions(precisions)
+        for precision in measured {
             let (rows, rss) = try measure(try common.load(precision: precision))
             results += rows.map { $0.merging(["precision": precision.rawValue, "peak_rss_bytes": rss]) { a, _ in a } }
             scoringPeakRSS = max(scoringPeakRSS, rss)
         }
         results = PrecisionRuns.reportOrder(results)
-        // bf16 tokens/s over fp32 tokens/s at the same length, measured in this run.
-        for i in results.indices where results[i]["precision"] as? String == "bf16" {
-            if let f = results.first(where: {
-                $0["precision"] as? String == "fp32" && $0["seq_len"] as? Int == results[i]["seq_len"] as? Int
-            }), let a = results[i]["tokens_per_second"] as? Double, let b = f["tokens_per_second"] as? Double {
-                results[i]["bf16_speedup"] = a / b
+        // bf16 tokens/s over fp32 tokens/s at each length, the two timed alternately (both models loaded
+        // again: each row's peak RSS above is its own).
+        if measured.contains(.fp32) && measured.contains(.bf16) {
+            let f = try common.load(precision: .fp32), b = try common.load(precision: .bf16)
+            let text = lengthsText(f)
+            let fp32 = Scorer(f), bf16 = Scorer(b)
+            for i in results.indices where results[i]["precision"] as? String == "bf16" {
+                let T = results[i]["seq_len"] as! Int
+                let input = Array(text[0..<T]), targets = Array(text[1...T])
+                let (speedup, pairs) = PrecisionRuns.interleavedSpeedup(seconds: seconds) {
+                    _ = fp32.logProbabilities(input: input, targets: targets, offset: 0)
+                } bf16: {
+                    _ = bf16.logProbabilities(input: input, targets: targets, offset: 0)
+                }
+                results[i]["bf16_speedup"] = speedup
+                results[i]["bf16_speedup_pairs"] = pairs
             }
         }
         let report: [String: Any] = [
+            "bf16_speedup_definition": PrecisionRuns.speedupDefinition,
             "model": common.model, "threads": common.threads, "blas_core": BLAS.coreName, "results": results,
             "peak_rss_bytes": scoringPeakRSS,
             "peak_rss_definition":
@@ -62,8 +74,7 @@ struct EvalCommand: ParsableCommand {
         let scorer = Scorer(lm)
         let c = lm.model.config
         let name = PrecisionRuns.ceilingName(lm.model.precision)
-        let text = String(repeating: BenchText.paragraph, count: 40)
-        let ids = lm.tokenizer.encode(text)
+        let ids = lengthsText(lm)
         var results: [[String: Any]] = []
         // Scoring allocates nothing after its first call at a length: take its peak before the ceilings'.
         let lengths = seqLens.split(separator: ",").compactMap { Int($0) }
@@ -108,6 +119,13 @@ struct EvalCommand: ParsableCommand {
             ])
         }
         return (results, scoringPeakRSS)
+    }
+}
+
+extension EvalCommand {
+    /// The tokens every length scores: the built-in paragraph, repeated.
+    func lengthsText(_ lm: LanguageModel) -> [Int32] {
+        lm.tokenizer.encode(String(repeating: BenchText.paragraph, count: 40))
     }
 }
 

@@ -154,6 +154,24 @@ enum PrecisionRuns {
         rows.filter { $0["precision"] as? String == "fp32" } + rows.filter { $0["precision"] as? String != "fp32" }
     }
 
+    /// bf16 tokens/s ÷ fp32 tokens/s: one unit of work (a scored sequence, a training step) of each
+    /// precision timed alternately, medians of at least `seconds`, so a change in the machine's speed during
+    /// the run (a noisy neighbour, frequency) moves both alike. Runs of the two precisions measured one
+    /// after the other differed by up to 10% on this ratio here.
+    static func interleavedSpeedup(seconds: Double, fp32: () -> Void, bf16: () -> Void) -> (speedup: Double, pairs: Int) {
+        var pairs = 0
+        let (tf, tb) = interleavedMedians(minRuns: 5, minSeconds: seconds) {
+            fp32()
+            pairs += 1
+        } _: {
+            bf16()
+        }
+        return (tf / tb, pairs)
+    }
+
+    static let speedupDefinition =
+        "bf16 tokens/s / fp32 tokens/s, timed alternately (one unit of each, medians) after the per-precision rows, so drift in the machine's speed moves both alike"
+
     /// The name of the ceiling's keys: `sgemm` for fp32 (as before bf16 existed), `bf16_gemm` for bf16.
     static func ceilingName(_ p: Precision) -> String { p == .fp32 ? "sgemm" : "bf16_gemm" }
 }

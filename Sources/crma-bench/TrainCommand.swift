@@ -46,28 +46,50 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         var rows: [[String: Any]] = []
-        for precision in try PrecisionRuns.precisions(precisions) {
+        let measured = try PrecisionRuns.precisions(precisions)
+        for precision in measured {
             rows.append(try measure(try common.load(precision: precision)).merging(["precision": precision.rawValue]) { a, _ in a })
         }
         rows = PrecisionRuns.reportOrder(rows)
         // The first precision's figures stay at the top level (the keys from before bf16), every row in results.
         var report = rows[0]
         report["results"] = rows
-        if let f = rows.first(where: { $0["precision"] as? String == "fp32" }),
-            let b = rows.first(where: { $0["precision"] as? String == "bf16" }),
-            let a = b["tokens_per_second"] as? Double, let z = f["tokens_per_second"] as? Double
-        {
-            report["bf16_speedup"] = a / z
+        if measured.contains(.fp32) && measured.contains(.bf16) {
+            // Both models again (each row's peak RSS above is its own), one step of each timed alternately.
+            let f = try session(try common.load(precision: .fp32)), b = try session(try common.load(precision: .bf16))
+            _ = try f.step()
+            _ = try b.step()
+            let (speedup, pairs) = PrecisionRuns.interleavedSpeedup(seconds: seconds) {
+                _ = try? f.step()
+            } bf16: {
+                _ = try? b.step()
+            }
+            report["bf16_speedup"] = speedup
+            report["bf16_speedup_pairs"] = pairs
+            report["bf16_speedup_definition"] = PrecisionRuns.speedupDefinition
         }
         report["peak_rss_definition"] =
             "the process's peak after the first step, before the ceilings' buffers; precisions are measured bf16 first (the peak only grows), so each row's is its own while the later one is larger"
         Output.print(report, json: common.json)
     }
 
-    /// One model's (one precision's) training throughput.
-    func measure(_ lm: LanguageModel) throws -> [String: Any] {
+    /// LoRA (+ CRMA) training on the packed text, ready to step.
+    final class Session {
+        let trainer: Trainer
+        var sampler: BatchSampler
+        let projections: [Projection]
+
+        init(trainer: Trainer, sampler: BatchSampler, projections: [Projection]) {
+            self.trainer = trainer
+            self.sampler = sampler
+            self.projections = projections
+        }
+
+        func step() throws -> StepReport { try trainer.step([SequencePacker.batch(sampler.next())]) }
+    }
+
+    func session(_ lm: LanguageModel) throws -> Session {
         let c = lm.model.config
-        let name = PrecisionRuns.ceilingName(lm.model.precision)
         guard let data = FileManager.default.contents(atPath: text) else {
             throw ValidationError("cannot read \(text)")
         }
@@ -86,11 +108,20 @@ struct TrainCommand: ParsableCommand {
         let trainer = Trainer(
             model: lm.model, adapters: AdapterSet(loras: [lora], crma: crma), config: OptimizerConfig(),
             totalSteps: 1000)
-        var sampler = BatchSampler(rows: rows, batchSize: batch, seed: 1)
+        return Session(
+            trainer: trainer, sampler: BatchSampler(rows: rows, batchSize: batch, seed: 1), projections: projections)
+    }
+
+    /// One model's (one precision's) training throughput.
+    func measure(_ lm: LanguageModel) throws -> [String: Any] {
+        let c = lm.model.config
+        let name = PrecisionRuns.ceilingName(lm.model.precision)
+        let training = try session(lm)
+        let trainer = training.trainer, projections = training.projections, crma = trainer.adapters.crma
         let n = batch * seqLen
 
         // One warm-up step allocates and touches every buffer; it is not measured.
-        _ = try trainer.step([SequencePacker.batch(sampler.next())])
+        _ = try training.step()
         // Training allocates nothing after its first step: this is its peak, before the ceilings' buffers.
         let trainingPeakRSS = Measure.peakRSSBytes()
         let ceiling = GemmCeiling(model: lm.model, rows: n, backward: true, streamed: true)
@@ -101,7 +132,7 @@ struct TrainCommand: ParsableCommand {
         let (stepSeconds, ceilingSeconds) = interleavedMedians(minRuns: 3, minSeconds: seconds, warmUp: false) {
             trainer.clock = clock
             let t0 = Measure.now()
-            let r = try? trainer.step([SequencePacker.batch(sampler.next())])
+            let r = try? training.step()
             stepTotal += Measure.now() - t0
             trainer.clock = nil
             losses.append(r?.loss ?? .nan)
