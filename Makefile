@@ -2,7 +2,7 @@
 SWIFT ?= swift
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: all deps model corpora benchmarks build release test test-systemd reliability fuzz libfuzz run install bench clean
+.PHONY: all deps model corpora benchmarks build release test test-systemd reliability fuzz libfuzz run install bench bench-pytorch clean
 
 all: build
 
@@ -114,6 +114,14 @@ install: release model $(BENCHMARKS)
 bench: deps model release
 	.build/release/crma-bench eval --model $(MODEL) --json
 	.build/release/crma-bench train --model $(MODEL) --json
+
+## bench-pytorch: PyTorch (fp32 and bf16 autocast) on the same model and shapes as `make bench`, for scale;
+##                a virtual environment with pinned torch (CPU wheel), transformers, peft and gguf under var/
+TORCH_VENV := var/venv-torch
+bench-pytorch: model
+	@[ -x $(TORCH_VENV)/bin/python ] || python3 -m venv $(TORCH_VENV)
+	@$(TORCH_VENV)/bin/pip install -q torch==2.13.0+cpu transformers==5.24.0 peft==0.21.2 gguf==0.19.0 sentencepiece==0.2.3
+	$(TORCH_VENV)/bin/python scripts/bench/pytorch_reference.py --model $(MODEL)
 
 clean:
 	rm -rf .build
