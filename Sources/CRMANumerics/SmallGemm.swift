@@ -85,7 +85,28 @@ public enum SmallGemm {
             }
             i0 += 6
         }
-        // Remaining rows, one at a time.
+        // Remaining rows: four at a time (64 = 10 × 6 + 4), then one at a time.
+        while i0 + 4 <= m {
+            var j0 = 0
+            while j0 < n16 {
+                var c0 = V(), c1 = V(), c2 = V(), c3 = V()
+                for p in 0..<k {
+                    let bv = load(b + p * ldb + j0)
+                    let ap = a + i0 * rowStride + p * depthStride
+                    c0 += V(repeating: ap[0]) * bv
+                    c1 += V(repeating: ap[rowStride]) * bv
+                    c2 += V(repeating: ap[2 * rowStride]) * bv
+                    c3 += V(repeating: ap[3 * rowStride]) * bv
+                }
+                let cp = c + i0 * ldc + j0
+                write(c0, cp, alpha, accumulate)
+                write(c1, cp + ldc, alpha, accumulate)
+                write(c2, cp + 2 * ldc, alpha, accumulate)
+                write(c3, cp + 3 * ldc, alpha, accumulate)
+                j0 += 16
+            }
+            i0 += 4
+        }
         while i0 < m {
             var j0 = 0
             while j0 < n16 {
