@@ -88,8 +88,8 @@ public enum PEFTExport {
         "base_model.model.model.layers.\(layer).\(projection.moduleName).lora_\(matrix).weight"
     }
 
-    public static func write(_ lora: LoRA, baseModel: String, to directory: String) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    /// The directory's files: `adapter_model.safetensors` and `adapter_config.json`, by name.
+    public static func files(_ lora: LoRA, baseModel: String) throws -> [(name: String, data: Data)] {
         var w = SafetensorsWriter(metadata: ["format": "pt"])
         for l in 0..<lora.a.count {
             for p in lora.config.targets {
@@ -98,15 +98,23 @@ public enum PEFTExport {
                 w.add(tensorName(layer: l, projection: p, matrix: "B"), shape: b.shape, values: b.value.array)
             }
         }
-        try w.write(to: (directory as NSString).appendingPathComponent("adapter_model.safetensors"))
         let config: [String: Any] = [
             "peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": baseModel,
             "r": lora.config.rank, "lora_alpha": lora.config.alpha, "lora_dropout": 0.0, "bias": "none",
             "fan_in_fan_out": false, "inference_mode": true, "use_rslora": false, "init_lora_weights": true,
             "target_modules": lora.config.targets.map { "\($0.rawValue)_proj" },
         ]
-        let json = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
-        try AtomicFile.write(json, to: (directory as NSString).appendingPathComponent("adapter_config.json"))
+        return [
+            ("adapter_model.safetensors", try w.data()),
+            ("adapter_config.json", try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])),
+        ]
+    }
+
+    public static func write(_ lora: LoRA, baseModel: String, to directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for f in try files(lora, baseModel: baseModel) {
+            try AtomicFile.write(f.data, to: (directory as NSString).appendingPathComponent(f.name))
+        }
     }
 }
 

@@ -149,6 +149,19 @@ public struct ControlServer: Sendable {
             guard let s else { throw ControlError.badRequest("the text needs at least two tokens") }
             return try Self.json(s)
         }
+        v1.post("export") { req, ctx in
+            // The learned weights leave the machine here: the same permission as the calls that change state.
+            try await authorise(ctx)
+            let r = try await req.decode(as: ExportRequest.self, context: ctx)
+            do {
+                return try Self.json(try await d.export(r))
+            } catch let e as RegistryError {
+                throw ControlError.notFound("\(e)")
+            } catch let e as VersionExport.Failure {
+                if case .notLearned = e { throw ControlError.notFound("\(e)") }
+                throw ControlError.badRequest("\(e)")
+            }
+        }
         router.get("metrics") { _, _ in
             let rejected = (try? FileManager.default.contentsOfDirectory(atPath: d.ingestor.rejectedDirectory))?
                 .filter { !$0.hasSuffix(".error.json") }.count ?? 0

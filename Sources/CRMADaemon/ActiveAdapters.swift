@@ -42,8 +42,7 @@ final class ActiveAdapters: @unchecked Sendable {
                 throw ActiveVersionError(version: id, reason: "\(error)")
             }
             let domain = v.domain ?? ""
-            let strategy = v.lineage[domain].flatMap { Strategy(rawValue: $0.strategy) } ?? defaultStrategy
-            set = state.adapters(scoring: domain, learnedWith: strategy)
+            set = state.adapters(scoring: domain, learnedWith: v.strategy(of: domain, default: defaultStrategy))
         }
         cached = (id, set)
         return set

@@ -100,6 +100,20 @@ public final class Daemon: Sendable {
         try await worker.withModel(body)
     }
 
+    /// Version `request.version`'s adapters as files (``VersionExport``), loaded on the worker thread between
+    /// training steps, whatever version is active. Throws ``RegistryError/noSuchVersion(_:)`` or
+    /// ``VersionExport/Failure``.
+    public func export(_ request: ExportRequest) async throws -> ExportResponse {
+        guard let v = try registry.version(request.version) else { throw RegistryError.noSuchVersion(request.version) }
+        let blobs = self.blobs, strategy = config.training.strategy, base = config.model.path
+        return try await worker.withBaseModel { lm in
+            try VersionExport.response(
+                request, version: v, defaultStrategy: strategy, baseModel: base,
+                state: { try LearnedState.load(v.adaptersHash.map(blobs.path), model: lm.model) },
+                blob: { try blobs.get(v.adaptersHash ?? "") })
+        }
+    }
+
     /// Server-sent events: every progress update, job change and alert as one JSON object per line.
     public func subscribe() -> AsyncStream<String> { events.subscribe() }
 

@@ -116,6 +116,15 @@ final class UpdateWorker: Sendable {
         }
     }
 
+    /// Like ``withModel(_:)`` for work that needs the model but not the active adapters (an export of any
+    /// version), so an active version whose adapters cannot be loaded does not refuse it.
+    func withBaseModel<T: Sendable>(_ body: @escaping @Sendable (LanguageModel) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, any Error>) in
+            requests.append { lm, _ in cont.resume(with: Result { try body(lm) }) }
+            wake()
+        }
+    }
+
     func serveModelRequests() { requests.serve(lm) { try adapters.current() } }
 
     /// At a step boundary: serve waiting model requests, then tell whether training must stop.

@@ -14,11 +14,11 @@ struct CRMACtl: ParsableCommand {
             default, --json for scripts. Alerts are also in the journal: journalctl -u crmad -p warning.
 
             Exit codes: 0 ok · 65 request refused · 66 no such version/job/domain · 69 crmad not reachable · \
-            70 daemon error · 77 not allowed (add your uid to control.allowed_uids).
+            70 daemon error · 73 cannot write the export · 77 not allowed (add your uid to control.allowed_uids).
             """,
         subcommands: [
             Status.self, Domains.self, Versions.self, Alerts.self, Matrix.self, Jobs.self, Watch.self, Rollback.self,
-            Retry.self, Pause.self, Resume.self, Cancel.self, Generate.self, Score.self,
+            Retry.self, Pause.self, Resume.self, Cancel.self, Generate.self, Score.self, Export.self,
         ])
 }
 
@@ -31,17 +31,21 @@ struct Connection: ParsableArguments {
 
     var client: ControlClient { ControlClient(socket: socket) }
 
-    /// Sends the request (with `body` as its JSON), then prints the daemon's JSON (`--json`) or `render` of the
-    /// answer decoded as `Answer`, turning failures into a message on stderr and the documented exit code.
+    /// Sends the request (with `body` as its JSON), then prints the daemon's JSON (`--json`; `renderJSON` of the
+    /// answer instead when given) or `render` of the answer decoded as `Answer`, turning failures into a
+    /// message on stderr and the documented exit code.
     func run<Answer: Decodable>(
-        _ method: HTTPMethod, _ path: String, body: (any Encodable)? = nil, render: (Answer) -> String
+        _ method: HTTPMethod, _ path: String, body: (any Encodable)? = nil,
+        renderJSON: ((Answer) throws -> String)? = nil, render: (Answer) throws -> String
     ) throws {
         do {
             let data = try client.call(method, path, body: body)
-            if json {
+            if json, let renderJSON {
+                print(try renderJSON(try ControlClient.decode(Answer.self, from: data, path: path)))
+            } else if json {
                 print(try ControlClient.reindented(data))
             } else {
-                print(render(try ControlClient.decode(Answer.self, from: data, path: path)))
+                print(try render(try ControlClient.decode(Answer.self, from: data, path: path)))
             }
         } catch let f as ControlClient.Failure {
             FileHandle.standardError.write(Data("\(f.description)\n".utf8))

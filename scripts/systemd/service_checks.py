@@ -99,6 +99,24 @@ check(status["activeVersion"] == 2, f"the active version is unchanged (v{status[
 drain(1.2)
 check(sum(m.count("WATCHDOG=1") for m in messages) >= 2, "WATCHDOG=1 pings at half WATCHDOG_USEC")
 
+# crmactl export: version 2's LoRA as a PEFT directory and its whole adapter set, written by crmactl.
+def export(*args):
+    return subprocess.run([a.crmactl, "export", *args, "--socket", sock_path], capture_output=True, text=True)
+peft = export("2", "--format", "peft", "--out", f"{work}/export/peft")
+files = sorted(os.listdir(f"{work}/export/peft")) if os.path.isdir(f"{work}/export/peft") else []
+check(peft.returncode == 0 and files == ["adapter_config.json", "adapter_model.safetensors"]
+      and json.load(open(f"{work}/export/peft/adapter_config.json"))["peft_type"] == "LORA"
+      and "scores medical with this LoRA alone" in peft.stdout,
+      f"crmactl export --format peft writes a PEFT directory and says what it leaves out (rc={peft.returncode} {peft.stderr.strip()})")
+again = export("2", "--format", "peft", "--out", f"{work}/export/peft")
+check(again.returncode == 73 and "--force" in again.stderr, f"crmactl export never overwrites a file without --force (rc={again.returncode})")
+whole = export("2", "--format", "crma", "--out", f"{work}/export/crma", "--json")
+info = json.loads(whole.stdout) if whole.returncode == 0 else {"files": [{"bytes": -1}]}
+check(whole.returncode == 0 and os.path.getsize(f"{work}/export/crma/adapters.safetensors") == info["files"][0]["bytes"],
+      f"crmactl export --format crma --json writes the version's adapter file and lists it (rc={whole.returncode})")
+base = export("1", "--format", "peft", "--out", f"{work}/export/base")
+check(base.returncode == 65 and "base model" in base.stderr, f"exporting the base model is refused, saying why (rc={base.returncode})")
+
 # Bad requests get JSON errors with proper statuses, and the daemon stays up.
 def raw(method, path, body=b""):
     c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -165,6 +183,9 @@ if os.geteuid() == 0:
     check(read.returncode == 0, "another uid can read the status")
     write = subprocess.run(as_nobody[:-2] + ["pause", "--socket", sock_path], capture_output=True, text=True)
     check(write.returncode == 77 and "403" in write.stderr, f"another uid gets 403 on pause (rc={write.returncode})")
+    taken = subprocess.run(as_nobody[:-2] + ["export", "2", "--format", "crma", "--out", "/tmp/crma-export-nobody",
+                                             "--socket", sock_path], capture_output=True, text=True)
+    check(taken.returncode == 77, f"another uid may not export the learned weights (rc={taken.returncode})")
     mine = subprocess.run([a.crmactl, "pause", "--socket", sock_path], capture_output=True, text=True)
     check(mine.returncode == 0, "root may pause")
     paused = json.loads(subprocess.run([a.crmactl, "status", "--json", "--socket", sock_path], capture_output=True, text=True).stdout)
