@@ -2,7 +2,7 @@
 SWIFT ?= swift
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: all deps model corpora benchmarks build release test test-systemd reliability fuzz libfuzz run install bench bench-pytorch clean
+.PHONY: all deps model corpora benchmarks build release test test-systemd reliability fuzz libfuzz run install bench bench-pytorch interop clean
 
 all: build
 
@@ -122,6 +122,13 @@ bench-pytorch: model
 	@[ -x $(TORCH_VENV)/bin/python ] || python3 -m venv $(TORCH_VENV)
 	@$(TORCH_VENV)/bin/pip install -q torch==2.13.0+cpu transformers==5.24.0 peft==0.21.2 gguf==0.19.0 sentencepiece==0.2.3
 	$(TORCH_VENV)/bin/python scripts/bench/pytorch_reference.py --model $(MODEL)
+
+## interop: clients nobody here wrote load what crma exports: PEFT + transformers score the text crmad scores,
+##          with and without `crmactl export --format peft`'s LoRA (the venv of bench-pytorch)
+interop: model release
+	@[ -x $(TORCH_VENV)/bin/python ] || python3 -m venv $(TORCH_VENV)
+	@$(TORCH_VENV)/bin/pip install -q torch==2.13.0+cpu transformers==5.24.0 peft==0.21.2 gguf==0.19.0 sentencepiece==0.2.3
+	$(TORCH_VENV)/bin/python scripts/interop/peft_check.py --model $(MODEL)
 
 clean:
 	rm -rf .build

@@ -63,14 +63,19 @@ import Testing
     static let medical = documents(40) { "The patient in bed \($0) received \($0 % 5 + 1) doses of amoxicillin for otitis." }
     static let legal = documents(40) { "Clause \($0): the licensee shall not sublicense the software to party \($0 % 7)." }
 
-    @Test func learnsTwoDomainsAndKeepsEachLossAsItsReference() async throws {
-        let d = try daemon(config())
+    /// Starts `d` and has it learn medical (version 2), then legal (version 3).
+    func learnMedicalThenLegal(_ d: Daemon) async throws {
         var events = d.subscribe().makeAsyncIterator()
         try d.start()
         dir.drop("inbox/medical/a.jsonl", Self.medical)
         #expect(await next(&events, alert("update_accepted")) != nil)
         dir.drop("inbox/legal/b.jsonl", Self.legal)
         #expect(await next(&events, alert("update_accepted")) != nil)
+    }
+
+    @Test func learnsTwoDomainsAndKeepsEachLossAsItsReference() async throws {
+        let d = try daemon(config())
+        try await learnMedicalThenLegal(d)
         await stop(d)
 
         let r = d.registry

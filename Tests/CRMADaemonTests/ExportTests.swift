@@ -12,12 +12,7 @@ import Testing
 extension DaemonTests {
     @Test func exportsAVersionsLoRAAsPEFTAndItsWholeSetAsCRMA() async throws {
         let d = try daemon(config())
-        var events = d.subscribe().makeAsyncIterator()
-        try d.start()
-        dir.drop("inbox/medical/a.jsonl", Self.medical)
-        #expect(await next(&events, alert("update_accepted")) != nil)
-        dir.drop("inbox/legal/b.jsonl", Self.legal)
-        #expect(await next(&events, alert("update_accepted")) != nil)
+        try await learnMedicalThenLegal(d)
         let v3 = try #require(try d.registry.version(3))
         let (loras, _) = try AdapterFile.load(d.blobs.path(v3.adaptersHash!), model: Self.lm.model)
         func tensors(_ file: ExportResponse.File) throws -> SafetensorsFile {

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Hugging Face PEFT and transformers load what `crmactl export --format peft` writes, and score text as
+crmad does.
+
+crmad (fp32, strategy naive: a domain is scored by its LoRA alone) learns a small domain on the real model;
+crmactl exports version 2's LoRA as a PEFT directory and scores a text under version 2, then, after a
+rollback, under the base model (version 1). transformers loads the same GGUF (dequantised to fp32), PEFT
+loads the export on it, and both score the same text. The mean negative log-likelihoods must agree within
+--tolerance nats, with and without the LoRA, and the LoRA must have moved the loss by more than that.
+Prints a JSON summary; exits 1 on a failed check.
+
+Run it through `make interop` (the virtual environment of `make bench-pytorch`).
+"""
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, failures, wait, write_config  # noqa: E402
+
+TEXT = ("Patient 12 was given 3 mg of drug X for condition Y. Patient 13 was given 1 mg of drug X for "
+        "condition Y, and the dose was raised after two days because the fever persisted.")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--crmad", default=".build/release/crmad")
+    ap.add_argument("--crmactl", default=".build/release/crmactl")
+    ap.add_argument("--model", default="models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    ap.add_argument("--tolerance", type=float, default=2e-3)
+    a = ap.parse_args()
+    model_path = os.path.abspath(a.model)
+
+    work = tempfile.mkdtemp(prefix="crma-interop-")
+    sock = f"{work}/crmad.sock"
+    write_config(f"{work}/crmad.toml", state=f"{work}/state", inbox=f"{work}/inbox", socket=sock, model=model_path,
+                 extra="""[training]
+strategy = "naive"
+lora_learning_rate = 0.01
+steps = 8
+batch_rows = 2
+sequence_length = 64
+[ingest]
+debounce_seconds = 0.0
+[monitor]
+holdout_rows = 4
+""")
+    with open(f"{work}/crmad.toml") as f:  # fp32, as transformers computes
+        config = f.read().replace(f'path = "{model_path}"\n', f'path = "{model_path}"\nprecision = "fp32"\n')
+    with open(f"{work}/crmad.toml", "w") as f:
+        f.write(config)
+
+    def ctl(*args):
+        r = subprocess.run([a.crmactl, *args, "--socket", sock], capture_output=True, text=True)
+        return r
+
+    log = open(f"{work}/crmad.log", "w")
+    proc = subprocess.Popen([a.crmad, "--config", f"{work}/crmad.toml"], stdout=log, stderr=log)
+    try:
+        check(wait(lambda: os.path.exists(sock), 120) is not None, "crmad is up")
+        os.makedirs(f"{work}/inbox/medical")
+        with open(f"{work}/inbox/medical/notes.jsonl.part", "w") as f:
+            for i in range(60):
+                f.write(json.dumps({"text": f"Patient {i} was given {i % 4 + 1} mg of drug X for condition Y."}) + "\n")
+        os.rename(f"{work}/inbox/medical/notes.jsonl.part", f"{work}/inbox/medical/notes.jsonl")
+
+        def accepted():
+            r = ctl("alerts", "--json")
+            return r.returncode == 0 and any(x["kind"] == "update_accepted" for x in json.loads(r.stdout))
+        check(wait(accepted, 900, 1.0) is not None, "crmad learned the domain (version 2)")
+        exported = ctl("export", "2", "--format", "peft", "--out", f"{work}/peft")
+        check(exported.returncode == 0, f"crmactl export --format peft ({exported.stderr.strip()})")
+        with_lora = json.loads(ctl("score", TEXT, "--json").stdout)
+        check(ctl("rollback", "1").returncode == 0, "rolled back to the base model")
+        base = json.loads(ctl("score", TEXT, "--json").stdout)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+
+    import peft
+    import torch
+    import transformers
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(2)
+    directory, name = os.path.split(model_path)
+    tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name, dtype=torch.float32).eval()
+    ids = tokenizer(TEXT, add_special_tokens=False, return_tensors="pt").input_ids
+    check(ids.shape[1] - 1 == base["tokens"], f"the same tokens ({ids.shape[1] - 1} vs crma's {base['tokens']})")
+    with torch.inference_mode():
+        hf_base = model(input_ids=ids, labels=ids).loss.item()
+        lora = PeftModel.from_pretrained(model, f"{work}/peft").eval()
+        hf_lora = lora(input_ids=ids, labels=ids).loss.item()
+    d_base, d_lora = abs(hf_base - base["loss"]), abs(hf_lora - with_lora["loss"])
+    check(d_base <= a.tolerance, f"base model: transformers {hf_base:.5f} vs crma {base['loss']:.5f} nats (|Δ| {d_base:.2e})")
+    check(d_lora <= a.tolerance, f"with the exported LoRA: PEFT {hf_lora:.5f} vs crma {with_lora['loss']:.5f} nats (|Δ| {d_lora:.2e})")
+    check(abs(with_lora["loss"] - base["loss"]) > 10 * a.tolerance,
+          f"the LoRA moved the loss ({base['loss']:.4f} -> {with_lora['loss']:.4f}), so the comparison means something")
+    print(json.dumps({
+        "date": time.strftime("%Y-%m-%d"), "model": a.model, "text_tokens": base["tokens"],
+        "crma": {"base_loss": base["loss"], "lora_loss": with_lora["loss"]},
+        "transformers_peft": {"base_loss": hf_base, "lora_loss": hf_lora, "torch": torch.__version__,
+                              "transformers": transformers.__version__, "peft": peft.__version__},
+        "abs_difference": {"base": d_base, "lora": d_lora}, "tolerance": a.tolerance,
+        "failures": failures,
+    }, indent=2))
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
