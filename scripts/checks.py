@@ -10,6 +10,16 @@ def check(ok, what):
         failures.append(what)
 
 
+def daemon_arguments():
+    """The parser of every script that checks the real binaries: --crmad, --crmactl and --model (a GGUF),
+    all required; a script adds its own arguments before parsing."""
+    import argparse
+    ap = argparse.ArgumentParser()
+    for name in ("--crmad", "--crmactl", "--model"):
+        ap.add_argument(name, required=True)
+    return ap
+
+
 def write_config(path, *, state, inbox, socket, model, extra="", benchmarks=""):
     """Writes a crmad.toml with its state, inbox and socket paths, the model, the general benchmark
     directory ("" = none: the tiny model's checks judge updates on domains only) and `extra` TOML sections."""

@@ -8,16 +8,14 @@ freed: the file is stored, its update learned, the status clear again.
 
 usage: disk_full.py --crmad BIN --crmactl BIN --model GGUF
 """
-import argparse, hashlib, json, os, signal, sqlite3, subprocess, sys, tempfile, time
-
-ap = argparse.ArgumentParser()
-ap.add_argument("--crmad", required=True)
-ap.add_argument("--crmactl", required=True)
-ap.add_argument("--model", required=True)
-a = ap.parse_args()
+import hashlib, json, os, signal, sqlite3, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, failures, write_config
+from checks import check, daemon_arguments, failures, write_config
+
+ap = daemon_arguments()
+a = ap.parse_args()
+
 
 work = tempfile.mkdtemp(prefix="crmad-diskfull-")
 state, inbox, sock = f"{work}/state", f"{work}/inbox", f"{work}/crmad.sock"

@@ -5,17 +5,15 @@ and that the daemon stays up and answers meanwhile.
 
 usage: inbox_flood.py --crmad BIN --crmactl BIN --model GGUF [--files 10000]
 """
-import argparse, json, os, signal, subprocess, sys, tempfile, time
+import json, os, signal, subprocess, sys, tempfile, time
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--crmad", required=True)
-ap.add_argument("--crmactl", required=True)
-ap.add_argument("--model", required=True)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, daemon_arguments, failures, write_config
+
+ap = daemon_arguments()
 ap.add_argument("--files", type=int, default=10000)
 a = ap.parse_args()
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, failures, write_config
 
 work = tempfile.mkdtemp(prefix="crmad-flood-")
 sock = f"{work}/crmad.sock"

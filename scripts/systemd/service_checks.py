@@ -9,17 +9,15 @@ then reads the journal files and checks the alerts' fields.
 
 usage: service_checks.py --crmad BIN --crmactl BIN --model GGUF [--journal DIR]
 """
-import argparse, json, os, select, signal, socket, subprocess, sys, tempfile, time
+import json, os, select, signal, socket, subprocess, sys, tempfile, time
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--crmad", required=True)
-ap.add_argument("--crmactl", required=True)
-ap.add_argument("--model", required=True)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, daemon_arguments, failures, write_config
+
+ap = daemon_arguments()
 ap.add_argument("--journal")
 a = ap.parse_args()
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, failures, write_config
 
 work = tempfile.mkdtemp(prefix="crmad-service-")
 sock_path = f"{work}/crmad.sock"

@@ -18,12 +18,12 @@ dropped (the daemon makes its own split), and --training sets the [training] sec
 usage: task_domains_gate.py --crmad BIN --crmactl BIN --model GGUF [--journal DIR] [--tasks DIR]
        [--domains medical,legal,code] [--training 'epochs = 2.0'] [--timeout SECONDS]
 """
-import argparse, json, os, shutil, signal, subprocess, sys, tempfile, time
+import json, os, shutil, signal, subprocess, sys, tempfile, time
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--crmad", required=True)
-ap.add_argument("--crmactl", required=True)
-ap.add_argument("--model", required=True)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, ctl, daemon_arguments, failures, start_crmad, stop_crmad, wait, write_config
+
+ap = daemon_arguments()
 ap.add_argument("--journal", help="the private journald's directory (with-journald.sh); checks the journal entries")
 ap.add_argument("--tasks", help="directory of <domain>/{train,holdout}.jsonl (default: small templated tasks made here)")
 ap.add_argument("--domains", default="medical,legal,code")
@@ -33,8 +33,6 @@ ap.add_argument("--holdout-rows", type=int, default=8)
 ap.add_argument("--timeout", type=float, default=120, help="seconds each update may take")
 a = ap.parse_args()
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, ctl, failures, start_crmad, stop_crmad, wait, write_config
 
 TINY_TRAINING = """lora_learning_rate = 0.05
 epochs = 4.0

@@ -20,16 +20,14 @@ later domain is exactly its reference; the rollback race itself does not depend 
 
 usage: update_race.py --crmad BIN --crmactl BIN --model GGUF
 """
-import argparse, json, os, signal, sys, tempfile, time
-
-ap = argparse.ArgumentParser()
-ap.add_argument("--crmad", required=True)
-ap.add_argument("--crmactl", required=True)
-ap.add_argument("--model", required=True)
-a = ap.parse_args()
+import json, os, signal, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, ctl, failures, start_crmad, wait, write_config
+from checks import check, ctl, daemon_arguments, failures, start_crmad, wait, write_config
+
+ap = daemon_arguments()
+a = ap.parse_args()
+
 
 # Steps scale with a domain's rows (epochs): A and C train briefly; B's file is large, so B trains for
 # seconds and the rollback lands well inside its training.

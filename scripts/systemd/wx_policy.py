@@ -7,16 +7,14 @@ model must start and learn a domain (in fp32) instead of crashing — before thi
 
 usage: wx_policy.py --crmad BIN --crmactl BIN --model GGUF
 """
-import argparse, ctypes, json, os, signal, subprocess, sys, tempfile
-
-ap = argparse.ArgumentParser()
-ap.add_argument("--crmad", required=True)
-ap.add_argument("--crmactl", required=True)
-ap.add_argument("--model", required=True)
-a = ap.parse_args()
+import ctypes, json, os, signal, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, ctl, failures, stop_crmad, wait, write_config
+from checks import check, ctl, daemon_arguments, failures, stop_crmad, wait, write_config
+
+ap = daemon_arguments()
+a = ap.parse_args()
+
 
 PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 1
 
