@@ -55,10 +55,9 @@ struct TrainCommand: ParsableCommand {
         var report = rows[0]
         report["results"] = rows
         if measured.contains(.fp32) && measured.contains(.bf16) {
-            // Both models again (each row's peak RSS above is its own), one step of each timed alternately.
+            // Both models again (each row's peak RSS above is its own), one step of each timed alternately
+            // (after one warm-up step of each, which interleavedMedians takes).
             let f = try session(try common.load(precision: .fp32)), b = try session(try common.load(precision: .bf16))
-            _ = try f.step()
-            _ = try b.step()
             let (speedup, pairs) = PrecisionRuns.interleavedSpeedup(seconds: seconds) {
                 _ = try? f.step()
             } bf16: {
