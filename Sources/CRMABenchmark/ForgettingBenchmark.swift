@@ -29,6 +29,11 @@ public struct ForgettingBenchmark {
         public var ungated = true
         /// Answer items scored per task domain (exact-match accuracy; 0 turns it off).
         public var answerItems = 100
+        /// Where each run's progress is saved after every update, so a stopped run resumes at its next
+        /// update (nil: not saved). `checkpointKey` names the settings: progress saved under another key is
+        /// never resumed.
+        public var checkpointDirectory: String?
+        public var checkpointKey = ""
         public init() {}
     }
 
@@ -83,8 +88,11 @@ public struct ForgettingBenchmark {
     /// Runs every strategy and seed (and, with `settings.gated`, each strategy again as crmad would:
     /// rolled-back updates dropped). `log` receives one line per finished domain; `onRun` receives the
     /// results so far after every finished strategy and seed, so a long run can be saved as it goes.
+    /// `finished`: runs a stopped benchmark saved (its results.json, same settings), kept instead of run
+    /// again; a run stopped mid-way resumes from `settings.checkpointDirectory`.
     public func run(
-        domains: [DomainData], general: GeneralSuite, answers: [[AnswerItem]] = [], log: (String) -> Void = { _ in },
+        domains: [DomainData], general: GeneralSuite, answers: [[AnswerItem]] = [], finished: [StrategyResult] = [],
+        log: (String) -> Void = { _ in },
         onRun: (_ results: [StrategyResult], _ base: [String: Double]) throws -> Void = { _, _ in }
     ) throws -> (
         results: [StrategyResult], base: [String: Double]
@@ -101,37 +109,69 @@ public struct ForgettingBenchmark {
             gateSuite.isEmpty
             ? nil
             : GeneralCheck(suite: gateSuite, tokenizer: lm.tokenizer, context: settings.seqLen, base: base)
+        let checkpoints = settings.checkpointDirectory.map { RunCheckpoints(directory: $0, key: settings.checkpointKey) }
         var results: [StrategyResult] = []
         for seed in settings.seeds {
             for strategy in settings.strategies {
                 var config = settings.config
                 config.strategy = strategy
                 config.seed = seed
+                func done(_ name: String) -> StrategyResult? {
+                    finished.first { $0.strategy == name && $0.seed == seed }
+                }
+                func saver(_ kind: RunCheckpoints.Kind) -> ((SavedRun, SavedRun?) throws -> Void)? {
+                    checkpoints.map { c in
+                        { run, fork in
+                            try c.save(run, kind, strategy, seed: seed)
+                            if let fork { try c.save(fork, .fork, strategy, seed: seed) }
+                        }
+                    }
+                }
+                func resumed(_ kind: RunCheckpoints.Kind) throws -> SavedRun? {
+                    guard let c = checkpoints, let saved = try c.load(kind, strategy, seed: seed, model: lm.model) else {
+                        return nil
+                    }
+                    if kind != .fork {
+                        log("\(strategy.rawValue)\(kind == .gated ? "+gate" : "") seed \(seed): resuming after update \(saved.progress.next) of \(domains.count) (saved in \(c.directory))")
+                    }
+                    return saved
+                }
+                let name = strategy.rawValue
                 var ungated: StrategyResult?
-                var fork: Fork?
-                if settings.ungated {
+                var fork: SavedRun?
+                if let kept = done(name) {
+                    ungated = kept
+                    results.append(kept)
+                    fork = try resumed(.fork)
+                } else if settings.ungated {
                     let run = try runOne(
                         domains, config: config, gated: false, baseLosses: baseLosses, gate: gateCheck,
-                        general: general, scoring: scoring, log: log)
+                        general: general, scoring: scoring, resume: try resumed(.ungated), fork: try resumed(.fork),
+                        save: saver(.ungated), log: log)
                     results.append(run.result)
                     try onRun(results, base)
                     (ungated, fork) = (run.result, run.fork)
                 }
-                guard settings.gated else { continue }
-                if var same = ungated, same.decisions?.allSatisfy({ $0.outcome != "rolled_back" }) ?? false {
-                    // Nothing was rolled back: the gated run is the same run.
-                    same.strategy += "+gate"
-                    same.gated = true
-                    results.append(same)
-                } else {
-                    // Up to its first rollback the gated run is the ungated one: it starts from there.
-                    results.append(
-                        try runOne(
-                            domains, config: config, gated: true, baseLosses: baseLosses, gate: gateCheck,
-                            general: general, scoring: scoring, from: fork, log: log
-                        ).result)
+                if settings.gated {
+                    if let kept = done(name + "+gate") {
+                        results.append(kept)
+                    } else if var same = ungated, same.decisions?.allSatisfy({ $0.outcome != "rolled_back" }) ?? false {
+                        // Nothing was rolled back: the gated run is the same run.
+                        same.strategy += "+gate"
+                        same.gated = true
+                        results.append(same)
+                    } else {
+                        // Up to its first rollback the gated run is the ungated one: it starts from there.
+                        results.append(
+                            try runOne(
+                                domains, config: config, gated: true, baseLosses: baseLosses, gate: gateCheck,
+                                general: general, scoring: scoring, resume: try resumed(.gated) ?? fork,
+                                save: saver(.gated), log: log
+                            ).result)
+                    }
+                    try onRun(results, base)
                 }
-                try onRun(results, base)
+                checkpoints?.remove(strategy, seed: seed)
             }
         }
         return (results, base)
@@ -143,39 +183,57 @@ public struct ForgettingBenchmark {
         var baseCorrect: [[Bool]]
     }
 
-    /// Where a gated run starts from an ungated one: the pipeline's fork, and the answers scored after
-    /// every update before the rolled-back one.
-    struct Fork {
-        var fork: ContinualRun.GatedFork
-        var correct: [[[Bool]]]
-    }
-
-    /// One strategy and seed, ungated or gated (a gated run `from` a fork starts after its rollback).
+    /// One strategy and seed, ungated or gated. `resume`: where a stopped run (or, gated, the ungated run's
+    /// fork) left off; `fork`: a stopped ungated run's fork. `save` receives the run's progress after every
+    /// update (and the fork, once found). Returns the result and, ungated, the fork for the gated run.
     func runOne(
         _ domains: [DomainData], config: ContinualConfig, gated: Bool, baseLosses: [Double], gate: GeneralCheck?,
-        general: GeneralSuite, scoring: Scoring, from fork: Fork? = nil, log: (String) -> Void
-    ) throws -> (result: StrategyResult, fork: Fork?) {
+        general: GeneralSuite, scoring: Scoring, resume: SavedRun? = nil, fork startFork: SavedRun? = nil,
+        save: ((SavedRun, _ fork: SavedRun?) throws -> Void)? = nil, log: (String) -> Void
+    ) throws -> (result: StrategyResult, fork: SavedRun?) {
         let name = config.strategy.rawValue + (gated ? "+gate" : "")
         let start = Date()
+        let earlierSeconds = resume?.seconds ?? 0
+        func seconds() -> Double { earlierSeconds + Date().timeIntervalSince(start) }
+        /// The answers to every domain so far under `state`, after update k.
+        func answers(_ k: Int, _ state: LearnedState) -> [[Bool]] {
+            (0...k).map { j in
+                AnswerAccuracy.correct(
+                    scoring.answers[j], model: lm.model,
+                    hooks: state.adapters(scoring: domains[j].name, learnedWith: config.strategy))
+            }
+        }
         // correct[k][j]: each answer item of domain j right after update k.
-        var correct: [[[Bool]]] = fork?.correct ?? []
-        var finalState = LearnedState.empty
+        var correct: [[[Bool]]] = resume?.correct ?? []
+        if let resume, correct.count < resume.progress.next {
+            // A gated run from the ungated run's fork: the rolled-back update's row is this run's own.
+            let k = resume.progress.next - 1
+            correct.append(answers(k, resume.progress.state))
+            log("\(name) seed \(config.seed): starts after the ungated run's first rollback (update \(k + 1), \(domains[k].name))")
+        }
+        var finalState = resume?.progress.state ?? LearnedState.empty
+        var fork = startFork
         let run = try ContinualRun(model: lm.model, config: config, gated: gated).run(
-            domains, baseLosses: baseLosses, general: gate, from: fork?.fork,
+            domains, baseLosses: baseLosses, general: gate, from: resume?.progress, fork: startFork?.progress,
             onDomain: { k, losses in
                 log(
                     String(
                         format: "%@ seed %llu: learned %@ (%d/%d), holdout %.4f, %.0f s", name, config.seed,
-                        domains[k].name, k + 1, domains.count, losses.last!, Date().timeIntervalSince(start)))
+                        domains[k].name, k + 1, domains.count, losses.last!, seconds()))
             },
             onState: { k, state in
-                correct.append(
-                    (0...k).map { j in
-                        AnswerAccuracy.correct(
-                            scoring.answers[j], model: lm.model,
-                            hooks: state.adapters(scoring: domains[j].name, learnedWith: config.strategy))
-                    })
+                correct.append(answers(k, state))
                 finalState = state
+            },
+            onProgress: { progress, gatedFork in
+                var newFork: SavedRun?
+                if fork == nil, let gatedFork {
+                    // The answers before the rolled-back update are the gated run's too.
+                    newFork = SavedRun(
+                        progress: gatedFork, correct: Array(correct.prefix(gatedFork.next - 1)), seconds: 0)
+                    fork = newFork
+                }
+                try save?(SavedRun(progress: progress, correct: correct, seconds: seconds()), newFork)
             })
         let decisions = run.decisions
         for (k, d) in decisions.enumerated() where d.outcome != "accepted" {
@@ -194,7 +252,7 @@ public struct ForgettingBenchmark {
         let hasAnswers = scoring.answers.contains { !$0.isEmpty }
         var result = StrategyResult(
             strategy: name, seed: config.seed, matrix: matrix, baseLosses: baseLosses, driftIntervals: intervals,
-            seconds: Date().timeIntervalSince(start), general: generalScores(run.substrate, general),
+            seconds: seconds(), general: generalScores(run.substrate, general),
             teacherCosts: run.teacherCosts.isEmpty ? nil : run.teacherCosts, decisions: decisions, gated: gated)
         if hasAnswers {
             result.accuracy = correct.map { row in row.map { $0.isEmpty ? nil : AnswerAccuracy.rate($0) } }
@@ -209,8 +267,7 @@ public struct ForgettingBenchmark {
             }
         }
         if config.strategy.usesCRMA { result.substrateAblation = ablation(finalState, domains, config, scoring) }
-        let next = run.gatedFork.map { Fork(fork: $0, correct: Array(correct.prefix($0.rolledBack))) }
-        return (result, next)
+        return (result, fork)
     }
 
     /// The paper's inference-time ablation: after the last update, every domain with its LoRA and the

@@ -32,23 +32,10 @@ public struct ContinualRun {
         public var decisions: [UpdateDecision]
         /// lwf: what the teacher cost per domain.
         public var teacherCosts: [String: TeacherCost]
-        /// An ungated run with a rollback: where the gated run parts from it (``GatedFork``).
-        public var gatedFork: GatedFork?
-    }
-
-    /// Everything a gated run has after the first update the gate rolls back, taken from the ungated run:
-    /// up to that update both runs train the same candidates from the same parents, so the gated run can
-    /// start from here (``run(_:baseLosses:general:from:onStep:onDomain:onState:)``) instead of retraining them.
-    public struct GatedFork {
-        /// The rolled-back update; the gated run continues with the one after it.
-        public let rolledBack: Int
-        let state: LearnedState
-        let learned: [LearnedDomain]
-        let replayRows: [PackedRow]
-        let matrix: LossMatrix
-        let perRow: [[[DocumentLoss]]]
-        let decisions: [UpdateDecision]
-        let costs: [String: TeacherCost]
+        /// An ungated run with a rollback: where the gated run parts from it. Up to its first rollback the
+        /// gated run trains the same candidates from the same parents, so it can start from the progress
+        /// after that update (the rolled-back one is `next - 1`) instead of retraining them.
+        public var gatedFork: RunProgress?
     }
 
     /// The base model's holdout loss of each domain (the same for every strategy and seed).
@@ -62,29 +49,24 @@ public struct ContinualRun {
     /// `baseLosses`: pass ``baseLosses(model:domains:)`` when running several strategies on the same
     /// domains, so the base model is scored once. `general`: the general benchmarks the gate also judges.
     /// `onDomain(k, losses)` runs after update k is scored; `onState(k, state)` then receives the state in
-    /// force after update k (to score more than losses with it; it must not change it).
-    /// With `from` (a gated run only), the run starts after the fork's rolled-back update, with the
-    /// ungated run's bookkeeping up to it; `onDomain` and `onState` are called for that update first.
+    /// force after update k (to score more than losses with it; it must not change it); `onProgress` then
+    /// receives the run's progress and the gated fork found so far (to save them: a run started `from` that
+    /// progress, with that `fork`, goes on exactly as this one would have).
+    /// With `from`, the run continues after that progress's last update (an interrupted run, or a gated run
+    /// from an ungated run's ``Result/gatedFork``); `fork` is an interrupted ungated run's fork.
     public func run(
-        _ domains: [DomainData], baseLosses: [Double]? = nil, general: GeneralCheck? = nil, from fork: GatedFork? = nil,
+        _ domains: [DomainData], baseLosses: [Double]? = nil, general: GeneralCheck? = nil,
+        from start: RunProgress? = nil, fork startFork: RunProgress? = nil,
         onStep: ((String, StepReport) -> Void)? = nil, onDomain: (Int, [Double]) -> Void = { _, _ in },
-        onState: (Int, LearnedState) throws -> Void = { _, _ in }
+        onState: (Int, LearnedState) throws -> Void = { _, _ in },
+        onProgress: (RunProgress, _ gatedFork: RunProgress?) throws -> Void = { _, _ in }
     ) throws -> Result {
-        precondition(fork == nil || gated, "only a gated run starts from a fork")
+        precondition(startFork == nil || !gated, "only an ungated run has a fork")
         let update = DomainUpdate(model: model, config: config)
         let base = baseLosses ?? Self.baseLosses(model: model, domains: domains)
-        var state = fork?.state ?? LearnedState.empty
-        var learned = fork?.learned ?? []
-        var replayRows = fork?.replayRows ?? []
-        var matrix = fork?.matrix ?? LossMatrix()
-        var perRow = fork?.perRow ?? []
-        var decisions = fork?.decisions ?? []
-        var costs = fork?.costs ?? [:]
-        var gatedFork: GatedFork?
-        if let fork {
-            onDomain(fork.rolledBack, matrix.rows[fork.rolledBack])
-            try onState(fork.rolledBack, state)
-        }
+        var state = start?.state ?? LearnedState.empty
+        var ledger = start?.ledger ?? RunProgress.Ledger()
+        var gatedFork = startFork
         /// Row k of the matrix: every domain so far under the state in force after update k (`accepted`:
         /// the candidate, scored by its evaluation; else `state`, the earlier rows unchanged).
         func row(_ k: Int, accepted: Bool, evaluation: UpdateEvaluation, state: LearnedState) -> ([Double], [[DocumentLoss]]) {
@@ -97,7 +79,7 @@ public struct ContinualRun {
                 } else if accepted, let e = evaluation.earlier[domains[j].name] {
                     s = e
                 } else if !accepted, j < k {
-                    s = HoldoutScore(mean: matrix[k - 1, j], perRow: perRow[k - 1][j])
+                    s = HoldoutScore(mean: ledger.matrix[k - 1, j], perRow: ledger.perRow[k - 1][j])
                 } else {
                     s = update.score(state.adapters(scoring: domains[j].name, learnedWith: config.strategy), domains[j].holdout)
                 }
@@ -106,44 +88,42 @@ public struct ContinualRun {
             }
             return (losses, rows)
         }
-        for (k, d) in domains.enumerated() where k >= (fork.map { $0.rolledBack + 1 } ?? 0) {
+        for k in ledger.matrix.updates..<domains.count {
+            let d = domains[k]
             let job = DomainUpdate.Job(
-                domain: d, earlier: learned, replayRows: replayRows, seed: Self.seed(config.seed, update: k))
+                domain: d, earlier: ledger.learnedDomains(domains, strategy: config.strategy),
+                replayRows: ledger.replayUpdates.flatMap { domains[$0].train }, seed: Self.seed(config.seed, update: k))
             let outcome = try update.train(job, parent: state) { event in
                 if case .step(let report, _, _) = event { onStep?(d.name, report) }
                 return .more
             }
             guard case .trained(let candidate) = outcome else { preconditionFailure("a benchmark update never stops") }
             let evaluation = update.evaluate(candidate.state, job: job, general: general, newDomainBaseLoss: base[k])
-            let decision = UpdateDecision(evaluation, stabilityStop: candidate.stabilityStop, steps: candidate.steps)
-            decisions.append(decision)
-            costs[d.name] = candidate.teacherCost
+            ledger.decisions.append(UpdateDecision(evaluation, stabilityStop: candidate.stabilityStop, steps: candidate.steps))
+            ledger.costs[d.name] = candidate.teacherCost
             if !gated, gatedFork == nil, evaluation.decision.action == .rollback {
                 // The first rollback: the gated run keeps `state` and goes on from here.
+                var fork = ledger
                 let (losses, rows) = row(k, accepted: false, evaluation: evaluation, state: state)
-                var m = matrix
-                m.append(domain: d.name, losses: losses)
-                gatedFork = GatedFork(
-                    rolledBack: k, state: state, learned: learned, replayRows: replayRows, matrix: m,
-                    perRow: perRow + [rows], decisions: decisions, costs: costs)
+                fork.matrix.append(domain: d.name, losses: losses)
+                fork.perRow.append(rows)
+                gatedFork = RunProgress(state: state, ledger: fork)
             }
             let accepted = !gated || evaluation.decision.action == .accept
             if accepted {
                 state = candidate.state
-                learned.removeAll { $0.name == d.name }
-                learned.append(
-                    LearnedDomain(name: d.name, strategy: config.strategy, holdout: d.holdout, reference: evaluation.newDomain.mean))
-                replayRows += d.train
+                ledger.accept(k, reference: evaluation.newDomain.mean, domains: domains)
             }
             let (losses, rows) = row(k, accepted: accepted, evaluation: evaluation, state: state)
-            matrix.append(domain: d.name, losses: losses)
-            perRow.append(rows)
+            ledger.matrix.append(domain: d.name, losses: losses)
+            ledger.perRow.append(rows)
             onDomain(k, losses)
             try onState(k, state)
+            try onProgress(RunProgress(state: state, ledger: ledger), gatedFork)
         }
         return Result(
-            matrix: matrix, baseLosses: base, perRow: perRow, state: state,
-            substrate: state.substrate(for: config.strategy), decisions: decisions, teacherCosts: costs,
+            matrix: ledger.matrix, baseLosses: base, perRow: ledger.perRow, state: state,
+            substrate: state.substrate(for: config.strategy), decisions: ledger.decisions, teacherCosts: ledger.costs,
             gatedFork: gatedFork)
     }
 }

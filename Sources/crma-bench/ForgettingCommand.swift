@@ -22,8 +22,10 @@ struct ForgettingCommand: ParsableCommand {
             (crma.md §6), and on task domains the greedy answer's exact-match accuracy; the general benchmarks \
             (data/benchmarks) are scored on the substrate after the last update and on the base model. The gate crmad \
             runs judges every update; report.md shows its decisions, and --gated adds each strategy as crmad would \
-            run it (rolled-back updates dropped). Results are saved after every strategy and seed: split a long run \
-            over processes with --seeds/--strategies and merge with scripts/results/merge.py.
+            run it (rolled-back updates dropped). Results are saved after every strategy and seed, and each run's \
+            progress after every update (--out/checkpoints): the same command started again keeps the finished runs \
+            and resumes the others at their next update. Split a long run over processes with --seeds/--strategies \
+            (one --out each) and merge with scripts/results/merge.py.
             --quick: one seed, naive / frozen / crma on medical, legal and code with 150 examples each: the same \
             direction in about 20 minutes.
             """)
@@ -141,14 +143,9 @@ struct ForgettingCommand: ParsableCommand {
             s.multipleChoiceItems = 30
             s.probeDocuments = 2
         }
-        let bench = ForgettingBenchmark(lm: lm, settings: s)
         guard FileManager.default.fileExists(atPath: data) else {
             throw ValidationError("no domains at \(data): run `make corpora` first, or pass --data DIR")
         }
-        let doms = try bench.loadDomains(data, names: domains.split(separator: ",").map(String.init))
-        let general =
-            FileManager.default.fileExists(atPath: benchmarks)
-            ? try bench.loadGeneral(benchmarks) : GeneralSuite()
         let command = CommandLine.arguments.joined(separator: " ")
         var settings = [
             "steps_per_domain": "\(s.config.stepsPerDomain)", "epochs": "\(s.config.epochs)",
@@ -163,10 +160,23 @@ struct ForgettingCommand: ParsableCommand {
             settings["lwf"] = "alpha=\(lwfAlpha) temperature=\(lwfTemperature) teacher=\(lwfTeacher)"
         }
         if s.strategies.contains(.olora) { settings["olora"] = "lambda=\(oloraLambda)" }
+        // Each run's progress is saved after every update: the same command started again resumes it.
+        s.checkpointDirectory = out + "/checkpoints"
+        s.checkpointKey = String(decoding: try Self.sortedJSON.encode(settings), as: UTF8.self)
+        let bench = ForgettingBenchmark(lm: lm, settings: s)
+        let doms = try bench.loadDomains(data, names: domains.split(separator: ",").map(String.init))
+        let general =
+            FileManager.default.fileExists(atPath: benchmarks)
+            ? try bench.loadGeneral(benchmarks) : GeneralSuite()
         let total = s.seeds.count * s.strategies.count * ((s.ungated ? 1 : 0) + (s.gated ? 1 : 0))
         let answers = try bench.loadAnswers(data, names: domains.split(separator: ",").map(String.init))
+        let finished = try Self.finishedRuns(in: out, settings: settings)
+        if !finished.isEmpty {
+            FileHandle.standardError.write(
+                Data("\(out)/results.json has \(finished.count) finished runs with these settings: kept, not run again\n".utf8))
+        }
         let (results, base) = try bench.run(
-            domains: doms, general: general, answers: answers,
+            domains: doms, general: general, answers: answers, finished: finished,
             log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) },
             onRun: { partial, base in
                 // Saved after every strategy and seed: an interrupted run still leaves its finished part.
@@ -175,5 +185,27 @@ struct ForgettingCommand: ParsableCommand {
             })
         try ForgettingBenchmark.write(results, base: base, command: command, settings: settings, to: out)
         print("wrote \(out)/results.json, report.md, drift.svg")
+    }
+
+    static var sortedJSON: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }
+
+    /// The runs an earlier start of this benchmark finished and saved in `dir`/results.json, when it ran
+    /// with exactly these settings (none otherwise: that file is then overwritten).
+    static func finishedRuns(in dir: String, settings: [String: String]) throws -> [StrategyResult] {
+        let path = dir + "/results.json"
+        guard let data = FileManager.default.contents(atPath: path) else { return [] }
+        guard let saved = try? JSONDecoder().decode(ForgettingBenchmark.Output.self, from: data) else {
+            FileHandle.standardError.write(Data("\(path) is not a forgetting benchmark's results: it will be overwritten\n".utf8))
+            return []
+        }
+        guard saved.settings == settings else {
+            FileHandle.standardError.write(Data("\(path) was written with other settings: it will be overwritten\n".utf8))
+            return []
+        }
+        return saved.results
     }
 }

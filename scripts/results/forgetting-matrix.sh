@@ -6,9 +6,10 @@
 # renders OUT/report.md and OUT/drift.svg.
 #
 # A part that finished (OUT/parts/S-N/done) is never rerun, so the script can be started again in every
-# session until everything is done; a part stopped in its gated half keeps its ungated result, and the
-# next start runs only the gated half (--only-gated) beside it. Extra flags for crma-bench go in
-# CRMA_BENCH_FLAGS (e.g. "--precision fp32"); the binary is .build/release/crma-bench unless CRMA_BENCH is set.
+# session until everything is done; a part stopped mid-way resumes where it stopped (crma-bench keeps its
+# finished runs and each run's progress after every update under OUT/parts/S-N/checkpoints). Extra flags
+# for crma-bench go in CRMA_BENCH_FLAGS (e.g. "--precision fp32"); the binary is .build/release/crma-bench
+# unless CRMA_BENCH is set. A part already running (its lock held by another start) is skipped.
 #
 # The parts, in the order they start: the claims first (naive, frozen, crma, crma-identity on seed 0),
 # then replay, ewc, lwf and olora on seed 0, then seeds 42 and 1234 of the first four.
@@ -27,20 +28,13 @@ run_part() {
     local dir="$out/parts/$strategy-$seed"
     [ -f "$dir/done" ] && return 0
     mkdir -p "$dir"
-    local mode=--gated
-    if [ -f "$dir/results.json" ] && python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['results']; sys.exit(0 if r and not r[-1]['strategy'].endswith('+gate') else 1)" "$dir/results.json"; then
-        # The ungated run was saved, the gated one was not: run only that, beside it.
-        mv "$dir/results.json" "$dir/ungated.json"
-        mode=--only-gated
-    fi
-    echo "$(date -u +%FT%TZ) start $strategy seed $seed ($mode)"
+    # A part another start of this script is running is left to it.
+    exec {lock}> "$dir/lock"
+    flock -n "$lock" || { echo "$(date -u +%FT%TZ) skip $strategy seed $seed: running elsewhere"; return 0; }
+    echo "$(date -u +%FT%TZ) start $strategy seed $seed"
     # shellcheck disable=SC2086
-    if "$bench" forgetting --strategies "$strategy" --seeds "$seed" $mode --threads 1 ${CRMA_BENCH_FLAGS:-} \
-        --out "$dir" > "$dir/log.txt" 2>&1; then
-        if [ -f "$dir/ungated.json" ]; then
-            python3 scripts/results/merge.py "$dir/results.json" "$dir/ungated.json" "$dir/results.json" > /dev/null \
-                && rm "$dir/ungated.json"
-        fi
+    if "$bench" forgetting --strategies "$strategy" --seeds "$seed" --gated --threads 1 ${CRMA_BENCH_FLAGS:-} \
+        --out "$dir" >> "$dir/log.txt" 2>&1; then
         touch "$dir/done"
         echo "$(date -u +%FT%TZ) done $strategy seed $seed"
     else
