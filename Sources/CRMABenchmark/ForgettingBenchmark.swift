@@ -34,6 +34,9 @@ public struct ForgettingBenchmark {
         /// never resumed.
         public var checkpointDirectory: String?
         public var checkpointKey = ""
+        /// Where each ungated run's final state is saved (`<strategy>-<seed>.safetensors`, ``LearnedState``):
+        /// the adapters `crma-bench route` and `export` experiments start from (nil: not saved).
+        public var statesDirectory: String?
         public init() {}
     }
 
@@ -267,6 +270,10 @@ public struct ForgettingBenchmark {
             }
         }
         if config.strategy.usesCRMA { result.substrateAblation = ablation(finalState, domains, config, scoring) }
+        if !gated, let dir = settings.statesDirectory {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try finalState.save(to: "\(dir)/\(config.strategy.rawValue)-\(config.seed).safetensors")
+        }
         return (result, fork)
     }
 

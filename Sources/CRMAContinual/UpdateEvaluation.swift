@@ -61,8 +61,10 @@ extension DomainUpdate {
     /// Scores `candidate` on every earlier domain's pinned rows (with the adapters of the strategy it was
     /// learned with), on the new domain and, when given, on the general benchmarks; asks the gate.
     /// `newDomainBaseLoss`: the base model's loss on the new domain's holdout when already known.
+    /// `between` runs between the scored parts (crmad serves waiting model requests there).
     public func evaluate(
-        _ candidate: LearnedState, job: Job, general: GeneralCheck? = nil, newDomainBaseLoss: Double? = nil
+        _ candidate: LearnedState, job: Job, general: GeneralCheck? = nil, newDomainBaseLoss: Double? = nil,
+        between: () -> Void = {}
     ) -> UpdateEvaluation {
         let domain = job.domain.name
         var metrics: [MonitoredMetric] = []
@@ -70,6 +72,7 @@ extension DomainUpdate {
         var previous: HoldoutScore?
         for e in job.earlier where !e.holdout.isEmpty {
             let s = score(adapters(scoring: e.name, in: candidate, job: job), e.holdout)
+            between()
             if e.name == domain {
                 previous = s
                 metrics.append(
@@ -81,7 +84,9 @@ extension DomainUpdate {
             }
         }
         let new = score(candidate.adapters(scoring: domain, learnedWith: config.strategy), job.domain.holdout)
+        between()
         let base = newDomainBaseLoss ?? score(AdapterSet(), job.domain.holdout).mean
+        between()
         var generalScores: [String: Double] = [:]
         if let general, !general.suite.isEmpty {
             generalScores = general.suite.scores(

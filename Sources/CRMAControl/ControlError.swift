@@ -1,3 +1,4 @@
+import CRMADaemon
 import CRMAWire
 import Hummingbird
 import NIOCore
@@ -12,6 +13,7 @@ public enum ControlError: Error, Equatable {
     case notFound(String)
     case conflict(String)
     case unavailable(String)
+    case tooManyRequests(String)
 
     var status: HTTPResponse.Status {
         switch self {
@@ -20,6 +22,7 @@ public enum ControlError: Error, Equatable {
         case .notFound: .notFound
         case .conflict: .conflict
         case .unavailable: .serviceUnavailable
+        case .tooManyRequests: .tooManyRequests
         }
     }
 
@@ -30,6 +33,7 @@ public enum ControlError: Error, Equatable {
         case .notFound: "not_found"
         case .conflict: "conflict"
         case .unavailable: "unavailable"
+        case .tooManyRequests: "too_many_requests"
         }
     }
 
@@ -38,7 +42,7 @@ public enum ControlError: Error, Equatable {
         case .noCredentials: "cannot read the peer's credentials; mutating calls need a Unix socket peer"
         case .forbidden(let uid):
             "uid \(uid) may not change state; add it to control.allowed_uids (or its group to allowed_gids) in crmad.toml"
-        case .badRequest(let m), .notFound(let m), .conflict(let m), .unavailable(let m): m
+        case .badRequest(let m), .notFound(let m), .conflict(let m), .unavailable(let m), .tooManyRequests(let m): m
         }
     }
 
@@ -65,6 +69,18 @@ struct ErrorMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let e as ControlError {
             return e.response
+        } catch let e as ModelQueueError {
+            switch e {
+            case .full: return ControlError.tooManyRequests("\(e)").response
+            case .deadline: return ControlError.unavailable("\(e)").response
+            }
+        } catch let e as InferencePlan.Refusal {
+            switch e {
+            case .badRequest: return ControlError.badRequest("\(e)").response
+            case .unknownModel: return ControlError.notFound("\(e)").response
+            }
+        } catch let e as ActiveVersionError {
+            return ControlError.unavailable("\(e)").response
         } catch let e as HTTPError {
             let code =
                 switch e.status {

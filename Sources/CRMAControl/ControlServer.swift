@@ -143,6 +143,7 @@ public struct ControlServer: Sendable {
             let g = try await d.withModel { lm, a in ModelQueries.generate(lm, adapters: a, prompt: r.prompt, maxTokens: n) }
             return try Self.json(g)
         }
+        InferenceRoutes.add(to: v1, daemon: d)
         v1.post("score") { req, ctx in
             let r = try await req.decode(as: ScoreRequest.self, context: ctx)
             let s = try await d.withModel { lm, a in ModelQueries.score(lm, adapters: a, text: r.text, maxTokens: 1024) }

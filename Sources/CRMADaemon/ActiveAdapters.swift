@@ -4,7 +4,8 @@ import CRMAModel
 import CRMAWire
 
 /// The active version's adapters, loaded once per version: the most recently learned domain's, as its
-/// lineage's strategy scores it (its own LoRA, the shared one, or every LoRA for olora), with the substrate.
+/// lineage's strategy scores it (its own LoRA, the shared one, or every LoRA for olora), with the substrate;
+/// and each learned domain's the same way (the inference API's `crma:<domain>`).
 /// An adapter file that cannot be loaded is an alert and an error, never the base model.
 ///
 /// `@unchecked Sendable`: the cache is read and written only on the worker thread (``UpdateWorker`` serves
@@ -15,7 +16,13 @@ final class ActiveAdapters: @unchecked Sendable {
     let lm: LanguageModel
     let defaultStrategy: Strategy
     let alerts: AlertSink
-    private var cached: (version: Int64, set: AdapterSet)?
+    private struct Loaded {
+        var version: Int64
+        var record: VersionRecord?
+        var state: LearnedState
+        var sets: [String: AdapterSet] = [:]
+    }
+    private var cached: Loaded?
 
     init(registry: Registry, blobs: BlobStore, lm: LanguageModel, defaultStrategy: Strategy, alerts: AlertSink) {
         self.registry = registry
@@ -28,24 +35,48 @@ final class ActiveAdapters: @unchecked Sendable {
     /// The adapters of the version active now. - Important: call it on the worker thread only (the set it
     /// returns is mutable model state, used between training steps).
     func current() throws -> AdapterSet {
-        let id = try registry.activeVersionID()
-        if let c = cached, c.version == id { return c.set }
-        var set = AdapterSet()
-        if let v = try registry.version(id), let h = v.adaptersHash {
-            let state: LearnedState
-            do {
-                state = try LearnedState.load(blobs.path(h), model: lm.model)
-            } catch {
-                alerts.raise(
-                    .jobFailed, "the adapters of the active version \(id) cannot be loaded: \(error)", domain: v.domain,
-                    version: id, fields: ["action": "refusing model requests; roll back to another version"])
-                throw ActiveVersionError(version: id, reason: "\(error)")
-            }
-            let domain = v.domain ?? ""
-            set = state.adapters(scoring: domain, learnedWith: v.strategy(of: domain, default: defaultStrategy))
-        }
-        cached = (id, set)
+        let v = try load()
+        return try adapters(for: v.record?.domain ?? "")
+    }
+
+    /// The domains the active version has learned, sorted.
+    func domains() throws -> [String] { (try load().record?.references.keys).map { $0.sorted() } ?? [] }
+
+    /// The active version's adapters for `domain` (worker thread only); nil if it has not learned it.
+    func adapters(forLearned domain: String) throws -> AdapterSet? {
+        try domains().contains(domain) ? try adapters(for: domain) : nil
+    }
+
+    private func adapters(for domain: String) throws -> AdapterSet {
+        var v = try load()
+        if let set = v.sets[domain] { return set }
+        let set =
+            v.record.map { $0.adaptersHash == nil ? AdapterSet() : v.state.adapters(
+                scoring: domain, learnedWith: $0.strategy(of: domain, default: defaultStrategy)) } ?? AdapterSet()
+        v.sets[domain] = set
+        cached = v
         return set
+    }
+
+    private func load() throws -> Loaded {
+        let id = try registry.activeVersionID()
+        if let c = cached, c.version == id { return c }
+        var loaded = Loaded(version: id, record: nil, state: .empty)
+        if let v = try registry.version(id) {
+            loaded.record = v
+            if let h = v.adaptersHash {
+                do {
+                    loaded.state = try LearnedState.load(blobs.path(h), model: lm.model)
+                } catch {
+                    alerts.raise(
+                        .jobFailed, "the adapters of the active version \(id) cannot be loaded: \(error)", domain: v.domain,
+                        version: id, fields: ["action": "refusing model requests; roll back to another version"])
+                    throw ActiveVersionError(version: id, reason: "\(error)")
+                }
+            }
+        }
+        cached = loaded
+        return loaded
     }
 }
 

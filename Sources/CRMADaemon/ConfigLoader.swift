@@ -132,7 +132,10 @@ public enum ConfigLoader {
             c.ingest.holdoutFraction = try s.double("holdout_fraction", in: 0.01...0.5) ?? c.ingest.holdoutFraction
         }
         if let s = try top.section("control") {
-            try s.only(["socket_mode", "allowed_uids", "allowed_gids", "idle_timeout_seconds"])
+            try s.only([
+                "socket_mode", "allowed_uids", "allowed_gids", "idle_timeout_seconds", "max_queued_requests",
+                "request_deadline_seconds", "max_completion_tokens", "listen", "token_file",
+            ])
             if let m = try s.int("socket_mode", in: 0...0o777) {
                 if m & 0o007 != 0 {
                     throw s.error("socket_mode", "grants access to every user (0o\(String(m, radix: 8))); use 0o660 or tighter")
@@ -143,6 +146,21 @@ public enum ConfigLoader {
             c.control.allowedGIDs = try s.ids("allowed_gids") ?? c.control.allowedGIDs
             c.control.idleTimeoutSeconds =
                 try s.double("idle_timeout_seconds", in: 0.1...86_400) ?? c.control.idleTimeoutSeconds
+            c.control.maxQueuedRequests = try s.int("max_queued_requests", in: 1...10_000) ?? c.control.maxQueuedRequests
+            c.control.requestDeadlineSeconds =
+                try s.double("request_deadline_seconds", in: 1...86_400) ?? c.control.requestDeadlineSeconds
+            c.control.maxCompletionTokens =
+                try s.int("max_completion_tokens", in: 1...1_000_000) ?? c.control.maxCompletionTokens
+            c.control.listen = try s.string("listen") ?? c.control.listen
+            c.control.tokenFile = try s.string("token_file") ?? c.control.tokenFile
+            if !c.control.listen.isEmpty {
+                guard TCPListen(c.control.listen) != nil else {
+                    throw s.error("listen", "must be host:port, such as 127.0.0.1:8080 (got \"\(c.control.listen)\")")
+                }
+                guard !c.control.tokenFile.isEmpty else {
+                    throw s.error("token_file", "is required with listen: the TCP listener serves only bearer-token requests")
+                }
+            }
         }
         if let s = try top.section("resources") {
             try s.only(["blas_threads"])

@@ -16,7 +16,7 @@ public final class Daemon: Sendable {
     public let lm: LanguageModel
     public let logger: Logger
     let notifier = ServiceNotifier()
-    let started = Date()
+    public let started = Date()
     let events = EventHub()
     let alerts: AlertSink
     let inbox: InboxService
@@ -97,7 +97,7 @@ public final class Daemon: Sendable {
     public func withModel<T: Sendable>(_ body: @escaping @Sendable (LanguageModel, AdapterSet) throws -> T) async throws
         -> T
     {
-        try await worker.withModel(body)
+        try await worker.withModels { lm, adapters in try body(lm, try adapters.current()) }
     }
 
     /// Version `request.version`'s adapters as files (``VersionExport``), loaded on the worker thread between
@@ -106,7 +106,9 @@ public final class Daemon: Sendable {
     public func export(_ request: ExportRequest) async throws -> ExportResponse {
         guard let v = try registry.version(request.version) else { throw RegistryError.noSuchVersion(request.version) }
         let blobs = self.blobs, strategy = config.training.strategy, base = config.model.path
-        return try await worker.withBaseModel { lm in
+        // Needs the model but not the active adapters: an active version whose adapters cannot be loaded
+        // does not refuse the export of another.
+        return try await worker.withModels { lm, _ in
             try VersionExport.response(
                 request, version: v, defaultStrategy: strategy, baseModel: base,
                 state: { try LearnedState.load(v.adaptersHash.map(blobs.path), model: lm.model) },

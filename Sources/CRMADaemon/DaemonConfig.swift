@@ -107,6 +107,17 @@ public struct DaemonConfig: Sendable, Equatable {
         /// A connection with no complete request for this long is closed (slow or stuck clients); a
         /// request being answered, such as the event stream, is not idle.
         public var idleTimeoutSeconds = 30.0
+        /// Model requests (completions, generate, score, export) that may wait for the worker; one more gets 429.
+        public var maxQueuedRequests = 16
+        /// A model request that waited this long for the worker is answered with an error instead.
+        public var requestDeadlineSeconds = 300.0
+        /// The most tokens one completion may generate (a request's `max_tokens` above it is refused).
+        public var maxCompletionTokens = 1024
+        /// An optional TCP listener ("host:port") for the inference API only (`/v1/models`,
+        /// `/v1/chat/completions`, `/v1/completions`), behind a bearer token; empty: none.
+        public var listen = ""
+        /// The file holding that bearer token (readable by the service user only); required with `listen`.
+        public var tokenFile = ""
     }
 
     public struct Resources: Sendable, Equatable {
@@ -124,4 +135,21 @@ public struct DaemonConfig: Sendable, Equatable {
     public var resources = Resources()
 
     public init() {}
+}
+
+/// `control.listen` parsed: a host (name, IPv4 or bracketed IPv6) and a port.
+public struct TCPListen: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+
+    public init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (1...65_535).contains(port)
+        else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, !host.contains(" ") else { return nil }
+        self.host = host
+        self.port = port
+    }
 }

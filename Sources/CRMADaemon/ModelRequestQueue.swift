@@ -1,27 +1,69 @@
 import CRMAAdapters
 import CRMAModel
+import Foundation
 import Synchronization
 
-/// Model work the control API asks for (generate, score, chat completions), waiting for the worker thread,
-/// which serves it between training steps with the model and the active version's adapters.
+/// Model work the control API asks for (generate, score, completions, export), waiting for the worker
+/// thread, which serves it between training steps (and between the scored parts of an evaluation) with the
+/// model and the active version's adapters. At most `capacity` requests wait: one more is refused
+/// (429) instead of queueing without bound; a request that waited longer than `deadline` is answered
+/// with an error instead of being served late.
 final class ModelRequestQueue: Sendable {
-    /// One request: the model and the active adapters (or why they cannot be loaded) → its answer.
-    typealias Request = @Sendable (LanguageModel, Result<AdapterSet, any Error>) -> Void
+    /// One request, run on the worker thread with the model and the active version's adapters.
+    typealias Request = @Sendable (LanguageModel, ActiveAdapters) -> Void
 
-    private let waiting = Mutex<[Request]>([])
+    private struct Waiting {
+        let since: Date
+        let run: Request
+        let expired: @Sendable (ModelQueueError) -> Void
+    }
+
+    let capacity: Int
+    let deadline: TimeInterval
+    private let waiting = Mutex<[Waiting]>([])
+
+    init(capacity: Int = 16, deadline: TimeInterval = 300) {
+        self.capacity = capacity
+        self.deadline = deadline
+    }
 
     var isEmpty: Bool { waiting.withLock { $0.isEmpty } }
 
-    func append(_ request: @escaping Request) { waiting.withLock { $0.append(request) } }
+    /// Queues `request`; `expired` runs instead if it waits past the deadline. Throws
+    /// ``ModelQueueError/full(_:)`` when `capacity` requests already wait.
+    func append(_ request: @escaping Request, expired: @escaping @Sendable (ModelQueueError) -> Void) throws {
+        try waiting.withLock { w in
+            guard w.count < capacity else { throw ModelQueueError.full(capacity) }
+            w.append(Waiting(since: Date(), run: request, expired: expired))
+        }
+    }
 
-    /// Runs every waiting request (on the calling thread, the worker's) with `adapters` loaded only if any.
-    func serve(_ lm: LanguageModel, adapters: () throws -> AdapterSet) {
+    /// Runs every waiting request on the calling thread (the worker's), oldest first.
+    func serve(_ lm: LanguageModel, adapters: ActiveAdapters, now: () -> Date = Date.init) {
         let pending = waiting.withLock { w in
             defer { w = [] }
             return w
         }
-        guard !pending.isEmpty else { return }
-        let a = Result { try adapters() }
-        for r in pending { r(lm, a) }
+        for r in pending {
+            let waited = now().timeIntervalSince(r.since)
+            if waited > deadline { r.expired(.deadline(waited: waited, limit: deadline)) } else { r.run(lm, adapters) }
+        }
+    }
+}
+
+/// Why a model request was not served.
+public enum ModelQueueError: Error, Equatable, CustomStringConvertible {
+    /// `capacity` requests already wait for the model.
+    case full(Int)
+    /// The request waited longer than the deadline (a long training step or evaluation part held the model).
+    case deadline(waited: Double, limit: Double)
+
+    public var description: String {
+        switch self {
+        case .full(let n):
+            "\(n) model requests are already waiting (control.max_queued_requests); retry shortly"
+        case .deadline(let waited, let limit):
+            "the request waited \(Int(waited)) s for the model, over control.request_deadline_seconds (\(Int(limit)) s); retry"
+        }
     }
 }

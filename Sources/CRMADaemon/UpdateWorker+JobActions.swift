@@ -174,7 +174,10 @@ extension UpdateWorker {
                 id: job.id, domain: job.domain, phase: "evaluating", step: job.totalSteps, totalSteps: job.totalSteps,
                 loss: nil, tokensPerSecond: nil, etaSeconds: nil, spectralExcess: nil, startedAt: run.started))
         let candidate = try LearnedState.load(candidatePath(job.id), model: lm.model)
-        let evaluation = run.update.evaluate(candidate, job: inputs.job, general: general.check(lm))
+        // Model requests wait for the scored parts (a holdout, the general benchmarks), not the whole evaluation.
+        let evaluation = run.update.evaluate(candidate, job: inputs.job, general: general.check(lm)) {
+            serveModelRequests()
+        }
         run.evaluation = evaluation
         return evaluation.decision.action == .accept ? .accept : .rollback
     }

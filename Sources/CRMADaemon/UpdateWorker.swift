@@ -22,7 +22,7 @@ final class UpdateWorker: Sendable {
     let notifier: ServiceNotifier
     let general: GeneralBaseline
     let adapters: ActiveAdapters
-    let requests = ModelRequestQueue()
+    let requests: ModelRequestQueue
 
     private let stopping = Atomic<Bool>(false)
     /// Jobs an operator cancelled while they trained. Its lock is also held while a cancel is decided and
@@ -49,6 +49,8 @@ final class UpdateWorker: Sendable {
         self.disk = disk
         self.notifier = notifier
         self.general = general
+        requests = ModelRequestQueue(
+            capacity: config.control.maxQueuedRequests, deadline: config.control.requestDeadlineSeconds)
         adapters = ActiveAdapters(
             registry: registry, blobs: blobs, lm: lm, defaultStrategy: config.training.strategy, alerts: alerts)
     }
@@ -108,24 +110,27 @@ final class UpdateWorker: Sendable {
 
     // MARK: model requests
 
-    /// Runs `body` on the worker thread with the model and the active adapters (between training steps).
-    func withModel<T: Sendable>(_ body: @escaping @Sendable (LanguageModel, AdapterSet) throws -> T) async throws -> T {
+    /// Runs `body` on the worker thread with the model and the active version's adapters (between training
+    /// steps). Throws ``ModelQueueError`` when too many requests wait or this one waited too long.
+    func withModels<T: Sendable>(_ body: @escaping @Sendable (LanguageModel, ActiveAdapters) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, any Error>) in
-            requests.append { lm, a in cont.resume(with: Result { try body(lm, try a.get()) }) }
-            wake()
+            do {
+                try requests.append({ lm, a in cont.resume(with: Result { try body(lm, a) }) }, expired: { cont.resume(throwing: $0) })
+                wake()
+            } catch {
+                cont.resume(throwing: error)
+            }
         }
     }
 
-    /// Like ``withModel(_:)`` for work that needs the model but not the active adapters (an export of any
-    /// version), so an active version whose adapters cannot be loaded does not refuse it.
-    func withBaseModel<T: Sendable>(_ body: @escaping @Sendable (LanguageModel) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, any Error>) in
-            requests.append { lm, _ in cont.resume(with: Result { try body(lm) }) }
-            wake()
-        }
+    /// Queues `body` for the worker thread without waiting for it (a streamed answer); `expired` runs
+    /// instead if it waits past the deadline. Throws ``ModelQueueError/full(_:)``.
+    func enqueue(_ body: @escaping ModelRequestQueue.Request, expired: @escaping @Sendable (ModelQueueError) -> Void) throws {
+        try requests.append(body, expired: expired)
+        wake()
     }
 
-    func serveModelRequests() { requests.serve(lm) { try adapters.current() } }
+    func serveModelRequests() { requests.serve(lm, adapters: adapters) }
 
     /// At a step boundary: serve waiting model requests, then tell whether training must stop.
     func atStepBoundary(job: Int64) -> Bool {

@@ -23,7 +23,7 @@ struct ForgettingCommand: ParsableCommand {
             (data/benchmarks) are scored on the substrate after the last update and on the base model. The gate crmad \
             runs judges every update; report.md shows its decisions, and --gated adds each strategy as crmad would \
             run it (rolled-back updates dropped). Results are saved after every strategy and seed, and each run's \
-            progress after every update (--out/checkpoints): the same command started again keeps the finished runs \
+            progress after every update (--out/checkpoints; each run's final adapters go to --out/states): the same command started again keeps the finished runs \
             and resumes the others at their next update. Split a long run over processes with --seeds/--strategies \
             (one --out each) and merge with scripts/results/merge.py.
             --quick: one seed, naive / frozen / crma on medical, legal and code with 150 examples each: the same \
@@ -162,6 +162,7 @@ struct ForgettingCommand: ParsableCommand {
         if s.strategies.contains(.olora) { settings["olora"] = "lambda=\(oloraLambda)" }
         // Each run's progress is saved after every update: the same command started again resumes it.
         s.checkpointDirectory = out + "/checkpoints"
+        s.statesDirectory = out + "/states"
         s.checkpointKey = String(decoding: try Self.sortedJSON.encode(settings), as: UTF8.self)
         let bench = ForgettingBenchmark(lm: lm, settings: s)
         let doms = try bench.loadDomains(data, names: domains.split(separator: ",").map(String.init))

@@ -66,3 +66,15 @@ import CRMANumerics
         #expect(ids[0] == Int32(best))
     }
 }
+
+/// What a streamed completion may show: never the start of a stop sequence that may still complete.
+@Suite struct CompletionTextTests {
+    @Test func holdsBackWhatMayBecomeAStopSequenceAndFindsTheFirstOne() {
+        let s = { (t: String) in Array(t.unicodeScalars) }
+        #expect(CompletionText.heldBack(s("END"), in: s("the E")[...]) == 1)
+        #expect(CompletionText.heldBack(s("END"), in: s("the EN")[...]) == 2)
+        #expect(CompletionText.heldBack(s("END"), in: s("the X")[...]) == 0)
+        #expect(CompletionText.firstMatch(of: s("END"), in: s("a END b END")) == 2)
+        #expect(CompletionText.firstMatch(of: s("END"), in: s("EN")) == nil)
+    }
+}

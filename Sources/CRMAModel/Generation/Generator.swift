@@ -9,14 +9,19 @@ public enum GenerationStop: String, Sendable, Codable {
 }
 
 /// Autoregressive generation with a KV cache: the prompt is processed in one forward pass, then one
-/// token per step.
+/// token per step. Under `adapters` (a domain's LoRA and the CRMA substrate) the cache holds the keys and
+/// values they produce, so it lives for one request.
+///
+/// - Important: adapter sets keep per-call scratch state: one generation at a time per set.
 public struct Generator {
     public let model: LlamaModel
     public let tokenizer: Tokenizer
+    public let adapters: (any LlamaAdapterHooks)?
 
-    public init(_ lm: LanguageModel) {
+    public init(_ lm: LanguageModel, adapters: (any LlamaAdapterHooks)? = nil) {
         model = lm.model
         tokenizer = lm.tokenizer
+        self.adapters = adapters
     }
 
     /// Generates up to `maxTokens` after `prompt` (ids). `onToken` receives each new id and may stop.
@@ -33,7 +38,8 @@ public struct Generator {
         var sampler = Sampler(sampling)
         let logits = FloatBuffer(count: c.vocabSize)
         var out: [Int32] = []
-        var h = model.hiddenStates(tokens: prompt, batch: 1, seqLen: prompt.count, cache: cache, workspace: ws)
+        var h = model.hiddenStates(
+            tokens: prompt, batch: 1, seqLen: prompt.count, cache: cache, workspace: ws, adapters: adapters)
         var last = h.pointer + (prompt.count - 1) * c.hiddenSize
         while true {
             model.logits(hidden: last, rows: 1, into: logits.pointer)
@@ -43,7 +49,7 @@ public struct Generator {
             if onToken(next) == .stop { return (out, .requested) }
             if out.count >= maxTokens { return (out, .maxTokens) }
             if cache.length >= capacity { return (out, .contextFull) }
-            h = model.hiddenStates(tokens: [next], batch: 1, seqLen: 1, cache: cache, workspace: ws)
+            h = model.hiddenStates(tokens: [next], batch: 1, seqLen: 1, cache: cache, workspace: ws, adapters: adapters)
             last = h.pointer
         }
     }

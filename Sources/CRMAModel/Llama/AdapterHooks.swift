@@ -35,3 +35,18 @@ public protocol LlamaAdapterHooks: AnyObject {
     /// the layer's output before the transform, accumulating parameter gradients.
     func residualBackward(layer: Int, dh: UnsafeMutablePointer<Float>, rows: Int)
 }
+
+extension LlamaAdapterHooks {
+    /// `y += adapter(x)` for each of `projections` this set adapts in `layer`, where the projections'
+    /// outputs are column blocks of one fused buffer (`y + offsets[i]`, `widths[i]` columns, row stride `ldy`).
+    public func forward(
+        _ projections: [Projection], layer: Int, x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
+        y: UnsafeMutablePointer<Float>, ldy: Int, offsets: [Int], widths: [Int]
+    ) {
+        for (i, p) in projections.enumerated() where adapts(p, layer: layer) {
+            projectionForward(
+                p, layer: layer, x: x, rows: rows, inFeatures: inFeatures, y: y + offsets[i], ldy: ldy,
+                outFeatures: widths[i])
+        }
+    }
+}

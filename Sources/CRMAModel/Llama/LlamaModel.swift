@@ -66,10 +66,11 @@ public final class LlamaModel: @unchecked Sendable {
     /// as `batch` sequences of `seqLen` tokens. With a `cache` (batch 1 only), positions continue after
     /// the cached ones and the new keys and values are appended. With a `workspace`, activations are
     /// reused across calls and the returned buffer belongs to it (overwritten by its next use); `clock`
-    /// accumulates time per phase.
+    /// accumulates time per phase. `adapters` (LoRA, CRMA) apply as in the training pass, so their keys
+    /// and values go into the cache: a cache filled under one adapter set serves only that set.
     public func hiddenStates(
         tokens: [Int32], batch: Int, seqLen: Int, cache: KVCache? = nil, workspace: ForwardWorkspace? = nil,
-        clock: PhaseClock? = nil
+        adapters hooks: (any LlamaAdapterHooks)? = nil, clock: PhaseClock? = nil
     ) -> FloatBuffer {
         precondition(tokens.count == batch * seqLen, "tokens must be batch × seqLen")
         precondition(cache == nil || batch == 1, "a KV cache holds one sequence")
@@ -96,6 +97,9 @@ public final class LlamaModel: @unchecked Sendable {
                 x.pointer, weight: w.attnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
             clock?.enter("gemm")
             project(.qkv, layer: l, xn.pointer, rows: n, into: qkv.pointer)
+            hooks?.forward(
+                [.q, .k, .v], layer: l, x: xn.pointer, rows: n, inFeatures: d, y: qkv.pointer, ldy: c.qkvSize,
+                offsets: [0, c.qSize, c.qSize + c.kvSize], widths: [c.qSize, c.kvSize, c.kvSize])
             clock?.enter("rope")
             rope.applyToQK(qkv.pointer, config: c, batch: batch, seqLen: seqLen, firstPosition: past)
             clock?.enter("attention")
@@ -103,16 +107,26 @@ public final class LlamaModel: @unchecked Sendable {
                 config: c, qkv: qkv.pointer, batch: batch, seqLen: seqLen, cache: cache, layer: l, into: attn.pointer)
             clock?.enter("gemm")
             project(.wo, layer: l, attn.pointer, rows: n, into: x.pointer, accumulate: true)
+            hooks?.forward(
+                [.o], layer: l, x: attn.pointer, rows: n, inFeatures: c.qSize, y: x.pointer, ldy: d, offsets: [0],
+                widths: [d])
             // MLP block.
             clock?.enter("norm")
             ParallelKernels.rmsNorm(
                 x.pointer, weight: w.ffnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
             clock?.enter("gemm")
             project(.gateUp, layer: l, xn.pointer, rows: n, into: gu.pointer)
+            hooks?.forward(
+                [.gate, .up], layer: l, x: xn.pointer, rows: n, inFeatures: d, y: gu.pointer, ldy: 2 * c.ffnSize,
+                offsets: [0, c.ffnSize], widths: [c.ffnSize, c.ffnSize])
             clock?.enter("swiglu")
             ParallelKernels.swiGLU(gu.pointer, rows: n, ffn: c.ffnSize, into: act.pointer)
             clock?.enter("gemm")
             project(.down, layer: l, act.pointer, rows: n, into: x.pointer, accumulate: true)
+            hooks?.forward(
+                [.down], layer: l, x: act.pointer, rows: n, inFeatures: c.ffnSize, y: x.pointer, ldy: d, offsets: [0],
+                widths: [d])
+            hooks?.residualForward(layer: l, h: x.pointer, rows: n)
         }
         cache?.length = past + seqLen
         clock?.enter("norm")

@@ -89,7 +89,7 @@ public final class LlamaTrainingPass {
             clock?.enter("forward.gemm")
             model.project(.qkv, layer: l, xn.pointer, rows: n, into: s.qkv.pointer)
             clock?.enter("forward.adapters")
-            adaptForward(
+            hooks?.forward(
                 [.q, .k, .v], layer: l, x: xn.pointer, rows: n, inFeatures: d, y: s.qkv.pointer, ldy: c.qkvSize,
                 offsets: [0, c.qSize, c.qSize + c.kvSize], widths: [c.qSize, c.kvSize, c.kvSize])
             clock?.enter("forward.elementwise")
@@ -107,7 +107,7 @@ public final class LlamaTrainingPass {
             clock?.enter("forward.gemm")
             model.project(.wo, layer: l, s.attnOut.pointer, rows: n, into: x.pointer, accumulate: true)
             clock?.enter("forward.adapters")
-            adaptForward(
+            hooks?.forward(
                 [.o], layer: l, x: s.attnOut.pointer, rows: n, inFeatures: c.qSize, y: x.pointer, ldy: d, offsets: [0],
                 widths: [d])
             clock?.enter("forward.elementwise")
@@ -119,7 +119,7 @@ public final class LlamaTrainingPass {
             clock?.enter("forward.gemm")
             model.project(.gateUp, layer: l, xn.pointer, rows: n, into: s.gu.pointer)
             clock?.enter("forward.adapters")
-            adaptForward(
+            hooks?.forward(
                 [.gate, .up], layer: l, x: xn.pointer, rows: n, inFeatures: d, y: s.gu.pointer, ldy: 2 * c.ffnSize,
                 offsets: [0, c.ffnSize], widths: [c.ffnSize, c.ffnSize])
             clock?.enter("forward.elementwise")
@@ -127,7 +127,7 @@ public final class LlamaTrainingPass {
             clock?.enter("forward.gemm")
             model.project(.down, layer: l, act.pointer, rows: n, into: x.pointer, accumulate: true)
             clock?.enter("forward.adapters")
-            adaptForward(
+            hooks?.forward(
                 [.down], layer: l, x: act.pointer, rows: n, inFeatures: c.ffnSize, y: x.pointer, ldy: d, offsets: [0],
                 widths: [d])
             clock?.enter("forward.adapters")
@@ -296,19 +296,6 @@ public final class LlamaTrainingPass {
     private func needsInput(_ ps: [Projection], _ l: Int) -> Bool {
         guard let hooks else { return false }
         return ps.contains { hooks.adapts($0, layer: l) }
-    }
-
-    private func adaptForward(
-        _ ps: [Projection], layer: Int, x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
-        y: UnsafeMutablePointer<Float>, ldy: Int,
-        offsets: [Int], widths: [Int]
-    ) {
-        guard let hooks else { return }
-        for (i, p) in ps.enumerated() where hooks.adapts(p, layer: layer) {
-            hooks.projectionForward(
-                p, layer: layer, x: x, rows: rows, inFeatures: inFeatures, y: y + offsets[i], ldy: ldy,
-                outFeatures: widths[i])
-        }
     }
 
     private func adaptBackward(

@@ -1,0 +1,108 @@
+import CRMAAdapters
+import CRMAContinual
+import CRMAModel
+import CRMAWire
+import Foundation
+import Synchronization
+
+/// What a streamed completion reports, in order: the model that answers (after routing), text as it comes,
+/// then the finished completion, or a failure.
+public enum InferenceEvent: Sendable {
+    case started(model: String)
+    case text(String)
+    case finished(TextCompletion)
+    case failed(String)
+}
+
+/// Runs an ``InferencePlan`` on the worker thread: the adapters its model names (`crma` routes the
+/// request to a learned domain with ``DomainRouter``), then generation with a KV cache under them.
+enum InferenceRunner {
+    /// The adapters and the served model name (`crma:<domain>` once routed).
+    static func adapters(_ plan: InferencePlan, lm: LanguageModel, active: ActiveAdapters) throws -> (String, AdapterSet) {
+        switch plan.model {
+        case InferenceModel.base:
+            return (plan.model, AdapterSet())
+        case InferenceModel.routed:
+            let domains = try active.domains()
+            let candidates = try domains.compactMap { d in try active.adapters(forLearned: d).map { (name: d, adapters: $0) } }
+            guard let decision = DomainRouter(model: lm.model).route(plan.routingText, candidates: candidates) else {
+                return (InferenceModel.base, AdapterSet())  // nothing learned yet: the base model answers
+            }
+            let set = candidates.first { $0.name == decision.domain }!.adapters
+            return (InferenceModel.domainPrefix + decision.domain, set)
+        default:
+            let domain = String(plan.model.dropFirst(InferenceModel.domainPrefix.count))
+            guard plan.model.hasPrefix(InferenceModel.domainPrefix), let set = try active.adapters(forLearned: domain) else {
+                throw InferencePlan.Refusal.unknownModel(plan.model, known: try Self.models(active.domains()))
+            }
+            return (plan.model, set)
+        }
+    }
+
+    /// The model names served when the active version has learned `domains`.
+    static func models(_ domains: [String]) -> [String] {
+        [InferenceModel.base, InferenceModel.routed] + domains.map { InferenceModel.domainPrefix + $0 }
+    }
+
+    /// Generates the plan's completion; `onText` may stop it.
+    static func run(
+        _ plan: InferencePlan, lm: LanguageModel, active: ActiveAdapters, onModel: (String) -> Void = { _ in },
+        onText: (String) -> GenerationControl = { _ in .more }
+    ) throws -> (model: String, completion: TextCompletion) {
+        let (model, set) = try adapters(plan, lm: lm, active: active)
+        onModel(model)
+        let c = Generator(lm, adapters: set).complete(
+            prompt: plan.prompt, maxTokens: plan.maxTokens, sampling: plan.sampling, stopTokens: plan.stopTokens,
+            stopSequences: plan.stopSequences, onText: onText)
+        return (model, c)
+    }
+}
+
+extension Daemon {
+    /// The inference API's model names now: `base`, `crma`, and `crma:<domain>` for each domain the active
+    /// version has learned.
+    public func servedModels() throws -> [String] {
+        let id = try registry.activeVersionID()
+        return InferenceRunner.models((try registry.version(id)?.references.keys).map { $0.sorted() } ?? [])
+    }
+
+    /// Runs `plan` to the end on the worker thread (between training steps) and returns the answering model's
+    /// name and the completion. Throws ``ModelQueueError`` or ``InferencePlan/Refusal``.
+    public func complete(_ plan: InferencePlan) async throws -> (model: String, completion: TextCompletion) {
+        try await worker.withModels { lm, active in try InferenceRunner.run(plan, lm: lm, active: active) }
+    }
+
+    /// Queues `plan` and streams its events into `events` (then finishes it); a consumer that goes away
+    /// stops generation at the next token. Throws ``ModelQueueError/full(_:)`` when it cannot queue.
+    public func stream(_ plan: InferencePlan, into events: AsyncStream<InferenceEvent>.Continuation) throws {
+        let flag = SendableFlag()
+        events.onTermination = { _ in flag.set() }
+        try worker.enqueue(
+            { lm, active in
+                do {
+                    let (_, c) = try InferenceRunner.run(
+                        plan, lm: lm, active: active, onModel: { events.yield(.started(model: $0)) },
+                        onText: { text in
+                            if flag.isSet { return .stop }
+                            events.yield(.text(text))
+                            return .more
+                        })
+                    events.yield(.finished(c))
+                } catch {
+                    events.yield(.failed("\(error)"))
+                }
+                events.finish()
+            },
+            expired: { error in
+                events.yield(.failed("\(error)"))
+                events.finish()
+            })
+    }
+}
+
+/// A one-way flag readable from any thread.
+final class SendableFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
+}

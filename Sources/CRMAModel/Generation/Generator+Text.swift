@@ -1,0 +1,42 @@
+/// A finished text completion.
+public struct TextCompletion: Sendable, Equatable {
+    public var text: String
+    public var promptTokens: Int
+    public var completionTokens: Int
+    /// OpenAI's `finish_reason`: "stop" (end of turn or a stop sequence) or "length" (the token limit or
+    /// the context is full); "cancelled" when `onText` stopped it.
+    public var finishReason: String
+}
+
+extension Generator {
+    /// Generates text after `prompt` until a stop token, a stop sequence (cut from the text), `maxTokens`
+    /// or the context's end. `onText` receives the text as it becomes safe to show (``CompletionText``)
+    /// and may stop generation (a client that went away).
+    public func complete(
+        prompt: [Int32], maxTokens: Int, sampling: SamplingParameters = .greedy, stopTokens: Set<Int32> = [],
+        stopSequences: [String] = [], onText: (String) -> GenerationControl = { _ in .more }
+    ) -> TextCompletion {
+        var text = CompletionText(stopSequences: stopSequences)
+        var all = ""
+        var cancelled = false
+        let (ids, stop) = generate(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopTokens: stopTokens) {
+            let delta = text.append($0, tokenizer: tokenizer)
+            all += delta
+            if !delta.isEmpty, onText(delta) == .stop {
+                cancelled = true
+                return .stop
+            }
+            return text.stopped ? .stop : .more
+        }
+        let rest = text.finish(tokenizer: tokenizer)
+        all += rest
+        if !rest.isEmpty, !cancelled { _ = onText(rest) }
+        let reason: String =
+            switch stop {
+            case .endOfTurn: "stop"
+            case .requested: cancelled ? "cancelled" : "stop"
+            case .maxTokens, .contextFull: text.stopped ? "stop" : "length"
+            }
+        return TextCompletion(text: all, promptTokens: prompt.count, completionTokens: ids.count, finishReason: reason)
+    }
+}

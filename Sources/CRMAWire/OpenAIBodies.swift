@@ -1,0 +1,261 @@
+/// The OpenAI-compatible inference API (`/v1/chat/completions`, `/v1/completions`, `/v1/models`): the
+/// subset of OpenAI's request and response shapes crmad serves, so OpenAI clients work unchanged.
+///
+/// `model` picks the adapters: `base` (no adapters), `crma:<domain>` (that domain's adapters in the active
+/// version) or `crma` (the domain chosen for each request by routing; the response's `model` names it).
+public enum InferenceModel {
+    public static let base = "base"
+    public static let routed = "crma"
+    public static let domainPrefix = "crma:"
+}
+
+/// `stop`: one string or a list (OpenAI accepts both).
+public struct StopSequences: Sendable, Equatable, Codable {
+    public var values: [String]
+
+    public init(_ values: [String]) { self.values = values }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let one = try? c.decode(String.self) { values = [one] } else { values = try c.decode([String].self) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(values)
+    }
+}
+
+/// What both completion requests share.
+public struct SamplingFields: Sendable, Equatable, Codable {
+    public var maxTokens: Int?
+    public var temperature: Float?
+    public var topP: Float?
+    public var stop: StopSequences?
+    public var seed: UInt64?
+    public var stream: Bool?
+    /// `{"include_usage": true}`: a last streamed chunk carries the usage.
+    public var streamOptions: StreamOptions?
+    public var n: Int?
+
+    public struct StreamOptions: Sendable, Equatable, Codable {
+        public var includeUsage: Bool?
+
+        public init(includeUsage: Bool? = nil) { self.includeUsage = includeUsage }
+
+        enum CodingKeys: String, CodingKey { case includeUsage = "include_usage" }
+    }
+
+    public init(
+        maxTokens: Int? = nil, temperature: Float? = nil, topP: Float? = nil, stop: [String]? = nil, seed: UInt64? = nil,
+        stream: Bool? = nil
+    ) {
+        self.maxTokens = maxTokens
+        self.temperature = temperature
+        self.topP = topP
+        self.stop = stop.map(StopSequences.init)
+        self.seed = seed
+        self.stream = stream
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case maxTokens = "max_tokens", temperature, topP = "top_p", stop, seed, stream, n
+        case streamOptions = "stream_options"
+    }
+}
+
+/// `POST /v1/chat/completions`.
+public struct ChatCompletionRequest: Sendable, Equatable, Codable {
+    public struct Message: Sendable, Equatable, Codable {
+        public var role: String
+        public var content: String
+
+        public init(role: String, content: String) {
+            self.role = role
+            self.content = content
+        }
+    }
+    public var model: String
+    public var messages: [Message]
+    /// OpenAI's newer name for `max_tokens`.
+    public var maxCompletionTokens: Int?
+    public var sampling: SamplingFields
+
+    public init(model: String, messages: [Message], sampling: SamplingFields = SamplingFields()) {
+        self.model = model
+        self.messages = messages
+        self.sampling = sampling
+    }
+
+    enum CodingKeys: String, CodingKey { case model, messages, maxCompletionTokens = "max_completion_tokens" }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        model = try c.decode(String.self, forKey: .model)
+        messages = try c.decode([Message].self, forKey: .messages)
+        maxCompletionTokens = try c.decodeIfPresent(Int.self, forKey: .maxCompletionTokens)
+        sampling = try SamplingFields(from: decoder)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(model, forKey: .model)
+        try c.encode(messages, forKey: .messages)
+        try c.encodeIfPresent(maxCompletionTokens, forKey: .maxCompletionTokens)
+        try sampling.encode(to: encoder)
+    }
+}
+
+/// `POST /v1/completions` (one prompt).
+public struct CompletionRequest: Sendable, Equatable, Codable {
+    public var model: String
+    public var prompt: String
+    public var sampling: SamplingFields
+
+    public init(model: String, prompt: String, sampling: SamplingFields = SamplingFields()) {
+        self.model = model
+        self.prompt = prompt
+        self.sampling = sampling
+    }
+
+    enum CodingKeys: String, CodingKey { case model, prompt }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        model = try c.decode(String.self, forKey: .model)
+        if let one = try? c.decode(String.self, forKey: .prompt) {
+            prompt = one
+        } else {
+            let many = try c.decode([String].self, forKey: .prompt)
+            guard many.count == 1 else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .prompt, in: c, debugDescription: "one prompt per request (got \(many.count))")
+            }
+            prompt = many[0]
+        }
+        sampling = try SamplingFields(from: decoder)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(model, forKey: .model)
+        try c.encode(prompt, forKey: .prompt)
+        try sampling.encode(to: encoder)
+    }
+}
+
+/// Token counts of one request.
+public struct Usage: Sendable, Equatable, Codable {
+    public var promptTokens: Int
+    public var completionTokens: Int
+    public var totalTokens: Int
+
+    public init(promptTokens: Int, completionTokens: Int) {
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+        totalTokens = promptTokens + completionTokens
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case promptTokens = "prompt_tokens", completionTokens = "completion_tokens", totalTokens = "total_tokens"
+    }
+}
+
+/// A chat completion (`object` "chat.completion") or one streamed chunk of it ("chat.completion.chunk").
+public struct ChatCompletionResponse: Sendable, Equatable, Codable {
+    public struct Choice: Sendable, Equatable, Codable {
+        public var index: Int
+        /// The whole reply (not streamed).
+        public var message: ChatCompletionRequest.Message?
+        /// What this chunk adds (streamed): the role in the first chunk, then text.
+        public var delta: Delta?
+        /// "stop" (end of turn or a stop sequence) or "length" (max_tokens or the context), on the last chunk.
+        public var finishReason: String?
+
+        public init(index: Int = 0, message: ChatCompletionRequest.Message? = nil, delta: Delta? = nil, finishReason: String?) {
+            self.index = index
+            self.message = message
+            self.delta = delta
+            self.finishReason = finishReason
+        }
+
+        enum CodingKeys: String, CodingKey { case index, message, delta, finishReason = "finish_reason" }
+    }
+    public struct Delta: Sendable, Equatable, Codable {
+        public var role: String?
+        public var content: String?
+
+        public init(role: String? = nil, content: String? = nil) {
+            self.role = role
+            self.content = content
+        }
+    }
+    public var id: String
+    public var object: String
+    public var created: Int
+    public var model: String
+    public var choices: [Choice]
+    public var usage: Usage?
+
+    public init(id: String, object: String, created: Int, model: String, choices: [Choice], usage: Usage?) {
+        self.id = id
+        self.object = object
+        self.created = created
+        self.model = model
+        self.choices = choices
+        self.usage = usage
+    }
+}
+
+/// A text completion (`object` "text_completion"; streamed chunks have the same shape).
+public struct CompletionResponse: Sendable, Equatable, Codable {
+    public struct Choice: Sendable, Equatable, Codable {
+        public var index: Int
+        public var text: String
+        public var finishReason: String?
+
+        public init(index: Int = 0, text: String, finishReason: String?) {
+            self.index = index
+            self.text = text
+            self.finishReason = finishReason
+        }
+
+        enum CodingKeys: String, CodingKey { case index, text, finishReason = "finish_reason" }
+    }
+    public var id: String
+    public var object: String
+    public var created: Int
+    public var model: String
+    public var choices: [Choice]
+    public var usage: Usage?
+
+    public init(id: String, object: String = "text_completion", created: Int, model: String, choices: [Choice], usage: Usage?) {
+        self.id = id
+        self.object = object
+        self.created = created
+        self.model = model
+        self.choices = choices
+        self.usage = usage
+    }
+}
+
+/// `GET /v1/models`.
+public struct ModelList: Sendable, Equatable, Codable {
+    public struct Entry: Sendable, Equatable, Codable {
+        public var id: String
+        public var object = "model"
+        public var created: Int
+        public var ownedBy = "crmad"
+
+        public init(id: String, created: Int) {
+            self.id = id
+            self.created = created
+        }
+
+        enum CodingKeys: String, CodingKey { case id, object, created, ownedBy = "owned_by" }
+    }
+    public var object = "list"
+    public var data: [Entry]
+
+    public init(data: [Entry]) { self.data = data }
+}

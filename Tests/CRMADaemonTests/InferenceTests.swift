@@ -1,0 +1,124 @@
+import CRMAAdapters
+import CRMAContinual
+import CRMAModel
+import CRMAWire
+import Foundation
+import Logging
+import Testing
+@testable import CRMADaemon
+
+/// The OpenAI-compatible inference API through the daemon: model names, each domain's adapters, routing,
+/// streaming, and the queue's limits.
+extension DaemonTests {
+    func chat(_ model: String, _ text: String, maxTokens: Int = 6, stop: [String]? = nil, stream: Bool = false) throws
+        -> InferencePlan
+    {
+        try InferencePlan.chat(
+            ChatCompletionRequest(
+                model: model, messages: [.init(role: "user", content: text)],
+                sampling: SamplingFields(maxTokens: maxTokens, temperature: 0, stop: stop, stream: stream)),
+            tokenizer: Self.lm.tokenizer, generator: Generator(Self.lm), maxTokensLimit: 64, contextLength: 2048)
+    }
+
+    @Test func servesEachLearnedDomainsAdaptersTheBaseModelAndRoutes() async throws {
+        let d = try daemon(config())
+        #expect(try d.servedModels() == ["base", "crma"])
+        try await learnMedicalThenLegal(d)
+        #expect(try d.servedModels() == ["base", "crma", "crma:legal", "crma:medical"])
+
+        // crma:<domain> answers with that domain's adapters, exactly as generating with them directly does.
+        let state = try LearnedState.load(d.blobs.path(try d.registry.activeVersion().adaptersHash!), model: Self.lm.model)
+        for domain in ["medical", "legal"] {
+            let (model, c) = try await d.complete(try chat("crma:\(domain)", "The patient"))
+            let set = state.adapters(scoring: domain, learnedWith: .crma)
+            let g = Generator(Self.lm, adapters: set)
+            let direct = g.generate(prompt: g.chatPrompt([ChatMessage(role: "user", content: "The patient")]).prompt, maxTokens: 6)
+            #expect(model == "crma:\(domain)" && c.completionTokens == direct.tokens.count)
+            #expect(c.text == Self.lm.tokenizer.decode(direct.tokens, skipSpecial: true))
+        }
+        // crma routes each text to the domain whose adapters find it most likely: its own.
+        let (medical, _) = try await d.complete(try chat("crma", Self.medical.components(separatedBy: "\n")[3]))
+        let (legal, _) = try await d.complete(try chat("crma", Self.legal.components(separatedBy: "\n")[3]))
+        #expect(medical == "crma:medical" && legal == "crma:legal")
+
+        // A model the daemon does not serve is refused with the list of those it does.
+        await #expect(throws: InferencePlan.Refusal.unknownModel("crma:code", known: try d.servedModels())) {
+            try await d.complete(try chat("crma:code", "x"))
+        }
+        await stop(d)
+    }
+
+    @Test func streamsTheTextItReturnsWholeAndStopsAtAStopSequence() async throws {
+        let d = try daemon(config())
+        try d.start()
+        let (_, whole) = try await d.complete(try chat("base", "Hello", maxTokens: 12))
+        let (events, continuation) = AsyncStream<InferenceEvent>.makeStream()
+        try d.stream(try chat("base", "Hello", maxTokens: 12, stream: true), into: continuation)
+        var text = "", finished: TextCompletion?, started: String?
+        for await e in events {
+            switch e {
+            case .started(let m): started = m
+            case .text(let t): text += t
+            case .finished(let c): finished = c
+            case .failed(let m): Issue.record("failed: \(m)")
+            }
+        }
+        #expect(started == "base" && finished == whole && text == whole.text)
+        // A stop sequence taken from the middle of that text ends the completion before it.
+        let chars = Array(whole.text)
+        try #require(chars.count >= 4, "the tiny model's reply: \(whole.text)")
+        let sequence = String(chars[2..<4])
+        let (_, cut) = try await d.complete(try chat("base", "Hello", maxTokens: 12, stop: [sequence]))
+        #expect(cut.finishReason == "stop" && cut.text == String(whole.text[..<whole.text.range(of: sequence)!.lowerBound]))
+        await stop(d)
+    }
+
+    @Test func refusesWhatItCannotServeAsAsked() throws {
+        func plan(_ f: SamplingFields) throws -> InferencePlan {
+            try InferencePlan.completion(
+                CompletionRequest(model: "base", prompt: "Hi", sampling: f), tokenizer: Self.lm.tokenizer, maxTokensLimit: 64,
+                contextLength: 2048)
+        }
+        #expect(try plan(SamplingFields()).maxTokens == 16)
+        #expect(throws: InferencePlan.Refusal.badRequest("max_tokens must be 1...64 (control.max_completion_tokens)")) {
+            try plan(SamplingFields(maxTokens: 65))
+        }
+        #expect(throws: InferencePlan.Refusal.self) { try plan(SamplingFields(temperature: 3)) }
+        #expect(throws: InferencePlan.Refusal.self) { try plan(SamplingFields(topP: 0)) }
+        #expect(throws: InferencePlan.Refusal.self) { try plan(SamplingFields(stop: ["a", "b", "c", "d", "e"])) }
+        let body = #"{"model": "base", "prompt": ["one", "two"]}"#
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(CompletionRequest.self, from: Data(body.utf8)) }
+        let chatBody = #"{"model": "crma", "messages": [{"role": "user", "content": "x"}], "stop": "\n", "max_tokens": 5, "stream": true, "stream_options": {"include_usage": true}}"#
+        let r = try JSONDecoder().decode(ChatCompletionRequest.self, from: Data(chatBody.utf8))
+        #expect(r.sampling.stop?.values == ["\n"] && r.sampling.maxTokens == 5 && r.sampling.streamOptions?.includeUsage == true)
+    }
+}
+
+/// The bounded queue of model requests: one more than it holds is refused, and one that waited past the
+/// deadline is answered with an error instead of being served late.
+@Suite struct ModelRequestQueueTests {
+    @Test func refusesWhenFullAndExpiresWhatWaitedTooLong() throws {
+        let q = ModelRequestQueue(capacity: 2, deadline: 10)
+        let served = SendableCounter(), expired = SendableCounter()
+        for _ in 0..<2 { try q.append({ _, _ in served.add() }, expired: { _ in expired.add() }) }
+        #expect(throws: ModelQueueError.full(2)) { try q.append({ _, _ in }, expired: { _ in }) }
+        let lm = DaemonTests.lm
+        let dir = TempDirectory("queue")
+        let registry = try Registry(path: "\(dir.path)/r.sqlite")
+        let active = ActiveAdapters(
+            registry: registry, blobs: try BlobStore(root: "\(dir.path)/blobs"), lm: lm, defaultStrategy: .crma,
+            alerts: AlertSink(logger: .init(label: "t"), registry: registry, events: EventHub()))
+        q.serve(lm, adapters: active, now: { Date().addingTimeInterval(11) })
+        #expect(served.value == 0 && expired.value == 2 && q.isEmpty)
+        try q.append({ _, _ in served.add() }, expired: { _ in expired.add() })
+        q.serve(lm, adapters: active)
+        #expect(served.value == 1 && expired.value == 2)
+    }
+}
+
+final class SendableCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func add() { lock.withLock { n += 1 } }
+    var value: Int { lock.withLock { n } }
+}
