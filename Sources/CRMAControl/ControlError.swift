@@ -14,6 +14,7 @@ public enum ControlError: Error, Equatable {
     case conflict(String)
     case unavailable(String)
     case tooManyRequests(String)
+    case unauthorized
 
     var status: HTTPResponse.Status {
         switch self {
@@ -23,6 +24,7 @@ public enum ControlError: Error, Equatable {
         case .conflict: .conflict
         case .unavailable: .serviceUnavailable
         case .tooManyRequests: .tooManyRequests
+        case .unauthorized: .unauthorized
         }
     }
 
@@ -34,11 +36,13 @@ public enum ControlError: Error, Equatable {
         case .conflict: "conflict"
         case .unavailable: "unavailable"
         case .tooManyRequests: "too_many_requests"
+        case .unauthorized: "unauthorized"
         }
     }
 
     var message: String {
         switch self {
+        case .unauthorized: "this listener needs `Authorization: Bearer <token>` with the token in control.token_file"
         case .noCredentials: "cannot read the peer's credentials; mutating calls need a Unix socket peer"
         case .forbidden(let uid):
             "uid \(uid) may not change state; add it to control.allowed_uids (or its group to allowed_gids) in crmad.toml"
@@ -59,8 +63,7 @@ public enum ControlError: Error, Equatable {
 }
 
 /// Turns every error — ours, Hummingbird's (404, 413, decoding) and the daemon's — into the JSON shape.
-struct ErrorMiddleware: RouterMiddleware {
-    typealias Context = ControlContext
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
@@ -100,5 +103,23 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch {
             return ControlError.response(status: .internalServerError, code: "internal", message: "\(error)")
         }
+    }
+}
+
+/// The TCP listener's gate: `Authorization: Bearer <token>`, compared in constant time; 401 otherwise.
+struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: [UInt8]
+
+    init(token: String) { self.token = Array(token.utf8) }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        let given = request.headers[.authorization].map { Array($0.utf8) } ?? []
+        let expected = Array("Bearer ".utf8) + token
+        var diff = UInt8(given.count == expected.count ? 0 : 1)
+        for i in 0..<expected.count { diff |= expected[i] ^ (i < given.count ? given[i] : 0) }
+        guard diff == 0 else { throw ControlError.unauthorized }
+        return try await next(request, context)
     }
 }

@@ -39,6 +39,23 @@ public struct ControlServer: Sendable {
             logger: logger)
     }
 
+    /// The inference API alone (``InferenceRoutes``) on TCP, for clients that cannot reach the socket: every
+    /// request must carry `Authorization: Bearer <token>`; nothing that changes state is reachable here.
+    public func inferenceApplication(listen: TCPListen, token: String, onRunning: @escaping @Sendable () async -> Void = {})
+        throws -> some ApplicationProtocol
+    {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: ErrorMiddleware<BasicRequestContext>())
+        router.add(middleware: BearerTokenMiddleware(token: token))
+        InferenceRoutes.add(to: router.group("v1"), daemon: daemon)
+        return Application(
+            router: router,
+            server: .http1(configuration: Self.http1(idleTimeoutSeconds: daemon.config.control.idleTimeoutSeconds)),
+            configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "crmad"),
+            onServerRunning: { _ in await onRunning() },
+            logger: logger)
+    }
+
     /// HTTP/1.1 limits for a local control API: requests are small, so headers are capped at 16 KiB and
     /// 100 fields (a bigger head gets 400), and idle connections are closed.
     static func http1(idleTimeoutSeconds: Double) -> HTTP1Channel.Configuration {
@@ -62,7 +79,7 @@ public struct ControlServer: Sendable {
 
     func router() -> Router<ControlContext> {
         let router = Router(context: ControlContext.self)
-        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: ErrorMiddleware<ControlContext>())
         let d = daemon
         let exposition = metricsExposition
         let v1 = router.group("v1")

@@ -280,3 +280,30 @@ extension DaemonConfig {
         }
     }
 }
+
+extension DaemonConfig {
+    /// The TCP listener's bearer token, read from `control.token_file` (nil without `control.listen`). The
+    /// file must hold at least 16 characters and be readable by its owner and group only.
+    public func bearerToken(configFile: String) throws -> String? {
+        guard !control.listen.isEmpty else { return nil }
+        let path = control.tokenFile
+        var st = stat()
+        guard stat(path, &st) == 0, let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(
+                file: configFile, key: "control.token_file",
+                reason: "cannot read \(path); create it (e.g. `openssl rand -hex 32 > \(path)`) readable by the service user only")
+        }
+        guard st.st_mode & 0o007 == 0 else {
+            throw ConfigError(
+                file: configFile, key: "control.token_file",
+                reason: "\(path) is readable by every user (mode 0o\(String(st.st_mode & 0o777, radix: 8))); chmod 600 it")
+        }
+        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard token.count >= 16, !token.contains(where: \.isWhitespace) else {
+            throw ConfigError(
+                file: configFile, key: "control.token_file",
+                reason: "\(path) must hold one token of at least 16 characters (e.g. `openssl rand -hex 32`)")
+        }
+        return token
+    }
+}

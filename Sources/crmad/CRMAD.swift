@@ -38,9 +38,11 @@ struct CRMAD: AsyncParsableCommand {
 
     func run() async throws {
         let cfg: DaemonConfig
+        let token: String?
         do {
             cfg = try ConfigLoader.load(file: config)
             try cfg.checkFiles(configFile: config)
+            token = try cfg.bearerToken(configFile: config)
         } catch let e as ConfigError {
             FileHandle.standardError.write(Data("crmad: configuration error: \(e)\n".utf8))
             throw ExitCode(78)
@@ -53,6 +55,10 @@ struct CRMAD: AsyncParsableCommand {
                 "  strategy \(cfg.training.strategy.rawValue), "
                     + (cfg.training.epochs > 0 ? "\(cfg.training.epochs) epochs" : "\(cfg.training.steps) steps")
                     + " of \(cfg.training.batchRows) × \(cfg.training.sequenceLength) tokens")
+            print(
+                cfg.control.listen.isEmpty
+                    ? "  inference API: on the control socket only"
+                    : "  inference API: also on TCP \(cfg.control.listen) (bearer token from \(cfg.control.tokenFile))")
             print("  gate: warn \(cfg.monitor.warnPercent)%, critical \(cfg.monitor.criticalPercent)%, on breach \(cfg.monitor.onBreach.rawValue)")
             print(
                 cfg.monitor.benchmarks.isEmpty
@@ -85,11 +91,17 @@ struct CRMAD: AsyncParsableCommand {
             daemon.socketBound()
             log.notice("listening on \(cfg.paths.socket)")
         }
+        var services: [any Service] = [app]
+        if let token, let listen = TCPListen(cfg.control.listen) {
+            services.append(try server.inferenceApplication(listen: listen, token: token) {
+                log.notice("inference API listening on \(cfg.control.listen) (bearer token required)")
+            })
+        }
         // Shut down in reverse order: the watchdog says STOPPING=1, the worker stops at its next step boundary
-        // (checkpointing), the inbox stops watching and ends the event streams, then the server closes.
+        // (checkpointing), the inbox stops watching and ends the event streams, then the servers close.
         let group = ServiceGroup(
-            services: [
-                app,
+            services: services + [
+
                 DedicatedThreadService(name: "inbox", start: daemon.startInbox, stop: daemon.stopInbox),
                 DedicatedThreadService(name: "update worker", start: daemon.startWorker, stop: daemon.stopWorker),
                 WatchdogService(),

@@ -41,6 +41,33 @@ import Testing
         try c.checkFiles(configFile: "crmad.toml")
     }
 
+    /// The inference API's TCP listener: host:port, only with a token file that holds a real token and
+    /// that other users cannot read.
+    @Test func theTCPListenerNeedsAnAddressAndAPrivateTokenFile() throws {
+        #expect(TCPListen("127.0.0.1:8080") == TCPListen("127.0.0.1:8080") && TCPListen("[::1]:80")?.host == "::1")
+        #expect(TCPListen("8080") == nil && TCPListen("host:0") == nil && TCPListen(":80") == nil)
+        #expect(error("[control]\nlisten = \"localhost\"\ntoken_file = \"/t\"\n")?.key == "control.listen")
+        #expect(error("[control]\nlisten = \"127.0.0.1:8080\"\n")?.key == "control.token_file")
+        let dir = NSTemporaryDirectory() + "token-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var c = try decode("[control]\nlisten = \"127.0.0.1:8080\"\ntoken_file = \"\(dir)/token\"\n")
+        #expect(throws: ConfigError.self) { try c.bearerToken(configFile: "t.toml") }  // missing
+        try "0123456789abcdef0123\n".write(toFile: "\(dir)/token", atomically: true, encoding: .utf8)
+        chmod("\(dir)/token", 0o644)
+        let open = try #require(throws: ConfigError.self) { try c.bearerToken(configFile: "t.toml") }
+        #expect(open.reason.contains("chmod 600"))
+        chmod("\(dir)/token", 0o600)
+        #expect(try c.bearerToken(configFile: "t.toml") == "0123456789abcdef0123")
+        try "short\n".write(toFile: "\(dir)/token", atomically: true, encoding: .utf8)
+        chmod("\(dir)/token", 0o600)
+        #expect(throws: ConfigError.self) { try c.bearerToken(configFile: "t.toml") }
+        c.control.listen = ""
+        #expect(try c.bearerToken(configFile: "t.toml") == nil)
+        let q = try decode("[control]\nmax_queued_requests = 4\nrequest_deadline_seconds = 20.0\nmax_completion_tokens = 64\n")
+        #expect(q.control.maxQueuedRequests == 4 && q.control.requestDeadlineSeconds == 20 && q.control.maxCompletionTokens == 64)
+    }
+
     @Test func theGeneralGateKeysAreReadAndChecked() throws {
         let c = try decode("[monitor]\nmultiple_choice_items = 20\naccuracy_warn_points = 2.0\nkl_critical = 0.3\n")
         #expect(c.monitor.multipleChoiceItems == 20 && c.monitor.accuracyWarnPoints == 2 && c.monitor.klCritical == 0.3)

@@ -22,6 +22,14 @@ a = ap.parse_args()
 work = tempfile.mkdtemp(prefix="crmad-service-")
 sock_path = f"{work}/crmad.sock"
 config = f"{work}/crmad.toml"
+# The inference API's TCP listener: a free port and a token file only the service user can read.
+with socket.socket() as probe:
+    probe.bind(("127.0.0.1", 0))
+    tcp_port = probe.getsockname()[1]
+token_path, token = f"{work}/token", "t0k3n-" + os.urandom(12).hex()
+with open(token_path, "w") as f:
+    f.write(token + "\n")
+os.chmod(token_path, 0o600)
 write_config(config, state=f"{work}/state", inbox=f"{work}/inbox", socket=sock_path, model=a.model, extra="""[training]
 # naive with a high learning rate: the second, conflicting domain makes the first one forget.
 strategy = "naive"
@@ -32,7 +40,10 @@ sequence_length = 32
 checkpoint_interval = 2
 [ingest]
 debounce_seconds = 0.0
-""")
+[control]
+listen = "127.0.0.1:%d"
+token_file = "%s"
+""" % (tcp_port, token_path))
 
 notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 notify_path = f"{work}/notify.sock"
@@ -137,6 +148,69 @@ check(raw("POST", "/v1/rollback", b'{"version": "two"}') == (400, "bad_request")
 check(raw("GET", "/v1/nope") == (404, "not_found"), "an unknown endpoint gets 404")
 check(raw("POST", "/v1/rollback", b'{"version": 999}') == (404, "not_found"), "an unknown version gets 404")
 check(proc.poll() is None, "the daemon is still up after bad requests")
+
+# The OpenAI-compatible inference API on the socket: models, a chat completion under medical's adapters,
+# the same reply streamed as server-sent events, and a clear 404 for a model it does not serve.
+def call(method, path, body=None, tcp_headers=None):
+    """(status, headers, body bytes) over the socket, or over TCP with `tcp_headers`."""
+    payload = json.dumps(body).encode() if body is not None else b""
+    if tcp_headers is None:
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect(sock_path)
+    else:
+        c = socket.create_connection(("127.0.0.1", tcp_port))
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (tcp_headers or {}).items())
+    c.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{extra}"
+              f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode() + payload)
+    data = b""
+    while chunk := c.recv(65536):
+        data += chunk
+    c.close()
+    head, _, rest = data.partition(b"\r\n\r\n")
+    headers = head.decode().lower()
+    if "transfer-encoding: chunked" in headers:
+        body_bytes = b""
+        while rest:
+            size_line, _, rest = rest.partition(b"\r\n")
+            size = int(size_line, 16)
+            if size == 0:
+                break
+            body_bytes, rest = body_bytes + rest[:size], rest[size + 2:]
+        rest = body_bytes
+    return int(head.split()[1]), headers, rest
+status_code, _, body = call("GET", "/v1/models")
+ids = [m["id"] for m in json.loads(body)["data"]] if status_code == 200 else []
+check(ids == ["base", "crma", "crma:medical"], f"GET /v1/models lists base, crma and each learned domain ({ids})")
+ask = {"model": "crma:medical", "messages": [{"role": "user", "content": "Patient 3 was given"}], "max_tokens": 8,
+       "temperature": 0}
+status_code, _, body = call("POST", "/v1/chat/completions", ask)
+reply = json.loads(body) if status_code == 200 else {}
+check(reply.get("object") == "chat.completion" and reply.get("model") == "crma:medical"
+      and reply["usage"]["completion_tokens"] >= 1 and reply["choices"][0]["finish_reason"] in ("stop", "length"),
+      f"POST /v1/chat/completions answers under medical's adapters with usage ({status_code} {body[:200]!r})")
+status_code, headers, body = call("POST", "/v1/chat/completions", dict(ask, stream=True))
+events = [line[6:] for line in body.decode().split("\n") if line.startswith("data: ")]
+chunks = [json.loads(e) for e in events[:-1]] if events and events[-1] == "[DONE]" else []
+streamed = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+check(status_code == 200 and "text/event-stream" in headers and chunks and streamed == reply["choices"][0]["message"]["content"],
+      f"stream: true sends the same reply as server-sent events ending in [DONE] ({streamed!r})")
+status_code, _, body = call("POST", "/v1/completions", {"model": "crma", "prompt": "Patient 7 was given", "max_tokens": 4})
+check(status_code == 200 and json.loads(body)["model"] == "crma:medical",
+      f"model crma routes a medical prompt to crma:medical ({status_code} {body[:160]!r})")
+status_code, _, body = call("POST", "/v1/chat/completions", dict(ask, model="crma:legal"))
+check(status_code == 404 and b"crma:medical" in body, f"an unknown model gets 404 naming the served ones ({status_code})")
+
+# The TCP listener: inference only, and only with the bearer token.
+status_code, _, _ = call("GET", "/v1/models", tcp_headers={})
+check(status_code == 401, f"the TCP listener refuses a request without the token ({status_code})")
+status_code, _, _ = call("GET", "/v1/models", tcp_headers={"Authorization": "Bearer wrong-" + token})
+check(status_code == 401, f"the TCP listener refuses a wrong token ({status_code})")
+auth = {"Authorization": f"Bearer {token}"}
+status_code, _, body = call("POST", "/v1/chat/completions", ask, tcp_headers=auth)
+check(status_code == 200 and json.loads(body)["choices"][0]["message"]["content"] == reply["choices"][0]["message"]["content"],
+      f"the TCP listener serves the same completion with the token ({status_code})")
+status_code, _, _ = call("POST", "/v1/pause", {}, tcp_headers=auth)
+check(status_code == 404, f"nothing that changes state is reachable over TCP ({status_code})")
 
 # GET /metrics: the Prometheus registry crmad records into through swift-metrics, every family documented.
 def get(path):
