@@ -52,10 +52,32 @@ public final class BF16Matrix: @unchecked Sendable {
     /// Bytes held.
     public var byteCount: Int { rows * cols * 2 }
 
+    /// Up to this many activation rows take the matrix-vector kernel (decoding) instead of oneDNN's matmul.
+    public static let vectorRows = 4
+
     /// `y[m × rows] (+)= x[m × cols] · Wᵀ`.
     public func linear(_ x: UnsafePointer<Float>, rows m: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        if m <= Self.vectorRows {
+            vectorLinear(x, rows: m, into: y, accumulate: accumulate)
+            return
+        }
         let status = crma_bf16_gemm_xwt(x, Int64(m), Int64(cols), storage, Int64(rows), y, accumulate ? 1 : 0)
         precondition(status == 0, "bf16 GEMM failed (oneDNN status \(status))")
+    }
+
+    /// ``linear(_:rows:into:accumulate:)`` for a few rows: x rounded to bf16 once, the weight rows split
+    /// across the cores, each read from memory once.
+    func vectorLinear(_ x: UnsafePointer<Float>, rows m: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: m * cols)
+        defer { xb.deallocate() }
+        crma_bf16_from_f32(x, xb, Int64(m * cols))
+        let (w, k, n) = (SendablePointer(storage), cols, rows)
+        let (xs, ys) = (SendablePointer(xb), SendablePointer(y))
+        Parallel.rows(n, minRows: 64) { range in
+            crma_bf16_gemv_xwt(
+                xs.p, Int64(m), Int64(k), w.p, Int64(range.lowerBound), Int64(range.upperBound), ys.p, Int64(n),
+                accumulate ? 1 : 0)
+        }
     }
 
     /// `y[m × cols] (+)= x[m × rows] · W` (the input gradient of ``linear(_:rows:into:accumulate:)``).

@@ -136,6 +136,15 @@ public enum Kernels {
         return m
     }
 
+    /// `y[i] += a · x[i]` for `n` entries.
+    @inlinable
+    public static func axpy(_ a: Float, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int) {
+        let av = V(repeating: a)
+        var i = 0
+        while i + 16 <= n { store(load(y + i) + av * load(x + i), y + i); i += 16 }
+        while i < n { y[i] += a * x[i]; i += 1 }
+    }
+
     /// `y[i] += x[i]` for `n` entries.
     public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int) {
         var i = 0

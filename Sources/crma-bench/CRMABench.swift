@@ -13,6 +13,7 @@ struct CRMABench: ParsableCommand {
         abstract: "Benchmarks and demos for the crma runtime (throughput, perplexity, generation).",
         subcommands: [
             EvalCommand.self, TrainCommand.self, FinetuneCommand.self, ForgettingCommand.self, PerplexityCommand.self,
-            DemoCommand.self, DistillCostCommand.self, SoakCommand.self, CurveCommand.self,
+            DemoCommand.self, DistillCostCommand.self, SoakCommand.self, CurveCommand.self, GenerateCommand.self,
+            RouteCommand.self,
         ])
 }

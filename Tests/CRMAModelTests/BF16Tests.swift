@@ -42,7 +42,8 @@ struct BF16Tests {
     }
 
     /// Both GEMMs equal fp32 sgemm on the bf16-rounded operands (only the summation order differs).
-    @Test(arguments: [(7, 5, 3), (64, 96, 40), (33, 576, 192)])
+    /// Up to 4 rows take the matrix-vector kernel (decoding); its k-tails (k % 32, k < 32) are masked loads.
+    @Test(arguments: [(7, 5, 3), (64, 96, 40), (33, 576, 192), (1, 576, 960), (3, 100, 70), (4, 1536, 130), (1, 5, 3)])
     func gemmsEqualFP32OnRoundedOperands(_ shape: (Int, Int, Int)) {
         let (m, k, n) = shape
         var rng = SeededRandom(seed: UInt64(m * 1000 + k))

@@ -36,6 +36,11 @@ int crma_bf16_gemm_xwt(const float *x, int64_t m, int64_t k, const uint16_t *w, 
 /// in a per-thread buffer. Returns 0, or a oneDNN status on failure.
 int crma_bf16_gemm_xw(const float *x, int64_t m, int64_t k, const uint16_t *w, int64_t n, float *y, int accumulate);
 
+/// Rows [n0, n1) of y[m×n] (+)= xb[m×k] · Wᵀ (row stride ldy) for m ≤ 4 rows of x already in bf16, with
+/// W[n×k] in bf16: the matrix-vector products of decoding, bounded by memory bandwidth. Needs AVX512-BF16.
+void crma_bf16_gemv_xwt(const uint16_t *xb, int64_t m, int64_t k, const uint16_t *w, int64_t n0, int64_t n1, float *y,
+                        int64_t ldy, int accumulate);
+
 #ifdef __cplusplus
 }
 #endif

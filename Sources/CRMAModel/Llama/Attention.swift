@@ -26,6 +26,10 @@ enum Attention {
             kvStride = c.kvSize
         }
         let scale = 1 / Float(hd).squareRoot()
+        if seqLen == 1, batch == 1 {
+            decodeStep(config: c, q: qkv, keys: kBase, values: vBase, ld: kvStride, count: keyCount, scale: scale, into: out)
+            return
+        }
         // Jobs are (sequence, head, block of 64 query rows); a block reads only the keys it may attend to
         // (causal), which halves the work of a full square score matrix, so later blocks cost more. The
         // blocks are dealt to the cores longest first (one sequence has 9 heads: one job per head left a
@@ -64,6 +68,32 @@ enum Attention {
                 SmallGemm.nn(
                     m: rows, n: hd, k: keys, a: scores, lda: keys, b: vh, ldb: ldKV,
                     c: o.p + (b * seqLen + q0) * qSize + h * hd, ldc: qSize)
+            }
+        }
+    }
+
+    /// One new query row against `count` cached keys and values (decoding): per head, dot products with
+    /// the keys as they lie in the cache, a softmax and a weighted sum of the values — no transposes, no
+    /// job plan, the heads split between the cores only when there are enough keys to pay for it.
+    static func decodeStep(
+        config c: LlamaConfig, q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+        ld: Int, count: Int, scale: Float, into out: UnsafeMutablePointer<Float>
+    ) {
+        let hd = c.headDim, group = c.heads / c.kvHeads
+        let qp = SendablePointer(UnsafeMutablePointer(mutating: q)), kp = SendablePointer(UnsafeMutablePointer(mutating: keys))
+        let vp = SendablePointer(UnsafeMutablePointer(mutating: values)), o = SendablePointer(out)
+        let heads = c.heads
+        let workers = count * heads >= 4096 ? min(Parallel.cores, heads) : 1
+        Parallel.forEach(workers) { w in
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            defer { scores.deallocate() }
+            for h in stride(from: w, to: heads, by: workers) {
+                let qh = qp.p + h * hd, g = h / group
+                for t in 0..<count { scores[t] = scale * Kernels.dot(qh, kp.p + t * ld + g * hd, hd) }
+                Kernels.softmaxRow(scores, n: count, width: count)
+                let oh = o.p + h * hd
+                oh.update(repeating: 0, count: hd)
+                for t in 0..<count { Kernels.axpy(scores[t], vp.p + t * ld + g * hd, into: oh, hd) }
             }
         }
     }

@@ -97,6 +97,7 @@ public final class LlamaModel: @unchecked Sendable {
                 x.pointer, weight: w.attnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
             clock?.enter("gemm")
             project(.qkv, layer: l, xn.pointer, rows: n, into: qkv.pointer)
+            if hooks != nil { clock?.enter("adapters") }
             hooks?.forward(
                 [.q, .k, .v], layer: l, x: xn.pointer, rows: n, inFeatures: d, y: qkv.pointer, ldy: c.qkvSize,
                 offsets: [0, c.qSize, c.qSize + c.kvSize], widths: [c.qSize, c.kvSize, c.kvSize])
@@ -107,6 +108,7 @@ public final class LlamaModel: @unchecked Sendable {
                 config: c, qkv: qkv.pointer, batch: batch, seqLen: seqLen, cache: cache, layer: l, into: attn.pointer)
             clock?.enter("gemm")
             project(.wo, layer: l, attn.pointer, rows: n, into: x.pointer, accumulate: true)
+            if hooks != nil { clock?.enter("adapters") }
             hooks?.forward(
                 [.o], layer: l, x: attn.pointer, rows: n, inFeatures: c.qSize, y: x.pointer, ldy: d, offsets: [0],
                 widths: [d])
@@ -116,6 +118,7 @@ public final class LlamaModel: @unchecked Sendable {
                 x.pointer, weight: w.ffnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
             clock?.enter("gemm")
             project(.gateUp, layer: l, xn.pointer, rows: n, into: gu.pointer)
+            if hooks != nil { clock?.enter("adapters") }
             hooks?.forward(
                 [.gate, .up], layer: l, x: xn.pointer, rows: n, inFeatures: d, y: gu.pointer, ldy: 2 * c.ffnSize,
                 offsets: [0, c.ffnSize], widths: [c.ffnSize, c.ffnSize])
@@ -123,6 +126,7 @@ public final class LlamaModel: @unchecked Sendable {
             ParallelKernels.swiGLU(gu.pointer, rows: n, ffn: c.ffnSize, into: act.pointer)
             clock?.enter("gemm")
             project(.down, layer: l, act.pointer, rows: n, into: x.pointer, accumulate: true)
+            if hooks != nil { clock?.enter("adapters") }
             hooks?.forward(
                 [.down], layer: l, x: act.pointer, rows: n, inFeatures: c.ffnSize, y: x.pointer, ldy: d, offsets: [0],
                 widths: [d])
