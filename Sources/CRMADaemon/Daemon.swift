@@ -110,7 +110,7 @@ public final class Daemon: Sendable {
         // does not refuse the export of another.
         return try await worker.withModels { lm, _ in
             try VersionExport.response(
-                request, version: v, defaultStrategy: strategy, baseModel: base,
+                request, version: v, defaultStrategy: strategy, baseModel: base, config: lm.model.config,
                 state: { try LearnedState.load(v.adaptersHash.map(blobs.path), model: lm.model) },
                 blob: { try blobs.get(v.adaptersHash ?? "") })
         }

@@ -13,6 +13,7 @@ public enum VersionExport {
         case notLearned(domain: String, version: Int64, learned: [String])
         case noLoRA(domain: String, strategy: String)
         case severalLoRAs(domain: String, strategy: String, count: Int)
+        case mergedNeedsGGUF(format: String, baseModel: String)
 
         public var description: String {
             switch self {
@@ -21,9 +22,13 @@ public enum VersionExport {
             case .baseModel(let v): "version \(v) is the base model: it has no adapters to export"
             case .notLearned(let d, let v, let learned):
                 "version \(v) has not learned \"\(d)\" (its domains: \(learned.isEmpty ? "none" : learned.joined(separator: ", ")))"
-            case .noLoRA(let d, let s): "\"\(d)\" is scored without a LoRA under \(s): nothing for PEFT; export --format crma"
+            case .noLoRA(let d, let s): "\"\(d)\" is scored without a LoRA under \(s): nothing for PEFT or llama.cpp; export --format crma"
             case .severalLoRAs(let d, let s, let n):
-                "\"\(d)\" is scored by \(n) LoRAs at once under \(s), which one PEFT adapter cannot hold; export --format crma"
+                "\"\(d)\" is scored by \(n) LoRAs at once under \(s), which one adapter file cannot hold; export --format crma"
+            case .mergedNeedsGGUF(let f, let base):
+                f == "gguf"
+                    ? "--merged folds the LoRA into the base model's GGUF, and the base model \(base) is not a GGUF file"
+                    : "--merged goes with --format gguf"
             }
         }
     }
@@ -32,10 +37,13 @@ public enum VersionExport {
     /// adapter file as stored.
     static func response(
         _ request: ExportRequest, version v: VersionRecord, defaultStrategy: Strategy, baseModel: String,
-        state: () throws -> LearnedState, blob: () throws -> Data
+        config: LlamaConfig, state: () throws -> LearnedState, blob: () throws -> Data
     ) throws -> ExportResponse {
         guard ExportRequest.formats.contains(request.format) else { throw Failure.unknownFormat(request.format) }
         guard v.adaptersHash != nil else { throw Failure.baseModel(v.id) }
+        if request.merged == true, request.format != "gguf" || !baseModel.hasSuffix(".gguf") {
+            throw Failure.mergedNeedsGGUF(format: request.format, baseModel: baseModel)
+        }
         let learned = v.lineage.keys.sorted()
         if request.format == "crma" {
             if let d = request.domain, v.lineage[d] == nil {
@@ -55,17 +63,30 @@ public enum VersionExport {
         guard set.loras.count == 1 else {
             throw Failure.severalLoRAs(domain: domain, strategy: lineage.strategy, count: set.loras.count)
         }
-        let files = try PEFTExport.files(lora, baseModel: baseModel).map { file($0.name, $0.data) }
         let c = lora.config
         let left =
             set.crma == nil
             ? "\(lineage.strategy) scores \(domain) with this LoRA alone: nothing is left out"
-            : "not the CRMA substrate \(lineage.strategy) also scores \(domain) with (a residual adapter on each layer's output, which PEFT cannot express)"
-        return ExportResponse(
-            version: v.id, domain: domain, format: "peft", files: files,
-            carries:
-                "the LoRA that scores \(domain) in version \(v.id) (r \(c.rank), alpha \(c.alpha), \(c.targets.map(\.rawValue).joined(separator: ","))); \(left)"
-        )
+            : "not the CRMA substrate \(lineage.strategy) also scores \(domain) with (a residual adapter on each layer's output, which neither PEFT nor llama.cpp can express)"
+        let what = "the LoRA that scores \(domain) in version \(v.id) (r \(c.rank), alpha \(c.alpha), \(c.targets.map(\.rawValue).joined(separator: ",")))"
+        let files: [ExportResponse.File]
+        var carries = "\(what); \(left)"
+        switch request.format {
+        case "gguf":
+            let name = "\(domain)-v\(v.id)"
+            let source = baseModel.hasSuffix(".gguf") ? try GGUFFile(path: baseModel) : nil
+            let architecture = source?.metadata["general.architecture"]?.string ?? "llama"
+            if request.merged == true, let source {
+                files = [file("\(name)-merged.gguf", try GGUFExport.merged(lora, config: config, source: source, name: name))]
+                carries = "the base model \((baseModel as NSString).lastPathComponent) with \(what) folded into its weights (those projections in F32, every other tensor as it was); \(left)"
+            } else {
+                files = [file("\(name)-lora.gguf", GGUFExport.adapter(lora, config: config, architecture: architecture, name: name))]
+                carries = "\(what), as a llama.cpp adapter (--lora); \(left)"
+            }
+        default:
+            files = try PEFTExport.files(lora, baseModel: baseModel).map { file($0.name, $0.data) }
+        }
+        return ExportResponse(version: v.id, domain: domain, format: request.format, files: files, carries: carries)
     }
 
     static func file(_ name: String, _ data: Data) -> ExportResponse.File {

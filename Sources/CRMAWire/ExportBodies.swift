@@ -3,19 +3,23 @@ import Foundation
 /// `POST /v1/export`: one version's adapters in a format another tool reads.
 public struct ExportRequest: Sendable, Equatable, Codable {
     /// `peft`: a Hugging Face PEFT directory for one domain's LoRA (`adapter_model.safetensors`,
-    /// `adapter_config.json`) — the LoRA only, no CRMA substrate. `crma`: the version's whole adapter set
-    /// (every LoRA and the substrate) in crma's safetensors format.
-    public static let formats = ["peft", "crma"]
+    /// `adapter_config.json`) — the LoRA only, no CRMA substrate. `gguf`: the same LoRA as a llama.cpp GGUF
+    /// adapter (`--lora`), or with `merged` folded into a copy of the base model's GGUF. `crma`: the
+    /// version's whole adapter set (every LoRA and the substrate) in crma's safetensors format.
+    public static let formats = ["peft", "gguf", "crma"]
 
     public var version: Int64
-    /// The domain whose LoRA `peft` exports (default: the domain the version learned).
+    /// The domain whose LoRA `peft` and `gguf` export (default: the domain the version learned).
     public var domain: String?
     public var format: String
+    /// `gguf` only: a whole model with the LoRA folded into its weights instead of an adapter.
+    public var merged: Bool?
 
-    public init(version: Int64, domain: String? = nil, format: String) {
+    public init(version: Int64, domain: String? = nil, format: String, merged: Bool? = nil) {
         self.version = version
         self.domain = domain
         self.format = format
+        self.merged = merged
     }
 }
 

@@ -14,6 +14,9 @@ struct Export: ParsableCommand {
             each layer's output, which PEFT cannot express, so a domain learned with crma loses what the \
             substrate adds (the summary line says which). A domain scored by several LoRAs at once (olora) \
             cannot be one PEFT adapter.
+            --format gguf: the same LoRA as a llama.cpp adapter (<domain>-v<N>-lora.gguf; llama-cli -m BASE.gguf \
+            --lora FILE), or with --merged a copy of the base model's GGUF with the LoRA folded into its weights \
+            (<domain>-v<N>-merged.gguf, runs without --lora; needs a GGUF base model). Like peft, the LoRA only.
             --format crma: the version's whole adapter set — every LoRA and the substrate — as one safetensors \
             file in crma's documented format (README, Adapter files).
             crmad sends the files; crmactl writes them into --out as the user who runs it, and never overwrites a \
@@ -22,7 +25,8 @@ struct Export: ParsableCommand {
     @OptionGroup var c: Connection
     @Argument(help: "Version id (see crmactl versions).") var version: Int64
     @Option(help: "\(ExportRequest.formats.joined(separator: " or ")).") var format: String
-    @Option(help: "The domain whose LoRA to export (peft; default: the version's own).") var domain: String?
+    @Option(help: "The domain whose LoRA to export (peft, gguf; default: the version's own).") var domain: String?
+    @Flag(help: "gguf: write the base model with the LoRA folded in instead of an adapter.") var merged = false
     @Option(help: "Directory to write into (created if missing).") var out: String
     @Flag(help: "Overwrite files that exist.") var force = false
 
@@ -30,13 +34,14 @@ struct Export: ParsableCommand {
         guard ExportRequest.formats.contains(format) else {
             throw ValidationError("--format must be \(ExportRequest.formats.joined(separator: " or "))")
         }
+        if merged, format != "gguf" { throw ValidationError("--merged goes with --format gguf") }
     }
 
     func run() throws {
         do {
             // --json prints what was written (paths, sizes, hashes), not the files' bytes again.
             try c.run(
-                .POST, "/v1/export", body: ExportRequest(version: version, domain: domain, format: format),
+                .POST, "/v1/export", body: ExportRequest(version: version, domain: domain, format: format, merged: merged ? true : nil),
                 renderJSON: { (r: ExportResponse) in try summaryJSON(r, written: try write(r)) },
                 render: { (r: ExportResponse) in summary(r, written: try write(r)) })
         } catch let e as ExportWriteError {

@@ -75,9 +75,26 @@ public struct GGUFLlamaSource: LlamaWeightSource {
         gguf.file.release((gguf.dataOffset + info.offset)..<(gguf.dataOffset + info.offset + info.byteCount))
     }
 
+    /// llama.cpp's q/k row permutation (what its converter does; ``unpermuteRotaryRows`` undoes it): within
+    /// each head, Hugging Face row `j·(headDim/2) + i` goes to GGUF row `2i + j`. For exports to GGUF.
+    public static func permuteRotaryRows(
+        _ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, columns: Int
+    ) {
+        let half = headDim / 2
+        for h in 0..<heads {
+            for i in 0..<half {
+                for j in 0..<2 {
+                    let from = src + (h * headDim + j * half + i) * columns
+                    let to = dst + (h * headDim + 2 * i + j) * columns
+                    to.update(from: from, count: columns)
+                }
+            }
+        }
+    }
+
     /// Inverts llama.cpp's q/k row permutation. Within each head, GGUF row `2i + j` holds Hugging Face
     /// row `j·(headDim/2) + i` (i < headDim/2, j ∈ {0, 1}).
-    static func unpermuteRotaryRows(
+    public static func unpermuteRotaryRows(
         _ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, columns: Int
     ) {
         let half = headDim / 2
