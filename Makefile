@@ -135,8 +135,12 @@ interop: model release
 	@[ -x $(TORCH_VENV)/bin/python ] || python3 -m venv $(TORCH_VENV)
 	@$(TORCH_VENV)/bin/pip install -q torch==2.13.0+cpu transformers==5.24.0 peft==0.21.2 gguf==0.19.0 sentencepiece==0.2.3 \
 		openai==3.57.0
+	@# llama.cpp itself, compiled from llama-cpp-python's sdist (about 15 minutes on 2 cores the first time)
+	@$(TORCH_VENV)/bin/python -c "import llama_cpp" 2>/dev/null || CMAKE_ARGS="-DGGML_NATIVE=ON" \
+		$(TORCH_VENV)/bin/pip install -q --no-binary llama-cpp-python llama-cpp-python==0.3.36
 	$(TORCH_VENV)/bin/python scripts/interop/peft_check.py --model $(MODEL)
 	$(TORCH_VENV)/bin/python scripts/interop/openai_check.py --model $(MODEL)
+	$(TORCH_VENV)/bin/python scripts/interop/llamacpp_check.py --model $(MODEL)
 
 clean:
 	rm -rf .build

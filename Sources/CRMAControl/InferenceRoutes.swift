@@ -83,8 +83,8 @@ struct ResponseChunks: Sendable {
         case .text:
             return AnyEncodable(
                 CompletionResponse(
-                    id: id, created: created, model: model, choices: [.init(text: c.text, finishReason: finish)],
-                    usage: usage))
+                    id: id, object: "text_completion", created: created, model: model,
+                    choices: [.init(text: c.text, finishReason: finish)], usage: usage))
         }
     }
 
@@ -106,7 +106,9 @@ struct ResponseChunks: Sendable {
                                 id: id, object: "chat.completion.chunk", created: created, model: model.value, choices: [],
                                 usage: usage))
                         : AnyEncodable(
-                            CompletionResponse(id: id, created: created, model: model.value, choices: [], usage: usage)))
+                            CompletionResponse(
+                                id: id, object: "text_completion", created: created, model: model.value, choices: [],
+                                usage: usage)))
             }
             return out + "data: [DONE]\n\n"
         case .failed(let message):
@@ -114,7 +116,7 @@ struct ResponseChunks: Sendable {
         }
     }
 
-    private func chat(_ delta: ChatCompletionResponse.Delta, finish: String?) -> AnyEncodable {
+    private func chat(_ delta: ChatChoice.Delta, finish: String?) -> AnyEncodable {
         AnyEncodable(
             ChatCompletionResponse(
                 id: id, object: "chat.completion.chunk", created: created, model: model.value,
@@ -124,7 +126,8 @@ struct ResponseChunks: Sendable {
     private func text(_ t: String, finish: String?) -> AnyEncodable {
         AnyEncodable(
             CompletionResponse(
-                id: id, created: created, model: model.value, choices: [.init(text: t, finishReason: finish)], usage: nil))
+                id: id, object: "text_completion", created: created, model: model.value,
+                choices: [.init(text: t, finishReason: finish)], usage: nil))
     }
 
     private func line(_ value: AnyEncodable) -> String {

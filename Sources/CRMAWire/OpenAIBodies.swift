@@ -161,35 +161,9 @@ public struct Usage: Sendable, Equatable, Codable {
     }
 }
 
-/// A chat completion (`object` "chat.completion") or one streamed chunk of it ("chat.completion.chunk").
-public struct ChatCompletionResponse: Sendable, Equatable, Codable {
-    public struct Choice: Sendable, Equatable, Codable {
-        public var index: Int
-        /// The whole reply (not streamed).
-        public var message: ChatCompletionRequest.Message?
-        /// What this chunk adds (streamed): the role in the first chunk, then text.
-        public var delta: Delta?
-        /// "stop" (end of turn or a stop sequence) or "length" (max_tokens or the context), on the last chunk.
-        public var finishReason: String?
-
-        public init(index: Int = 0, message: ChatCompletionRequest.Message? = nil, delta: Delta? = nil, finishReason: String?) {
-            self.index = index
-            self.message = message
-            self.delta = delta
-            self.finishReason = finishReason
-        }
-
-        enum CodingKeys: String, CodingKey { case index, message, delta, finishReason = "finish_reason" }
-    }
-    public struct Delta: Sendable, Equatable, Codable {
-        public var role: String?
-        public var content: String?
-
-        public init(role: String? = nil, content: String? = nil) {
-            self.role = role
-            self.content = content
-        }
-    }
+/// A completion response or one streamed chunk of it: `object` "chat.completion" (chunks
+/// "chat.completion.chunk") with ``ChatChoice``s, or "text_completion" with ``TextChoice``s.
+public struct CompletionEnvelope<Choice: Sendable & Equatable & Codable>: Sendable, Equatable, Codable {
     public var id: String
     public var object: String
     public var created: Int
@@ -207,36 +181,51 @@ public struct ChatCompletionResponse: Sendable, Equatable, Codable {
     }
 }
 
-/// A text completion (`object` "text_completion"; streamed chunks have the same shape).
-public struct CompletionResponse: Sendable, Equatable, Codable {
-    public struct Choice: Sendable, Equatable, Codable {
-        public var index: Int
-        public var text: String
-        public var finishReason: String?
+public typealias ChatCompletionResponse = CompletionEnvelope<ChatChoice>
+public typealias CompletionResponse = CompletionEnvelope<TextChoice>
 
-        public init(index: Int = 0, text: String, finishReason: String?) {
-            self.index = index
-            self.text = text
-            self.finishReason = finishReason
+/// One choice of a chat completion.
+public struct ChatChoice: Sendable, Equatable, Codable {
+    /// What a streamed chunk adds: the role in the first chunk, then text.
+    public struct Delta: Sendable, Equatable, Codable {
+        public var role: String?
+        public var content: String?
+
+        public init(role: String? = nil, content: String? = nil) {
+            self.role = role
+            self.content = content
         }
-
-        enum CodingKeys: String, CodingKey { case index, text, finishReason = "finish_reason" }
     }
-    public var id: String
-    public var object: String
-    public var created: Int
-    public var model: String
-    public var choices: [Choice]
-    public var usage: Usage?
+    public var index: Int
+    /// The whole reply (not streamed).
+    public var message: ChatCompletionRequest.Message?
+    public var delta: Delta?
+    /// "stop" (end of turn or a stop sequence) or "length" (max_tokens or the context), on the last chunk.
+    public var finishReason: String?
 
-    public init(id: String, object: String = "text_completion", created: Int, model: String, choices: [Choice], usage: Usage?) {
-        self.id = id
-        self.object = object
-        self.created = created
-        self.model = model
-        self.choices = choices
-        self.usage = usage
+    public init(index: Int = 0, message: ChatCompletionRequest.Message? = nil, delta: Delta? = nil, finishReason: String?) {
+        self.index = index
+        self.message = message
+        self.delta = delta
+        self.finishReason = finishReason
     }
+
+    enum CodingKeys: String, CodingKey { case index, message, delta, finishReason = "finish_reason" }
+}
+
+/// One choice of a text completion (streamed chunks carry the new text).
+public struct TextChoice: Sendable, Equatable, Codable {
+    public var index: Int
+    public var text: String
+    public var finishReason: String?
+
+    public init(index: Int = 0, text: String, finishReason: String?) {
+        self.index = index
+        self.text = text
+        self.finishReason = finishReason
+    }
+
+    enum CodingKeys: String, CodingKey { case index, text, finishReason = "finish_reason" }
 }
 
 /// `GET /v1/models`.

@@ -1,50 +1,52 @@
 #!/usr/bin/env python3
-"""llama.cpp (through llama-cpp-python, built from its sdist) loads what `crmactl export --format gguf` writes.
+"""llama.cpp (llama-cpp-python, built from its sdist) and llama.cpp's own converter agree with what
+`crmactl export --format gguf` writes.
 
 crmad (fp32, strategy naive: a domain is scored by its LoRA alone) learns a small domain on the real model;
-crmactl exports version 2's LoRA as a GGUF adapter and as a merged GGUF, and scores a text under version 2
-and, after a rollback, under the base model. llama.cpp scores the same text (its own tokenizer, its own
-quantized kernels) with the base model, with the base model plus the adapter (`--lora`), and with the
-merged model. Its numbers are not crma's to the last digit — llama.cpp multiplies the Q4_1 weights with
-activations quantized to 8 bits — so the checks are: the base losses within --tolerance nats, the LoRA
-moving llama.cpp's loss as it moves crma's (within --tolerance), and the merged model scoring as the adapter
-does. Prints a JSON summary; exits 1 on a failed check.
+crmactl exports version 2's LoRA as a GGUF adapter, as a merged GGUF and as a PEFT directory, and scores a
+text under version 2 and, after a rollback, under the base model (version 1). Then:
+- llama.cpp's own `convert_lora_to_gguf.py` (from the same sdist) converts the PEFT directory; its tensors
+  and adapter metadata must equal crmactl's GGUF adapter exactly;
+- llama.cpp scores the text with the base model and with the merged model: each within --tolerance nats of
+  crma's loss (llama.cpp multiplies the Q4_1 weights with activations quantized to 8 bits, so not to the
+  last digit);
+- llama.cpp's loss with the adapter applied at run time (`lora_path`) is reported, with its lora_scale
+  0.5 and 2 (a LoRA's effect should be smooth in its scale).
+Prints a JSON summary; exits 1 on a failed check.
 
 Run it through `make interop`.
 """
 import argparse
+import glob
 import json
-import math
 import os
-import signal
 import subprocess
 import sys
-import tempfile
+import tarfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, failures, wait, write_config  # noqa: E402
+from checks import check, failures  # noqa: E402
+from interop.learned_daemon import daemon_that_learned  # noqa: E402
 
 TEXT = ("Patient 12 was given 3 mg of drug X for condition Y. Patient 13 was given 1 mg of drug X for "
         "condition Y, and the dose was raised after two days because the fever persisted.")
 
 
-def llama_loss(llama_cpp, model, tokens, lora=None):
+def llama_loss(llama_cpp, model, tokens, lora=None, scale=1.0):
     """Mean NLL of tokens[1:] given the ones before, as llama.cpp computes it."""
+    import numpy as np
     kwargs = {"model_path": model, "n_ctx": 256, "logits_all": True, "verbose": False, "n_threads": 2}
     if lora:
-        kwargs["lora_path"] = lora
+        kwargs.update(lora_path=lora, lora_scale=scale)
     llm = llama_cpp.Llama(**kwargs)
     llm.reset()
     llm.eval(tokens)
-    total = 0.0
-    for i in range(len(tokens) - 1):
-        row = llm.scores[i]
-        m = max(row)
-        lse = m + math.log(sum(math.exp(x - m) for x in row))
-        total += lse - row[tokens[i + 1]]
+    s = np.array(llm.scores[:len(tokens) - 1], dtype=np.float64)
+    top = s.max(axis=1)
+    nll = top + np.log(np.exp(s - top[:, None]).sum(axis=1)) - s[np.arange(len(tokens) - 1), tokens[1:]]
     del llm
-    return total / (len(tokens) - 1)
+    return float(nll.mean())
 
 
 def main():
@@ -57,42 +59,10 @@ def main():
     model_path = os.path.abspath(a.model)
     import llama_cpp
 
-    work = tempfile.mkdtemp(prefix="crma-llamacpp-")
-    sock = f"{work}/crmad.sock"
-    write_config(f"{work}/crmad.toml", state=f"{work}/state", inbox=f"{work}/inbox", socket=sock, model=model_path,
-                 extra="""[training]
-strategy = "naive"
-lora_learning_rate = 0.01
-steps = 8
-batch_rows = 2
-sequence_length = 64
-[ingest]
-debounce_seconds = 0.0
-[monitor]
-holdout_rows = 4
-""")
-    with open(f"{work}/crmad.toml") as f:
-        config = f.read().replace(f'path = "{model_path}"\n', f'path = "{model_path}"\nprecision = "fp32"\n')
-    with open(f"{work}/crmad.toml", "w") as f:
-        f.write(config)
-
-    def ctl(*args):
-        return subprocess.run([a.crmactl, *args, "--socket", sock], capture_output=True, text=True)
-
-    log = open(f"{work}/crmad.log", "w")
-    proc = subprocess.Popen([a.crmad, "--config", f"{work}/crmad.toml"], stdout=log, stderr=log)
-    try:
-        check(wait(lambda: os.path.exists(sock), 120) is not None, "crmad is up")
-        os.makedirs(f"{work}/inbox/medical")
-        with open(f"{work}/inbox/medical/notes.jsonl.part", "w") as f:
-            for i in range(60):
-                f.write(json.dumps({"text": f"Patient {i} was given {i % 4 + 1} mg of drug X for condition Y."}) + "\n")
-        os.rename(f"{work}/inbox/medical/notes.jsonl.part", f"{work}/inbox/medical/notes.jsonl")
-
-        def accepted():
-            r = ctl("alerts", "--json")
-            return r.returncode == 0 and any(x["kind"] == "update_accepted" for x in json.loads(r.stdout))
-        check(wait(accepted, 900, 1.0) is not None, "crmad learned the domain (version 2)")
+    with daemon_that_learned(a.crmad, a.crmactl, a.model, precision="fp32",
+                             training='strategy = "naive"\nlora_learning_rate = 0.01\nsteps = 8\nbatch_rows = 2\n'
+                                      'sequence_length = 64') as (work, _, ctl):
+        ctl("export", "2", "--format", "peft", "--out", f"{work}/peft")
         adapter = ctl("export", "2", "--format", "gguf", "--out", f"{work}/gguf")
         merged = ctl("export", "2", "--format", "gguf", "--merged", "--out", f"{work}/gguf")
         check(adapter.returncode == 0 and merged.returncode == 0,
@@ -100,34 +70,77 @@ holdout_rows = 4
         with_lora = json.loads(ctl("score", TEXT, "--json").stdout)
         check(ctl("rollback", "1").returncode == 0, "rolled back to the base model")
         base = json.loads(ctl("score", TEXT, "--json").stdout)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
 
     files = sorted(os.listdir(f"{work}/gguf"))
     lora_file = next(f"{work}/gguf/{f}" for f in files if f.endswith("-lora.gguf"))
     merged_file = next(f"{work}/gguf/{f}" for f in files if f.endswith("-merged.gguf"))
+    same = converted_equals(model_path, f"{work}/peft", lora_file, work)
+    check(same is True, f"llama.cpp's convert_lora_to_gguf.py writes exactly crmactl's adapter ({same})")
+
     tokenizer = llama_cpp.Llama(model_path=model_path, vocab_only=True, verbose=False)
     tokens = tokenizer.tokenize(TEXT.encode(), add_bos=True, special=False)
     check(len(tokens) - 1 == base["tokens"], f"the same number of tokens ({len(tokens) - 1} vs crma's {base['tokens']})")
     ll_base = llama_loss(llama_cpp, model_path, tokens)
-    ll_lora = llama_loss(llama_cpp, model_path, tokens, lora=lora_file)
     ll_merged = llama_loss(llama_cpp, merged_file, tokens)
-    crma_effect, ll_effect = with_lora["loss"] - base["loss"], ll_lora - ll_base
     check(abs(ll_base - base["loss"]) <= a.tolerance,
           f"base model: llama.cpp {ll_base:.4f} vs crma {base['loss']:.4f} nats")
-    check(abs(ll_effect - crma_effect) <= a.tolerance and abs(crma_effect) > 2 * a.tolerance,
-          f"--lora moves llama.cpp's loss by {ll_effect:+.4f} nats, crma's by {crma_effect:+.4f}")
-    check(abs(ll_merged - ll_lora) <= a.tolerance / 2,
-          f"the merged model scores as base + adapter in llama.cpp ({ll_merged:.4f} vs {ll_lora:.4f})")
+    check(abs(ll_merged - with_lora["loss"]) <= a.tolerance and abs(with_lora["loss"] - base["loss"]) > 0.01,
+          f"merged model: llama.cpp {ll_merged:.4f} vs crma with the LoRA {with_lora['loss']:.4f} nats "
+          f"(the LoRA moved crma's loss by {with_lora['loss'] - base['loss']:+.4f})")
+    runtime = {str(scale): llama_loss(llama_cpp, model_path, tokens, lora=lora_file, scale=scale)
+               for scale in (0.5, 1.0, 2.0)}
     print(json.dumps({
         "date": time.strftime("%Y-%m-%d"), "model": a.model, "text_tokens": base["tokens"],
         "crma": {"base_loss": base["loss"], "lora_loss": with_lora["loss"]},
-        "llama_cpp": {"base_loss": ll_base, "lora_loss": ll_lora, "merged_loss": ll_merged,
+        "llama_cpp": {"base_loss": ll_base, "merged_loss": ll_merged, "runtime_lora_loss_by_scale": runtime,
                       "llama_cpp_python": llama_cpp.__version__},
+        "converter_output_equals_export": same is True,
         "tolerance": a.tolerance, "failures": failures,
     }, indent=2))
     sys.exit(1 if failures else 0)
+
+
+def converted_equals(model_path, peft_dir, lora_file, work):
+    """True when llama.cpp's convert_lora_to_gguf.py (from the llama-cpp-python sdist) turns `peft_dir` into
+    exactly `lora_file`'s tensors and adapter metadata; else what differs."""
+    import gguf
+    import numpy as np
+    from transformers import AutoConfig
+    sdist = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary",
+                            "llama-cpp-python", f"llama-cpp-python=={llama_cpp_version()}", "-d", work],
+                           capture_output=True, text=True)
+    archives = [f for f in os.listdir(work) if f.startswith("llama_cpp_python") and f.endswith(".tar.gz")]
+    if sdist.returncode != 0 or not archives:
+        return f"cannot fetch the sdist: {sdist.stderr.strip()[-200:]}"
+    with tarfile.open(f"{work}/{archives[0]}") as t:
+        t.extractall(f"{work}/sdist", filter="data")
+    vendor = glob.glob(f"{work}/sdist/*/vendor/llama.cpp")[0]
+    directory, name = os.path.split(model_path)
+    config = AutoConfig.from_pretrained(directory, gguf_file=name)
+    config.architectures = ["LlamaForCausalLM"]
+    config.save_pretrained(f"{work}/hf-config")
+    out = f"{work}/converted.gguf"
+    r = subprocess.run([sys.executable, f"{vendor}/convert_lora_to_gguf.py", peft_dir, "--base", f"{work}/hf-config",
+                        "--outtype", "f32", "--outfile", out], env=dict(os.environ, PYTHONPATH=f"{vendor}/gguf-py"),
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return f"the converter failed: {r.stderr.strip()[-300:]}"
+    theirs, ours = gguf.GGUFReader(out), gguf.GGUFReader(lora_file)
+    mine = {t.name: np.array(t.data) for t in ours.tensors}
+    for t in theirs.tensors:
+        if t.name not in mine or not np.array_equal(np.array(t.data).reshape(-1), mine[t.name].reshape(-1)):
+            return f"tensor {t.name} differs"
+    if len(theirs.tensors) != len(ours.tensors):
+        return f"{len(theirs.tensors)} tensors vs {len(ours.tensors)}"
+    for key in ("general.architecture", "general.type", "adapter.type", "adapter.lora.alpha"):
+        if theirs.fields[key].contents() != ours.fields[key].contents():
+            return f"{key}: {theirs.fields[key].contents()} vs {ours.fields[key].contents()}"
+    return True
+
+
+def llama_cpp_version():
+    import llama_cpp
+    return llama_cpp.__version__
 
 
 if __name__ == "__main__":

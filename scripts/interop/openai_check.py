@@ -13,16 +13,15 @@ Run it through `make interop` (the virtual environment of `make bench-pytorch`, 
 import argparse
 import json
 import os
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, failures, wait, write_config  # noqa: E402
+from checks import check, failures  # noqa: E402
+from interop.learned_daemon import daemon_that_learned  # noqa: E402
 
 
 def main():
@@ -31,7 +30,6 @@ def main():
     ap.add_argument("--crmactl", default=".build/release/crmactl")
     ap.add_argument("--model", default="models/SmolLM2-135M-Instruct.Q4_1.gguf")
     a = ap.parse_args()
-    model_path = os.path.abspath(a.model)
 
     import openai
     try:
@@ -39,46 +37,20 @@ def main():
     except ImportError:
         import httpx
 
-    work = tempfile.mkdtemp(prefix="crma-openai-")
-    sock = f"{work}/crmad.sock"
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     token = "interop-" + os.urandom(16).hex()
-    with open(f"{work}/token", "w") as f:
+    token_file = tempfile.mkstemp(prefix="crma-token-")[1]
+    with open(token_file, "w") as f:
         f.write(token + "\n")
-    os.chmod(f"{work}/token", 0o600)
-    write_config(f"{work}/crmad.toml", state=f"{work}/state", inbox=f"{work}/inbox", socket=sock, model=model_path,
-                 extra=f"""[training]
-strategy = "crma"
-steps = 6
-batch_rows = 2
-sequence_length = 64
-[ingest]
-debounce_seconds = 0.0
-[monitor]
-holdout_rows = 4
-[control]
-max_queued_requests = 1
-listen = "127.0.0.1:{port}"
-token_file = "{work}/token"
-""")
-    log = open(f"{work}/crmad.log", "w")
-    proc = subprocess.Popen([a.crmad, "--config", f"{work}/crmad.toml"], stdout=log, stderr=log)
+    os.chmod(token_file, 0o600)
     summary = {}
-    try:
-        check(wait(lambda: os.path.exists(sock), 120) is not None, "crmad is up")
-        os.makedirs(f"{work}/inbox/medical")
-        with open(f"{work}/inbox/medical/notes.jsonl.part", "w") as f:
-            for i in range(60):
-                f.write(json.dumps({"text": f"Patient {i} was given {i % 4 + 1} mg of amoxicillin for otitis media."}) + "\n")
-        os.rename(f"{work}/inbox/medical/notes.jsonl.part", f"{work}/inbox/medical/notes.jsonl")
-
-        def accepted():
-            r = subprocess.run([a.crmactl, "alerts", "--json", "--socket", sock], capture_output=True, text=True)
-            return r.returncode == 0 and any(x["kind"] == "update_accepted" for x in json.loads(r.stdout))
-        check(wait(accepted, 900, 1.0) is not None, "crmad learned the medical domain")
-
+    with daemon_that_learned(
+            a.crmad, a.crmactl, a.model,
+            training='strategy = "crma"\nsteps = 6\nbatch_rows = 2\nsequence_length = 64',
+            extra=f'[control]\nmax_queued_requests = 1\nlisten = "127.0.0.1:{port}"\ntoken_file = "{token_file}"\n',
+            line=lambda i: f"Patient {i} was given {i % 4 + 1} mg of amoxicillin for otitis media.") as (_, sock, _ctl):
         client = openai.OpenAI(base_url="http://crmad/v1", api_key="unused on the socket", max_retries=0,
                                http_client=httpx.Client(transport=httpx.HTTPTransport(uds=sock), timeout=300))
         ids = [m.id for m in client.models.list()]
@@ -158,9 +130,6 @@ token_file = "{work}/token"
             "crma_medical_64_tokens": {"completion_tokens": timed.usage.completion_tokens, "seconds": round(seconds, 3),
                                        "tokens_per_second": round(timed.usage.completion_tokens / seconds, 1)},
         }
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
     summary["failures"] = failures
     print(json.dumps(summary, indent=2))
     sys.exit(1 if failures else 0)

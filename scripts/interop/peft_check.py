@@ -14,14 +14,12 @@ Run it through `make interop` (the virtual environment of `make bench-pytorch`).
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, failures, wait, write_config  # noqa: E402
+from checks import check, failures  # noqa: E402
+from interop.learned_daemon import daemon_that_learned  # noqa: E402
 
 TEXT = ("Patient 12 was given 3 mg of drug X for condition Y. Patient 13 was given 1 mg of drug X for "
         "condition Y, and the dose was raised after two days because the fever persisted.")
@@ -36,51 +34,14 @@ def main():
     a = ap.parse_args()
     model_path = os.path.abspath(a.model)
 
-    work = tempfile.mkdtemp(prefix="crma-interop-")
-    sock = f"{work}/crmad.sock"
-    write_config(f"{work}/crmad.toml", state=f"{work}/state", inbox=f"{work}/inbox", socket=sock, model=model_path,
-                 extra="""[training]
-strategy = "naive"
-lora_learning_rate = 0.01
-steps = 8
-batch_rows = 2
-sequence_length = 64
-[ingest]
-debounce_seconds = 0.0
-[monitor]
-holdout_rows = 4
-""")
-    with open(f"{work}/crmad.toml") as f:  # fp32, as transformers computes
-        config = f.read().replace(f'path = "{model_path}"\n', f'path = "{model_path}"\nprecision = "fp32"\n')
-    with open(f"{work}/crmad.toml", "w") as f:
-        f.write(config)
-
-    def ctl(*args):
-        r = subprocess.run([a.crmactl, *args, "--socket", sock], capture_output=True, text=True)
-        return r
-
-    log = open(f"{work}/crmad.log", "w")
-    proc = subprocess.Popen([a.crmad, "--config", f"{work}/crmad.toml"], stdout=log, stderr=log)
-    try:
-        check(wait(lambda: os.path.exists(sock), 120) is not None, "crmad is up")
-        os.makedirs(f"{work}/inbox/medical")
-        with open(f"{work}/inbox/medical/notes.jsonl.part", "w") as f:
-            for i in range(60):
-                f.write(json.dumps({"text": f"Patient {i} was given {i % 4 + 1} mg of drug X for condition Y."}) + "\n")
-        os.rename(f"{work}/inbox/medical/notes.jsonl.part", f"{work}/inbox/medical/notes.jsonl")
-
-        def accepted():
-            r = ctl("alerts", "--json")
-            return r.returncode == 0 and any(x["kind"] == "update_accepted" for x in json.loads(r.stdout))
-        check(wait(accepted, 900, 1.0) is not None, "crmad learned the domain (version 2)")
+    with daemon_that_learned(a.crmad, a.crmactl, a.model, precision="fp32",  # fp32, as transformers computes
+                             training='strategy = "naive"\nlora_learning_rate = 0.01\nsteps = 8\nbatch_rows = 2\n'
+                                      'sequence_length = 64') as (work, _, ctl):
         exported = ctl("export", "2", "--format", "peft", "--out", f"{work}/peft")
         check(exported.returncode == 0, f"crmactl export --format peft ({exported.stderr.strip()})")
         with_lora = json.loads(ctl("score", TEXT, "--json").stdout)
         check(ctl("rollback", "1").returncode == 0, "rolled back to the base model")
         base = json.loads(ctl("score", TEXT, "--json").stdout)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
 
     import peft
     import torch

@@ -80,16 +80,7 @@ public struct GGUFLlamaSource: LlamaWeightSource {
     public static func permuteRotaryRows(
         _ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, columns: Int
     ) {
-        let half = headDim / 2
-        for h in 0..<heads {
-            for i in 0..<half {
-                for j in 0..<2 {
-                    let from = src + (h * headDim + j * half + i) * columns
-                    let to = dst + (h * headDim + 2 * i + j) * columns
-                    to.update(from: from, count: columns)
-                }
-            }
-        }
+        moveRotaryRows(src, into: dst, heads: heads, headDim: headDim, columns: columns, toGGUF: true)
     }
 
     /// Inverts llama.cpp's q/k row permutation. Within each head, GGUF row `2i + j` holds Hugging Face
@@ -97,13 +88,19 @@ public struct GGUFLlamaSource: LlamaWeightSource {
     public static func unpermuteRotaryRows(
         _ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, columns: Int
     ) {
+        moveRotaryRows(src, into: dst, heads: heads, headDim: headDim, columns: columns, toGGUF: false)
+    }
+
+    private static func moveRotaryRows(
+        _ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, columns: Int,
+        toGGUF: Bool
+    ) {
         let half = headDim / 2
         for h in 0..<heads {
             for i in 0..<half {
                 for j in 0..<2 {
-                    let from = src + (h * headDim + 2 * i + j) * columns
-                    let to = dst + (h * headDim + j * half + i) * columns
-                    to.update(from: from, count: columns)
+                    let gguf = h * headDim + 2 * i + j, hf = h * headDim + j * half + i
+                    (dst + (toGGUF ? gguf : hf) * columns).update(from: src + (toGGUF ? hf : gguf) * columns, count: columns)
                 }
             }
         }

@@ -1,0 +1,56 @@
+"""crmad on the real model, in a temporary directory of its own, after it learned one small domain: what
+every interop check starts from."""
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, wait, write_config  # noqa: E402
+
+
+def medical_line(i):
+    return f"Patient {i} was given {i % 4 + 1} mg of drug X for condition Y."
+
+
+@contextlib.contextmanager
+def daemon_that_learned(crmad, crmactl, model, *, training, precision=None, extra="", line=medical_line):
+    """Starts crmad (state, inbox and socket under a new temporary directory; `training` is the body of its
+    [training] table, `extra` more TOML, `precision` overrides model.precision), drops 60 lines of `line(i)`
+    into inbox/medical and waits until version 2 is accepted. Yields (work directory, socket, ctl), where
+    ctl(*args) runs crmactl against the socket; stops crmad with SIGTERM on the way out."""
+    model_path = os.path.abspath(model)
+    work = tempfile.mkdtemp(prefix="crma-interop-")
+    sock = f"{work}/crmad.sock"
+    write_config(f"{work}/crmad.toml", state=f"{work}/state", inbox=f"{work}/inbox", socket=sock, model=model_path,
+                 extra=f"[training]\n{training}\n[ingest]\ndebounce_seconds = 0.0\n[monitor]\nholdout_rows = 4\n{extra}")
+    if precision:
+        with open(f"{work}/crmad.toml") as f:
+            config = f.read().replace(f'path = "{model_path}"\n', f'path = "{model_path}"\nprecision = "{precision}"\n')
+        with open(f"{work}/crmad.toml", "w") as f:
+            f.write(config)
+
+    def ctl(*args):
+        return subprocess.run([crmactl, *args, "--socket", sock], capture_output=True, text=True)
+
+    log = open(f"{work}/crmad.log", "w")
+    proc = subprocess.Popen([crmad, "--config", f"{work}/crmad.toml"], stdout=log, stderr=log)
+    try:
+        check(wait(lambda: os.path.exists(sock), 120) is not None, "crmad is up")
+        os.makedirs(f"{work}/inbox/medical")
+        with open(f"{work}/inbox/medical/notes.jsonl.part", "w") as f:
+            for i in range(60):
+                f.write(json.dumps({"text": line(i)}) + "\n")
+        os.rename(f"{work}/inbox/medical/notes.jsonl.part", f"{work}/inbox/medical/notes.jsonl")
+
+        def accepted():
+            r = ctl("alerts", "--json")
+            return r.returncode == 0 and any(x["kind"] == "update_accepted" for x in json.loads(r.stdout))
+        check(wait(accepted, 900, 1.0) is not None, "crmad learned the medical domain (version 2)")
+        yield work, sock, ctl
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
