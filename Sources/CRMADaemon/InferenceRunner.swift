@@ -25,11 +25,11 @@ enum InferenceRunner {
         case InferenceModel.routed:
             let domains = try active.domains()
             let candidates = try domains.compactMap { d in try active.adapters(forLearned: d).map { (name: d, adapters: $0) } }
-            guard let decision = DomainRouter(model: lm.model).route(plan.routingText, candidates: candidates) else {
-                return (InferenceModel.base, AdapterSet())  // nothing learned yet: the base model answers
-            }
-            let set = candidates.first { $0.name == decision.domain }!.adapters
-            return (InferenceModel.domainPrefix + decision.domain, set)
+            // Nothing learned yet, or no domain claims the request: the base model answers.
+            guard let decision = DomainRouter(model: lm.model).route(plan.routingText, candidates: candidates),
+                let domain = decision.domain
+            else { return (InferenceModel.base, AdapterSet()) }
+            return (InferenceModel.domainPrefix + domain, candidates.first { $0.name == domain }!.adapters)
         default:
             let domain = String(plan.model.dropFirst(InferenceModel.domainPrefix.count))
             guard plan.model.hasPrefix(InferenceModel.domainPrefix), let set = try active.adapters(forLearned: domain) else {
