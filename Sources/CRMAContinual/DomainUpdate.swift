@@ -211,6 +211,8 @@ public struct DomainUpdate {
         }
         lora.trainable = false
         state.crma?.trainable = false
+        // What the domain's requests look like, for routing requests that name no domain.
+        state.routing[domain] = RoutingCentroid.centroid(model: model, rows: job.domain.train)
         return .trained(Candidate(state: state, steps: step, stabilityStop: stabilityStop, teacherCost: teacherCost))
     }
 

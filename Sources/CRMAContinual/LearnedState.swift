@@ -8,11 +8,16 @@ public final class LearnedState {
     public var loras: [String: LoRA]
     public var crma: CRMA?
     public var fisher: FisherMemory
+    /// Each learned domain's routing centroid (``RoutingCentroid``), for the inference API's `model: "crma"`.
+    public var routing: [String: [Float]]
 
-    public init(loras: [String: LoRA] = [:], crma: CRMA? = nil, fisher: FisherMemory = FisherMemory()) {
+    public init(
+        loras: [String: LoRA] = [:], crma: CRMA? = nil, fisher: FisherMemory = FisherMemory(), routing: [String: [Float]] = [:]
+    ) {
         self.loras = loras
         self.crma = crma
         self.fisher = fisher
+        self.routing = routing
     }
 
     /// The base model: no adapters.
@@ -20,7 +25,7 @@ public final class LearnedState {
 
     /// An independent copy, nothing in it trainable.
     public func copy() -> LearnedState {
-        LearnedState(loras: loras.mapValues { $0.frozenCopy() }, crma: crma?.copy(), fisher: fisher)
+        LearnedState(loras: loras.mapValues { $0.frozenCopy() }, crma: crma?.copy(), fisher: fisher, routing: routing)
     }
 
     /// The adapters that score `domain`, learned with `strategy` (crma.md §6, ``AdapterRoles``).
@@ -35,15 +40,18 @@ public final class LearnedState {
 
     static let fisherPrefix = "ewc.fisher."
     static let anchorPrefix = "ewc.anchor."
+    static let routingPrefix = "route.centroid."
 
     /// Writes the state as one adapter file (``AdapterFile``); EWC's memory rides along as
-    /// `ewc.fisher.<parameter>` and `ewc.anchor.<parameter>` tensors.
+    /// `ewc.fisher.<parameter>` and `ewc.anchor.<parameter>` tensors, the routing centroids as
+    /// `route.centroid.<domain>`.
     public func save(to path: String) throws {
         var extra: [(name: String, values: [Float])] = []
         for name in fisher.fisher.keys.sorted() {
             extra.append((Self.fisherPrefix + name, fisher.fisher[name]!))
             if let a = fisher.anchor[name] { extra.append((Self.anchorPrefix + name, a)) }
         }
+        for domain in routing.keys.sorted() { extra.append((Self.routingPrefix + domain, routing[domain]!)) }
         try AdapterFile.save(loras: loras.keys.sorted().map { loras[$0]! }, crma: crma, extra: extra, to: path)
     }
 
@@ -56,7 +64,9 @@ public final class LearnedState {
             if name.hasPrefix(fisherPrefix) { memory.fisher[String(name.dropFirst(fisherPrefix.count))] = values }
             if name.hasPrefix(anchorPrefix) { memory.anchor[String(name.dropFirst(anchorPrefix.count))] = values }
         }
+        let routing = try AdapterFile.extraTensors(path, prefix: routingPrefix)
         return LearnedState(
-            loras: Dictionary(loras.map { ($0.name, $0) }, uniquingKeysWith: { $1 }), crma: crma, fisher: memory)
+            loras: Dictionary(loras.map { ($0.name, $0) }, uniquingKeysWith: { $1 }), crma: crma, fisher: memory,
+            routing: Dictionary(uniqueKeysWithValues: routing.map { (String($0.key.dropFirst(routingPrefix.count)), $0.value) }))
     }
 }

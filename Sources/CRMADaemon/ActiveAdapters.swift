@@ -42,6 +42,12 @@ final class ActiveAdapters: @unchecked Sendable {
     /// The domains the active version has learned, sorted.
     func domains() throws -> [String] { (try load().record?.references.keys).map { $0.sorted() } ?? [] }
 
+    /// The routing centroids of the active version's domains (worker thread only).
+    func centroids() throws -> [String: [Float]] {
+        let learned = Set(try domains())
+        return try load().state.routing.filter { learned.contains($0.key) }
+    }
+
     /// The active version's adapters for `domain` (worker thread only); nil if it has not learned it.
     func adapters(forLearned domain: String) throws -> AdapterSet? {
         try domains().contains(domain) ? try adapters(for: domain) : nil

@@ -134,7 +134,7 @@ public enum ConfigLoader {
         if let s = try top.section("control") {
             try s.only([
                 "socket_mode", "allowed_uids", "allowed_gids", "idle_timeout_seconds", "max_queued_requests",
-                "request_deadline_seconds", "max_completion_tokens", "listen", "token_file",
+                "request_deadline_seconds", "max_completion_tokens", "listen", "token_file", "routing_minimum_similarity",
             ])
             if let m = try s.int("socket_mode", in: 0...0o777) {
                 if m & 0o007 != 0 {
@@ -151,6 +151,8 @@ public enum ConfigLoader {
                 try s.double("request_deadline_seconds", in: 1...86_400) ?? c.control.requestDeadlineSeconds
             c.control.maxCompletionTokens =
                 try s.int("max_completion_tokens", in: 1...1_000_000) ?? c.control.maxCompletionTokens
+            c.control.routingMinimumSimilarity =
+                try s.double("routing_minimum_similarity", in: -1...1) ?? c.control.routingMinimumSimilarity
             c.control.listen = try s.string("listen") ?? c.control.listen
             c.control.tokenFile = try s.string("token_file") ?? c.control.tokenFile
             if !c.control.listen.isEmpty {

@@ -18,18 +18,20 @@ public enum InferenceEvent: Sendable {
 /// request to a learned domain with ``DomainRouter``), then generation with a KV cache under them.
 enum InferenceRunner {
     /// The adapters and the served model name (`crma:<domain>` once routed).
-    static func adapters(_ plan: InferencePlan, lm: LanguageModel, active: ActiveAdapters) throws -> (String, AdapterSet) {
+    static func adapters(_ plan: InferencePlan, lm: LanguageModel, active: ActiveAdapters, routingMinimum: Float) throws
+        -> (String, AdapterSet)
+    {
         switch plan.model {
         case InferenceModel.base:
             return (plan.model, AdapterSet())
         case InferenceModel.routed:
-            let domains = try active.domains()
-            let candidates = try domains.compactMap { d in try active.adapters(forLearned: d).map { (name: d, adapters: $0) } }
-            // Nothing learned yet, or no domain claims the request: the base model answers.
-            guard let decision = DomainRouter(model: lm.model).route(plan.routingText, candidates: candidates),
-                let domain = decision.domain
+            // Nothing learned yet (or only before routing centroids were kept), or no domain claims the
+            // request: the base model answers.
+            let router = DomainRouter(model: lm.model, minimumSimilarity: routingMinimum)
+            guard let decision = router.route(plan.routingText, centroids: try active.centroids()),
+                let domain = decision.domain, let set = try active.adapters(forLearned: domain)
             else { return (InferenceModel.base, AdapterSet()) }
-            return (InferenceModel.domainPrefix + domain, candidates.first { $0.name == domain }!.adapters)
+            return (InferenceModel.domainPrefix + domain, set)
         default:
             let domain = String(plan.model.dropFirst(InferenceModel.domainPrefix.count))
             guard plan.model.hasPrefix(InferenceModel.domainPrefix), let set = try active.adapters(forLearned: domain) else {
@@ -46,10 +48,11 @@ enum InferenceRunner {
 
     /// Generates the plan's completion; `onText` may stop it.
     static func run(
-        _ plan: InferencePlan, lm: LanguageModel, active: ActiveAdapters, onModel: (String) -> Void = { _ in },
+        _ plan: InferencePlan, lm: LanguageModel, active: ActiveAdapters, routingMinimum: Float,
+        onModel: (String) -> Void = { _ in },
         onText: (String) -> GenerationControl = { _ in .more }
     ) throws -> (model: String, completion: TextCompletion) {
-        let (model, set) = try adapters(plan, lm: lm, active: active)
+        let (model, set) = try adapters(plan, lm: lm, active: active, routingMinimum: routingMinimum)
         onModel(model)
         let c = Generator(lm, adapters: set).complete(
             prompt: plan.prompt, maxTokens: plan.maxTokens, sampling: plan.sampling, stopTokens: plan.stopTokens,
@@ -69,7 +72,10 @@ extension Daemon {
     /// Runs `plan` to the end on the worker thread (between training steps) and returns the answering model's
     /// name and the completion. Throws ``ModelQueueError`` or ``InferencePlan/Refusal``.
     public func complete(_ plan: InferencePlan) async throws -> (model: String, completion: TextCompletion) {
-        try await worker.withModels { lm, active in try InferenceRunner.run(plan, lm: lm, active: active) }
+        let minimum = Float(config.control.routingMinimumSimilarity)
+        return try await worker.withModels { lm, active in
+            try InferenceRunner.run(plan, lm: lm, active: active, routingMinimum: minimum)
+        }
     }
 
     /// Queues `plan` and streams its events into `events` (then finishes it); a consumer that goes away
@@ -77,11 +83,12 @@ extension Daemon {
     public func stream(_ plan: InferencePlan, into events: AsyncStream<InferenceEvent>.Continuation) throws {
         let flag = SendableFlag()
         events.onTermination = { _ in flag.set() }
+        let minimum = Float(config.control.routingMinimumSimilarity)
         try worker.enqueue(
             { lm, active in
                 do {
                     let (_, c) = try InferenceRunner.run(
-                        plan, lm: lm, active: active, onModel: { events.yield(.started(model: $0)) },
+                        plan, lm: lm, active: active, routingMinimum: minimum, onModel: { events.yield(.started(model: $0)) },
                         onText: { text in
                             if flag.isSet { return .stop }
                             events.yield(.text(text))
