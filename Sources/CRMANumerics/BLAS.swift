@@ -34,6 +34,13 @@ public enum BLAS {
         _ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, weight: UnsafePointer<Float>, outFeatures: Int,
         into y: UnsafeMutablePointer<Float>, accumulate: Bool = false
     ) {
+        if rows == 1 {
+            // One row (decoding): a matrix-vector product, which only streams the weights.
+            cblas_sgemv(
+                CblasRowMajor, CblasNoTrans, Int32(outFeatures), Int32(inFeatures), 1, weight, Int32(inFeatures), x, 1,
+                accumulate ? 1 : 0, y, 1)
+            return
+        }
         sgemm(
             transB: true, m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures, b: weight, ldb: inFeatures,
             beta: accumulate ? 1 : 0, c: y, ldc: outFeatures)
