@@ -214,7 +214,6 @@ public struct ForgettingBenchmark {
             correct.append(answers(k, resume.progress.state))
             log("\(name) seed \(config.seed): starts after the ungated run's first rollback (update \(k + 1), \(domains[k].name))")
         }
-        var finalState = resume?.progress.state ?? LearnedState.empty
         var fork = startFork
         let run = try ContinualRun(model: lm.model, config: config, gated: gated).run(
             domains, baseLosses: baseLosses, general: gate, from: resume?.progress, fork: startFork?.progress,
@@ -226,7 +225,6 @@ public struct ForgettingBenchmark {
             },
             onState: { k, state in
                 correct.append(answers(k, state))
-                finalState = state
             },
             onProgress: { progress, gatedFork in
                 var newFork: SavedRun?
@@ -269,10 +267,10 @@ public struct ForgettingBenchmark {
                 }
             }
         }
-        if config.strategy.usesCRMA { result.substrateAblation = ablation(finalState, domains, config, scoring) }
+        if config.strategy.usesCRMA { result.substrateAblation = ablation(run.state, domains, config, scoring) }
         if !gated, let dir = settings.statesDirectory {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            try finalState.save(to: "\(dir)/\(config.strategy.rawValue)-\(config.seed).safetensors")
+            try run.state.save(to: "\(dir)/\(config.strategy.rawValue)-\(config.seed).safetensors")
         }
         return (result, fork)
     }

@@ -17,7 +17,7 @@ public enum RoutingCentroid {
         let d = model.config.hiddenSize
         let h = model.hiddenStates(tokens: ids, batch: 1, seqLen: ids.count)
         var mean = [Float](repeating: 0, count: d)
-        for t in 0..<ids.count { for i in 0..<d { mean[i] += h[t * d + i] } }
+        for t in 0..<ids.count { Kernels.add(h.pointer + t * d, into: &mean, d) }
         return unit(mean)
     }
 
@@ -35,8 +35,7 @@ public enum RoutingCentroid {
         let d = model.config.hiddenSize
         var sum = [Float](repeating: 0, count: d)
         for row in rows.prefix(Self.rows) {
-            let e = embedding(model: model, tokens: prompt(of: row))
-            for i in 0..<d { sum[i] += e[i] }
+            Kernels.add(embedding(model: model, tokens: prompt(of: row)), into: &sum, d)
         }
         return unit(sum)
     }
@@ -47,5 +46,7 @@ public enum RoutingCentroid {
     }
 
     /// Cosine similarity of two unit vectors.
-    public static func similarity(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
+    public static func similarity(_ a: [Float], _ b: [Float]) -> Float {
+        Kernels.dot(a, b, min(a.count, b.count))
+    }
 }

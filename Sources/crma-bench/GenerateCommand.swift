@@ -70,14 +70,14 @@ struct GenerateCommand: ParsableCommand {
         let logits = FloatBuffer(count: c.vocabSize)
         var ids = Array(prompt)
         var slow: [Int32] = []
+        var greedy = Sampler(.greedy)
         let t1 = Measure.now()
         for _ in 0..<recomputed {
             _ = pass.forward(TrainingBatch.unscored(ids))
             lm.model.logits(hidden: pass.finalHidden + (ids.count - 1) * c.hiddenSize, rows: 1, into: logits.pointer)
-            var best = 0
-            for i in 1..<c.vocabSize where logits[i] > logits[best] { best = i }
-            slow.append(Int32(best))
-            ids.append(Int32(best))
+            let next = greedy.sample(logits.pointer, vocab: c.vocabSize)
+            slow.append(next)
+            ids.append(next)
         }
         let slowPerToken = (Measure.now() - t1) / Double(recomputed)
         // Where a cached decoding step spends its time (one token after the prompt, repeated).

@@ -3,6 +3,7 @@ import CRMAAdapters
 import CRMABenchmark
 import CRMAContinual
 import CRMAModel
+import CRMATraining
 import Foundation
 
 /// How well the inference API's automatic routing (`model: "crma"`) picks a request's domain, and what it
@@ -143,13 +144,9 @@ struct RouteCommand: ParsableCommand {
 
     /// The first sentence or so (up to 300 characters) of the first `generalItems` documents of general.jsonl.
     func generalPrompts(_ tokenizer: Tokenizer) throws -> [[Int32]] {
-        guard let text = try? String(contentsOfFile: general, encoding: .utf8) else { return [] }
-        return text.split(separator: "\n").prefix(generalItems).compactMap { line in
-            guard let data = line.data(using: .utf8),
-                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                let body = object["text"] as? String
-            else { return nil }
-            return tokenizer.encode(String(body.prefix(300)))
+        guard FileManager.default.fileExists(atPath: general) else { return [] }
+        return try DocumentReader.read(file: general).prefix(generalItems).compactMap {
+            if case .text(let body) = $0.0 { tokenizer.encode(String(body.prefix(300))) } else { nil }
         }
     }
 }
