@@ -212,7 +212,9 @@ public struct DomainUpdate {
         lora.trainable = false
         state.crma?.trainable = false
         // What the domain's requests look like, for routing requests that name no domain.
-        state.routing[domain] = RoutingCentroid.centroid(model: model, rows: job.domain.train)
+        let examples = RoutingCentroid.examples(model: model, rows: job.domain.train)
+        state.routingExamples[domain] = examples
+        state.routing[domain] = RoutingCentroid.centroid(examples: examples, dimension: model.config.hiddenSize)
         return .trained(Candidate(state: state, steps: step, stabilityStop: stabilityStop, teacherCost: teacherCost))
     }
 

@@ -10,14 +10,19 @@ public final class LearnedState {
     public var fisher: FisherMemory
     /// Each learned domain's routing centroid (``RoutingCentroid``), for the inference API's `model: "crma"`.
     public var routing: [String: [Float]]
+    /// Each learned domain's routing examples: the embeddings of its first training prompts, `[n × hidden]`
+    /// (``RoutingCentroid/examples(model:rows:)``), from which ``DomainRouter`` fits its classifier.
+    public var routingExamples: [String: [Float]]
 
     public init(
-        loras: [String: LoRA] = [:], crma: CRMA? = nil, fisher: FisherMemory = FisherMemory(), routing: [String: [Float]] = [:]
+        loras: [String: LoRA] = [:], crma: CRMA? = nil, fisher: FisherMemory = FisherMemory(), routing: [String: [Float]] = [:],
+        routingExamples: [String: [Float]] = [:]
     ) {
         self.loras = loras
         self.crma = crma
         self.fisher = fisher
         self.routing = routing
+        self.routingExamples = routingExamples
     }
 
     /// The base model: no adapters.
@@ -25,7 +30,9 @@ public final class LearnedState {
 
     /// An independent copy, nothing in it trainable.
     public func copy() -> LearnedState {
-        LearnedState(loras: loras.mapValues { $0.frozenCopy() }, crma: crma?.copy(), fisher: fisher, routing: routing)
+        LearnedState(
+            loras: loras.mapValues { $0.frozenCopy() }, crma: crma?.copy(), fisher: fisher, routing: routing,
+            routingExamples: routingExamples)
     }
 
     /// The adapters that score `domain`, learned with `strategy` (crma.md §6, ``AdapterRoles``).
@@ -41,10 +48,11 @@ public final class LearnedState {
     static let fisherPrefix = "ewc.fisher."
     static let anchorPrefix = "ewc.anchor."
     static let routingPrefix = "route.centroid."
+    static let examplesPrefix = "route.examples."
 
     /// Writes the state as one adapter file (``AdapterFile``); EWC's memory rides along as
     /// `ewc.fisher.<parameter>` and `ewc.anchor.<parameter>` tensors, the routing centroids as
-    /// `route.centroid.<domain>`.
+    /// `route.centroid.<domain>` and the routing examples as `route.examples.<domain>` (flat).
     public func save(to path: String) throws {
         var extra: [(name: String, values: [Float])] = []
         for name in fisher.fisher.keys.sorted() {
@@ -52,6 +60,9 @@ public final class LearnedState {
             if let a = fisher.anchor[name] { extra.append((Self.anchorPrefix + name, a)) }
         }
         for domain in routing.keys.sorted() { extra.append((Self.routingPrefix + domain, routing[domain]!)) }
+        for domain in routingExamples.keys.sorted() {
+            extra.append((Self.examplesPrefix + domain, routingExamples[domain]!))
+        }
         try AdapterFile.save(loras: loras.keys.sorted().map { loras[$0]! }, crma: crma, extra: extra, to: path)
     }
 
@@ -64,9 +75,14 @@ public final class LearnedState {
             if name.hasPrefix(fisherPrefix) { memory.fisher[String(name.dropFirst(fisherPrefix.count))] = values }
             if name.hasPrefix(anchorPrefix) { memory.anchor[String(name.dropFirst(anchorPrefix.count))] = values }
         }
-        let routing = try AdapterFile.extraTensors(path, prefix: routingPrefix)
+        func byDomain(_ prefix: String) throws -> [String: [Float]] {
+            Dictionary(
+                uniqueKeysWithValues: try AdapterFile.extraTensors(path, prefix: prefix).map {
+                    (String($0.key.dropFirst(prefix.count)), $0.value)
+                })
+        }
         return LearnedState(
             loras: Dictionary(loras.map { ($0.name, $0) }, uniquingKeysWith: { $1 }), crma: crma, fisher: memory,
-            routing: Dictionary(uniqueKeysWithValues: routing.map { (String($0.key.dropFirst(routingPrefix.count)), $0.value) }))
+            routing: try byDomain(routingPrefix), routingExamples: try byDomain(examplesPrefix))
     }
 }

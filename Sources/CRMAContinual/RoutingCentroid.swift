@@ -32,13 +32,33 @@ public enum RoutingCentroid {
 
     /// The centroid of a domain's first ``rows`` training rows' prompts.
     public static func centroid(model: LlamaModel, rows: [PackedRow]) -> [Float] {
-        let d = model.config.hiddenSize
+        centroid(examples: examples(model: model, rows: rows), dimension: model.config.hiddenSize)
+    }
+
+    /// The embeddings of a domain's first ``rows`` training rows' prompts, one after another (`[n × hidden]`).
+    public static func examples(model: LlamaModel, rows: [PackedRow]) -> [Float] {
+        rows.prefix(Self.rows).flatMap { embedding(model: model, tokens: prompt(of: $0)) }
+    }
+
+    /// The unit-length mean of flat `[n × dimension]` embeddings.
+    public static func centroid(examples: [Float], dimension d: Int) -> [Float] {
         var sum = [Float](repeating: 0, count: d)
-        for row in rows.prefix(Self.rows) {
-            Kernels.add(embedding(model: model, tokens: prompt(of: row)), into: &sum, d)
+        for i in stride(from: 0, to: examples.count, by: d) {
+            examples.withUnsafeBufferPointer { Kernels.add($0.baseAddress! + i, into: &sum, d) }
         }
         return unit(sum)
     }
+
+    /// Embeddings of text that belongs to no domain, for the classifier's "no domain" class: the first
+    /// 300 characters of each of the first ``rows`` `documents` (what the daemon's general benchmarks read).
+    public static func generalExamples(model: LlamaModel, tokenizer: Tokenizer, documents: [String]) -> [Float] {
+        documents.prefix(Self.rows).flatMap {
+            embedding(model: model, tokens: tokenizer.encode(String($0.prefix(generalPrefix))))
+        }
+    }
+
+    /// Characters of a general document a "no domain" example reads.
+    public static let generalPrefix = 300
 
     static func unit(_ v: [Float]) -> [Float] {
         let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()

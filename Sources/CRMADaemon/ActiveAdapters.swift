@@ -16,20 +16,29 @@ final class ActiveAdapters: @unchecked Sendable {
     let lm: LanguageModel
     let defaultStrategy: Strategy
     let alerts: AlertSink
+    /// Text that belongs to no domain (the general benchmarks' documents), for the router's "no domain" class.
+    let generalDocuments: [String]
     private struct Loaded {
         var version: Int64
         var record: VersionRecord?
         var state: LearnedState
         var sets: [String: AdapterSet] = [:]
+        var router: DomainRouter?
     }
     private var cached: Loaded?
+    /// The embeddings of `generalDocuments` (the base model's, so computed once).
+    private var generalExamples: [Float]?
 
-    init(registry: Registry, blobs: BlobStore, lm: LanguageModel, defaultStrategy: Strategy, alerts: AlertSink) {
+    init(
+        registry: Registry, blobs: BlobStore, lm: LanguageModel, defaultStrategy: Strategy, alerts: AlertSink,
+        generalDocuments: [String] = []
+    ) {
         self.registry = registry
         self.blobs = blobs
         self.lm = lm
         self.defaultStrategy = defaultStrategy
         self.alerts = alerts
+        self.generalDocuments = generalDocuments
     }
 
     /// The adapters of the version active now. - Important: call it on the worker thread only (the set it
@@ -42,10 +51,23 @@ final class ActiveAdapters: @unchecked Sendable {
     /// The domains the active version has learned, sorted.
     func domains() throws -> [String] { (try load().record?.references.keys).map { $0.sorted() } ?? [] }
 
-    /// The routing centroids of the active version's domains (worker thread only).
-    func centroids() throws -> [String: [Float]] {
+    /// The router among the active version's domains (worker thread only), built once per version: a
+    /// classifier when every domain kept routing examples, else the centroid rule with `minimum`.
+    func router(minimum: Float) throws -> DomainRouter {
+        var v = try load()
+        if let r = v.router, r.minimumSimilarity == minimum { return r }
         let learned = Set(try domains())
-        return try load().state.routing.filter { learned.contains($0.key) }
+        let examples = v.state.routingExamples.filter { learned.contains($0.key) }
+        if generalExamples == nil, !examples.isEmpty {
+            generalExamples = RoutingCentroid.generalExamples(
+                model: lm.model, tokenizer: lm.tokenizer, documents: generalDocuments)
+        }
+        let router = DomainRouter(
+            model: lm.model, centroids: v.state.routing.filter { learned.contains($0.key) }, examples: examples,
+            general: generalExamples ?? [], minimumSimilarity: minimum)
+        v.router = router
+        cached = v
+        return router
     }
 
     /// The active version's adapters for `domain` (worker thread only); nil if it has not learned it.

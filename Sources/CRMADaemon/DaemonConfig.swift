@@ -118,8 +118,9 @@ public struct DaemonConfig: Sendable, Equatable {
         public var listen = ""
         /// The file holding that bearer token (readable by the service user only); required with `listen`.
         public var tokenFile = ""
-        /// `model: "crma"`: a request goes to the learned domain whose routing centroid is most similar to it
-        /// if the cosine similarity reaches this; otherwise the base model answers (``DomainRouter``).
+        /// `model: "crma"` on versions learned before routing examples were kept: a request goes to the learned
+        /// domain whose routing centroid is most similar to it if the cosine similarity reaches this; otherwise
+        /// the base model answers. Later versions route with a classifier (``DomainRouter``).
         public var routingMinimumSimilarity = 0.85
     }
 

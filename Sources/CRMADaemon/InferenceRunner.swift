@@ -27,8 +27,7 @@ enum InferenceRunner {
         case InferenceModel.routed:
             // Nothing learned yet (or only before routing centroids were kept), or no domain claims the
             // request: the base model answers.
-            let router = DomainRouter(model: lm.model, minimumSimilarity: routingMinimum)
-            guard let decision = router.route(plan.routingText, centroids: try active.centroids()),
+            guard let decision = try active.router(minimum: routingMinimum).route(plan.routingText),
                 let domain = decision.domain, let set = try active.adapters(forLearned: domain)
             else { return (InferenceModel.base, AdapterSet()) }
             return (InferenceModel.domainPrefix + domain, set)

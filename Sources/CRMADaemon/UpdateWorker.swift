@@ -52,7 +52,8 @@ final class UpdateWorker: Sendable {
         requests = ModelRequestQueue(
             capacity: config.control.maxQueuedRequests, deadline: config.control.requestDeadlineSeconds)
         adapters = ActiveAdapters(
-            registry: registry, blobs: blobs, lm: lm, defaultStrategy: config.training.strategy, alerts: alerts)
+            registry: registry, blobs: blobs, lm: lm, defaultStrategy: config.training.strategy, alerts: alerts,
+            generalDocuments: general.suite.documents)
     }
 
     // MARK: the thread

@@ -16,11 +16,15 @@ struct RouteCommand: ParsableCommand {
         discussion: """
             --state is a learned state with one LoRA per domain: a forgetting run's final adapters \
             (--out/states/<strategy>-<seed>.safetensors of `crma-bench forgetting`, e.g. crma or frozen) or a \
-            crmad version's adapter blob. The domains' routing centroids come from the state (kept since routing \
-            existed) or, for older states, from --data/<domain>/train.jsonl the way an update computes them. \
-            Each question (its prompt and the answer template's opening) and each general-text prompt (the \
-            first words of data/benchmarks/general.jsonl's documents) is routed by DomainRouter: the most \
-            similar centroid wins if the similarity reaches the minimum, else the base model answers. Questions \
+            crmad version's adapter blob. The domains' routing examples and centroids come from the state (kept \
+            since routing existed) or, for older states, from --data/<domain>/train.jsonl the way an update \
+            computes them. With --method classifier (the default, what crmad does) a classifier with one class \
+            per domain and a "no domain" class decides; the "no domain" examples are the first 300 characters \
+            of the first 64 documents of general.jsonl (crmad uses its general benchmarks' documents). With \
+            --method centroid the most similar centroid wins if the similarity reaches the minimum, else the \
+            base model answers. Each question (its prompt and the answer template's opening) and each \
+            general-text prompt (the first 300 characters of the --general-items documents after those 64) is \
+            routed. Questions \
             are answered greedily (exact match) under the routed adapters, under their own domain's (an oracle \
             router) and under the base model. Prints routing accuracy per domain, the confusion matrix, the \
             answer accuracies, how the minimum similarity trades questions kept against general text sent to \
@@ -50,10 +54,14 @@ struct RouteCommand: ParsableCommand {
     @Option(help: "General-text prompts.")
     var generalItems = 40
 
-    @Option(help: "Minimum similarities to compare, comma-separated; the first is the one answers use.")
+    @Option(help: "classifier (one class per domain and one for no domain; crmad's) or centroid (nearest centroid above a minimum similarity).")
+    var method = "classifier"
+
+    @Option(help: "Minimum similarities of the centroid rule to compare, comma-separated; the first is the one answers use.")
     var minimums = "\(DomainRouter.defaultMinimumSimilarity),0.8,0.85,0.95,0.97"
 
     struct Routed {
+        var domain: String?
         var similarities: [String: Float]
         var seconds: Double
     }
@@ -66,22 +74,36 @@ struct RouteCommand: ParsableCommand {
         let learned = try LearnedState.load(state, model: lm.model)
         let names = domains.split(separator: ",").map(String.init)
         let adapters = names.map { learned.adapters(scoring: $0, learnedWith: s) }
+        guard let routingMethod = DomainRouter.Method(rawValue: method) else {
+            throw ValidationError("--method is classifier or centroid")
+        }
         var centroids = learned.routing.filter { names.contains($0.key) }
-        if centroids.count < names.count {
+        var examples = learned.routingExamples.filter { names.contains($0.key) }
+        if examples.count < names.count {
             var settings = ForgettingBenchmark.Settings()
             settings.trainDocuments = 500
             for d in try ForgettingBenchmark(lm: lm, settings: settings).loadDomains(data, names: names)
-            where centroids[d.name] == nil {
-                centroids[d.name] = RoutingCentroid.centroid(model: lm.model, rows: d.train)
+            where examples[d.name] == nil {
+                examples[d.name] = RoutingCentroid.examples(model: lm.model, rows: d.train)
+                centroids[d.name] = RoutingCentroid.centroid(examples: examples[d.name]!, dimension: lm.model.config.hiddenSize)
             }
         }
-        let router = DomainRouter(model: lm.model, minimumSimilarity: minimum)
+        let documents = try generalDocuments()
+        let generalExamples = RoutingCentroid.generalExamples(
+            model: lm.model, tokenizer: lm.tokenizer, documents: Array(documents.prefix(RoutingCentroid.rows)))
+        let router = DomainRouter(
+            model: lm.model, centroids: centroids, examples: examples, general: generalExamples, method: routingMethod,
+            minimumSimilarity: minimum)
         func route(_ tokens: [Int32]) -> Routed {
             let t0 = Measure.now()
-            let d = router.route(tokens, centroids: centroids)!
-            return Routed(similarities: d.similarities, seconds: Measure.now() - t0)
+            let d = router.route(tokens)!
+            return Routed(domain: d.domain, similarities: d.similarities, seconds: Measure.now() - t0)
         }
-        func pick(_ x: Routed, _ m: Float) -> String? { DomainRouter.decide(similarities: x.similarities, minimum: m).domain }
+        // The centroid rule's minimum trades questions kept against general text let through; the
+        // classifier has no such knob (its decision is the routed domain).
+        func pick(_ x: Routed, _ m: Float) -> String? {
+            router.method == .classifier ? x.domain : DomainRouter.decide(similarities: x.similarities, minimum: m).domain
+        }
         var questions: [[(item: AnswerItem, routed: Routed)]] = []
         for name in names {
             let items = try AnswerAccuracy.load(
@@ -89,7 +111,9 @@ struct RouteCommand: ParsableCommand {
                 limit: items)
             questions.append(items.map { ($0, route($0.context)) })
         }
-        let prompts = try generalPrompts(lm.tokenizer).map(route)
+        let prompts = documents.dropFirst(RoutingCentroid.rows).prefix(generalItems).map {
+            route(lm.tokenizer.encode(String($0.prefix(RoutingCentroid.generalPrefix))))
+        }
 
         // Routing and answers at the first minimum.
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: names.count + 1), count: names.count)
@@ -117,7 +141,7 @@ struct RouteCommand: ParsableCommand {
         }
         // The minimum similarity's trade-off.
         var byMinimum: [[String: Any]] = []
-        for m in minimumList {
+        for m in router.method == .centroid ? minimumList : [] {
             let kept = names.indices.reduce(0) { acc, j in acc + questions[j].filter { pick($0.routed, m) == names[j] }.count }
             let toBase = prompts.filter { pick($0, m) == nil }.count
             byMinimum.append([
@@ -129,7 +153,9 @@ struct RouteCommand: ParsableCommand {
         Output.print(
             [
                 "state": state, "strategy": strategy, "minimum_similarity": Double(minimum), "domains": names,
-                "method": "cosine similarity of the request's mean base-model hidden state to each domain's centroid",
+                "method": router.method == .classifier
+                    ? "classifier (logistic regression) on the request's mean base-model hidden state: a class per domain and one for no domain"
+                    : "cosine similarity of the request's mean base-model hidden state to each domain's centroid",
                 "routing_accuracy": Self.rate(totals.right, totals.n),
                 "answer_accuracy_routed": Self.rate(totals.routed, totals.n),
                 "answer_accuracy_oracle": Self.rate(totals.oracle, totals.n),
@@ -137,16 +163,16 @@ struct RouteCommand: ParsableCommand {
                 "ms_per_routing": all.map(\.seconds).reduce(0, +) / Double(max(all.count, 1)) * 1000,
                 "confusion_rows_true_columns_routed_then_base": confusion, "per_domain": perDomain,
                 "general_prompts": prompts.count, "by_minimum_similarity": byMinimum,
+                "general_prompts_to_base": Self.rate(prompts.filter { pick($0, minimum) == nil }.count, prompts.count),
+                "routing_method": router.method.rawValue,
             ], json: common.json)
     }
 
     static func rate(_ k: Int, _ n: Int) -> Double { n == 0 ? 0 : Double(k) / Double(n) }
 
-    /// The first sentence or so (up to 300 characters) of the first `generalItems` documents of general.jsonl.
-    func generalPrompts(_ tokenizer: Tokenizer) throws -> [[Int32]] {
+    /// The documents of general.jsonl (none when it is absent).
+    func generalDocuments() throws -> [String] {
         guard FileManager.default.fileExists(atPath: general) else { return [] }
-        return try DocumentReader.read(file: general).prefix(generalItems).compactMap {
-            if case .text(let body) = $0.0 { tokenizer.encode(String(body.prefix(300))) } else { nil }
-        }
+        return try DocumentReader.read(file: general).compactMap { if case .text(let body) = $0.0 { body } else { nil } }
     }
 }

@@ -1,14 +1,15 @@
 import CRMAAdapters
 import CRMAModel
+import CRMANumerics
 import CRMATestSupport
 import CRMATraining
 import Foundation
 import Testing
 @testable import CRMAContinual
 
-/// The routing rule: the domain whose centroid is most similar to the request, if the similarity reaches the
-/// minimum; else no domain (the base model answers). Centroids are computed when a domain is learned and
-/// kept in the state's adapter file.
+/// Routing: a classifier with a class per domain and one for "no domain", fitted from the routing examples
+/// every update keeps in the state's adapter file; and, for states without examples, the centroid rule (the
+/// most similar domain if the similarity reaches the minimum).
 @Suite struct DomainRouterTests {
     @Test func theMostSimilarDomainWinsOnlyIfItReachesTheMinimum() {
         let s: [String: Float] = ["medical": 0.95, "legal": 0.7]
@@ -18,20 +19,54 @@ import Testing
         #expect(DomainRouter.decide(similarities: [:], minimum: 0).domain == nil)
     }
 
-    /// On the tiny model: every update keeps its domain's centroid, the adapter file carries them, and each
-    /// domain's own text is routed to it.
-    @Test func eachDomainsTextGoesToItsOwnCentroidAndCentroidsAreSaved() throws {
+    /// Three overlapping clusters a nearest-centroid rule gets wrong on a third of the points (the clusters
+    /// differ along one feature, and another feature with a large spread dominates the distances); the
+    /// classifier standardizes the features and separates them.
+    @Test func theClassifierSeparatesClassesThatDifferAlongOneFeature() {
+        var rng = SeededRandom(seed: 7)
+        func point(_ c: Int) -> [Float] {
+            [Float(c) + 0.1 * Float(rng.normal()), 10 * Float(rng.normal()), Float(rng.normal())]
+        }
+        let classes = (0..<3).map { c in (0..<40).map { _ in point(c) } }
+        let classifier = RoutingClassifier(examples: classes)
+        var right = 0
+        for c in 0..<3 { for _ in 0..<50 where classifier.classify(point(c)) == c { right += 1 } }
+        #expect(right >= 145, "\(right) of 150")
+        // The same examples give the same classifier.
+        let again = RoutingClassifier(examples: classes)
+        #expect(again.scores([1, 2, 3]) == classifier.scores([1, 2, 3]))
+    }
+
+    /// On the tiny model: every update keeps its domain's routing examples and centroid, the adapter file
+    /// carries them, each domain's own text goes to it, and text unlike every domain goes to no domain.
+    @Test func eachDomainsTextGoesToItsDomainAndOtherTextToTheBaseModel() throws {
         let lm = try TinyModels.load("llama-f32")
         let domains = TinyDomains.make(lm)
         let state = try ContinualRun(model: lm.model, config: TinyDomains.config(.frozen)).run(domains).state
         #expect(Set(state.routing.keys) == Set(domains.map(\.name)))
+        #expect(Set(state.routingExamples.keys) == Set(domains.map(\.name)))
         let path = NSTemporaryDirectory() + "routing-\(UUID().uuidString).safetensors"
         defer { try? FileManager.default.removeItem(atPath: path) }
         try state.save(to: path)
-        #expect(try LearnedState.load(path, model: lm.model).routing == state.routing)
-        let router = DomainRouter(model: lm.model, minimumSimilarity: 0)
+        let loaded = try LearnedState.load(path, model: lm.model)
+        #expect(loaded.routing == state.routing && loaded.routingExamples == state.routingExamples)
+
+        let general = (0..<12).map { "Weather report \($0): rain over the hills, \($0 * 3) mm by evening, wind from the west." }
+        let router = DomainRouter(
+            model: lm.model, centroids: loaded.routing, examples: loaded.routingExamples,
+            general: RoutingCentroid.generalExamples(model: lm.model, tokenizer: lm.tokenizer, documents: general))
+        #expect(router.method == .classifier)
         for d in domains {
-            let decision = try #require(router.route(Array(d.holdout[0].tokens.prefix(20)), centroids: state.routing))
+            let decision = try #require(router.route(Array(d.holdout[0].tokens.prefix(20))))
+            #expect(decision.domain == d.name, "\(d.name): \(decision.similarities)")
+        }
+        let weather = lm.tokenizer.encode("Weather report 40: rain over the hills, 120 mm by evening, wind from the west.")
+        #expect(try #require(router.route(weather)).domain == nil)
+
+        let centroid = DomainRouter(model: lm.model, centroids: loaded.routing, method: .centroid, minimumSimilarity: 0)
+        #expect(centroid.method == .centroid)
+        for d in domains {
+            let decision = try #require(centroid.route(Array(d.holdout[0].tokens.prefix(20))))
             #expect(decision.domain == d.name, "\(d.name): \(decision.similarities)")
         }
     }
