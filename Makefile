@@ -40,7 +40,7 @@ release: deps
 	$(SWIFT) build -c release
 
 ## test: install what is missing, build, and run the whole test suite (unit, daemon, systemd checks)
-test: deps model
+test: deps model model-gemma
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-xctest
 	$(MAKE) --no-print-directory test-systemd

@@ -145,9 +145,7 @@ extension LoRA {
                     m: outF, n: inF, k: config.rank, alpha: config.scale, a: b[l][p]!.value.pointer, lda: config.rank,
                     b: a[l][p]!.value.pointer, ldb: inF, beta: 1, c: buffer.pointer + rowOffset * inF, ldc: inF)
             }
-            layers.append(
-                LlamaLayerWeights(
-                    attnNorm: w.attnNorm, qkv: qkv, wo: wo, ffnNorm: w.ffnNorm, gateUp: gateUp, down: down))
+            layers.append(w.replacingMatrices(qkv: qkv, wo: wo, gateUp: gateUp, down: down))
         }
         let embedding = model.frozenEmbedding()
         return LlamaWeights(

@@ -43,8 +43,12 @@ enum AdapterGradCheck {
 }
 
 @Suite struct AdapterGradientTests {
-    @Test func loraOnEveryProjection() throws {
-        let lm = try TinyModels.load("mistral-f16")
+    /// On Llama (Mistral) and on both Gemma families: the gradient reaches every projection's LoRA through
+    /// the family's own kernels (QK-norm, sandwich norms, GeGLU, sliding windows, soft-capped scores and
+    /// logits).
+    @Test(arguments: ["mistral-f16", "gemma2-f32", "gemma3-bf16"])
+    func loraOnEveryProjection(_ model: String) throws {
+        let lm = try TinyModels.load(model)
         let lora = LoRA(
             name: "d", config: LoRAConfig(rank: 4, alpha: 8, targets: Projection.allCases), model: lm.model.config,
             seed: 1)
@@ -53,9 +57,9 @@ enum AdapterGradCheck {
         #expect(errors.allSatisfy { $0 < 1e-2 }, "\(errors)")
     }
 
-    @Test(arguments: ["lowrank", "raw", "identity", "tied"])
-    func crmaVariant(_ variant: String) throws {
-        let lm = try TinyModels.load("mistral-f16")
+    @Test(arguments: ["mistral-f16", "gemma2-f32", "gemma3-bf16"], ["lowrank", "raw", "identity", "tied"])
+    func crmaVariant(_ model: String, _ variant: String) throws {
+        let lm = try TinyModels.load(model)
         var cfg = CRMAConfig()
         cfg.gateInit = -1  // a gate large enough for the adapter's effect to stand well above float32 noise
         switch variant {

@@ -52,6 +52,25 @@ import CRMANumerics
         #expect(reply.contains("Paris"), "reply: \(reply)")
     }
 
+    /// Gemma 3 270M ships without a chat template: the file obtainable offline is the pretrained (base) model,
+    /// not the instruction-tuned one. Its vocabulary's turn tokens select Gemma's turn format, whose prompt is
+    /// exactly what Gemma's template renders; but a base model does not answer in turns (asked in them it
+    /// repeats the question), so the question is asked as text to complete.
+    @Test func gemmaRendersItsTurnFormatAndAnswersAsABaseModel() throws {
+        let lm = try RealModel.gemma()
+        #expect(lm.tokenizer.chatFormat.format == .gemma)
+        let g = Generator(lm)
+        let (prompt, stops) = g.chatPrompt([
+            ChatMessage(role: "system", content: "Be brief."), ChatMessage(role: "user", content: "Test"),
+        ])
+        #expect(lm.tokenizer.decode(prompt) == "<bos><start_of_turn>user\nBe brief.\n\nTest<end_of_turn>\n<start_of_turn>model\n")
+        #expect(stops.contains(lm.tokenizer.id(of: "<end_of_turn>")!))
+        let (ids, _) = g.generate(prompt: lm.tokenizer.encode("Question: What is the capital of France?\nAnswer:"), maxTokens: 12)
+        let reply = lm.tokenizer.decode(ids, skipSpecial: true)
+        print("Gemma 3 270M: \(reply.debugDescription)")
+        #expect(reply.contains("Paris"), "reply: \(reply)")
+    }
+
     @Test func greedyGenerationStopsAtTheTokenLimit() throws {
         let lm = try RealModel.load()
         let prompt = lm.tokenizer.encode("The capital of France is")

@@ -29,14 +29,14 @@ import Testing
         func attention(_ q: [Float]) -> [Float] {
             var qkv = q
             var out = [Float](repeating: 0, count: n * c.qSize)
-            TrainingAttention.forward(config: c, batch: b, qkv: &qkv, out: &out, scratch: scratch)
+            TrainingAttention.forward(config: c, layer: 0, batch: b, qkv: &qkv, out: &out, scratch: scratch)
             return out
         }
         func loss(_ q: [Float]) -> Double { zip(attention(q), r).reduce(0) { $0 + Double($1.0 * $1.1) } }
         var qkv = qkv0
         var dOut = r
         var dQKV = [Float](repeating: 0, count: n * c.qkvSize)
-        TrainingAttention.backward(config: c, batch: b, qkv: &qkv, dOut: &dOut, dQKV: &dQKV, scratch: scratch)
+        TrainingAttention.backward(config: c, layer: 0, batch: b, qkv: &qkv, dOut: &dOut, dQKV: &dQKV, scratch: scratch)
         for u in GradCheck.directions(n * c.qkvSize, count: 3, seed: 23) {
             let eps: Float = 1e-3
             let numeric =

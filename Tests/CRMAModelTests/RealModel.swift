@@ -15,4 +15,9 @@ enum RealModel {
     static let shared: Result<LanguageModel, any Error> = Result { try LanguageModel.load(path: path) }
 
     static func load() throws -> LanguageModel { try shared.get() }
+
+    /// Gemma 3 270M (`make model-gemma`, which `make test` runs), in fp32.
+    static let gemmaPath = projectRoot.appendingPathComponent("models/gemma-3-270m-q4_k_m.gguf").path
+    static let sharedGemma: Result<LanguageModel, any Error> = Result { try LanguageModel.load(path: gemmaPath) }
+    static func gemma() throws -> LanguageModel { try sharedGemma.get() }
 }

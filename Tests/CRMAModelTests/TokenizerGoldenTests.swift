@@ -81,3 +81,20 @@ func expectMatchesGolden(_ tok: Tokenizer, _ golden: TokenizerGolden, roundTrip:
         #expect(gpt2.split(text[...]).joined() == text)
     }
 }
+
+extension TokenizerGoldenTests {
+    /// Gemma 3's SentencePiece vocabulary of 262,144 pieces from its GGUF (no space prefix, user-defined
+    /// pieces for runs of newlines, spaces and tabs) against transformers' tokenizer for the same file
+    /// (scripts/fixtures/make_gemma_tokenizer_golden.py).
+    @Test func gemma3FromGGUFMatchesTransformers() throws {
+        let tok = try Tokenizer(gguf: GGUFFile(path: RealModel.gemmaPath))
+        #expect(tok.kind == .sentencePiece && tok.vocabularySize == 262_144)
+        expectMatchesGolden(tok, try TokenizerGolden.load("gemma3"))
+        // Its user-defined pieces are text: split out even when special tokens are not parsed (as llama.cpp
+        // does), and kept when special tokens are skipped in decoding; control tokens are neither.
+        let ids = tok.encode("a\n\nb <start_of_turn>", addBOS: false, parseSpecial: false)
+        #expect(ids.contains(108) && !ids.contains(105), "\(ids)")
+        #expect(tok.decode(ids, skipSpecial: true) == "a\n\nb <start_of_turn>")
+        #expect(tok.decode([2, 105, 107], skipSpecial: true) == "\n")
+    }
+}

@@ -1,8 +1,9 @@
 import CRMAModel
 import Foundation
 
-/// The tiny random models that scripts/fixtures/make_tiny_models.py writes into the model tests'
-/// fixtures, for every test target that trains or adapts a model.
+/// The tiny random models that scripts/fixtures/make_tiny_models.py (Llama, Mistral) and make_tiny_gemma.py
+/// (`gemma…`: Gemma 2 and Gemma 3) write into the model tests' fixtures, for every test target that trains or
+/// adapts a model.
 public enum TinyModels {
     public static let root: URL = {
         var url = URL(fileURLWithPath: #filePath)
@@ -11,6 +12,7 @@ public enum TinyModels {
     }()
 
     public static func load(_ name: String) throws -> LanguageModel {
-        try LanguageModel.load(path: root.appendingPathComponent(name).path)
+        let dir = name.hasPrefix("gemma") ? root.deletingLastPathComponent().appendingPathComponent("tiny-gemma") : root
+        return try LanguageModel.load(path: dir.appendingPathComponent(name).path)
     }
 }

@@ -1,8 +1,9 @@
-/// Reads Llama-family weights from a GGUF file (llama.cpp's tensor names and metadata keys).
+/// Reads Llama- and Gemma-family weights from a GGUF file (llama.cpp's tensor names and metadata keys).
 ///
-/// llama.cpp's converter permutes the rows of the q and k projections so that its rotary embedding can
-/// rotate adjacent pairs; this source undoes that permutation, so every model in this runtime uses the
-/// Hugging Face layout (rotate-half RoPE) and adapters export with Hugging Face semantics.
+/// For Llama, llama.cpp's converter permutes the rows of the q and k projections so that its rotary
+/// embedding can rotate adjacent pairs; this source undoes that permutation, so every model in this runtime
+/// uses the Hugging Face layout (rotate-half RoPE) and adapters export with Hugging Face semantics. Gemma
+/// files keep Hugging Face's order (``Gemma``).
 public struct GGUFLlamaSource: LlamaWeightSource {
     public let gguf: GGUFFile
     public let config: LlamaConfig
@@ -10,6 +11,10 @@ public struct GGUFLlamaSource: LlamaWeightSource {
     public init(_ gguf: GGUFFile) throws {
         self.gguf = gguf
         let arch = try gguf.string("general.architecture")
+        if Gemma.ggufArchitectures.contains(arch) {
+            config = try Gemma.config(gguf: gguf, arch: arch)
+            return
+        }
         guard arch == "llama" || arch == "mistral" else { throw ModelFileError.unsupportedArchitecture(arch) }
         func key(_ k: String) -> String { "\(arch).\(k)" }
         let d = try gguf.int(key("embedding_length"))
@@ -50,6 +55,10 @@ public struct GGUFLlamaSource: LlamaWeightSource {
         case .gate(let l): "blk.\(l).ffn_gate.weight"
         case .up(let l): "blk.\(l).ffn_up.weight"
         case .down(let l): "blk.\(l).ffn_down.weight"
+        case .qNorm(let l): "blk.\(l).attn_q_norm.weight"
+        case .kNorm(let l): "blk.\(l).attn_k_norm.weight"
+        case .postAttnNorm(let l): "blk.\(l).post_attention_norm.weight"
+        case .postFFNNorm(let l): "blk.\(l).post_ffw_norm.weight"
         }
     }
 
@@ -63,7 +72,7 @@ public struct GGUFLlamaSource: LlamaWeightSource {
         }
         let count = info.elementCount
         switch t {
-        case .q, .k:
+        case .q where config.family == .llama, .k where config.family == .llama:
             let heads = { if case .q = t { config.heads } else { config.kvHeads } }()
             let tmp = UnsafeMutablePointer<Float>.allocate(capacity: count)
             defer { tmp.deallocate() }

@@ -11,10 +11,10 @@ public struct ChatMessage: Sendable, Equatable, Codable {
 }
 
 /// Renders conversations into a model's prompt format. Rather than a Jinja interpreter, it recognises the
-/// template families in use and renders them natively: ChatML (SmolLM2, Qwen), Llama 2 `[INST]`, and
-/// Zephyr. ChatML's default system prompt is taken from the model's own template.
+/// template families in use and renders them natively: ChatML (SmolLM2, Qwen), Llama 2 `[INST]`, Zephyr and
+/// Gemma's turns. ChatML's default system prompt is taken from the model's own template.
 public struct ChatTemplate: Sendable, Equatable {
-    public enum Format: String, Sendable { case chatML, llama2, zephyr }
+    public enum Format: String, Sendable { case chatML, llama2, zephyr, gemma }
 
     public let format: Format
     /// System prompt inserted when the conversation has none (ChatML templates that define one).
@@ -41,6 +41,8 @@ public struct ChatTemplate: Sendable, Equatable {
             self.init(format: .llama2)
         } else if jinja.contains("<|user|>") {
             self.init(format: .zephyr)
+        } else if jinja.contains("<start_of_turn>") {
+            self.init(format: .gemma)
         } else {
             return nil
         }
@@ -72,6 +74,20 @@ public struct ChatTemplate: Sendable, Equatable {
         case .zephyr:
             for m in messages { out += "<|\(m.role)|>\n\(m.content)</s>\n" }
             if addGenerationPrompt { out += "<|assistant|>\n" }
+        case .gemma:
+            // Gemma has no system turn: a system message opens the first user turn, a blank line after it.
+            var system: String?
+            for m in messages {
+                switch m.role {
+                case "system": system = m.content
+                case "user":
+                    let content = system.map { $0 + "\n\n" + m.content } ?? m.content
+                    system = nil
+                    out += "<start_of_turn>user\n\(content)<end_of_turn>\n"
+                default: out += "<start_of_turn>model\n\(m.content)<end_of_turn>\n"
+                }
+            }
+            if addGenerationPrompt { out += "<start_of_turn>model\n" }
         }
         return out
     }
@@ -81,13 +97,16 @@ public struct ChatTemplate: Sendable, Equatable {
         switch format {
         case .chatML: ["<|im_end|>"]
         case .llama2, .zephyr: ["</s>"]
+        case .gemma: ["<end_of_turn>"]
         }
     }
 }
 
 extension Tokenizer {
-    /// The model's chat format: its own template when it is one of the known families, else ChatML.
+    /// The model's chat format: its own template when it is one of the known families; else Gemma's turns
+    /// when the vocabulary has them (Gemma's base models ship without a template), else ChatML.
     public var chatFormat: ChatTemplate {
-        chatTemplate.flatMap(ChatTemplate.init(jinja:)) ?? ChatTemplate(format: .chatML)
+        chatTemplate.flatMap(ChatTemplate.init(jinja:))
+            ?? ChatTemplate(format: id(of: "<start_of_turn>") != nil ? .gemma : .chatML)
     }
 }

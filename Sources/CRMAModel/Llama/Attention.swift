@@ -2,9 +2,10 @@ import CRMANumerics
 
 /// Grouped-query causal self-attention over a fused q|k|v activation.
 enum Attention {
-    /// For each sequence and head: `softmax(Q Kᵀ / √headDim + causal mask) V`, written to
+    /// For each sequence and head: `softmax(Q Kᵀ · scale + causal mask) V`, written to
     /// `out[batch·seqLen × heads·headDim]`. Keys and values come from `qkv` (no cache) or from `cache`
-    /// after the new rows are appended to it.
+    /// after the new rows are appended to it. The scale, a sliding window on `layer` and soft-capping of
+    /// the scores come from the config's family (``DecoderFamily``).
     static func causal(
         config c: LlamaConfig, qkv: UnsafeMutablePointer<Float>, batch: Int, seqLen: Int, cache: KVCache?, layer: Int,
         into out: UnsafeMutablePointer<Float>
@@ -25,9 +26,11 @@ enum Attention {
             vBase = v
             kvStride = c.kvSize
         }
-        let scale = 1 / Float(hd).squareRoot()
+        let scale = c.attentionScale, window = c.window(layer: layer), softcap = c.family.attentionSoftcap
         if seqLen == 1, batch == 1 {
-            decodeStep(config: c, q: qkv, keys: kBase, values: vBase, ld: kvStride, count: keyCount, scale: scale, into: out)
+            decodeStep(
+                config: c, q: qkv, keys: kBase, values: vBase, ld: kvStride, count: keyCount, window: window,
+                scale: scale, into: out)
             return
         }
         // Jobs are (sequence, head, block of 64 query rows); a block reads only the keys it may attend to
@@ -63,7 +66,9 @@ enum Attention {
                     m: rows, n: keys, k: hd, alpha: scale, a: qh + q0 * qkvSize, lda: qkvSize, b: kT, ldb: keyCount,
                     c: scores, ldc: keys)
                 for t in 0..<rows {
-                    Kernels.softmaxRow(scores + t * keys, n: past + q0 + t + 1, width: keys)
+                    let row = scores + t * keys, n = past + q0 + t + 1
+                    Self.mask(row, keys: n, window: window, softcap: softcap)
+                    Kernels.softmaxRow(row, n: n, width: keys)
                 }
                 SmallGemm.nn(
                     m: rows, n: hd, k: keys, a: scores, lda: keys, b: vh, ldb: ldKV,
@@ -72,13 +77,25 @@ enum Attention {
         }
     }
 
+    /// Soft-caps the first `keys` scores of a query row (`cap · tanh(s / cap)`) and masks those before its
+    /// sliding window (the last `window` keys, itself included), before the softmax.
+    static func mask(_ row: UnsafeMutablePointer<Float>, keys: Int, window: Int?, softcap: Float?) {
+        if let softcap { Kernels.softcap(row, count: keys, cap: softcap) }
+        if let window, keys > window { row.update(repeating: -.infinity, count: keys - window) }
+    }
+
     /// One new query row against `count` cached keys and values (decoding): per head, dot products with
     /// the keys as they lie in the cache, a softmax and a weighted sum of the values — no transposes, no
-    /// job plan, the heads split between the cores only when there are enough keys to pay for it.
+    /// job plan, the heads split between the cores only when there are enough keys to pay for it. With a
+    /// `window`, only the last `window` keys count.
     static func decodeStep(
-        config c: LlamaConfig, q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
-        ld: Int, count: Int, scale: Float, into out: UnsafeMutablePointer<Float>
+        config c: LlamaConfig, q: UnsafePointer<Float>, keys allKeys: UnsafePointer<Float>,
+        values allValues: UnsafePointer<Float>, ld: Int, count allCount: Int, window: Int?, scale: Float,
+        into out: UnsafeMutablePointer<Float>
     ) {
+        let first = window.map { max(0, allCount - $0) } ?? 0
+        let keys = allKeys + first * ld, values = allValues + first * ld, count = allCount - first
+        let softcap = c.family.attentionSoftcap
         let hd = c.headDim, group = c.heads / c.kvHeads
         let qp = SendablePointer(UnsafeMutablePointer(mutating: q)), kp = SendablePointer(UnsafeMutablePointer(mutating: keys))
         let vp = SendablePointer(UnsafeMutablePointer(mutating: values)), o = SendablePointer(out)
@@ -90,6 +107,7 @@ enum Attention {
             for h in stride(from: w, to: heads, by: workers) {
                 let qh = qp.p + h * hd, g = h / group
                 for t in 0..<count { scores[t] = scale * Kernels.dot(qh, kp.p + t * ld + g * hd, hd) }
+                if let softcap { Kernels.softcap(scores, count: count, cap: softcap) }
                 Kernels.softmaxRow(scores, n: count, width: count)
                 let oh = o.p + h * hd
                 oh.update(repeating: 0, count: hd)

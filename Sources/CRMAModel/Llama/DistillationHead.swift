@@ -57,6 +57,7 @@ enum DistillationHead {
             let m = min(chunk, rows - r0)
             model.logits(hidden: hidden + r0 * d, rows: m, into: student.pointer)
             model.logits(hidden: teacherHidden + r0 * d, rows: m, into: teacher.pointer)
+            let capped = model.keepCappedLogits(student.pointer, count: m * V, gradient: gradient != nil, workspace: ws)
             let zp = SendablePointer(student.pointer), up = SendablePointer(teacher.pointer)
             let tg = Array(targets[r0..<(r0 + m)])
             let withGradient = gradient != nil
@@ -80,6 +81,7 @@ enum DistillationHead {
                 }
             }
             if let gradient {
+                model.softcapLogitsBackward(student.pointer, capped: capped, count: m * V)
                 model.headInputGradient(student.pointer, rows: m, into: gradient + r0 * d)
             }
             r0 += m

@@ -1,4 +1,5 @@
-/// The hyper-parameters of a Llama-family decoder (Llama, Mistral, SmolLM2, TinyLlama).
+/// The hyper-parameters of a decoder of the Llama family (Llama, Mistral, SmolLM2, TinyLlama) or of the
+/// Gemma family (Gemma 2, Gemma 3), which is a Llama decoder with a few switches set (``DecoderFamily``).
 public struct LlamaConfig: Sendable, Equatable, Codable {
     public var hiddenSize: Int
     public var layers: Int
@@ -11,10 +12,13 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
     public var rmsNormEps: Float
     public var tiedEmbeddings: Bool
     public var contextLength: Int
+    /// What sets the family's decoder apart from Llama's (nothing, for Llama).
+    public var family: DecoderFamily
 
     public init(
         hiddenSize: Int, layers: Int, heads: Int, kvHeads: Int, headDim: Int? = nil, ffnSize: Int, vocabSize: Int,
-        ropeTheta: Float = 10_000, rmsNormEps: Float = 1e-5, tiedEmbeddings: Bool, contextLength: Int = 2048
+        ropeTheta: Float = 10_000, rmsNormEps: Float = 1e-5, tiedEmbeddings: Bool, contextLength: Int = 2048,
+        family: DecoderFamily = .llama
     ) {
         self.hiddenSize = hiddenSize
         self.layers = layers
@@ -27,6 +31,19 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
         self.rmsNormEps = rmsNormEps
         self.tiedEmbeddings = tiedEmbeddings
         self.contextLength = contextLength
+        self.family = family
+    }
+
+    /// The scale of attention scores: the family's, else 1/√headDim.
+    public var attentionScale: Float { family.attentionScale ?? 1 / Float(headDim).squareRoot() }
+
+    /// How many keys (itself included) a query of layer `l` sees: nil for a global layer, the window for a
+    /// sliding-window layer.
+    public func window(layer l: Int) -> Int? { family.isSliding(layer: l) ? family.slidingWindow : nil }
+
+    /// The rotary base of layer `l` (Gemma 3's sliding-window layers have their own).
+    public func ropeTheta(layer l: Int) -> Float {
+        family.isSliding(layer: l) ? (family.slidingRopeTheta ?? ropeTheta) : ropeTheta
     }
 
     /// Width of the fused q, k, v projection output.
@@ -53,5 +70,6 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
             throw bad("implausibly large")
         }
         guard ropeTheta > 0, rmsNormEps > 0 else { throw bad("rope theta and rms eps must be positive") }
+        try family.validate(layers: layers)
     }
 }

@@ -1,7 +1,8 @@
 import CRMANumerics
 
 /// A Llama-family decoder in fp32: RMSNorm, rotary embeddings, grouped-query causal attention, SwiGLU MLP,
-/// tied or untied output head. GEMMs run on OpenBLAS (fp32) or oneDNN (bf16, ``Precision``); everything else
+/// tied or untied output head; and the Gemma families, which switch on what ``DecoderFamily`` lists (scaled
+/// embeddings, QK-norm, sandwich norms, GeGLU, sliding-window layers, soft-capping). GEMMs run on OpenBLAS (fp32) or oneDNN (bf16, ``Precision``); everything else
 /// in the kernels of `CRMANumerics`.
 ///
 /// - Important: a model is immutable after loading and may be shared; each forward call uses its own
@@ -10,6 +11,8 @@ public final class LlamaModel: @unchecked Sendable {
     public let config: LlamaConfig
     public let weights: LlamaWeights
     public let rope: RotaryEmbedding
+    /// The sliding-window layers' rotary embedding when their base differs (Gemma 3; ``rope(layer:)``).
+    let slidingRope: RotaryEmbedding?
     /// The arithmetic of the frozen GEMMs (``Precision``).
     public let precision: Precision
     /// The GEMM weights in bf16 when `precision` is bf16.
@@ -29,8 +32,7 @@ public final class LlamaModel: @unchecked Sendable {
             bf16Weights = nil
             self.weights = weights
         }
-        rope = RotaryEmbedding(
-            headDim: config.headDim, theta: config.ropeTheta, maxPositions: max(config.contextLength, 1))
+        (rope, slidingRope) = Self.rotaryEmbeddings(config)
     }
 
     /// A model whose GEMM weights are already in bf16 (`weights` without them).
@@ -39,8 +41,16 @@ public final class LlamaModel: @unchecked Sendable {
         precision = .bf16
         bf16Weights = bf16
         weights = strippedWeights
-        rope = RotaryEmbedding(
-            headDim: config.headDim, theta: config.ropeTheta, maxPositions: max(config.contextLength, 1))
+        (rope, slidingRope) = Self.rotaryEmbeddings(config)
+    }
+
+    static func rotaryEmbeddings(_ c: LlamaConfig) -> (RotaryEmbedding, RotaryEmbedding?) {
+        let positions = max(c.contextLength, 1)
+        let global = RotaryEmbedding(headDim: c.headDim, theta: c.ropeTheta, maxPositions: positions)
+        guard let theta = c.family.slidingRopeTheta, theta != c.ropeTheta, c.family.slidingLayers.contains(true) else {
+            return (global, nil)
+        }
+        return (global, RotaryEmbedding(headDim: c.headDim, theta: theta, maxPositions: positions))
     }
 
     /// Loads `source`. In bf16 each GEMM weight is converted as soon as it is read, so the fp32 copy of
@@ -85,6 +95,8 @@ public final class LlamaModel: @unchecked Sendable {
         let xn = ws.buffer("xn", n * d)
         let qkv = ws.buffer("qkv", n * c.qkvSize)
         let attn = ws.buffer("attn", n * c.qSize)
+        let sandwich = c.family.sandwichNorms
+        let branch = ws.buffer("branch", sandwich ? n * d : 0)
         let gu = ws.buffer("gu", n * 2 * c.ffnSize)
         let act = ws.buffer("act", n * c.ffnSize)
         clock?.enter("embed")
@@ -102,16 +114,23 @@ public final class LlamaModel: @unchecked Sendable {
                 [.q, .k, .v], layer: l, x: xn.pointer, rows: n, inFeatures: d, y: qkv.pointer, ldy: c.qkvSize,
                 offsets: [0, c.qSize, c.qSize + c.kvSize], widths: [c.qSize, c.kvSize, c.kvSize])
             clock?.enter("rope")
-            rope.applyToQK(qkv.pointer, config: c, batch: batch, seqLen: seqLen, firstPosition: past)
+            qkNorm(qkv.pointer, rows: n, layer: l)
+            rope(layer: l).applyToQK(qkv.pointer, config: c, batch: batch, seqLen: seqLen, firstPosition: past)
             clock?.enter("attention")
             Attention.causal(
                 config: c, qkv: qkv.pointer, batch: batch, seqLen: seqLen, cache: cache, layer: l, into: attn.pointer)
             clock?.enter("gemm")
-            project(.wo, layer: l, attn.pointer, rows: n, into: x.pointer, accumulate: true)
+            // Llama adds each block's output straight into the residual stream; Gemma norms it first.
+            let out = sandwich ? branch.pointer : x.pointer
+            project(.wo, layer: l, attn.pointer, rows: n, into: out, accumulate: !sandwich)
             if hooks != nil { clock?.enter("adapters") }
             hooks?.forward(
-                [.o], layer: l, x: attn.pointer, rows: n, inFeatures: c.qSize, y: x.pointer, ldy: d, offsets: [0],
+                [.o], layer: l, x: attn.pointer, rows: n, inFeatures: c.qSize, y: out, ldy: d, offsets: [0],
                 widths: [d])
+            if sandwich {
+                clock?.enter("norm")
+                addBranch(branch.pointer, postNorm: w.postAttnNorm, rows: n, into: x.pointer)
+            }
             // MLP block.
             clock?.enter("norm")
             ParallelKernels.rmsNorm(
@@ -123,13 +142,17 @@ public final class LlamaModel: @unchecked Sendable {
                 [.gate, .up], layer: l, x: xn.pointer, rows: n, inFeatures: d, y: gu.pointer, ldy: 2 * c.ffnSize,
                 offsets: [0, c.ffnSize], widths: [c.ffnSize, c.ffnSize])
             clock?.enter("swiglu")
-            ParallelKernels.swiGLU(gu.pointer, rows: n, ffn: c.ffnSize, into: act.pointer)
+            gatedActivation(gu.pointer, rows: n, into: act.pointer)
             clock?.enter("gemm")
-            project(.down, layer: l, act.pointer, rows: n, into: x.pointer, accumulate: true)
+            project(.down, layer: l, act.pointer, rows: n, into: out, accumulate: !sandwich)
             if hooks != nil { clock?.enter("adapters") }
             hooks?.forward(
-                [.down], layer: l, x: act.pointer, rows: n, inFeatures: c.ffnSize, y: x.pointer, ldy: d, offsets: [0],
+                [.down], layer: l, x: act.pointer, rows: n, inFeatures: c.ffnSize, y: out, ldy: d, offsets: [0],
                 widths: [d])
+            if sandwich {
+                clock?.enter("norm")
+                addBranch(branch.pointer, postNorm: w.postFFNNorm, rows: n, into: x.pointer)
+            }
             hooks?.residualForward(layer: l, h: x.pointer, rows: n)
         }
         cache?.length = past + seqLen
@@ -149,6 +172,7 @@ public final class LlamaModel: @unchecked Sendable {
                 hidden, rows: rows, inFeatures: config.hiddenSize, weight: weights.outputHead.pointer,
                 outFeatures: config.vocabSize, into: out)
         }
+        softcapLogits(out, count: rows * config.vocabSize)
     }
 
     /// Logits for every position, `[batch·seqLen × vocab]`.

@@ -35,6 +35,12 @@ public final class LlamaTrainingPass {
     struct LayerActivations {
         let xIn: FloatBuffer, rstd1: FloatBuffer, qkv: FloatBuffer
         let attnOut: FloatBuffer, xMid: FloatBuffer, rstd2: FloatBuffer, gu: FloatBuffer
+        /// QK-norm (empty without): q|k before the norm `[rows × (qSize + kvSize)]` and each head's
+        /// reciprocal RMS `[rows × (heads + kvHeads)]`.
+        let qkRaw: FloatBuffer, qkRstd: FloatBuffer
+        /// Sandwich norms (empty without): each block's output before its norm `[rows × hidden]` and the
+        /// norm's reciprocal RMS `[rows]`.
+        let attnBranch: FloatBuffer, attnBranchRstd: FloatBuffer, ffnBranch: FloatBuffer, ffnBranchRstd: FloatBuffer
     }
 
     public init(model: LlamaModel, hooks: (any LlamaAdapterHooks)?) {
@@ -45,13 +51,17 @@ public final class LlamaTrainingPass {
     private func prepare(rows n: Int) {
         let c = model.config
         if savedRows == n { return }
+        let qk = c.family.qkNorm ? n : 0, sandwich = c.family.sandwichNorms ? n : 0
         saved = (0..<c.layers).map { _ in
             LayerActivations(
                 xIn: FloatBuffer(count: n * c.hiddenSize), rstd1: FloatBuffer(count: n),
                 qkv: FloatBuffer(count: n * c.qkvSize),
                 attnOut: FloatBuffer(count: n * c.qSize),
                 xMid: FloatBuffer(count: n * c.hiddenSize), rstd2: FloatBuffer(count: n),
-                gu: FloatBuffer(count: n * 2 * c.ffnSize))
+                gu: FloatBuffer(count: n * 2 * c.ffnSize),
+                qkRaw: FloatBuffer(count: qk * (c.qSize + c.kvSize)), qkRstd: FloatBuffer(count: qk * (c.heads + c.kvHeads)),
+                attnBranch: FloatBuffer(count: sandwich * c.hiddenSize), attnBranchRstd: FloatBuffer(count: sandwich),
+                ffnBranch: FloatBuffer(count: sandwich * c.hiddenSize), ffnBranchRstd: FloatBuffer(count: sandwich))
         }
         savedRows = n
         finalRstd = FloatBuffer(count: n)
@@ -93,23 +103,38 @@ public final class LlamaTrainingPass {
                 [.q, .k, .v], layer: l, x: xn.pointer, rows: n, inFeatures: d, y: s.qkv.pointer, ldy: c.qkvSize,
                 offsets: [0, c.qSize, c.qSize + c.kvSize], widths: [c.qSize, c.kvSize, c.kvSize])
             clock?.enter("forward.elementwise")
+            if c.family.qkNorm {
+                copyQK(from: s.qkv.pointer, into: s.qkRaw.pointer, rows: n)
+                model.qkNorm(s.qkv.pointer, rows: n, layer: l, rstd: s.qkRstd.pointer)
+            }
+            let rope = model.rope(layer: l)
             b.positions.withUnsafeBufferPointer { pos in
-                model.rope.apply(
+                rope.apply(
                     s.qkv.pointer, rows: n, stride: c.qkvSize, heads: c.heads, positions: pos.baseAddress!,
                     inverse: false)
-                model.rope.apply(
+                rope.apply(
                     s.qkv.pointer + c.qSize, rows: n, stride: c.qkvSize, heads: c.kvHeads, positions: pos.baseAddress!,
                     inverse: false)
             }
             clock?.enter("forward.attention")
             TrainingAttention.forward(
-                config: c, batch: b, qkv: s.qkv.pointer, out: s.attnOut.pointer, scratch: attentionScratch)
+                config: c, layer: l, batch: b, qkv: s.qkv.pointer, out: s.attnOut.pointer, scratch: attentionScratch)
             clock?.enter("forward.gemm")
-            model.project(.wo, layer: l, s.attnOut.pointer, rows: n, into: x.pointer, accumulate: true)
+            // Llama adds each block's output straight into the residual stream; Gemma norms it first.
+            let sandwich = c.family.sandwichNorms
+            let attnOut = sandwich ? s.attnBranch.pointer : x.pointer
+            model.project(.wo, layer: l, s.attnOut.pointer, rows: n, into: attnOut, accumulate: !sandwich)
             clock?.enter("forward.adapters")
             hooks?.forward(
-                [.o], layer: l, x: s.attnOut.pointer, rows: n, inFeatures: c.qSize, y: x.pointer, ldy: d, offsets: [0],
+                [.o], layer: l, x: s.attnOut.pointer, rows: n, inFeatures: c.qSize, y: attnOut, ldy: d, offsets: [0],
                 widths: [d])
+            if sandwich {
+                clock?.enter("forward.elementwise")
+                let branch = ws.buffer("branch", n * d)
+                branch.pointer.update(from: s.attnBranch.pointer, count: n * d)
+                model.addBranch(
+                    branch.pointer, postNorm: w.postAttnNorm, rows: n, into: x.pointer, rstd: s.attnBranchRstd.pointer)
+            }
             clock?.enter("forward.elementwise")
             s.xMid.pointer.update(from: x.pointer, count: n * d)
             clock?.enter("forward.elementwise")
@@ -123,13 +148,21 @@ public final class LlamaTrainingPass {
                 [.gate, .up], layer: l, x: xn.pointer, rows: n, inFeatures: d, y: s.gu.pointer, ldy: 2 * c.ffnSize,
                 offsets: [0, c.ffnSize], widths: [c.ffnSize, c.ffnSize])
             clock?.enter("forward.elementwise")
-            ParallelKernels.swiGLU(s.gu.pointer, rows: n, ffn: c.ffnSize, into: act.pointer)
+            model.gatedActivation(s.gu.pointer, rows: n, into: act.pointer)
             clock?.enter("forward.gemm")
-            model.project(.down, layer: l, act.pointer, rows: n, into: x.pointer, accumulate: true)
+            let ffnOut = sandwich ? s.ffnBranch.pointer : x.pointer
+            model.project(.down, layer: l, act.pointer, rows: n, into: ffnOut, accumulate: !sandwich)
             clock?.enter("forward.adapters")
             hooks?.forward(
-                [.down], layer: l, x: act.pointer, rows: n, inFeatures: c.ffnSize, y: x.pointer, ldy: d, offsets: [0],
+                [.down], layer: l, x: act.pointer, rows: n, inFeatures: c.ffnSize, y: ffnOut, ldy: d, offsets: [0],
                 widths: [d])
+            if sandwich {
+                clock?.enter("forward.elementwise")
+                let branch = ws.buffer("branch", n * d)
+                branch.pointer.update(from: s.ffnBranch.pointer, count: n * d)
+                model.addBranch(
+                    branch.pointer, postNorm: w.postFFNNorm, rows: n, into: x.pointer, rstd: s.ffnBranchRstd.pointer)
+            }
             clock?.enter("forward.adapters")
             hooks?.residualForward(layer: l, h: x.pointer, rows: n)
         }
@@ -190,17 +223,19 @@ public final class LlamaTrainingPass {
             let w = model.weights.layers[l], s = saved[l]
             clock?.enter("backward.adapters")
             hooks?.residualBackward(layer: l, dh: dh.pointer, rows: n)
-            // MLP: y = xMid + down(swiglu(gate|up(norm(xMid)))).
+            // MLP: y = xMid + [postNorm](down(act(gate|up(norm(xMid))))).
             clock?.enter("backward.elementwise")
-            ParallelKernels.swiGLU(s.gu.pointer, rows: n, ffn: F, into: act.pointer)
+            model.gatedActivation(s.gu.pointer, rows: n, into: act.pointer)
+            let dFFN = branchGradient(
+                dh.pointer, branch: s.ffnBranch, rstd: s.ffnBranchRstd, postNorm: w.postFFNNorm, rows: n)
             clock?.enter("backward.gemm")
-            model.projectInputGradient(.down, layer: l, dh.pointer, rows: n, into: dAct.pointer)
+            model.projectInputGradient(.down, layer: l, dFFN, rows: n, into: dAct.pointer)
             clock?.enter("backward.adapters")
             adaptBackward(
-                [.down], layer: l, x: act.pointer, rows: n, inFeatures: F, dy: dh.pointer, ldy: d, offsets: [0],
+                [.down], layer: l, x: act.pointer, rows: n, inFeatures: F, dy: dFFN, ldy: d, offsets: [0],
                 widths: [d], dx: dAct.pointer)
             clock?.enter("backward.elementwise")
-            ParallelKernels.swiGLUBackward(gu: s.gu.pointer, dOut: dAct.pointer, rows: n, ffn: F, dGU: dGU.pointer)
+            model.gatedActivationBackward(gu: s.gu.pointer, dAct: dAct.pointer, rows: n, dGU: dGU.pointer)
             clock?.enter("backward.gemm")
             model.projectInputGradient(.gateUp, layer: l, dGU.pointer, rows: n, into: dxn.pointer)
             clock?.enter("backward.adapters")
@@ -219,26 +254,30 @@ public final class LlamaTrainingPass {
             ParallelKernels.rmsNormBackward(
                 x: s.xMid.pointer, weight: w.ffnNorm.pointer, rstd: s.rstd2.pointer, dOut: dxn.pointer, rows: n, dim: d,
                 dx: dMid.pointer)
-            // Attention: xMid = xIn + o(attention(rope(q|k|v(norm(xIn))))).
+            // Attention: xMid = xIn + [postNorm](o(attention(rope([qkNorm](q|k|v(norm(xIn))))))).
+            let dBlock = branchGradient(
+                dMid.pointer, branch: s.attnBranch, rstd: s.attnBranchRstd, postNorm: w.postAttnNorm, rows: n)
             clock?.enter("backward.gemm")
-            model.projectInputGradient(.wo, layer: l, dMid.pointer, rows: n, into: dAttn.pointer)
+            model.projectInputGradient(.wo, layer: l, dBlock, rows: n, into: dAttn.pointer)
             clock?.enter("backward.adapters")
             adaptBackward(
-                [.o], layer: l, x: s.attnOut.pointer, rows: n, inFeatures: c.qSize, dy: dMid.pointer, ldy: d,
+                [.o], layer: l, x: s.attnOut.pointer, rows: n, inFeatures: c.qSize, dy: dBlock, ldy: d,
                 offsets: [0], widths: [d], dx: dAttn.pointer)
             clock?.enter("backward.attention")
             TrainingAttention.backward(
-                config: c, batch: b, qkv: s.qkv.pointer, dOut: dAttn.pointer, dQKV: dQKV.pointer,
+                config: c, layer: l, batch: b, qkv: s.qkv.pointer, dOut: dAttn.pointer, dQKV: dQKV.pointer,
                 scratch: attentionScratch)
             clock?.enter("backward.elementwise")
+            let rope = model.rope(layer: l)
             b.positions.withUnsafeBufferPointer { pos in
-                model.rope.apply(
+                rope.apply(
                     dQKV.pointer, rows: n, stride: c.qkvSize, heads: c.heads, positions: pos.baseAddress!, inverse: true
                 )
-                model.rope.apply(
+                rope.apply(
                     dQKV.pointer + c.qSize, rows: n, stride: c.qkvSize, heads: c.kvHeads, positions: pos.baseAddress!,
                     inverse: true)
             }
+            if c.family.qkNorm { qkNormBackward(dQKV.pointer, layer: l, rows: n) }
             clock?.enter("backward.gemm")
             model.projectInputGradient(.qkv, layer: l, dQKV.pointer, rows: n, into: dxn.pointer)
             clock?.enter("backward.adapters")
@@ -291,6 +330,52 @@ public final class LlamaTrainingPass {
             alpha: target.alpha, temperature: target.temperature, gradient: gradient, workspace: ws)
         lastDistillation = r.terms
         return (r.mean, r.perRow)
+    }
+
+    /// Copies the q and k heads of a fused `[rows × qkvSize]` activation into `[rows × (qSize + kvSize)]`.
+    private func copyQK(from qkv: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, rows: Int) {
+        let c = model.config, width = c.qSize + c.kvSize
+        for r in 0..<rows { (out + r * width).update(from: qkv + r * c.qkvSize, count: width) }
+    }
+
+    /// The gradient of a block's output before its sandwich norm, from the gradient `dy` of the residual
+    /// stream after it (`dy` itself where the family has no sandwich norms).
+    private func branchGradient(
+        _ dy: UnsafeMutablePointer<Float>, branch: FloatBuffer, rstd: FloatBuffer, postNorm: FloatBuffer, rows n: Int
+    ) -> UnsafeMutablePointer<Float> {
+        guard model.config.family.sandwichNorms else { return dy }
+        let d = model.config.hiddenSize
+        let dBranch = ws.buffer("dBranch", n * d)
+        dBranch.pointer.initialize(repeating: 0, count: n * d)
+        clock?.enter("backward.elementwise")
+        ParallelKernels.rmsNormBackward(
+            x: branch.pointer, weight: postNorm.pointer, rstd: rstd.pointer, dOut: dy, rows: n, dim: d,
+            dx: dBranch.pointer)
+        return dBranch.pointer
+    }
+
+    /// QK-norm's backward pass, in place on the q and k heads of `dQKV`: from the gradient after each head's
+    /// norm to the gradient before it.
+    private func qkNormBackward(_ dQKV: UnsafeMutablePointer<Float>, layer l: Int, rows n: Int) {
+        let c = model.config, s = saved[l], w = model.weights.layers[l]
+        let width = c.qSize + c.kvSize, normed = c.heads + c.kvHeads, hd = c.headDim
+        let dp = SendablePointer(dQKV), xp = SendablePointer(s.qkRaw.pointer), rp = SendablePointer(s.qkRstd.pointer)
+        let qw = SendablePointer(w.qNorm.pointer), kw = SendablePointer(w.kNorm.pointer)
+        let stride = c.qkvSize, heads = c.heads
+        Parallel.rows(n, minRows: 4) { range in
+            let dOut = UnsafeMutablePointer<Float>.allocate(capacity: width)
+            defer { dOut.deallocate() }
+            for r in range {
+                let d = dp.p + r * stride
+                dOut.update(from: d, count: width)
+                d.initialize(repeating: 0, count: width)
+                for h in 0..<normed {
+                    BackwardKernels.rmsNorm(
+                        x: xp.p + r * width + h * hd, weight: h < heads ? qw.p : kw.p, rstd: rp.p + r * normed + h,
+                        dOut: dOut + h * hd, rows: 1, dim: hd, dx: d + h * hd)
+                }
+            }
+        }
     }
 
     private func needsInput(_ ps: [Projection], _ l: Int) -> Bool {

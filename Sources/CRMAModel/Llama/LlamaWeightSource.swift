@@ -4,6 +4,8 @@ import CRMANumerics
 public enum LlamaTensor: Sendable, Hashable {
     case embedding, finalNorm, outputHead
     case attnNorm(Int), q(Int), k(Int), v(Int), o(Int), ffnNorm(Int), gate(Int), up(Int), down(Int)
+    /// Gemma's QK-norm and sandwich norms (``DecoderFamily``).
+    case qNorm(Int), kNorm(Int), postAttnNorm(Int), postFFNNorm(Int)
 }
 
 /// A checkpoint format that can deliver Llama tensors as Float32 in Hugging Face layout.
@@ -46,6 +48,7 @@ extension LlamaWeights {
         let d = c.hiddenSize
         embedding = keepMatrix(try load(.embedding, [c.vocabSize, d]), c.vocabSize, d)
         var layers: [LlamaLayerWeights] = []
+        let none = FloatBuffer(count: 0)
         for l in 0..<c.layers {
             layers.append(
                 LlamaLayerWeights(
@@ -57,7 +60,11 @@ extension LlamaWeights {
                     ffnNorm: try load(.ffnNorm(l), [d]),
                     gateUp: keepMatrix(
                         try loadStacked([(.gate(l), c.ffnSize), (.up(l), c.ffnSize)], columns: d), 2 * c.ffnSize, d),
-                    down: keepMatrix(try load(.down(l), [d, c.ffnSize]), d, c.ffnSize)))
+                    down: keepMatrix(try load(.down(l), [d, c.ffnSize]), d, c.ffnSize),
+                    qNorm: c.family.qkNorm ? try load(.qNorm(l), [c.headDim]) : none,
+                    kNorm: c.family.qkNorm ? try load(.kNorm(l), [c.headDim]) : none,
+                    postAttnNorm: c.family.sandwichNorms ? try load(.postAttnNorm(l), [d]) : none,
+                    postFFNNorm: c.family.sandwichNorms ? try load(.postFFNNorm(l), [d]) : none))
         }
         self.layers = layers
         finalNorm = try load(.finalNorm, [d])

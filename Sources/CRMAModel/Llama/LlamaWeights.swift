@@ -15,10 +15,18 @@ public struct LlamaLayerWeights: Sendable {
     public let gateUp: FloatBuffer
     /// `[hidden × ffn]`
     public let down: FloatBuffer
+    /// `[headDim]` each: the QK-norm weights (``DecoderFamily/qkNorm``; empty without).
+    public let qNorm: FloatBuffer
+    public let kNorm: FloatBuffer
+    /// `[hidden]` each: the norms on the attention and feed-forward outputs (``DecoderFamily/sandwichNorms``;
+    /// empty without).
+    public let postAttnNorm: FloatBuffer
+    public let postFFNNorm: FloatBuffer
 
     public init(
         attnNorm: FloatBuffer, qkv: FloatBuffer, wo: FloatBuffer, ffnNorm: FloatBuffer, gateUp: FloatBuffer,
-        down: FloatBuffer
+        down: FloatBuffer, qNorm: FloatBuffer = FloatBuffer(count: 0), kNorm: FloatBuffer = FloatBuffer(count: 0),
+        postAttnNorm: FloatBuffer = FloatBuffer(count: 0), postFFNNorm: FloatBuffer = FloatBuffer(count: 0)
     ) {
         self.attnNorm = attnNorm
         self.qkv = qkv
@@ -26,6 +34,19 @@ public struct LlamaLayerWeights: Sendable {
         self.ffnNorm = ffnNorm
         self.gateUp = gateUp
         self.down = down
+        self.qNorm = qNorm
+        self.kNorm = kNorm
+        self.postAttnNorm = postAttnNorm
+        self.postFFNNorm = postFFNNorm
+    }
+
+    /// The same layer with other projection matrices (the norms kept).
+    public func replacingMatrices(qkv: FloatBuffer, wo: FloatBuffer, gateUp: FloatBuffer, down: FloatBuffer)
+        -> LlamaLayerWeights
+    {
+        LlamaLayerWeights(
+            attnNorm: attnNorm, qkv: qkv, wo: wo, ffnNorm: ffnNorm, gateUp: gateUp, down: down, qNorm: qNorm,
+            kNorm: kNorm, postAttnNorm: postAttnNorm, postFFNNorm: postFFNNorm)
     }
 }
 
@@ -56,9 +77,7 @@ extension LlamaWeights {
         let none = FloatBuffer(count: 0)
         return LlamaWeights(
             embedding: none,
-            layers: layers.map {
-                LlamaLayerWeights(attnNorm: $0.attnNorm, qkv: none, wo: none, ffnNorm: $0.ffnNorm, gateUp: none, down: none)
-            },
+            layers: layers.map { $0.replacingMatrices(qkv: none, wo: none, gateUp: none, down: none) },
             finalNorm: finalNorm, outputHead: none)
     }
 }

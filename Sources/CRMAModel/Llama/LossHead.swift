@@ -19,6 +19,7 @@ enum LossHead {
             let m = min(chunk, rows - r0)
             clock?.enter("head")
             model.logits(hidden: hidden + r0 * d, rows: m, into: logits.pointer)
+            let capped = model.keepCappedLogits(logits.pointer, count: m * V, gradient: gradient != nil, workspace: ws)
             clock?.enter("log-softmax")
             let lp = SendablePointer(logits.pointer)
             let tg = Array(targets[r0..<(r0 + m)])
@@ -44,6 +45,7 @@ enum LossHead {
                 }
             }
             if let gradient {
+                model.softcapLogitsBackward(logits.pointer, capped: capped, count: m * V)
                 clock?.enter("head")
                 // d hidden = d logits · E   ([m × V] · [V × d])
                 model.headInputGradient(logits.pointer, rows: m, into: gradient + r0 * d)

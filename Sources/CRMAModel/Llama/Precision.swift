@@ -149,6 +149,8 @@ extension LlamaModel {
                 (x + i * d).update(from: weights.embedding.pointer + Int(t) * d, count: d)
             }
         }
+        let scale = c.family.embeddingScale
+        if scale != 1 { for i in 0..<tokens.count * d { x[i] *= scale } }
     }
 
     /// `y[rows × out] (+)= x[rows × in] · Wᵀ` for projection `p` of layer `l`, in the model's precision.

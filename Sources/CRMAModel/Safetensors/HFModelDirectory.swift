@@ -1,6 +1,7 @@
 import Foundation
 
-/// A Hugging Face model directory: `config.json` (LlamaForCausalLM or MistralForCausalLM),
+/// A Hugging Face model directory: `config.json` (LlamaForCausalLM, MistralForCausalLM, Gemma2ForCausalLM or
+/// Gemma3ForCausalLM),
 /// `model.safetensors` or a sharded `model.safetensors.index.json`, and `tokenizer.json`.
 public struct HFModelDirectory: LlamaWeightSource {
     public let path: String
@@ -17,6 +18,11 @@ public struct HFModelDirectory: LlamaWeightSource {
             let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
         else { throw ModelFileError.invalidHeader("\(configURL.path): missing or not a JSON object") }
         let archs = json["architectures"] as? [String] ?? []
+        if let gemma = archs.lazy.compactMap({ Gemma.hfArchitectures[$0] }).first {
+            config = try Gemma.config(json: json, arch: gemma)
+            (files, location) = try Self.openShards(url)
+            return
+        }
         guard archs.contains(where: { $0 == "LlamaForCausalLM" || $0 == "MistralForCausalLM" }) else {
             throw ModelFileError.unsupportedArchitecture(archs.joined(separator: ","))
         }
@@ -34,7 +40,11 @@ public struct HFModelDirectory: LlamaWeightSource {
             rmsNormEps: Float(json["rms_norm_eps"] as? Double ?? 1e-6),
             tiedEmbeddings: json["tie_word_embeddings"] as? Bool ?? false,
             contextLength: json["max_position_embeddings"] as? Int ?? 2048)
+        (files, location) = try Self.openShards(url)
+    }
 
+    /// The safetensors files of the directory (one file or an index's shards) and each tensor's file.
+    static func openShards(_ url: URL) throws -> ([String: SafetensorsFile], [String: String]) {
         let index = url.appendingPathComponent("model.safetensors.index.json")
         var shardNames: [String: String] = [:]
         if let data = try? Data(contentsOf: index) {
@@ -59,11 +69,16 @@ public struct HFModelDirectory: LlamaWeightSource {
                 files[file] = try SafetensorsFile(path: url.appendingPathComponent(file).path)
             }
         }
-        self.files = files
-        location = shardNames
+        return (files, shardNames)
     }
 
-    public static func name(of t: LlamaTensor) -> String {
+    /// The checkpoint's name of tensor `t` (Gemma's norms are named differently).
+    public func name(of t: LlamaTensor) -> String {
+        config.family == .llama ? Self.llamaName(of: t) : Gemma.hfName(of: t)
+    }
+
+    /// Hugging Face's Llama tensor names (the Gemma tensors have none).
+    static func llamaName(of t: LlamaTensor) -> String {
         switch t {
         case .embedding: "model.embed_tokens.weight"
         case .finalNorm: "model.norm.weight"
@@ -77,11 +92,15 @@ public struct HFModelDirectory: LlamaWeightSource {
         case .gate(let l): "model.layers.\(l).mlp.gate_proj.weight"
         case .up(let l): "model.layers.\(l).mlp.up_proj.weight"
         case .down(let l): "model.layers.\(l).mlp.down_proj.weight"
+        case .qNorm(let l): "model.layers.\(l).self_attn.q_norm.weight"
+        case .kNorm(let l): "model.layers.\(l).self_attn.k_norm.weight"
+        case .postAttnNorm(let l): "model.layers.\(l).post_attention_layernorm.weight"
+        case .postFFNNorm(let l): "model.layers.\(l).post_feedforward_layernorm.weight"
         }
     }
 
     func entry(_ t: LlamaTensor) -> (SafetensorsFile, SafetensorsTensor)? {
-        let name = Self.name(of: t)
+        let name = name(of: t)
         guard let file = location[name].flatMap({ files[$0] }), let info = file.tensors[name] else { return nil }
         return (file, info)
     }
@@ -89,11 +108,15 @@ public struct HFModelDirectory: LlamaWeightSource {
     public func contains(_ t: LlamaTensor) -> Bool { entry(t) != nil }
 
     public func read(_ t: LlamaTensor, shape: [Int], into out: UnsafeMutablePointer<Float>) throws {
-        guard let (file, info) = entry(t) else { throw ModelFileError.missingTensor(Self.name(of: t)) }
+        guard let (file, info) = entry(t) else { throw ModelFileError.missingTensor(name(of: t)) }
         guard info.shape == shape else {
             throw ModelFileError.wrongTensorShape(tensor: info.name, expected: shape, found: info.shape)
         }
         try file.read(info, into: out)
+        // Gemma computes x̂ · (1 + w): keep the 1 + w this runtime's RMSNorm multiplies by.
+        if config.family != .llama, Gemma.isNorm(t) {
+            for i in 0..<shape.reduce(1, *) { out[i] += 1 }
+        }
     }
 
     /// The tokenizer from `tokenizer.json` (with `tokenizer_config.json`'s chat template when present).

@@ -58,7 +58,8 @@ extension Tokenizer {
                 preTokenizer: PreTokenizer(steps: []), specialTokens: specials,
                 bosID: id("tokenizer.ggml.bos_token_id"), eosID: id("tokenizer.ggml.eos_token_id"),
                 addBOS: m["tokenizer.ggml.add_bos_token"]?.bool ?? true,
-                addSpacePrefix: m["tokenizer.ggml.add_space_prefix"]?.bool ?? true, chatTemplate: template)
+                addSpacePrefix: m["tokenizer.ggml.add_space_prefix"]?.bool ?? true, chatTemplate: template,
+                textTokenIDs: Set(types.indices.filter { types[$0] == 4 && $0 < tokens.count }.map { Int32($0) }))
         default:
             throw ModelFileError.invalidHeader("unsupported tokenizer model \"\(model)\" (supported: gpt2, llama)")
         }

@@ -16,6 +16,10 @@ public struct Tokenizer: Sendable {
     /// Tokens matched verbatim in the input and never split (`<|im_start|>`, `</s>`, …), longest first.
     public let specialTokens: [(text: String, id: Int32)]
     public let specialIDs: Set<Int32>
+    /// Special tokens that stand for ordinary text (SentencePiece user-defined pieces: Gemma's runs of
+    /// newlines, spaces and tabs, its HTML tags): split out of every text, even with `parseSpecial` false,
+    /// and decoded as their text even when special tokens are skipped.
+    public let textTokenIDs: Set<Int32>
     public let bosID: Int32?
     public let eosID: Int32?
     /// Whether `encode` starts the ids with `bosID` by default.
@@ -29,13 +33,14 @@ public struct Tokenizer: Sendable {
 
     public init(
         kind: Kind, model: BPEModel, preTokenizer: PreTokenizer, specialTokens: [(String, Int32)], bosID: Int32?,
-        eosID: Int32?, addBOS: Bool, addSpacePrefix: Bool, chatTemplate: String?
+        eosID: Int32?, addBOS: Bool, addSpacePrefix: Bool, chatTemplate: String?, textTokenIDs: Set<Int32> = []
     ) {
         self.kind = kind
         self.model = model
         self.preTokenizer = preTokenizer
         self.specialTokens = specialTokens.sorted { $0.0.utf8.count > $1.0.utf8.count }.map { (text: $0.0, id: $0.1) }
         specialIDs = Set(specialTokens.map(\.1))
+        self.textTokenIDs = textTokenIDs
         self.bosID = bosID
         self.eosID = eosID
         self.addBOS = addBOS
@@ -65,12 +70,12 @@ public struct Tokenizer: Sendable {
     enum Segment { case text(Substring), special(Int32) }
 
     func splitSpecial(_ text: String, parse: Bool) -> [Segment] {
-        guard parse, !specialTokens.isEmpty else { return [.text(text[...])] }
+        guard parse || !textTokenIDs.isEmpty, !specialTokens.isEmpty else { return [.text(text[...])] }
         var segments: [Segment] = []
         let u = text.utf8
         var start = u.startIndex, i = u.startIndex
         outer: while i < u.endIndex {
-            for (t, id) in specialTokens where u[i] == t.utf8.first! {
+            for (t, id) in specialTokens where u[i] == t.utf8.first! && (parse || textTokenIDs.contains(id)) {
                 if u[i...].starts(with: t.utf8) {
                     if start < i { segments.append(.text(Substring(text.utf8[start..<i]))) }
                     segments.append(.special(id))
@@ -115,7 +120,7 @@ public struct Tokenizer: Sendable {
                 continue
             }
             if specialIDs.contains(id) {
-                if !skipSpecial { bytes.append(contentsOf: Array(t.utf8)) }
+                if !skipSpecial || textTokenIDs.contains(id) { bytes.append(contentsOf: Array(t.utf8)) }
                 continue
             }
             switch kind {
