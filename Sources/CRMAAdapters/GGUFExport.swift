@@ -3,9 +3,10 @@ import CRMANumerics
 import Foundation
 
 /// A domain's LoRA for llama.cpp: as a GGUF LoRA adapter (`llama-cli --lora FILE`), or folded into a copy
-/// of the base model's GGUF (`--merged`: a whole model llama.cpp runs without adapters). llama.cpp keeps
-/// the q and k projections' rows in its own rotary order, so their LoRA B (output rows) is permuted the way
-/// its converter permutes the weights; A (input columns) is unchanged.
+/// of the base model's GGUF (`--merged`: a whole model llama.cpp runs without adapters). For Llama models
+/// llama.cpp keeps the q and k projections' rows in its own rotary order, so their LoRA B (output rows) is
+/// permuted the way its converter permutes the weights; A (input columns) is unchanged. Gemma's q and k rows
+/// are in Hugging Face order in GGUF too, so nothing is permuted.
 public enum GGUFExport {
     /// llama.cpp's tensor name of a projection in layer `l`.
     public static func tensorName(layer l: Int, projection p: Projection) -> String {
@@ -25,7 +26,7 @@ public enum GGUFExport {
     /// B `[out × rank]` in llama.cpp's row order for projection `p`.
     static func rows(_ b: Parameter, _ p: Projection, config c: LlamaConfig) -> [Float] {
         let values = b.value.array
-        guard p == .q || p == .k else { return values }
+        guard p == .q || p == .k, c.family == .llama else { return values }
         let out = values.count / b.shape[1]
         var permuted = [Float](repeating: 0, count: values.count)
         values.withUnsafeBufferPointer { src in

@@ -66,4 +66,27 @@ import Testing
         let base = LlamaTrainingPass(model: lm.model, hooks: nil).forward(b)
         #expect(abs(adapted - base) > 1e-3, "the LoRA must change the model for this test to mean anything")
     }
+
+    /// llama.cpp's GGUF for Gemma keeps q and k rows in Hugging Face order: the adapter's B is written as it
+    /// is, and the merged GGUF scores as the model with the LoRA (its q/k rows not permuted).
+    @Test func ggufExportOfAGemmaLoRAKeepsHuggingFaceRowOrder() throws {
+        let path = TinyModels.root.deletingLastPathComponent().appendingPathComponent("tiny-gemma/gemma3-f32.gguf").path
+        let lm = try LanguageModel.load(path: path)
+        let lora = trainedLoRA(lm)
+        let adapter = tmp("lora.gguf"), merged = tmp("merged.gguf")
+        defer { for f in [adapter, merged] { try? FileManager.default.removeItem(atPath: f) } }
+        try GGUFExport.adapter(lora, config: lm.model.config, architecture: "gemma3", name: "legal")
+            .write(to: URL(fileURLWithPath: adapter))
+        let file = try GGUFFile(path: adapter)
+        let q = try #require(file.tensor("blk.0.attn_q.weight.lora_b"))
+        #expect(Array(file.data(of: q).bindMemory(to: Float.self)) == lora.b[0][.q]!.value.array)
+        try GGUFExport.merged(lora, config: lm.model.config, source: try GGUFFile(path: path), name: "legal")
+            .write(to: URL(fileURLWithPath: merged))
+        let ids: [Int32] = (0..<12).map { Int32(($0 * 31 + 5) % lm.model.config.vocabSize) }
+        let b = TrainingBatch.causal([ids + [3]], seqLen: 12)
+        let adapted = LlamaTrainingPass(model: lm.model, hooks: AdapterSet(loras: [lora])).forward(b)
+        let viaFile = LlamaTrainingPass(model: try LanguageModel.load(path: merged).model, hooks: nil).forward(b)
+        #expect(abs(adapted - viaFile) < 1e-5)
+        #expect(abs(adapted - LlamaTrainingPass(model: lm.model, hooks: nil).forward(b)) > 1e-3)
+    }
 }
