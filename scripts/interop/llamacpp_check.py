@@ -10,8 +10,11 @@ text under version 2 and, after a rollback, under the base model (version 1). Th
 - llama.cpp scores the text with the base model and with the merged model: each within --tolerance nats of
   crma's loss (llama.cpp multiplies the Q4_1 weights with activations quantized to 8 bits, so not to the
   last digit);
-- llama.cpp's loss with the adapter applied at run time (`lora_path`) is reported, with its lora_scale
-  0.5 and 2 (a LoRA's effect should be smooth in its scale).
+- llama.cpp applies the adapter at run time (`lora_path`, lora_scale 1): within --tolerance nats of crma's
+  loss with the LoRA. Its losses at lora_scale 0.5 and 2 are reported too; they are not expected to lie
+  between the base and the scale-1 losses (an adapter trained hard on a few steps can overshoot: on the
+  2026-11-30 run the loss dipped to 2.27 at scale 0.1 and rose to 5.38 at 2, and PEFT with its scaling
+  multiplied by the same factors gave the same curve to 0.01 nats).
 Prints a JSON summary; exits 1 on a failed check.
 
 Run it through `make interop`.
@@ -36,7 +39,9 @@ TEXT = ("Patient 12 was given 3 mg of drug X for condition Y. Patient 13 was giv
 def llama_loss(llama_cpp, model, tokens, lora=None, scale=1.0):
     """Mean NLL of tokens[1:] given the ones before, as llama.cpp computes it."""
     import numpy as np
-    kwargs = {"model_path": model, "n_ctx": 256, "logits_all": True, "verbose": False, "n_threads": 2}
+    # An fp32 KV cache (type 0) leaves the 8-bit activations of the quantized matmuls as the only rounding.
+    kwargs = {"model_path": model, "n_ctx": 256, "logits_all": True, "verbose": False, "n_threads": 2,
+              "type_k": 0, "type_v": 0}
     if lora:
         kwargs.update(lora_path=lora, lora_scale=scale)
     llm = llama_cpp.Llama(**kwargs)
@@ -89,6 +94,8 @@ def main():
           f"(the LoRA moved crma's loss by {with_lora['loss'] - base['loss']:+.4f})")
     runtime = {str(scale): llama_loss(llama_cpp, model_path, tokens, lora=lora_file, scale=scale)
                for scale in (0.5, 1.0, 2.0)}
+    check(abs(runtime["1.0"] - with_lora["loss"]) <= a.tolerance,
+          f"adapter at run time (--lora): llama.cpp {runtime['1.0']:.4f} vs crma with the LoRA {with_lora['loss']:.4f} nats")
     print(json.dumps({
         "date": time.strftime("%Y-%m-%d"), "model": a.model, "text_tokens": base["tokens"],
         "crma": {"base_loss": base["loss"], "lora_loss": with_lora["loss"]},
