@@ -50,4 +50,31 @@ import Testing
             strategy: .olora)
         #expect(try d.worker.adapters.current().loras.map(\.name) == ["law", "medical"])
     }
+
+    /// `model: "crma"` routes with a classifier when the active version kept routing examples and the daemon
+    /// knows text that belongs to no domain (its general benchmarks' documents); without such text, by the
+    /// centroid rule.
+    @Test func routesWithTheClassifierWhenItKnowsTextOfNoDomain() throws {
+        let d = try daemon()
+        let tok = Self.lm.tokenizer, model = Self.lm.model
+        let medical = (0..<16).map { "Patient \($0) was given \($0 % 5 + 1) mg of drug X for fever; dose raised on day \($0 % 3)." }
+        let general = (0..<16).map { "Weather report \($0): rain over the hills, \($0 * 3) mm by evening, wind from the west." }
+        let examples = RoutingCentroid.generalExamples(model: model, tokenizer: tok, documents: medical)
+        let state = LearnedState(
+            routing: ["medical": RoutingCentroid.centroid(examples: examples, dimension: model.config.hiddenSize)],
+            routingExamples: ["medical": examples])
+        let path = "\(dir.path)/routed.safetensors"
+        try state.save(to: path)
+        try activate(
+            d, blob: try d.blobs.put(try Data(contentsOf: URL(fileURLWithPath: path))), domain: "medical",
+            strategy: .crma)
+        let active = ActiveAdapters(
+            registry: d.registry, blobs: d.blobs, lm: Self.lm, defaultStrategy: .crma, alerts: d.worker.adapters.alerts,
+            generalDocuments: general)
+        let router = try active.router(minimum: 0.85)
+        #expect(router.method == .classifier)
+        #expect(router.route(tok.encode("Patient 40 was given 2 mg of drug X for fever; dose raised on day 1."))?.domain == "medical")
+        #expect(router.route(tok.encode("Weather report 40: rain over the hills, 120 mm by evening, wind from the west."))?.domain == nil)
+        #expect(try d.worker.adapters.router(minimum: 0.85).method == .centroid)
+    }
 }
