@@ -71,9 +71,11 @@ public struct GeneralBenchmarks {
             for (c, choice) in item.choices.enumerated() {
                 let cont = tokenizer.encode(choice, addBOS: false)
                 let input = Array((ctx + cont).dropLast().suffix(context))
-                let start = input.count - cont.count
-                let ll = logProbs(input, positions: (0..<cont.count).map { start + $0 }, targets: cont, pass: pass)
-                    .reduce(0, +)
+                // A choice longer than the window is scored on the tokens that fit (its last ones).
+                let scored = min(cont.count, input.count), start = input.count - scored
+                let ll = logProbs(
+                    input, positions: (0..<scored).map { start + $0 }, targets: Array(cont.suffix(scored)), pass: pass
+                ).reduce(0, +)
                 if ll > best.0 { best = (ll, c) }
                 let norm = ll / Double(max(choice.utf8.count, 1))
                 if norm > bestNorm.0 { bestNorm = (norm, c) }

@@ -43,6 +43,20 @@ import Testing
         #expect(acc == 1)
     }
 
+    /// Before, a choice longer than the scoring window indexed before the window's start and crashed crmad
+    /// (a HellaSwag ending of 71 tokens with `training.sequence_length = 64`).
+    @Test func aChoiceLongerThanTheWindowIsScoredOnWhatFits() throws {
+        let lm = try TinyModels.load("llama-f32")
+        let bench = GeneralBenchmarks(model: lm.model, tokenizer: lm.tokenizer, context: 8)
+        let long = String(repeating: " and then the dog ran", count: 6)
+        #expect(lm.tokenizer.encode(long, addBOS: false).count > 8)
+        let items = [MultipleChoiceItem(id: "0", context: "The cat", choices: [" sat", long], gold: 0)]
+        let (acc, norm) = bench.multipleChoice(items, hooks: nil)
+        #expect((0...1).contains(acc) && (0...1).contains(norm))
+        let noContext = [MultipleChoiceItem(id: "1", context: "", choices: [" sat", long], gold: 1)]
+        _ = bench.multipleChoice(noContext, hooks: nil)
+    }
+
     @Test func distributionShiftIsZeroForAnIdentityAdapterAndPositiveOtherwise() throws {
         let lm = try TinyModels.load("llama-f32")
         let bench = GeneralBenchmarks(model: lm.model, tokenizer: lm.tokenizer, context: 32)
