@@ -29,6 +29,7 @@ def main():
     ap.add_argument("--crmad", default=".build/release/crmad")
     ap.add_argument("--crmactl", default=".build/release/crmactl")
     ap.add_argument("--model", default="models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    ap.add_argument("--benchmarks", default="data/benchmarks", help="general benchmarks (make benchmarks)")
     a = ap.parse_args()
 
     import openai
@@ -50,7 +51,9 @@ def main():
             a.crmad, a.crmactl, a.model,
             training='strategy = "crma"\nsteps = 6\nbatch_rows = 2\nsequence_length = 64',
             extra=f'[control]\nmax_queued_requests = 1\nlisten = "127.0.0.1:{port}"\ntoken_file = "{token_file}"\n',
-            line=lambda i: f"Patient {i} was given {i % 4 + 1} mg of amoxicillin for otitis media.") as (_, sock, _ctl):
+            line=lambda i: f"Patient {i} was given {i % 4 + 1} mg of amoxicillin for otitis media.",
+            # General benchmarks: what tells the router's "no domain" class (crmad's default has them).
+            benchmarks=a.benchmarks) as (_, sock, _ctl):
         client = openai.OpenAI(base_url="http://crmad/v1", api_key="unused on the socket", max_retries=0,
                                http_client=httpx.Client(transport=httpx.HTTPTransport(uds=sock), timeout=300))
         ids = [m.id for m in client.models.list()]

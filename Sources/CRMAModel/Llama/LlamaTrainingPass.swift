@@ -128,13 +128,7 @@ public final class LlamaTrainingPass {
             hooks?.forward(
                 [.o], layer: l, x: s.attnOut.pointer, rows: n, inFeatures: c.qSize, y: attnOut, ldy: d, offsets: [0],
                 widths: [d])
-            if sandwich {
-                clock?.enter("forward.elementwise")
-                let branch = ws.buffer("branch", n * d)
-                branch.pointer.update(from: s.attnBranch.pointer, count: n * d)
-                model.addBranch(
-                    branch.pointer, postNorm: w.postAttnNorm, rows: n, into: x.pointer, rstd: s.attnBranchRstd.pointer)
-            }
+            if sandwich { addSavedBranch(s.attnBranch, rstd: s.attnBranchRstd, postNorm: w.postAttnNorm, into: x) }
             clock?.enter("forward.elementwise")
             s.xMid.pointer.update(from: x.pointer, count: n * d)
             clock?.enter("forward.elementwise")
@@ -156,13 +150,7 @@ public final class LlamaTrainingPass {
             hooks?.forward(
                 [.down], layer: l, x: act.pointer, rows: n, inFeatures: c.ffnSize, y: ffnOut, ldy: d, offsets: [0],
                 widths: [d])
-            if sandwich {
-                clock?.enter("forward.elementwise")
-                let branch = ws.buffer("branch", n * d)
-                branch.pointer.update(from: s.ffnBranch.pointer, count: n * d)
-                model.addBranch(
-                    branch.pointer, postNorm: w.postFFNNorm, rows: n, into: x.pointer, rstd: s.ffnBranchRstd.pointer)
-            }
+            if sandwich { addSavedBranch(s.ffnBranch, rstd: s.ffnBranchRstd, postNorm: w.postFFNNorm, into: x) }
             clock?.enter("forward.adapters")
             hooks?.residualForward(layer: l, h: x.pointer, rows: n)
         }
@@ -336,6 +324,16 @@ public final class LlamaTrainingPass {
     private func copyQK(from qkv: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, rows: Int) {
         let c = model.config, width = c.qSize + c.kvSize
         for r in 0..<rows { (out + r * width).update(from: qkv + r * c.qkvSize, count: width) }
+    }
+
+    /// Adds a block's saved output to the residual stream `x` through its sandwich norm, keeping the saved
+    /// output (the backward pass needs it before the norm) and the norm's reciprocal RMS in `rstd`.
+    private func addSavedBranch(_ branch: FloatBuffer, rstd: FloatBuffer, postNorm: FloatBuffer, into x: FloatBuffer) {
+        clock?.enter("forward.elementwise")
+        let scratch = ws.buffer("branch", branch.count)
+        scratch.pointer.update(from: branch.pointer, count: branch.count)
+        model.addBranch(
+            scratch.pointer, postNorm: postNorm, rows: rstd.count, into: x.pointer, rstd: rstd.pointer)
     }
 
     /// The gradient of a block's output before its sandwich norm, from the gradient `dy` of the residual
