@@ -22,12 +22,24 @@ public enum RoutingCentroid {
     }
 
     /// The prompt of a packed training row's first example: the tokens before its first loss target (a
-    /// prompt → completion example's prompt); for text trained on whole, the row's tokens that carry a target
-    /// (its text without the padding).
-    public static func prompt(of row: PackedRow) -> [Int32] {
+    /// prompt → completion example's prompt); for text trained on whole, the row's first document (its
+    /// first segment, without the padding). ``isPrompt`` tells which.
+    public static func prompt(of row: PackedRow) -> (tokens: [Int32], isPrompt: Bool) {
         let first = row.targets.firstIndex { $0 >= 0 } ?? row.tokens.count
-        if first >= 1 { return Array(row.tokens[...min(first, row.tokens.count - 1)]) }
-        return zip(row.tokens, row.targets).filter { $0.1 >= 0 }.map(\.0)
+        if first >= 1 { return (Array(row.tokens[...min(first, row.tokens.count - 1)]), true) }
+        let segment = row.segmentStarts.first ?? 0
+        let end = row.segmentStarts.firstIndex { $0 != segment } ?? row.tokens.count
+        return (zip(row.tokens[..<end], row.targets[..<end]).filter { $0.1 >= 0 }.map(\.0), false)
+    }
+
+    /// How much of the `i`-th text example a routing example keeps: a quarter, half, three quarters or all
+    /// of it, in turn. A request to a domain learned from text (or to no domain) is usually the beginning of
+    /// such a text, so the examples span prefix lengths rather than whole documents only.
+    static func prefixFraction(_ i: Int) -> Double { Double(i % 4 + 1) / 4 }
+
+    /// The first `fraction` of `tokens` (at least 4 tokens, or all of them).
+    static func prefix(_ tokens: [Int32], fraction: Double) -> [Int32] {
+        Array(tokens.prefix(max(4, Int((Double(tokens.count) * fraction).rounded(.up)))))
     }
 
     /// The centroid of a domain's first ``rows`` training rows' prompts.
@@ -35,9 +47,13 @@ public enum RoutingCentroid {
         centroid(examples: examples(model: model, rows: rows), dimension: model.config.hiddenSize)
     }
 
-    /// The embeddings of a domain's first ``rows`` training rows' prompts, one after another (`[n × hidden]`).
+    /// The embeddings of a domain's first ``rows`` training rows' prompts, one after another (`[n × hidden]`):
+    /// whole prompts of prompt → completion examples, prefixes of 1/4 to all of text documents.
     public static func examples(model: LlamaModel, rows: [PackedRow]) -> [Float] {
-        rows.prefix(Self.rows).flatMap { embedding(model: model, tokens: prompt(of: $0)) }
+        rows.prefix(Self.rows).enumerated().flatMap { i, row in
+            let (tokens, isPrompt) = prompt(of: row)
+            return embedding(model: model, tokens: isPrompt ? tokens : prefix(tokens, fraction: prefixFraction(i)))
+        }
     }
 
     /// The unit-length mean of flat `[n × dimension]` embeddings.
@@ -49,11 +65,13 @@ public enum RoutingCentroid {
         return unit(sum)
     }
 
-    /// Embeddings of text that belongs to no domain, for the classifier's "no domain" class: the first
-    /// 300 characters of each of the first ``rows`` `documents` (what the daemon's general benchmarks read).
+    /// Embeddings of text that belongs to no domain, for the classifier's "no domain" class: prefixes (1/4 to
+    /// all, in turn) of the first 300 characters of each of the first ``rows`` `documents` (what the daemon's
+    /// general benchmarks read).
     public static func generalExamples(model: LlamaModel, tokenizer: Tokenizer, documents: [String]) -> [Float] {
-        documents.prefix(Self.rows).flatMap {
-            embedding(model: model, tokens: tokenizer.encode(String($0.prefix(generalPrefix))))
+        documents.prefix(Self.rows).enumerated().flatMap { i, doc in
+            let tokens = tokenizer.encode(String(doc.prefix(generalPrefix)), addBOS: false)
+            return embedding(model: model, tokens: prefix(tokens, fraction: prefixFraction(i)))
         }
     }
 

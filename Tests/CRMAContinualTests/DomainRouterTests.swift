@@ -70,4 +70,37 @@ import Testing
             #expect(decision.domain == d.name, "\(d.name): \(decision.similarities)")
         }
     }
+
+    /// A domain learned from text is asked with the beginning of such a text. Before, its routing examples
+    /// were whole packed rows (three documents each) and the classifier sent "Patient 71 was given" to no
+    /// domain on SmolLM2; its examples are now prefixes of each row's first document, and so are the "no
+    /// domain" examples.
+    @Test func theBeginningOfATextDomainsDocumentRoutesToIt() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let lm = try LanguageModel.load(path: root.appendingPathComponent(LanguageModel.defaultPath).path)
+        let docs = (0..<60).map { "Patient \($0) was given \($0 % 4 + 1) mg of amoxicillin for otitis media." }
+        let et = ExampleTokenizer(tokenizer: lm.tokenizer)
+        let rows = SequencePacker(seqLen: 64, padToken: 0).pack(docs.map { et.tokenize(.text($0)) })
+        let examples = RoutingCentroid.examples(model: lm.model, rows: rows)
+        let general = [
+            "The Battle of Hastings was fought on 14 October 1066 between the Norman-French army of William, the Duke of Normandy, and an English army.",
+            "Photosynthesis is the process by which green plants use sunlight to synthesize foods from carbon dioxide and water.",
+            "The Amazon River in South America is the largest river by discharge volume of water in the world.",
+            "Johann Sebastian Bach was a German composer and musician of the late Baroque period.",
+            "A volcano is a rupture in the crust of a planetary-mass object that allows hot lava and gases to escape.",
+            "The stock market crash of 1929 began in late October and marked the start of the Great Depression.",
+            "Basketball is a team sport in which two teams of five players oppose one another on a rectangular court.",
+            "The Great Wall of China is a series of fortifications built across the historical northern borders of China.",
+        ]
+        let router = DomainRouter(
+            model: lm.model, centroids: ["medical": RoutingCentroid.centroid(examples: examples, dimension: lm.model.config.hiddenSize)],
+            examples: ["medical": examples],
+            general: RoutingCentroid.generalExamples(model: lm.model, tokenizer: lm.tokenizer, documents: general))
+        #expect(router.method == .classifier)
+        for prompt in ["Patient 71 was given", "Patient 12 was given 3 mg of amoxicillin"] {
+            #expect(router.route(lm.tokenizer.encode(prompt, addBOS: false))?.domain == "medical", "\(prompt)")
+        }
+        #expect(router.route(lm.tokenizer.encode("The capital of France is", addBOS: false))?.domain == nil)
+    }
 }
