@@ -118,9 +118,10 @@ public struct DaemonConfig: Sendable, Equatable {
         public var listen = ""
         /// The file holding that bearer token (readable by the service user only); required with `listen`.
         public var tokenFile = ""
-        /// `model: "crma"` on versions learned before routing examples were kept: a request goes to the learned
-        /// domain whose routing centroid is most similar to it if the cosine similarity reaches this; otherwise
-        /// the base model answers. Later versions route with a classifier (``DomainRouter``).
+        /// `model: "crma"` by the centroid rule: a request goes to the learned domain whose routing centroid is
+        /// most similar to it if the cosine similarity reaches this; otherwise the base model answers. The rule
+        /// serves versions learned before routing examples were kept, and every version when no general
+        /// benchmarks are configured; otherwise a classifier routes (``DomainRouter``).
         public var routingMinimumSimilarity = 0.85
     }
 

@@ -51,6 +51,25 @@ struct TinyGemmaReference: Decodable {
         }
     }
 
+    /// Rotary scaling (Gemma 3 4B and larger) is refused with a clear error rather than run with wrong
+    /// positions; an explicit `"sliding_window": null` means no window.
+    @Test func unsupportedRotaryScalingIsRefusedAndANullWindowIsNone() throws {
+        let source = Fixtures.path("tiny-gemma/gemma3-bf16")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gemma-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.copyItem(atPath: source, toPath: dir.path)
+        let configURL = dir.appendingPathComponent("config.json")
+        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as! [String: Any]
+        json["sliding_window"] = NSNull()
+        try JSONSerialization.data(withJSONObject: json).write(to: configURL)
+        #expect(try HFModelDirectory(path: dir.path).config.window(layer: 0) == nil)
+        json["rope_parameters"] = ["full_attention": ["rope_type": "linear", "rope_theta": 1e6, "factor": 8.0]]
+        try JSONSerialization.data(withJSONObject: json).write(to: configURL)
+        #expect {
+            try HFModelDirectory(path: dir.path)
+        } throws: { "\($0)".contains("rotary scaling") }
+    }
+
     /// Hugging Face stores Gemma's norm weights as w (the model multiplies by 1 + w), GGUF as 1 + w: both
     /// load to the same weights.
     @Test func ggufAndSafetensorsNormsAgree() throws {

@@ -33,6 +33,9 @@ public enum Gemma {
         let vocab = m[key("vocab_size")]?.int ?? m["tokenizer.ggml.tokens"]?.array?.count
         guard let vocab else { throw ModelFileError.missingMetadata(key("vocab_size")) }
         let theta = Float(m[key("rope.freq_base")]?.double ?? 10_000)
+        if let factor = m[key("rope.scaling.factor")]?.double, factor != 1 {
+            throw unscaledRopeOnly(factor)
+        }
         let window = m[key("attention.sliding_window")]?.int ?? (arch == "gemma2" ? 4096 : 0)
         let scale = attentionScale(layers: layers, arch: arch, hiddenSize: d, heads: heads, headDim: headDim)
         func cap(_ k: String, default value: Float?) -> Float? {
@@ -65,6 +68,12 @@ public enum Gemma {
             contextLength: m[key("context_length")]?.int ?? 8192, family: family)
     }
 
+    /// Gemma 3 4B, 12B and 27B stretch the global layers' positions (linear rotary scaling, factor 8); this
+    /// runtime does not, so such a model is refused rather than run with wrong positions.
+    static func unscaledRopeOnly(_ factor: Double) -> ModelFileError {
+        .invalidHeader("rotary scaling (factor \(factor)) is not supported yet: only Gemma models without it (e.g. Gemma 3 270M and 1B, Gemma 2) load")
+    }
+
     /// llama.cpp's rule: 1/√headDim, except the 27B models (Gemma 2: 46 layers; Gemma 3: 62), which scale
     /// by 1/√(hidden/heads) as their `query_pre_attn_scalar` says.
     static func attentionScale(layers: Int, arch: String, hiddenSize: Int, heads: Int, headDim: Int) -> Float {
@@ -82,7 +91,8 @@ public enum Gemma {
         let d = try int("hidden_size"), heads = try int("num_attention_heads"), layers = try int("num_hidden_layers")
         let headDim = json["head_dim"] as? Int ?? d / max(heads, 1)
         let scale = 1 / Float(double("query_pre_attn_scalar") ?? Double(headDim)).squareRoot()
-        let window = json["sliding_window"] as? Int ?? 4096
+        // An explicit null means no sliding window.
+        let window = json["sliding_window"] is NSNull ? 0 : json["sliding_window"] as? Int ?? 4096
         var theta = Float(double("rope_theta") ?? 10_000)
         var localTheta = Float(double("rope_local_base_freq") ?? 10_000)
         // transformers 5 nests the bases per layer type.
@@ -96,6 +106,9 @@ public enum Gemma {
                 localTheta = Float(local)
             }
         }
+        let scaling = [json["rope_scaling"], (json["rope_parameters"] as? [String: Any])?["full_attention"]]
+            .compactMap { ($0 as? [String: Any]).flatMap { number($0["factor"]) } }
+        if let factor = scaling.first(where: { $0 != 1 }) { throw unscaledRopeOnly(factor) }
         var family: DecoderFamily
         if arch == "gemma2" {
             family = .gemma2(
