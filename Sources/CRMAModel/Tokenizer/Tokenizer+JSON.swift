@@ -59,11 +59,25 @@ extension Tokenizer {
             default: break
             }
         }
-        if let pre = root["pre_tokenizer"] as? [String: Any] { visitPre(pre) }
-        if let norm = root["normalizer"] as? [String: Any] {
-            let desc = String(describing: norm)
-            if desc.contains("▁") { metaspace = true }
+        // A "▁" prefix comes from a Prepend normalizer or a Metaspace pre-tokenizer that prepends (Llama 2);
+        // Gemma only replaces spaces.
+        var prependsSpace = false
+        func visitPrepend(_ p: [String: Any]) {
+            if p["type"] as? String == "Metaspace" {
+                prependsSpace = prependsSpace || (p["prepend_scheme"] as? String).map { $0 != "never" } ?? (p["add_prefix_space"] as? Bool ?? true)
+            }
+            (p["pretokenizers"] as? [[String: Any]] ?? []).forEach { visitPrepend($0) }
         }
+        if let pre = root["pre_tokenizer"] as? [String: Any] {
+            visitPre(pre)
+            visitPrepend(pre)
+        }
+        func visitNorm(_ n: [String: Any]) {
+            if String(describing: n).contains("▁") { metaspace = true }
+            if n["type"] as? String == "Prepend" { prependsSpace = true }
+            (n["normalizers"] as? [[String: Any]] ?? []).forEach(visitNorm)
+        }
+        if let norm = root["normalizer"] as? [String: Any] { visitNorm(norm) }
         if !byteLevel, let dec = root["decoder"] as? [String: Any], dec["type"] as? String == "ByteLevel" {
             byteLevel = true
         }
@@ -79,13 +93,22 @@ extension Tokenizer {
             for n in names { if let id = specials.first(where: { $0.0 == n })?.1 { return id } }
             return nil
         }
+        // The special token a TemplateProcessing post-processor puts first is the BOS it adds (Gemma: <bos>).
+        let processorBOS = ((root["post_processor"] as? [String: Any])?["single"] as? [[String: Any]])?.first
+            .flatMap { ($0["SpecialToken"] as? [String: Any])?["id"] as? String }
+        // Added tokens that are not special are text (Gemma's runs of newlines, spaces and tabs).
+        let textTokens = (root["added_tokens"] as? [[String: Any]] ?? []).compactMap { e -> Int32? in
+            guard e["special"] as? Bool == false, let id = e["id"] as? Int else { return nil }
+            return Int32(id)
+        }
         self.init(
             kind: metaspace && !byteLevel ? .sentencePiece : .byteLevel,
             model: BPEModel(tokens: tokens, merges: merges, byteFallback: byteFallback, unknownID: unk),
             preTokenizer: PreTokenizer(steps: metaspace && !byteLevel ? [] : steps),
             specialTokens: specials,
-            bosID: specialID(["<s>", "<|begin_of_text|>", "<|im_start|>"]),
-            eosID: specialID(["</s>", "<|end_of_text|>", "<|endoftext|>", "<|im_end|>"]),
-            addBOS: metaspace && !byteLevel, addSpacePrefix: metaspace && !byteLevel, chatTemplate: chatTemplate)
+            bosID: specialID((processorBOS.map { [$0] } ?? []) + ["<s>", "<bos>", "<|begin_of_text|>", "<|im_start|>"]),
+            eosID: specialID(["<eos>", "</s>", "<|end_of_text|>", "<|endoftext|>", "<|im_end|>"]),
+            addBOS: (metaspace && !byteLevel) || processorBOS != nil, addSpacePrefix: metaspace && !byteLevel && prependsSpace,
+            chatTemplate: chatTemplate, textTokenIDs: Set(textTokens))
     }
 }
