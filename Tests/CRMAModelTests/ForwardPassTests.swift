@@ -12,6 +12,17 @@ struct LogitsFixture: Decodable {
         let top_ids: [Int]
         let top_logits: [Double]
         let column_logits: [Double]
+
+        /// The largest |Δ| between `row` (a position's logits) and these reference logits; expects the same argmax.
+        func check(_ row: UnsafePointer<Float>, vocabulary V: Int, columns: [Int], _ at: String) -> Double {
+            var worst = 0.0
+            for (id, ref) in zip(top_ids, top_logits) { worst = max(worst, abs(Double(row[id]) - ref)) }
+            for (id, ref) in zip(columns, column_logits) { worst = max(worst, abs(Double(row[id]) - ref)) }
+            var best = 0
+            for i in 0..<V where row[i] > row[best] { best = i }
+            #expect(best == argmax, "argmax differs at \(at)")
+            return worst
+        }
     }
     struct Case: Decodable {
         let text: String
@@ -36,12 +47,7 @@ struct LogitsFixture: Decodable {
         for c in fx.cases {
             let logits = lm.model.logits(tokens: c.ids)
             for (t, p) in c.positions.enumerated() {
-                let row = logits.pointer + t * V
-                for (id, ref) in zip(p.top_ids, p.top_logits) { worst = max(worst, abs(Double(row[id]) - ref)) }
-                for (id, ref) in zip(fx.columns, p.column_logits) { worst = max(worst, abs(Double(row[id]) - ref)) }
-                var best = 0
-                for i in 0..<V where row[i] > row[best] { best = i }
-                #expect(best == p.argmax, "argmax differs at position \(t) of \(c.text.debugDescription)")
+                worst = max(worst, p.check(logits.pointer + t * V, vocabulary: V, columns: fx.columns, "position \(t) of \(c.text.debugDescription)"))
             }
         }
         print("max |Δlogit| vs reference: \(worst)")
