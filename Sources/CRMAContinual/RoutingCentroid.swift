@@ -42,11 +42,6 @@ public enum RoutingCentroid {
         Array(tokens.prefix(max(4, Int((Double(tokens.count) * fraction).rounded(.up)))))
     }
 
-    /// The centroid of a domain's first ``rows`` training rows' prompts.
-    public static func centroid(model: LlamaModel, rows: [PackedRow]) -> [Float] {
-        centroid(examples: examples(model: model, rows: rows), dimension: model.config.hiddenSize)
-    }
-
     /// The embeddings of a domain's first ``rows`` training rows' prompts, one after another (`[n × hidden]`):
     /// whole prompts of prompt → completion examples, prefixes of 1/4 to all of text documents.
     public static func examples(model: LlamaModel, rows: [PackedRow]) -> [Float] {

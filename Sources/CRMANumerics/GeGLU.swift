@@ -8,6 +8,19 @@ extension FastMath {
 }
 
 extension Kernels {
+    /// `x = cap · tanh(x / cap)` in place (Gemma 2's soft-capping of attention scores and logits).
+    public static func softcap(_ x: UnsafeMutablePointer<Float>, count: Int, cap: Float) {
+        var i = 0
+        let inv = 1 / cap
+        while i + 16 <= count {
+            store(cap * FastMath.tanh(load(x + i) * inv), x + i)
+            i += 16
+        }
+        while i < count { x[i] = cap * FastMath.tanh(V(repeating: x[i] * inv))[0]; i += 1 }
+    }
+}
+
+extension Kernels {
     @usableFromInline static let geluC0: Float = 0.7978845608028654  // √(2/π)
     @usableFromInline static let geluC1: Float = 0.044715
 

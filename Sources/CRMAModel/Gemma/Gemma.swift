@@ -135,14 +135,10 @@ public enum Gemma {
 
     /// Hugging Face tensor names of a Gemma checkpoint.
     static func hfName(of t: LlamaTensor) -> String {
-        switch t {
-        case .ffnNorm(let l): "model.layers.\(l).pre_feedforward_layernorm.weight"
-        case .postAttnNorm(let l): "model.layers.\(l).post_attention_layernorm.weight"
-        case .postFFNNorm(let l): "model.layers.\(l).post_feedforward_layernorm.weight"
-        case .qNorm(let l): "model.layers.\(l).self_attn.q_norm.weight"
-        case .kNorm(let l): "model.layers.\(l).self_attn.k_norm.weight"
-        default: HFModelDirectory.llamaName(of: t)
-        }
+        // Llama's post-attention norm is the feed-forward block's input norm; Gemma's has its own name, and
+        // `post_attention_layernorm` is the attention output's sandwich norm (HFModelDirectory's table).
+        if case .ffnNorm(let l) = t { return "model.layers.\(l).pre_feedforward_layernorm.weight" }
+        return HFModelDirectory.llamaName(of: t)
     }
 
     /// Whether a Hugging Face Gemma tensor is an RMSNorm weight, stored as `w` for `x̂ · (1 + w)`.

@@ -77,7 +77,7 @@ public struct HFModelDirectory: LlamaWeightSource {
         config.family == .llama ? Self.llamaName(of: t) : Gemma.hfName(of: t)
     }
 
-    /// Hugging Face's Llama tensor names (the Gemma tensors have none).
+    /// Hugging Face's tensor names: Llama's, and for the tensors only Gemma has, Gemma's.
     static func llamaName(of t: LlamaTensor) -> String {
         switch t {
         case .embedding: "model.embed_tokens.weight"
