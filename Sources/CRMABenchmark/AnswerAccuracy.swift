@@ -63,7 +63,7 @@ public enum AnswerAccuracy {
             guard let line = try? JSONDecoder().decode(Line.self, from: Data(raw.utf8)), let a = line.answer,
                 !a.isEmpty, let s = span(completion: line.completion, answer: a)
             else { continue }
-            let prompt = tokenizer.encode(line.prompt, addBOS: false)
+            let prompt = tokenizer.encode(line.prompt)
             let through = tokenizer.encode(s.before + s.answer, addBOS: false)
             // The answer's tokens as the completion tokenizes them. BPE may join the opening's last
             // character with the answer ("Answer:" + " B"): the context then ends at the longest run of

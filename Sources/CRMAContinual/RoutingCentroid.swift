@@ -65,7 +65,7 @@ public enum RoutingCentroid {
     /// general benchmarks read).
     public static func generalExamples(model: LlamaModel, tokenizer: Tokenizer, documents: [String]) -> [Float] {
         documents.prefix(Self.rows).enumerated().flatMap { i, doc in
-            let tokens = tokenizer.encode(String(doc.prefix(generalPrefix)), addBOS: false)
+            let tokens = tokenizer.encode(String(doc.prefix(generalPrefix)))
             return embedding(model: model, tokens: prefix(tokens, fraction: prefixFraction(i)))
         }
     }

@@ -42,7 +42,7 @@ public struct InferencePlan: Sendable {
         let words = r.messages.filter { $0.role == "user" }.map(\.content).joined(separator: "\n")
         return try make(
             r.model, r.sampling, maxTokens: r.maxCompletionTokens ?? r.sampling.maxTokens, prompt: prompt,
-            stopTokens: stops, routingText: tokenizer.encode(words, addBOS: false), limit: maxTokensLimit,
+            stopTokens: stops, routingText: tokenizer.encode(words), limit: maxTokensLimit,
             contextLength: contextLength, defaultMaxTokens: maxTokensLimit)
     }
 
@@ -54,7 +54,7 @@ public struct InferencePlan: Sendable {
         guard !prompt.isEmpty else { throw Refusal.badRequest("prompt is empty") }
         return try make(
             r.model, r.sampling, maxTokens: r.sampling.maxTokens, prompt: prompt,
-            stopTokens: tokenizer.eosID.map { [$0] } ?? [], routingText: tokenizer.encode(r.prompt, addBOS: false),
+            stopTokens: tokenizer.eosID.map { [$0] } ?? [], routingText: prompt,
             limit: maxTokensLimit, contextLength: contextLength, defaultMaxTokens: 16)
     }
 

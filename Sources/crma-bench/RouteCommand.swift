@@ -112,7 +112,7 @@ struct RouteCommand: ParsableCommand {
             questions.append(items.map { ($0, route($0.context)) })
         }
         let prompts = documents.dropFirst(RoutingCentroid.rows).prefix(generalItems).map {
-            route(lm.tokenizer.encode(String($0.prefix(RoutingCentroid.generalPrefix)), addBOS: false))
+            route(lm.tokenizer.encode(String($0.prefix(RoutingCentroid.generalPrefix))))
         }
 
         // Routing and answers at the first minimum.

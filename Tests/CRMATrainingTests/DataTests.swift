@@ -103,6 +103,31 @@ import Testing
         #expect(lm.tokenizer.decode(Array(learned.dropLast())) == " A: yo")
         #expect(learned.last == lm.tokenizer.eosID)
     }
+
+    /// Gemma and Llama 2 are served with BOS first (generation encodes with the tokenizer's default), so every
+    /// kind of training document starts with it too, unlearned; SmolLM2's byte-level tokenizer adds none.
+    @Test func documentsStartWithTheBeginningTokenWhenTheTokenizerAddsOne() throws {
+        let smol = try TinyModels.load("llama-f32").tokenizer
+        // "!" stands in for BOS: none of the texts has one.
+        let withBOS = Tokenizer(
+            kind: smol.kind, model: smol.model, preTokenizer: smol.preTokenizer,
+            specialTokens: smol.specialTokens.map { ($0.text, $0.id) }, bosID: 3, eosID: smol.eosID, addBOS: true,
+            addSpacePrefix: false, chatTemplate: nil)
+        let et = ExampleTokenizer(tokenizer: withBOS)
+        let docs = [
+            et.tokenize(.text("plain text")),
+            et.tokenize(.promptCompletion(prompt: "Q: hi", completion: " A: yo")),
+            et.tokenize(.chat([ChatMessage(role: "user", content: "hi"), ChatMessage(role: "assistant", content: "yo")])),
+        ]
+        for doc in docs {
+            #expect(doc.tokens.first == 3)
+            #expect(doc.tokens.dropFirst().allSatisfy { $0 != 3 })
+        }
+        #expect(docs[1].tokens == withBOS.encode("Q: hi") + withBOS.encode(" A: yo", addBOS: false) + [smol.eosID!])
+        #expect(docs[2].lossMask.first == false)
+        #expect(!smol.addBOS)
+        #expect(ExampleTokenizer(tokenizer: smol).tokenize(.text("plain text")).tokens == smol.encode("plain text", addBOS: false))
+    }
 }
 
 @Suite struct HoldoutSplitTests {

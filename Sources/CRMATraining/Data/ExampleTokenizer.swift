@@ -2,7 +2,9 @@ import CRMAModel
 
 /// Turns examples into token ids with loss masks: plain text learns every token; chats learn only the
 /// assistant turns (content and end-of-turn marker); prompt/completion learns the completion and a
-/// final end-of-sequence token.
+/// final end-of-sequence token. Every document starts with the beginning-of-sequence token when the
+/// tokenizer adds one (Gemma, Llama 2), as generation's prompts do, so the model learns in the context it
+/// is served in; it is never a target (a document's first token predicts nothing before it).
 public struct ExampleTokenizer: Sendable {
     public let tokenizer: Tokenizer
     public let template: ChatTemplate
@@ -12,19 +14,22 @@ public struct ExampleTokenizer: Sendable {
         template = tokenizer.chatFormat
     }
 
+    /// What `encode` puts before a text: the beginning-of-sequence token, when the tokenizer adds one.
+    var beginning: [Int32] { tokenizer.addBOS ? tokenizer.bosID.map { [$0] } ?? [] : [] }
+
     public func tokenize(_ example: TrainingExample) -> TokenizedDocument {
         switch example {
         case .text(let s):
-            return TokenizedDocument(tokens: tokenizer.encode(s, addBOS: false))
+            return TokenizedDocument(tokens: tokenizer.encode(s))
         case .promptCompletion(let p, let c):
-            let pt = tokenizer.encode(p, addBOS: false)
+            let pt = tokenizer.encode(p)
             var ct = tokenizer.encode(c, addBOS: false)
             if let eos = tokenizer.eosID { ct.append(eos) }
             return TokenizedDocument(
                 tokens: pt + ct,
                 lossMask: [Bool](repeating: false, count: pt.count) + [Bool](repeating: true, count: ct.count))
         case .chat(let messages):
-            var tokens: [Int32] = [], mask: [Bool] = []
+            var tokens = beginning, mask = [Bool](repeating: false, count: beginning.count)
             func append(_ text: Substring, learned: Bool) {
                 let t = tokenizer.encode(String(text), addBOS: false)
                 tokens += t
