@@ -14,7 +14,12 @@ extension Tokenizer {
         guard let model = root["model"] as? [String: Any], (model["type"] as? String ?? "BPE") == "BPE" else {
             throw ModelFileError.invalidHeader("\(path): only BPE tokenizer models are supported")
         }
-        guard let vocab = model["vocab"] as? [String: Int] else {
+        // The vocabulary is read again with its keys exactly as written (see ExactJSONKeys).
+        let exact: [(String, Int)]?
+        do { exact = try ExactJSONKeys.integerEntries(in: [UInt8](data), at: ["model", "vocab"]) } catch {
+            throw ModelFileError.invalidHeader("\(path): malformed JSON near byte \((error as? ExactJSONKeys.Malformed)?.offset ?? 0)")
+        }
+        guard let vocab = exact, model["vocab"] is [String: Any] else {
             throw ModelFileError.invalidHeader("\(path): model.vocab is missing")
         }
         var added: [(String, Int32)] = []
@@ -27,7 +32,7 @@ extension Tokenizer {
                 added.append((c, Int32(id)))
             }
         }
-        let size = max(vocab.values.max() ?? -1, added.map { Int($0.1) }.max() ?? -1) + 1
+        let size = max(vocab.map(\.1).max() ?? -1, added.map { Int($0.1) }.max() ?? -1) + 1
         guard size > 0, size <= 1 << 21 else { throw ModelFileError.invalidHeader("\(path): vocabulary size \(size)") }
         var tokens = [String](repeating: "", count: size)
         for (t, id) in vocab where id >= 0 { tokens[id] = t }
@@ -43,7 +48,8 @@ extension Tokenizer {
             }
         }
         let byteFallback = model["byte_fallback"] as? Bool ?? false
-        let unk = (model["unk_token"] as? String).flatMap { vocab[$0] }.map(Int32.init)
+        let unk = (model["unk_token"] as? String).flatMap { u in vocab.first { $0.0.utf8.elementsEqual(u.utf8) }?.1 }
+            .map(Int32.init)
 
         // Classify by the pre-tokenizer and normalizer.
         var steps: [PreTokenizerStep] = []

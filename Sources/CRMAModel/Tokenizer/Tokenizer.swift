@@ -49,7 +49,7 @@ public struct Tokenizer: Sendable {
     }
 
     /// The id of a token string, if it is in the vocabulary.
-    public func id(of token: String) -> Int32? { model.vocab[token] }
+    public func id(of token: String) -> Int32? { model.id(of: token) }
 
     /// Encodes `text`. Special-token strings in the text become their ids when `parseSpecial` is true.
     public func encode(_ text: String, addBOS: Bool? = nil, parseSpecial: Bool = true) -> [Int32] {
