@@ -130,7 +130,8 @@ bench-pytorch: model
 
 ## interop: clients nobody here wrote use what crma serves and exports: PEFT + transformers score the text crmad
 ##          scores, with and without `crmactl export --format peft`'s LoRA; the official openai client uses the
-##          inference API over the socket and the TCP listener (the venv of bench-pytorch)
+##          inference API over the socket and the TCP listener; crma scores a directory transformers saved as
+##          transformers does (the venv of bench-pytorch)
 interop: model release
 	@[ -x $(TORCH_VENV)/bin/python ] || python3 -m venv $(TORCH_VENV)
 	@$(TORCH_VENV)/bin/pip install -q torch==2.13.0+cpu transformers==5.24.0 peft==0.21.2 gguf==0.19.0 sentencepiece==0.2.3 \
@@ -141,6 +142,7 @@ interop: model release
 	$(TORCH_VENV)/bin/python scripts/interop/peft_check.py --model $(MODEL)
 	$(TORCH_VENV)/bin/python scripts/interop/openai_check.py --model $(MODEL)
 	$(TORCH_VENV)/bin/python scripts/interop/llamacpp_check.py --model $(MODEL)
+	$(TORCH_VENV)/bin/python scripts/interop/hf_directory_check.py --model $(MODEL)
 
 clean:
 	rm -rf .build

@@ -42,6 +42,44 @@ struct TinyReference: Decodable {
         #expect(dir.config.tiedEmbeddings == false)
     }
 
+    /// transformers 5 writes `rope_parameters: {rope_theta, rope_type}` instead of a top-level `rope_theta`
+    /// (SmolLM2 saved by it has base 100,000; read as the default 10,000 it scored 0.2 nats worse).
+    @Test func ropeParametersOfTransformers5AreRead() throws {
+        let dir = try copyOfTinyDirectory("mistral-f16") { config in
+            let theta = config.removeValue(forKey: "rope_theta")
+            config["rope_parameters"] = ["rope_theta": theta!, "rope_type": "default"]
+        }
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try HFModelDirectory(path: dir).config.ropeTheta == 1_000_000)
+    }
+
+    @Test func scaledRotaryPositionsAreRefused() throws {
+        for scaling in [
+            ["rope_parameters": ["rope_theta": 500_000.0, "rope_type": "llama3", "factor": 32.0]],
+            ["rope_scaling": ["type": "linear", "factor": 2.0]],
+        ] as [[String: Any]] {
+            let dir = try copyOfTinyDirectory("mistral-f16") { config in config.merge(scaling) { $1 } }
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            #expect(throws: ModelFileError.self) { try HFModelDirectory(path: dir) }
+        }
+    }
+
+    /// A copy of a tiny model directory (its files linked) with `edit` applied to its config.json.
+    func copyOfTinyDirectory(_ name: String, edit: (inout [String: Any]) -> Void) throws -> String {
+        let source = Fixtures.path("tiny/\(name)")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hf-\(name)-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for file in try FileManager.default.contentsOfDirectory(atPath: source) where file != "config.json" {
+            try FileManager.default.createSymbolicLink(atPath: "\(dir)/\(file)", withDestinationPath: "\(source)/\(file)")
+        }
+        var config = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(source)/config.json")))
+                as? [String: Any])
+        edit(&config)
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: "\(dir)/config.json"))
+        return dir
+    }
+
     @Test func ggufAndSafetensorsOfTheSameWeightsAgree() throws {
         let a = try LanguageModel.load(path: Fixtures.path("tiny/llama-f32"))
         let b = try LanguageModel.load(path: Fixtures.path("tiny/llama-f32.gguf"))

@@ -31,12 +31,20 @@ public struct HFModelDirectory: LlamaWeightSource {
             return v
         }
         let d = try int("hidden_size"), heads = try int("num_attention_heads")
+        // transformers 5 writes the rotary base (and any scaling) in `rope_parameters`; older configs at the top.
+        let rope = json["rope_parameters"] as? [String: Any]
+        for case let parameters as [String: Any] in [json["rope_scaling"], rope] {
+            if let type = (parameters["rope_type"] ?? parameters["type"]) as? String, type != "default" {
+                throw ModelFileError.invalidHeader(
+                    "\(configURL.path): rotary scaling \"\(type)\" is not supported yet: only models with plain rotary positions load")
+            }
+        }
         config = LlamaConfig(
             hiddenSize: d, layers: try int("num_hidden_layers"), heads: heads,
             kvHeads: json["num_key_value_heads"] as? Int ?? heads,
             headDim: json["head_dim"] as? Int ?? d / max(heads, 1),
             ffnSize: try int("intermediate_size"), vocabSize: try int("vocab_size"),
-            ropeTheta: Float(json["rope_theta"] as? Double ?? 10_000),
+            ropeTheta: Float(number(json["rope_theta"]) ?? number(rope?["rope_theta"]) ?? 10_000),
             rmsNormEps: Float(json["rms_norm_eps"] as? Double ?? 1e-6),
             tiedEmbeddings: json["tie_word_embeddings"] as? Bool ?? false,
             contextLength: json["max_position_embeddings"] as? Int ?? 2048)
