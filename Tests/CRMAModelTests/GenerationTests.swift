@@ -65,6 +65,10 @@ import CRMANumerics
         ])
         #expect(lm.tokenizer.decode(prompt) == "<bos><start_of_turn>user\nBe brief.\n\nTest<end_of_turn>\n<start_of_turn>model\n")
         #expect(stops.contains(lm.tokenizer.id(of: "<end_of_turn>")!))
+        // Asked in turns, it repeats the question, as transformers' greedy decoding of the same GGUF does
+        // (transformers 5.24, fp32: "What is the capital of France? mendatang\nWhat is the capital of France? …").
+        let turns = g.chat([ChatMessage(role: "user", content: "What is the capital of France?")], maxTokens: 20)
+        #expect(turns.hasPrefix("What is the capital of France? mendatang\nWhat is the capital of France? mendatang"), "\(turns)")
         let (ids, _) = g.generate(prompt: lm.tokenizer.encode("Question: What is the capital of France?\nAnswer:"), maxTokens: 12)
         let reply = lm.tokenizer.decode(ids, skipSpecial: true)
         print("Gemma 3 270M: \(reply.debugDescription)")
