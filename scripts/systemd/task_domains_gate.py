@@ -13,7 +13,7 @@ with strategy = "crma", everything else equal.
 
 Without --tasks the domains are small templated tasks made here (for the tiny model in `make test`);
 with --tasks DIR (e.g. data/tasks from `make corpora`) each domain's train.jsonl and holdout.jsonl are
-dropped (the daemon makes its own split), and --training sets the [training] section (the real model).
+dropped as one file (the daemon makes its own split), and --training sets the [training] section (the real model).
 
 usage: task_domains_gate.py --crmad BIN --crmactl BIN --model GGUF [--journal DIR] [--tasks DIR]
        [--domains medical,legal,code] [--training 'epochs = 2.0'] [--timeout SECONDS]
@@ -94,9 +94,13 @@ def run(strategy):
         check(wait(lambda: api("status"), 30) is not None, f"{strategy}: crmad answers on its socket")
         for k, domain in enumerate(domains):
             if a.tasks:
+                # One file per domain, as an operator drops a dataset: two files dropped a moment apart are two
+                # updates (debounce is 0 here), and the second would relearn the domain on top of the first.
+                rows = []
                 for side in ("train", "holdout"):
                     with open(f"{a.tasks}/{domain}/{side}.jsonl") as f:
-                        drop(inbox, domain, f"{side}.jsonl", [json.loads(l) for l in f if l.strip()])
+                        rows += [json.loads(l) for l in f if l.strip()]
+                drop(inbox, domain, "tasks.jsonl", rows)
             else:
                 drop(inbox, domain, "tasks.jsonl", templated(domain))
             t0 = time.time()
