@@ -128,7 +128,7 @@ public final class LlamaTrainingPass {
             hooks?.forward(
                 [.o], layer: l, x: s.attnOut.pointer, rows: n, inFeatures: c.qSize, y: attnOut, ldy: d, offsets: [0],
                 widths: [d])
-            if sandwich { addSavedBranch(s.attnBranch, rstd: s.attnBranchRstd, postNorm: w.postAttnNorm, into: x) }
+            if sandwich { addSavedBranch(s.attnBranch, rstd: s.attnBranchRstd, postNorm: w.postAttnNorm, rows: n, into: x) }
             clock?.enter("forward.elementwise")
             s.xMid.pointer.update(from: x.pointer, count: n * d)
             clock?.enter("forward.elementwise")
@@ -150,7 +150,7 @@ public final class LlamaTrainingPass {
             hooks?.forward(
                 [.down], layer: l, x: act.pointer, rows: n, inFeatures: c.ffnSize, y: ffnOut, ldy: d, offsets: [0],
                 widths: [d])
-            if sandwich { addSavedBranch(s.ffnBranch, rstd: s.ffnBranchRstd, postNorm: w.postFFNNorm, into: x) }
+            if sandwich { addSavedBranch(s.ffnBranch, rstd: s.ffnBranchRstd, postNorm: w.postFFNNorm, rows: n, into: x) }
             clock?.enter("forward.adapters")
             hooks?.residualForward(layer: l, h: x.pointer, rows: n)
         }
@@ -328,12 +328,14 @@ public final class LlamaTrainingPass {
 
     /// Adds a block's saved output to the residual stream `x` through its sandwich norm, keeping the saved
     /// output (the backward pass needs it before the norm) and the norm's reciprocal RMS in `rstd`.
-    private func addSavedBranch(_ branch: FloatBuffer, rstd: FloatBuffer, postNorm: FloatBuffer, into x: FloatBuffer) {
+    private func addSavedBranch(
+        _ branch: FloatBuffer, rstd: FloatBuffer, postNorm: FloatBuffer, rows n: Int, into x: FloatBuffer
+    ) {
         clock?.enter("forward.elementwise")
-        let scratch = ws.buffer("branch", branch.count)
-        scratch.pointer.update(from: branch.pointer, count: branch.count)
-        model.addBranch(
-            scratch.pointer, postNorm: postNorm, rows: rstd.count, into: x.pointer, rstd: rstd.pointer)
+        let count = n * model.config.hiddenSize
+        let scratch = ws.buffer("branch", count)
+        scratch.pointer.update(from: branch.pointer, count: count)
+        model.addBranch(scratch.pointer, postNorm: postNorm, rows: n, into: x.pointer, rstd: rstd.pointer)
     }
 
     /// The gradient of a block's output before its sandwich norm, from the gradient `dy` of the residual

@@ -19,7 +19,7 @@ extension Tokenizer {
         do { exact = try ExactJSONKeys.integerEntries(in: [UInt8](data), at: ["model", "vocab"]) } catch {
             throw ModelFileError.invalidHeader("\(path): malformed JSON near byte \((error as? ExactJSONKeys.Malformed)?.offset ?? 0)")
         }
-        guard let vocab = exact, model["vocab"] is [String: Any] else {
+        guard let vocab = exact else {
             throw ModelFileError.invalidHeader("\(path): model.vocab is missing")
         }
         var added: [(String, Int32)] = []

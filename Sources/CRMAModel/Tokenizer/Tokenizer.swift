@@ -51,10 +51,16 @@ public struct Tokenizer: Sendable {
     /// The id of a token string, if it is in the vocabulary.
     public func id(of token: String) -> Int32? { model.id(of: token) }
 
+    /// What `encode` starts a text with: the beginning-of-sequence token when `addBOS` (by default the
+    /// tokenizer's own setting) asks for it and the vocabulary has one.
+    public func beginning(addBOS: Bool? = nil) -> [Int32] {
+        guard addBOS ?? self.addBOS, let bos = bosID else { return [] }
+        return [bos]
+    }
+
     /// Encodes `text`. Special-token strings in the text become their ids when `parseSpecial` is true.
     public func encode(_ text: String, addBOS: Bool? = nil, parseSpecial: Bool = true) -> [Int32] {
-        var out: [Int32] = []
-        if addBOS ?? self.addBOS, let bos = bosID { out.append(bos) }
+        var out = beginning(addBOS: addBOS)
         var firstSegment = true
         for segment in splitSpecial(text, parse: parseSpecial) {
             switch segment {

@@ -14,9 +14,6 @@ public struct ExampleTokenizer: Sendable {
         template = tokenizer.chatFormat
     }
 
-    /// What `encode` puts before a text: the beginning-of-sequence token, when the tokenizer adds one.
-    var beginning: [Int32] { tokenizer.addBOS ? tokenizer.bosID.map { [$0] } ?? [] : [] }
-
     public func tokenize(_ example: TrainingExample) -> TokenizedDocument {
         switch example {
         case .text(let s):
@@ -29,7 +26,7 @@ public struct ExampleTokenizer: Sendable {
                 tokens: pt + ct,
                 lossMask: [Bool](repeating: false, count: pt.count) + [Bool](repeating: true, count: ct.count))
         case .chat(let messages):
-            var tokens = beginning, mask = [Bool](repeating: false, count: beginning.count)
+            var tokens = tokenizer.beginning(), mask = [Bool](repeating: false, count: tokens.count)
             func append(_ text: Substring, learned: Bool) {
                 let t = tokenizer.encode(String(text), addBOS: false)
                 tokens += t
