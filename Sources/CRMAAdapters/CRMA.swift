@@ -172,25 +172,57 @@ public final class CRMA {
         saved[l] = sv
         sv.y.pointer.update(from: h, count: N * d)
         let readInput = readInput(layer: l, rows: N)
-        let R = read[l].value.pointer
+        let rT = transposedRead(l)
         // S = ŷ·R ; S' = S·Mᵀ
-        BLAS.sgemm(m: N, n: n, k: d, a: readInput, lda: d, b: R, ldb: n, c: sv.s.pointer, ldc: n)
-        BLAS.sgemm(
-            transB: true, m: N, n: n, k: n, a: sv.s.pointer, lda: n, b: M.pointer, ldb: n, c: sv.sMixed.pointer, ldc: n)
+        SkinnyGemm.down(rows: N, k: d, r: n, x: readInput, ldx: d, w: rT, into: sv.s.pointer)
+        Self.mix(sv.s.pointer, rows: N, n: n, by: M.pointer, transposed: true, into: sv.sMixed.pointer)
         let g = gate(l)
         switch config.variant {
         case .lowrank:
             // h = y + g · S'·W
-            BLAS.sgemm(
-                m: N, n: d, k: n, alpha: g, a: sv.sMixed.pointer, lda: n, b: write[l].value.pointer, ldb: d, beta: 1,
-                c: h, ldc: d)
+            SkinnyGemm.up(
+                rows: N, k: d, r: n, alpha: g, u: sv.sMixed.pointer, w: write[l].value.pointer, into: h, ldy: d,
+                accumulate: true)
         case .tied:
             // h = y + g · (S' − S)·Rᵀ
             let D = scratch.buffer("D", N * n)
             for i in 0..<(N * n) { D[i] = sv.sMixed[i] - sv.s[i] }
-            BLAS.sgemm(
-                transB: true, m: N, n: d, k: n, alpha: g, a: D.pointer, lda: n, b: R, ldb: n, beta: 1, c: h, ldc: d)
+            SkinnyGemm.up(rows: N, k: d, r: n, alpha: g, u: D.pointer, w: rT, into: h, ldy: d, accumulate: true)
         }
+    }
+
+    /// `Rᵀ` (`[n × hidden]`) of layer `l` in scratch memory, valid until the next call.
+    private func transposedRead(_ l: Int) -> UnsafePointer<Float> {
+        let n = config.streams
+        let rT = scratch.buffer("RT", n * hidden)
+        SmallGemm.transpose(read[l].value.pointer, rows: hidden, cols: n, ld: n, into: rT.pointer)
+        return UnsafePointer(rT.pointer)
+    }
+
+    /// `out[rows × n] = s·Mᵀ` (`transposed`) or `s·M`, for the `n × n` mixing matrix.
+    private static func mix(
+        _ s: UnsafePointer<Float>, rows: Int, n: Int, by m: UnsafePointer<Float>, transposed: Bool,
+        into out: UnsafeMutablePointer<Float>
+    ) {
+        for t in 0..<rows {
+            for i in 0..<n {
+                var acc: Float = 0
+                for j in 0..<n { acc += s[t * n + j] * (transposed ? m[i * n + j] : m[j * n + i]) }
+                out[t * n + i] = acc
+            }
+        }
+    }
+
+    /// `g[hidden × n] += alpha · xᵀ·u` for `x[rows × hidden]` and `u[rows × n]` (a read projection's gradient).
+    private func accumulateReadGradient(
+        _ l: Int, rows N: Int, alpha: Float = 1, x: UnsafePointer<Float>, u: UnsafePointer<Float>
+    ) {
+        let n = config.streams, d = hidden
+        let gT = scratch.buffer("dRT", n * d)
+        gT.pointer.initialize(repeating: 0, count: n * d)
+        SkinnyGemm.accumulateOuter(rows: N, k: d, r: n, alpha: alpha, u: u, x: x, ldx: d, into: gT.pointer)
+        let g = read[l].grad.pointer
+        for i in 0..<d { for j in 0..<n { g[i * n + j] += gT[j * d + i] } }
     }
 
     /// The tensor the read projection reads: RMS-normalized y (lowrank, normalized read) or y itself.
@@ -207,52 +239,45 @@ public final class CRMA {
         guard config.enabled, let sv = saved[l] else { return }
         let d = hidden, n = config.streams
         let M = scratch.buffer("M\(l)", n * n)  // as the forward pass of this step computed it
-        let R = read[l].value.pointer
+        let rT = transposedRead(l)
         let g = gate(l)
         let dS = scratch.buffer("dS", N * n), dSm = scratch.buffer("dSm", N * n)
-        var dM = [Float](repeating: 0, count: n * n)
         switch config.variant {
         case .lowrank:
             let W = write[l]
             // dS' = g · dh·Wᵀ ; dg = Σ dh ⊙ (S'·W) = ⟨S', dh·Wᵀ⟩ = ⟨S', dS'⟩ / g  (no N×d recompute of Δ)
-            BLAS.sgemm(
-                transB: true, m: N, n: n, k: d, alpha: g, a: dh, lda: d, b: W.value.pointer, ldb: d, c: dSm.pointer,
-                ldc: n)
+            SkinnyGemm.down(rows: N, k: d, r: n, alpha: g, x: dh, ldx: d, w: W.value.pointer, into: dSm.pointer)
             let dg = Double(Kernels.dot(sv.sMixed.pointer, dSm.pointer, N * n)) / Double(g)
             if trainable {
                 logAlpha[l].grad[0] += Float(dg) * gateDerivative(l)
                 // dW += g · S'ᵀ·dh
-                BLAS.sgemm(
-                    transA: true, m: n, n: d, k: N, alpha: g, a: sv.sMixed.pointer, lda: n, b: dh, ldb: d, beta: 1,
-                    c: W.grad.pointer, ldc: d)
+                SkinnyGemm.accumulateOuter(
+                    rows: N, k: d, r: n, alpha: g, u: sv.sMixed.pointer, x: dh, ldx: d, into: W.grad.pointer)
             }
-            // dS = dS'·M ; dM = dS'ᵀ·S
-            BLAS.sgemm(m: N, n: n, k: n, a: dSm.pointer, lda: n, b: M.pointer, ldb: n, c: dS.pointer, ldc: n)
-            dM.withUnsafeMutableBufferPointer {
-                BLAS.sgemm(
-                    transA: true, m: n, n: n, k: N, a: dSm.pointer, lda: n, b: sv.s.pointer, ldb: n, c: $0.baseAddress!,
-                    ldc: n)
-            }
+            // dS = dS'·M
+            Self.mix(dSm.pointer, rows: N, n: n, by: M.pointer, transposed: false, into: dS.pointer)
         case .tied:
             let D = scratch.buffer("D", N * n)
             for i in 0..<(N * n) { D[i] = sv.sMixed[i] - sv.s[i] }
             // dD = g · dh·R ; dg = Σ dh ⊙ (D·Rᵀ) = ⟨D, dD⟩ / g
-            BLAS.sgemm(m: N, n: n, k: d, alpha: g, a: dh, lda: d, b: R, ldb: n, c: dSm.pointer, ldc: n)
+            SkinnyGemm.down(rows: N, k: d, r: n, alpha: g, x: dh, ldx: d, w: rT, into: dSm.pointer)
             let dg = Double(Kernels.dot(D.pointer, dSm.pointer, N * n)) / Double(g)
             if trainable {
                 logAlpha[l].grad[0] += Float(dg) * gateDerivative(l)
                 // dR (write side) += g · dhᵀ·D
-                BLAS.sgemm(
-                    transA: true, m: d, n: n, k: N, alpha: g, a: dh, lda: d, b: D.pointer, ldb: n, beta: 1,
-                    c: read[l].grad.pointer, ldc: n)
+                accumulateReadGradient(l, rows: N, alpha: g, x: dh, u: D.pointer)
             }
-            // dS = dD·M − dD ; dM = dDᵀ·S
-            BLAS.sgemm(m: N, n: n, k: n, a: dSm.pointer, lda: n, b: M.pointer, ldb: n, c: dS.pointer, ldc: n)
+            // dS = dD·M − dD
+            Self.mix(dSm.pointer, rows: N, n: n, by: M.pointer, transposed: false, into: dS.pointer)
             for i in 0..<(N * n) { dS[i] -= dSm[i] }
-            dM.withUnsafeMutableBufferPointer {
-                BLAS.sgemm(
-                    transA: true, m: n, n: n, k: N, a: dSm.pointer, lda: n, b: sv.s.pointer, ldb: n, c: $0.baseAddress!,
-                    ldc: n)
+        }
+        // dM = dS'ᵀ·S (dDᵀ·S for tied)
+        var dM = [Float](repeating: 0, count: n * n)
+        for i in 0..<n {
+            for j in 0..<n {
+                var acc: Float = 0
+                for t in 0..<N { acc += dSm[t * n + i] * sv.s[t * n + j] }
+                dM[i * n + j] = acc
             }
         }
         if trainable, config.mixing == .sinkhorn, let s = sinkhorn[l] {
@@ -261,13 +286,9 @@ public final class CRMA {
         }
         // Read side: S = x·R with x = ŷ (normalized) or y.
         let x = readInput(layer: l, rows: N)
-        if trainable {
-            BLAS.sgemm(
-                transA: true, m: d, n: n, k: N, a: x, lda: d, b: dS.pointer, ldb: n, beta: 1, c: read[l].grad.pointer,
-                ldc: n)
-        }
+        if trainable { accumulateReadGradient(l, rows: N, x: x, u: dS.pointer) }
         let dx = scratch.buffer("dx", N * d)
-        BLAS.sgemm(transB: true, m: N, n: d, k: n, a: dS.pointer, lda: n, b: R, ldb: n, c: dx.pointer, ldc: d)
+        SkinnyGemm.up(rows: N, k: d, r: n, u: dS.pointer, w: rT, into: dx.pointer, ldy: d, accumulate: false)
         if config.variant == .lowrank, config.read == .normalized {
             ParallelKernels.rmsNormBackward(
                 x: sv.y.pointer, weight: nil, rstd: sv.rstd.pointer, dOut: dx.pointer, rows: N, dim: d, dx: dh)

@@ -28,6 +28,8 @@ public final class LoRA {
     public var trainable: Bool
     /// `x·Aᵀ` of the last forward, per layer and projection, for the backward pass.
     private var saved: [Int: [Projection: FloatBuffer]] = [:]
+    /// `Bᵀ` of the projection being run and `B`'s gradient in that layout (SkinnyGemm's operands are `[rank × k]`).
+    private let scratch = ForwardWorkspace()
 
     public init(name: String, config: LoRAConfig, model: LlamaConfig, seed: UInt64, trainable: Bool = true) {
         self.name = name
@@ -107,12 +109,11 @@ public final class LoRA {
         perLayer[p] = u
         saved[layer] = perLayer
         // u = x·Aᵀ ; y += s · u·Bᵀ
-        BLAS.sgemm(
-            transB: true, m: rows, n: r, k: inFeatures, a: x, lda: inFeatures, b: A.value.pointer, ldb: inFeatures,
-            c: u.pointer, ldc: r)
-        BLAS.sgemm(
-            transB: true, m: rows, n: outFeatures, k: r, alpha: config.scale, a: u.pointer, lda: r, b: B.value.pointer,
-            ldb: r, beta: 1, c: y, ldc: ldy)
+        SkinnyGemm.down(rows: rows, k: inFeatures, r: r, x: x, ldx: inFeatures, w: A.value.pointer, into: u.pointer)
+        let bT = transposedB(B, outFeatures: outFeatures)
+        SkinnyGemm.up(
+            rows: rows, k: outFeatures, r: r, alpha: config.scale, u: u.pointer, w: bT, into: y, ldy: ldy,
+            accumulate: true)
     }
 
     func backward(
@@ -124,21 +125,30 @@ public final class LoRA {
         let r = config.rank, s = config.scale
         let du = scratch.buffer("lora.du", rows * r)
         if trainable {
-            // dB += s · dyᵀ·u
-            BLAS.sgemm(
-                transA: true, m: outFeatures, n: r, k: rows, alpha: s, a: dy, lda: ldy, b: u.pointer, ldb: r, beta: 1,
-                c: B.grad.pointer, ldc: r)
+            // dB += s · dyᵀ·u, summed as (uᵀ·dy)ᵀ
+            let dBT = self.scratch.buffer("dBT", r * outFeatures)
+            dBT.pointer.initialize(repeating: 0, count: r * outFeatures)
+            SkinnyGemm.accumulateOuter(
+                rows: rows, k: outFeatures, r: r, alpha: s, u: u.pointer, x: dy, ldx: ldy, into: dBT.pointer)
+            for o in 0..<outFeatures { for j in 0..<r { B.grad[o * r + j] += dBT[j * outFeatures + o] } }
         }
         // du = s · dy·B ; dA += duᵀ·x ; dx += du·A
-        BLAS.sgemm(
-            m: rows, n: r, k: outFeatures, alpha: s, a: dy, lda: ldy, b: B.value.pointer, ldb: r, c: du.pointer, ldc: r)
+        let bT = transposedB(B, outFeatures: outFeatures)
+        SkinnyGemm.down(rows: rows, k: outFeatures, r: r, alpha: s, x: dy, ldx: ldy, w: bT, into: du.pointer)
         if trainable {
-            BLAS.sgemm(
-                transA: true, m: r, n: inFeatures, k: rows, a: du.pointer, lda: r, b: x, ldb: inFeatures, beta: 1,
-                c: A.grad.pointer, ldc: inFeatures)
+            SkinnyGemm.accumulateOuter(
+                rows: rows, k: inFeatures, r: r, u: du.pointer, x: x, ldx: inFeatures, into: A.grad.pointer)
         }
-        BLAS.sgemm(
-            m: rows, n: inFeatures, k: r, a: du.pointer, lda: r, b: A.value.pointer, ldb: inFeatures, beta: 1, c: dx,
-            ldc: inFeatures)
+        SkinnyGemm.up(
+            rows: rows, k: inFeatures, r: r, u: du.pointer, w: A.value.pointer, into: dx, ldy: inFeatures,
+            accumulate: true)
+    }
+
+    /// `Bᵀ` (`[rank × out]`) in scratch memory, valid until the next call.
+    private func transposedB(_ B: Parameter, outFeatures: Int) -> UnsafePointer<Float> {
+        let r = config.rank
+        let bT = scratch.buffer("BT", r * outFeatures)
+        SmallGemm.transpose(B.value.pointer, rows: outFeatures, cols: r, ld: r, into: bT.pointer)
+        return UnsafePointer(bT.pointer)
     }
 }

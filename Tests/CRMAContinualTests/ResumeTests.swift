@@ -68,9 +68,11 @@ import Testing
         for (offset, name) in names.enumerated() {
             try FileManager.default.createDirectory(atPath: "\(root)/\(name)", withIntermediateDirectories: true)
             func rows(_ r: Range<Int>) -> String {
+                // The same questions in every domain, each domain with its own answer: learning the next
+                // one overwrites the last, so naive forgets whatever the rounding of its kernels.
                 r.map { i in
-                    let a = ["yes", "no", "maybe"][(i + offset) % 3]
-                    return #"{"prompt": "Item \#(i) of \#(name)?\n", "completion": "Answer: \#(a).", "answer": "\#(a)"}"#
+                    let a = ["yes", "no", "maybe"][offset]
+                    return #"{"prompt": "Item \#(i)?\n", "completion": "Answer: \#(a).", "answer": "\#(a)"}"#
                 }.joined(separator: "\n") + "\n"
             }
             try rows(0..<24).write(toFile: "\(root)/\(name)/train.jsonl", atomically: true, encoding: .utf8)

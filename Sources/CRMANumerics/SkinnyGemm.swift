@@ -1,0 +1,160 @@
+/// Products with one small dimension — an adapter's rank, CRMA's streams — between a tall activation
+/// `x[rows × k]` and a short, wide matrix `w[r × k]` (both row-major, `w` contiguous).
+///
+/// OpenBLAS packs both operands of every call and wakes its threads for work this small: the adapters'
+/// share of a training step measured 2–7 × their arithmetic, and varied with whatever ran before them.
+/// These kernels read each activation row once, split rows (or, for the reductions over rows, columns)
+/// over the cores, and compute every element as the same sequential chain whatever the split, so the
+/// result does not depend on the number of cores.
+public enum SkinnyGemm {
+    public typealias V = SIMD16<Float>
+
+    /// `out[rows × r] = alpha · x·wᵀ`; `x` has row stride `ldx`, `out` row stride `r`.
+    public static func down(
+        rows: Int, k: Int, r: Int, alpha: Float = 1, x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<Float>,
+        into out: UnsafeMutablePointer<Float>
+    ) {
+        let xp = SendablePointer(UnsafeMutablePointer(mutating: x)), wp = SendablePointer(UnsafeMutablePointer(mutating: w))
+        let op = SendablePointer(out)
+        Parallel.rows(rows, minRows: 32) { range in
+            for i in range { downRow(k: k, r: r, alpha: alpha, x: xp.p + i * ldx, w: wp.p, into: op.p + i * r) }
+        }
+    }
+
+    /// `y[rows × k] = alpha · u·w`, or `y += alpha · u·w` when `accumulate`; `u` has row stride `r`, `y` row
+    /// stride `ldy`.
+    public static func up(
+        rows: Int, k: Int, r: Int, alpha: Float = 1, u: UnsafePointer<Float>, w: UnsafePointer<Float>,
+        into y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool
+    ) {
+        let up = SendablePointer(UnsafeMutablePointer(mutating: u)), wp = SendablePointer(UnsafeMutablePointer(mutating: w))
+        let yp = SendablePointer(y)
+        Parallel.rows(rows, minRows: 32) { range in
+            for i in range {
+                upRow(k: k, r: r, alpha: alpha, u: up.p + i * r, w: wp.p, into: yp.p + i * ldy, accumulate: accumulate)
+            }
+        }
+    }
+
+    /// `g[r × k] += alpha · uᵀ·x` (a weight gradient: the sum over rows of outer products); `u` has row
+    /// stride `r`, `x` row stride `ldx`. Columns are split over the cores in blocks of 16, each summed over
+    /// all rows in order.
+    public static func accumulateOuter(
+        rows: Int, k: Int, r: Int, alpha: Float = 1, u: UnsafePointer<Float>, x: UnsafePointer<Float>, ldx: Int,
+        into g: UnsafeMutablePointer<Float>
+    ) {
+        let up = SendablePointer(UnsafeMutablePointer(mutating: u)), xp = SendablePointer(UnsafeMutablePointer(mutating: x))
+        let gp = SendablePointer(g)
+        let blocks = (k + V.scalarCount - 1) / V.scalarCount
+        let workers = min(Parallel.cores, max(1, blocks / 4))
+        Parallel.forEach(workers) { wkr in
+            let lo = blocks * wkr / workers, hi = blocks * (wkr + 1) / workers
+            for b in lo..<hi {
+                outerBlock(
+                    rows: rows, k: k, r: r, alpha: alpha, u: up.p, x: xp.p, ldx: ldx, column: b * V.scalarCount, into: gp.p)
+            }
+        }
+    }
+
+    /// `out[j] = alpha · ⟨x, w_j⟩` for the `r` rows of `w`, four at a time so each load of `x` serves four.
+    @inlinable
+    static func downRow(
+        k: Int, r: Int, alpha: Float, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
+        into out: UnsafeMutablePointer<Float>
+    ) {
+        let k16 = k - k % V.scalarCount
+        var j = 0
+        while j < r {
+            let group = min(4, r - j)
+            var a0 = V(), a1 = V(), a2 = V(), a3 = V()
+            let w0 = w + j * k, w1 = w + min(j + 1, r - 1) * k, w2 = w + min(j + 2, r - 1) * k,
+                w3 = w + min(j + 3, r - 1) * k
+            var c = 0
+            while c < k16 {
+                let xv = load(x + c)
+                a0 += xv * load(w0 + c)
+                a1 += xv * load(w1 + c)
+                a2 += xv * load(w2 + c)
+                a3 += xv * load(w3 + c)
+                c += V.scalarCount
+            }
+            func finish(_ q: Int, _ sum: Float, _ wq: UnsafePointer<Float>) {
+                var s = sum
+                for t in k16..<k { s += x[t] * wq[t] }
+                out[j + q] = alpha * s
+            }
+            finish(0, a0.sum(), w0)
+            if group > 1 { finish(1, a1.sum(), w1) }
+            if group > 2 { finish(2, a2.sum(), w2) }
+            if group > 3 { finish(3, a3.sum(), w3) }
+            j += group
+        }
+    }
+
+    /// `y (+)= Σ_j (alpha·u_j) · w_j`, sixteen columns at a time.
+    @inlinable
+    static func upRow(
+        k: Int, r: Int, alpha: Float, u: UnsafePointer<Float>, w: UnsafePointer<Float>,
+        into y: UnsafeMutablePointer<Float>, accumulate: Bool
+    ) {
+        let k16 = k - k % V.scalarCount
+        var c = 0
+        while c < k16 {
+            var acc = accumulate ? load(y + c) : V()
+            for j in 0..<r { acc += V(repeating: alpha * u[j]) * load(w + j * k + c) }
+            UnsafeMutableRawPointer(y + c).storeBytes(of: acc, as: V.self)
+            c += V.scalarCount
+        }
+        for t in k16..<k {
+            var s: Float = accumulate ? y[t] : 0
+            for j in 0..<r { s += alpha * u[j] * w[j * k + t] }
+            y[t] = s
+        }
+    }
+
+    /// Columns `column..<column + 16` (fewer at the end) of `g += alpha · uᵀ·x`, four rows of `g` at a time.
+    @inlinable
+    static func outerBlock(
+        rows: Int, k: Int, r: Int, alpha: Float, u: UnsafePointer<Float>, x: UnsafePointer<Float>, ldx: Int,
+        column c: Int, into g: UnsafeMutablePointer<Float>
+    ) {
+        guard c + V.scalarCount <= k else {
+            for j in 0..<r {
+                for t in c..<k {
+                    var s: Float = 0
+                    for i in 0..<rows { s += u[i * r + j] * x[i * ldx + t] }
+                    g[j * k + t] += alpha * s
+                }
+            }
+            return
+        }
+        var j = 0
+        while j < r {
+            let group = min(4, r - j)
+            let j1 = min(j + 1, r - 1), j2 = min(j + 2, r - 1), j3 = min(j + 3, r - 1)
+            var a0 = V(), a1 = V(), a2 = V(), a3 = V()
+            for i in 0..<rows {
+                let xv = load(x + i * ldx + c), ui = u + i * r
+                a0 += V(repeating: ui[j]) * xv
+                a1 += V(repeating: ui[j1]) * xv
+                a2 += V(repeating: ui[j2]) * xv
+                a3 += V(repeating: ui[j3]) * xv
+            }
+            func add(_ q: Int, _ sum: V) {
+                let gq = g + (j + q) * k + c
+                UnsafeMutableRawPointer(gq).storeBytes(of: load(gq) + alpha * sum, as: V.self)
+            }
+            add(0, a0)
+            if group > 1 { add(1, a1) }
+            if group > 2 { add(2, a2) }
+            if group > 3 { add(3, a3) }
+            j += group
+        }
+    }
+
+    @inlinable @inline(__always)
+    static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+
+    @inlinable @inline(__always)
+    static func load(_ p: UnsafeMutablePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+}
