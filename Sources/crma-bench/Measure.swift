@@ -155,22 +155,32 @@ enum PrecisionRuns {
     }
 
     /// bf16 tokens/s ÷ fp32 tokens/s: one unit of work (a scored sequence, a training step) of each
-    /// precision timed alternately, medians of at least `seconds`, so a change in the machine's speed during
-    /// the run (a noisy neighbour, frequency) moves both alike. Runs of the two precisions measured one
-    /// after the other differed by up to 10% on this ratio here.
-    static func interleavedSpeedup(seconds: Double, fp32: () -> Void, bf16: () -> Void) -> (speedup: Double, pairs: Int) {
-        var pairs = 0
-        let (tf, tb) = interleavedMedians(minRuns: 5, minSeconds: seconds) {
+    /// precision timed back to back, for at least `seconds`; the speedup is the median of the pairs' own
+    /// ratios, so a change in the machine's speed during the run (a noisy neighbour, frequency) moves both
+    /// halves of a pair alike and cancels. Runs of the two precisions measured one after the other differed
+    /// by up to 10% on this ratio here; the ratio of the two precisions' separate medians (reported too)
+    /// pairs a fast unit of one with a slow unit of the other and, with five training pairs, once read
+    /// 1.52 where every pair but one read 1.59–1.64.
+    static func interleavedSpeedup(seconds: Double, fp32: () -> Void, bf16: () -> Void) -> (
+        speedup: Double, ratioOfMedians: Double, pairRatios: [Double]
+    ) {
+        var tf: [Double] = [], tb: [Double] = []
+        let (medianF, medianB) = interleavedMedians(minRuns: 5, minSeconds: seconds) {
+            let t0 = Measure.now()
             fp32()
-            pairs += 1
+            tf.append(Measure.now() - t0)
         } _: {
+            let t0 = Measure.now()
             bf16()
+            tb.append(Measure.now() - t0)
         }
-        return (tf / tb, pairs)
+        // The warm-up unit of each precision is the first timed here, not part of a pair.
+        let ratios = zip(tf.dropFirst(), tb.dropFirst()).map { $0 / $1 }
+        return (ratios.sorted()[ratios.count / 2], medianF / medianB, ratios)
     }
 
     static let speedupDefinition =
-        "bf16 tokens/s / fp32 tokens/s, timed alternately (one unit of each, medians) after the per-precision rows, so drift in the machine's speed moves both alike"
+        "bf16 tokens/s / fp32 tokens/s: the median over pairs of one unit of each precision timed back to back (after the per-precision rows), so drift in the machine's speed moves both halves of a pair alike"
 
     /// The name of the ceiling's keys: `sgemm` for fp32 (as before bf16 existed), `bf16_gemm` for bf16.
     static func ceilingName(_ p: Precision) -> String { p == .fp32 ? "sgemm" : "bf16_gemm" }
