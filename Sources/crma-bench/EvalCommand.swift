@@ -46,13 +46,15 @@ struct EvalCommand: ParsableCommand {
             for i in results.indices where results[i]["precision"] as? String == "bf16" {
                 let T = results[i]["seq_len"] as! Int
                 let input = Array(text[0..<T]), targets = Array(text[1...T])
-                let (speedup, _, ratios) = PrecisionRuns.interleavedSpeedup(seconds: seconds) {
+                let (speedup, ratioOfMedians, ratios) = PrecisionRuns.interleavedSpeedup(seconds: seconds) {
                     _ = fp32.logProbabilities(input: input, targets: targets, offset: 0)
                 } bf16: {
                     _ = bf16.logProbabilities(input: input, targets: targets, offset: 0)
                 }
                 results[i]["bf16_speedup"] = speedup
                 results[i]["bf16_speedup_pairs"] = ratios.count
+                results[i]["bf16_speedup_pair_ratios"] = ratios
+                results[i]["bf16_speedup_ratio_of_medians"] = ratioOfMedians
             }
         }
         let report: [String: Any] = [
