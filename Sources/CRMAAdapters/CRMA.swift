@@ -12,6 +12,8 @@ public struct CRMAHealth: Sendable, Equatable, Codable {
 
 /// The CRMA substrate (crma.md §2–3): per decoder layer, a residual adapter
 /// `h = y + g · (ŷ·R) · Mᵀ · W` whose mixing matrix `M = Sinkhorn(log_mix)` is doubly stochastic.
+///
+/// - Important: one forward or backward pass at a time, as for ``LoRA``.
 public final class CRMA {
     public let config: CRMAConfig
     public let hidden: Int

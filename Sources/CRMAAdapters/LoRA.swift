@@ -18,6 +18,9 @@ public struct LoRAConfig: Sendable, Equatable, Codable {
 
 /// One LoRA adapter over a whole model: for each layer and target projection, `A[rank × in]`
 /// (Kaiming-uniform) and `B[out × rank]` (zero), in PEFT's layout.
+///
+/// - Important: one forward or backward pass at a time: a pass keeps its activations and scratch
+///   products in the instance (crmad runs every model request on one worker).
 public final class LoRA {
     public let name: String
     public let config: LoRAConfig

@@ -119,13 +119,16 @@ public enum SkinnyGemm {
         column c: Int, into g: UnsafeMutablePointer<Float>
     ) {
         guard c + V.scalarCount <= k else {
-            for j in 0..<r {
-                for t in c..<k {
-                    var s: Float = 0
-                    for i in 0..<rows { s += u[i * r + j] * x[i * ldx + t] }
-                    g[j * k + t] += alpha * s
+            // The last, narrower block: one pass over the rows, every (j, t) summed over them in order.
+            let width = k - c
+            var sums = [Float](repeating: 0, count: r * width)
+            for i in 0..<rows {
+                for j in 0..<r {
+                    let uij = u[i * r + j]
+                    for t in 0..<width { sums[j * width + t] += uij * x[i * ldx + c + t] }
                 }
             }
+            for j in 0..<r { for t in 0..<width { g[j * k + c + t] += alpha * sums[j * width + t] } }
             return
         }
         var j = 0

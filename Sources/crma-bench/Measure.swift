@@ -165,7 +165,7 @@ enum PrecisionRuns {
         speedup: Double, ratioOfMedians: Double, pairRatios: [Double]
     ) {
         var tf: [Double] = [], tb: [Double] = []
-        let (medianF, medianB) = interleavedMedians(minRuns: 5, minSeconds: seconds) {
+        let (medianF, medianB) = interleavedMedians(minRuns: 5, minSeconds: seconds, warmUp: true) {
             let t0 = Measure.now()
             fp32()
             tf.append(Measure.now() - t0)
@@ -174,7 +174,8 @@ enum PrecisionRuns {
             bf16()
             tb.append(Measure.now() - t0)
         }
-        // The warm-up unit of each precision is the first timed here, not part of a pair.
+        // The warm-up unit of each precision (`warmUp: true` runs one of each) is the first timed here, not
+        // part of a pair.
         let ratios = zip(tf.dropFirst(), tb.dropFirst()).map { $0 / $1 }
         return (ratios.sorted()[ratios.count / 2], medianF / medianB, ratios)
     }
