@@ -113,6 +113,13 @@ public final class LoRA {
         saved[layer] = perLayer
         // u = x·Aᵀ ; y += s · u·Bᵀ
         SkinnyGemm.down(rows: rows, k: inFeatures, r: r, x: x, ldx: inFeatures, w: A.value.pointer, into: u.pointer)
+        if rows < 4 {
+            // Decoding: B as it is, rather than a transposed copy that costs as much as the product.
+            SkinnyGemm.upTransposed(
+                rows: rows, k: outFeatures, r: r, alpha: config.scale, u: u.pointer, wT: B.value.pointer, into: y,
+                ldy: ldy)
+            return
+        }
         let bT = transposedB(B, outFeatures: outFeatures)
         SkinnyGemm.up(
             rows: rows, k: outFeatures, r: r, alpha: config.scale, u: u.pointer, w: bT, into: y, ldy: ldy,

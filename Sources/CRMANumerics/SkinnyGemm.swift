@@ -36,6 +36,23 @@ public enum SkinnyGemm {
         }
     }
 
+    /// `y[rows × k] += alpha · u·wᵀ` with `w` given as `[k × r]` (a LoRA B in PEFT's layout): one short dot
+    /// product per output, for the few rows of a decoding step, where transposing `w` for ``up`` would
+    /// cost as much as the product itself. Runs on the calling thread.
+    public static func upTransposed(
+        rows: Int, k: Int, r: Int, alpha: Float = 1, u: UnsafePointer<Float>, wT: UnsafePointer<Float>,
+        into y: UnsafeMutablePointer<Float>, ldy: Int
+    ) {
+        for i in 0..<rows {
+            let ui = u + i * r, yi = y + i * ldy
+            for o in 0..<k {
+                var s: Float = 0
+                for j in 0..<r { s += ui[j] * wT[o * r + j] }
+                yi[o] += alpha * s
+            }
+        }
+    }
+
     /// `g[r × k] += alpha · uᵀ·x` (a weight gradient: the sum over rows of outer products); `u` has row
     /// stride `r`, `x` row stride `ldx`. Columns are split over the cores in blocks of 16, each summed over
     /// all rows in order.

@@ -32,6 +32,13 @@ import Testing
         BLAS.sgemm(m: rows, n: k, k: r, a: u, lda: r, b: w, ldb: k, c: &yExpected, ldc: ldx)
         SkinnyGemm.up(rows: rows, k: k, r: r, u: u, w: w, into: &yGot, ldy: ldx, accumulate: false)
         #expect(close(yExpected, yGot, terms: r))
+        // upTransposed: y += 2 · u·wTᵀ with wT = [k × r]
+        let wT = random(k * r, 6)
+        yExpected = y0
+        yGot = y0
+        BLAS.sgemm(transB: true, m: rows, n: k, k: r, alpha: 2, a: u, lda: r, b: wT, ldb: r, beta: 1, c: &yExpected, ldc: ldx)
+        SkinnyGemm.upTransposed(rows: rows, k: k, r: r, alpha: 2, u: u, wT: wT, into: &yGot, ldy: ldx)
+        #expect(close(yExpected, yGot, terms: r))
         // accumulateOuter: g += 0.25 · uᵀ·x
         let g0 = random(r * k, 5)
         var gExpected = g0, gGot = g0
