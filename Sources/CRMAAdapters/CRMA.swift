@@ -220,11 +220,9 @@ public final class CRMA {
         _ l: Int, rows N: Int, alpha: Float = 1, x: UnsafePointer<Float>, u: UnsafePointer<Float>
     ) {
         let n = config.streams, d = hidden
-        let gT = scratch.buffer("dRT", n * d)
-        gT.pointer.initialize(repeating: 0, count: n * d)
-        SkinnyGemm.accumulateOuter(rows: N, k: d, r: n, alpha: alpha, u: u, x: x, ldx: d, into: gT.pointer)
-        let g = read[l].grad.pointer
-        for i in 0..<d { for j in 0..<n { g[i * n + j] += gT[j * d + i] } }
+        SkinnyGemm.accumulateOuterTransposed(
+            rows: N, k: d, r: n, alpha: alpha, u: u, x: x, ldx: d, into: read[l].grad.pointer,
+            scratch: scratch.buffer("dRT", n * d).pointer)
     }
 
     /// The tensor the read projection reads: RMS-normalized y (lowrank, normalized read) or y itself.

@@ -135,12 +135,10 @@ public final class LoRA {
         let r = config.rank, s = config.scale
         let du = scratch.buffer("lora.du", rows * r)
         if trainable {
-            // dB += s · dyᵀ·u, summed as (uᵀ·dy)ᵀ
-            let dBT = self.scratch.buffer("dBT", r * outFeatures)
-            dBT.pointer.initialize(repeating: 0, count: r * outFeatures)
-            SkinnyGemm.accumulateOuter(
-                rows: rows, k: outFeatures, r: r, alpha: s, u: u.pointer, x: dy, ldx: ldy, into: dBT.pointer)
-            for o in 0..<outFeatures { for j in 0..<r { B.grad[o * r + j] += dBT[j * outFeatures + o] } }
+            // dB += s · dyᵀ·u
+            SkinnyGemm.accumulateOuterTransposed(
+                rows: rows, k: outFeatures, r: r, alpha: s, u: u.pointer, x: dy, ldx: ldy, into: B.grad.pointer,
+                scratch: self.scratch.buffer("dBT", r * outFeatures).pointer)
         }
         // du = s · dy·B ; dA += duᵀ·x ; dx += du·A
         let bT = transposedB(B, outFeatures: outFeatures)

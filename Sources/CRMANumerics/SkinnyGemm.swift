@@ -7,7 +7,7 @@
 /// over the cores, and compute every element as the same sequential chain whatever the split, so the
 /// result does not depend on the number of cores.
 public enum SkinnyGemm {
-    public typealias V = SIMD16<Float>
+    public typealias V = Kernels.V
 
     /// `out[rows × r] = alpha · x·wᵀ`; `x` has row stride `ldx`, `out` row stride `r`.
     public static func down(
@@ -73,6 +73,18 @@ public enum SkinnyGemm {
         }
     }
 
+    /// `g[k × r] += alpha · xᵀ·u`: ``accumulateOuter(rows:k:r:alpha:u:x:ldx:into:)`` for a gradient held
+    /// the other way round (a LoRA B, a CRMA read projection), summed into `scratch` (`r × k` floats) and
+    /// added transposed.
+    public static func accumulateOuterTransposed(
+        rows: Int, k: Int, r: Int, alpha: Float = 1, u: UnsafePointer<Float>, x: UnsafePointer<Float>, ldx: Int,
+        into g: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+    ) {
+        scratch.initialize(repeating: 0, count: r * k)
+        accumulateOuter(rows: rows, k: k, r: r, alpha: alpha, u: u, x: x, ldx: ldx, into: scratch)
+        for t in 0..<k { for j in 0..<r { g[t * r + j] += scratch[j * k + t] } }
+    }
+
     /// `out[j] = alpha · ⟨x, w_j⟩` for the `r` rows of `w`, four at a time so each load of `x` serves four.
     @inlinable
     static func downRow(
@@ -88,11 +100,11 @@ public enum SkinnyGemm {
                 w3 = w + min(j + 3, r - 1) * k
             var c = 0
             while c < k16 {
-                let xv = load(x + c)
-                a0 += xv * load(w0 + c)
-                a1 += xv * load(w1 + c)
-                a2 += xv * load(w2 + c)
-                a3 += xv * load(w3 + c)
+                let xv = Kernels.load(x + c)
+                a0 += xv * Kernels.load(w0 + c)
+                a1 += xv * Kernels.load(w1 + c)
+                a2 += xv * Kernels.load(w2 + c)
+                a3 += xv * Kernels.load(w3 + c)
                 c += V.scalarCount
             }
             func finish(_ q: Int, _ sum: Float, _ wq: UnsafePointer<Float>) {
@@ -117,9 +129,9 @@ public enum SkinnyGemm {
         let k16 = k - k % V.scalarCount
         var c = 0
         while c < k16 {
-            var acc = accumulate ? load(y + c) : V()
-            for j in 0..<r { acc += V(repeating: alpha * u[j]) * load(w + j * k + c) }
-            UnsafeMutableRawPointer(y + c).storeBytes(of: acc, as: V.self)
+            var acc = accumulate ? Kernels.load(y + c) : V()
+            for j in 0..<r { acc += V(repeating: alpha * u[j]) * Kernels.load(w + j * k + c) }
+            Kernels.store(acc, y + c)
             c += V.scalarCount
         }
         for t in k16..<k {
@@ -154,7 +166,7 @@ public enum SkinnyGemm {
             let j1 = min(j + 1, r - 1), j2 = min(j + 2, r - 1), j3 = min(j + 3, r - 1)
             var a0 = V(), a1 = V(), a2 = V(), a3 = V()
             for i in 0..<rows {
-                let xv = load(x + i * ldx + c), ui = u + i * r
+                let xv = Kernels.load(x + i * ldx + c), ui = u + i * r
                 a0 += V(repeating: ui[j]) * xv
                 a1 += V(repeating: ui[j1]) * xv
                 a2 += V(repeating: ui[j2]) * xv
@@ -162,7 +174,7 @@ public enum SkinnyGemm {
             }
             func add(_ q: Int, _ sum: V) {
                 let gq = g + (j + q) * k + c
-                UnsafeMutableRawPointer(gq).storeBytes(of: load(gq) + alpha * sum, as: V.self)
+                Kernels.store(Kernels.load(gq) + alpha * sum, gq)
             }
             add(0, a0)
             if group > 1 { add(1, a1) }
@@ -171,10 +183,4 @@ public enum SkinnyGemm {
             j += group
         }
     }
-
-    @inlinable @inline(__always)
-    static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
-
-    @inlinable @inline(__always)
-    static func load(_ p: UnsafeMutablePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
 }

@@ -120,9 +120,9 @@ struct GemmCeiling {
 }
 
 /// Alternates runs of two workloads so that machine noise (a busy neighbour, frequency changes) hits
-/// both alike; returns the median seconds of each.
-func interleavedMedians(minRuns: Int, minSeconds: Double, warmUp: Bool = true, _ a: () -> Void, _ b: () -> Void) -> (
-    Double, Double
+/// both alike; returns the seconds of each run of each, in the order timed (warm-up runs not included).
+func interleavedTimes(minRuns: Int, minSeconds: Double, warmUp: Bool = true, _ a: () -> Void, _ b: () -> Void) -> (
+    a: [Double], b: [Double]
 ) {
     if warmUp { a() }
     b()  // warm-up
@@ -136,9 +136,19 @@ func interleavedMedians(minRuns: Int, minSeconds: Double, warmUp: Bool = true, _
         b()
         tb.append(Measure.now() - t0)
     }
-    ta.sort(); tb.sort()
-    return (ta[ta.count / 2], tb[tb.count / 2])
+    return (ta, tb)
 }
+
+/// ``interleavedTimes(minRuns:minSeconds:warmUp:_:_:)``'s median seconds of each workload.
+func interleavedMedians(minRuns: Int, minSeconds: Double, warmUp: Bool = true, _ a: () -> Void, _ b: () -> Void) -> (
+    Double, Double
+) {
+    let (ta, tb) = interleavedTimes(minRuns: minRuns, minSeconds: minSeconds, warmUp: warmUp, a, b)
+    return (median(ta), median(tb))
+}
+
+/// The middle value (the upper one of an even count).
+func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 
 /// The precisions a throughput command measures side by side: `--precisions` if given, else fp32 and,
 /// where the CPU has AVX512-BF16, bf16. They are measured one model at a time, bf16 first: peak RSS
@@ -164,20 +174,9 @@ enum PrecisionRuns {
     static func interleavedSpeedup(seconds: Double, fp32: () -> Void, bf16: () -> Void) -> (
         speedup: Double, ratioOfMedians: Double, pairRatios: [Double]
     ) {
-        var tf: [Double] = [], tb: [Double] = []
-        let (medianF, medianB) = interleavedMedians(minRuns: 5, minSeconds: seconds, warmUp: true) {
-            let t0 = Measure.now()
-            fp32()
-            tf.append(Measure.now() - t0)
-        } _: {
-            let t0 = Measure.now()
-            bf16()
-            tb.append(Measure.now() - t0)
-        }
-        // The warm-up unit of each precision (`warmUp: true` runs one of each) is the first timed here, not
-        // part of a pair.
-        let ratios = zip(tf.dropFirst(), tb.dropFirst()).map { $0 / $1 }
-        return (ratios.sorted()[ratios.count / 2], medianF / medianB, ratios)
+        let (tf, tb) = interleavedTimes(minRuns: 5, minSeconds: seconds, fp32, bf16)
+        let ratios = zip(tf, tb).map { $0 / $1 }
+        return (median(ratios), median(tf) / median(tb), ratios)
     }
 
     static let speedupDefinition =
