@@ -104,27 +104,33 @@ static void init(void) {
     if (dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success) engine = NULL;
 }
 
+// How B[k×n] of a GEMM is laid out.
+enum layout { W_PLAIN = 0, W_TRANSPOSED = 1, W_BLOCKED = 2 };
+
 typedef struct {
     int64_t m, k, n;
-    int transposed, accumulate;
+    int layout, accumulate;
     dnnl_primitive_t primitive;
 } cached;
 
 static cached *cache;
 static int cacheCount, cacheCapacity;
 
-static dnnl_status_t weightsDesc(dnnl_memory_desc_t *md, int64_t k, int64_t n, int transposed) {
+static dnnl_status_t weightsDesc(dnnl_memory_desc_t *md, int64_t k, int64_t n, int layout) {
     dnnl_dims_t dims = {k, n};
-    // B[k][n]: Wᵀ of W[n×k] (strides 1, k), or W[k×n] itself (strides n, 1).
+    // B[k][n]: oneDNN's blocks of Wᵀ (see crma_bf16_pack_blocked), Wᵀ of W[n×k] (strides 1, k), or W[k×n]
+    // itself (strides n, 1).
+    if (layout == W_BLOCKED) return dnnl_memory_desc_init_by_tag(md, 2, dims, dnnl_bf16, dnnl_BA16a64b2a);
+    int transposed = layout == W_TRANSPOSED;
     dnnl_dims_t strides = {transposed ? 1 : n, transposed ? k : 1};
     return dnnl_memory_desc_init_by_strides(md, 2, dims, dnnl_bf16, strides);
 }
 
-static dnnl_status_t primitiveFor(int64_t m, int64_t k, int64_t n, int transposed, int accumulate, dnnl_primitive_t *out) {
+static dnnl_status_t primitiveFor(int64_t m, int64_t k, int64_t n, int layout, int accumulate, dnnl_primitive_t *out) {
     pthread_mutex_lock(&lock);
     for (int i = 0; i < cacheCount; i++) {
         cached *c = &cache[i];
-        if (c->m == m && c->k == k && c->n == n && c->transposed == transposed && c->accumulate == accumulate) {
+        if (c->m == m && c->k == k && c->n == n && c->layout == layout && c->accumulate == accumulate) {
             *out = c->primitive;
             pthread_mutex_unlock(&lock);
             return dnnl_success;
@@ -133,7 +139,7 @@ static dnnl_status_t primitiveFor(int64_t m, int64_t k, int64_t n, int transpose
     dnnl_memory_desc_t a, b, c;
     dnnl_dims_t ad = {m, k}, cd = {m, n};
     dnnl_status_t s = dnnl_memory_desc_init_by_tag(&a, 2, ad, dnnl_bf16, dnnl_ab);
-    if (s == dnnl_success) s = weightsDesc(&b, k, n, transposed);
+    if (s == dnnl_success) s = weightsDesc(&b, k, n, layout);
     if (s == dnnl_success) s = dnnl_memory_desc_init_by_tag(&c, 2, cd, dnnl_f32, dnnl_ab);
     dnnl_matmul_desc_t desc;
     if (s == dnnl_success) s = dnnl_matmul_desc_init(&desc, &a, &b, NULL, &c);
@@ -163,7 +169,7 @@ static dnnl_status_t primitiveFor(int64_t m, int64_t k, int64_t n, int transpose
             cache = grown;
             cacheCapacity = capacity;
         }
-        cache[cacheCount++] = (cached){m, k, n, transposed, accumulate, p};
+        cache[cacheCount++] = (cached){m, k, n, layout, accumulate, p};
         *out = p;
     }
     pthread_mutex_unlock(&lock);
@@ -171,7 +177,7 @@ static dnnl_status_t primitiveFor(int64_t m, int64_t k, int64_t n, int transpose
 }
 
 static int gemm(const float *x, int64_t m, int64_t k, const uint16_t *w, int64_t n, float *y, int accumulate,
-                int transposed) {
+                int layout) {
     pthread_once(&once, init);
     if (!engine) return dnnl_runtime_error;
     if (!stream && dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success) {
@@ -187,12 +193,12 @@ static int gemm(const float *x, int64_t m, int64_t k, const uint16_t *w, int64_t
     }
     crma_bf16_from_f32(x, scratch, m * k);
     dnnl_primitive_t p;
-    dnnl_status_t s = primitiveFor(m, k, n, transposed, accumulate, &p);
+    dnnl_status_t s = primitiveFor(m, k, n, layout, accumulate, &p);
     if (s != dnnl_success) return s;
     dnnl_memory_desc_t a, b, c;
     dnnl_dims_t ad = {m, k}, cd = {m, n};
     dnnl_memory_desc_init_by_tag(&a, 2, ad, dnnl_bf16, dnnl_ab);
-    weightsDesc(&b, k, n, transposed);
+    weightsDesc(&b, k, n, layout);
     dnnl_memory_desc_init_by_tag(&c, 2, cd, dnnl_f32, dnnl_ab);
     dnnl_memory_t am = NULL, bm = NULL, cm = NULL;
     s = dnnl_memory_create(&am, &a, engine, scratch);
@@ -210,11 +216,84 @@ static int gemm(const float *x, int64_t m, int64_t k, const uint16_t *w, int64_t
 }
 
 int crma_bf16_gemm_xwt(const float *x, int64_t m, int64_t k, const uint16_t *w, int64_t n, float *y, int accumulate) {
-    return gemm(x, m, k, w, n, y, accumulate, 1);
+    return gemm(x, m, k, w, n, y, accumulate, W_TRANSPOSED);
+}
+
+int crma_bf16_gemm_xwt_blocked(const float *x, int64_t m, int64_t k, const uint16_t *blocked, int64_t n, float *y,
+                               int accumulate) {
+    return gemm(x, m, k, blocked, n, y, accumulate, W_BLOCKED);
+}
+
+const char *crma_bf16_gemm_implementation(int64_t m, int64_t k, int64_t n, int blocked) {
+    pthread_once(&once, init);
+    if (!engine) return "no engine";
+    dnnl_primitive_t p;
+    if (primitiveFor(m, k, n, blocked ? W_BLOCKED : W_TRANSPOSED, 0, &p) != dnnl_success) return "unavailable";
+    const_dnnl_primitive_desc_t pd;
+    const char *name = NULL;
+    if (dnnl_primitive_get_primitive_desc(p, &pd) != dnnl_success ||
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) != dnnl_success || !name)
+        return "unknown";
+    return name;
 }
 
 int crma_bf16_gemm_xw(const float *x, int64_t m, int64_t k, const uint16_t *w, int64_t n, float *y, int accumulate) {
-    return gemm(x, m, k, w, n, y, accumulate, 0);
+    return gemm(x, m, k, w, n, y, accumulate, W_PLAIN);
+}
+
+// oneDNN's BA16a64b2a for B = Wᵀ (B[k×n], W[n×k]): columns of B (rows of W) in panels of 64, each panel
+// holding all of k (padded to 32: blocks of 16 pairs) as [k/2][64 columns][2], the pairs of the reduction
+// index interleaved as vdpbf16ps reads them. The matmul reads it as it is, where a plain B is copied into
+// these blocks on every call (about 7% of a GEMM at our shapes). The padding is oneDNN's (its descriptor
+// says), the index arithmetic ours: the tests check the GEMM on both layouts agrees, tails included.
+static void blockedDims(int64_t n, int64_t k, int64_t *np, int64_t *kp) {
+    dnnl_memory_desc_t md;
+    dnnl_dims_t dims = {k, n};
+    if (dnnl_memory_desc_init_by_tag(&md, 2, dims, dnnl_bf16, dnnl_BA16a64b2a) == dnnl_success) {
+        *kp = md.padded_dims[0];
+        *np = md.padded_dims[1];
+    } else {
+        *kp = (k + 31) / 32 * 32;
+        *np = (n + 63) / 64 * 64;
+    }
+}
+static inline int64_t paddedK(int64_t k) {
+    int64_t np, kp;
+    blockedDims(1, k, &np, &kp);
+    return kp;
+}
+static inline int64_t blockedIndex(int64_t j, int64_t kk, int64_t kp) {
+    return (j / 64) * kp * 64 + (kk / 2) * 128 + (j % 64) * 2 + (kk % 2);
+}
+
+int64_t crma_bf16_blocked_padded_k(int64_t k) { return paddedK(k); }
+
+int64_t crma_bf16_blocked_count(int64_t n, int64_t k) {
+    int64_t np, kp;
+    blockedDims(n, k, &np, &kp);
+    return np * kp;
+}
+
+void crma_bf16_pack_blocked(const uint16_t *w, int64_t n, int64_t k, uint16_t *blocked) {
+    const int64_t kp = paddedK(k);
+    memset(blocked, 0, sizeof(uint16_t) * (size_t)crma_bf16_blocked_count(n, k));
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t kk = 0; kk < k; kk++) blocked[blockedIndex(j, kk, kp)] = w[j * k + kk];
+}
+
+void crma_bf16_unpack_blocked(const uint16_t *blocked, int64_t n, int64_t k, uint16_t *w) {
+    const int64_t kp = paddedK(k);
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t kk = 0; kk < k; kk++) w[j * k + kk] = blocked[blockedIndex(j, kk, kp)];
+}
+
+void crma_bf16_blocked_row_to_f32(const uint16_t *blocked, int64_t n, int64_t k, int64_t row, float *out) {
+    (void)n;
+    const int64_t kp = paddedK(k);
+    for (int64_t kk = 0; kk < k; kk++) {
+        uint32_t u = (uint32_t)blocked[blockedIndex(row, kk, kp)] << 16;
+        memcpy(&out[kk], &u, 4);
+    }
 }
 
 // Decoding multiplies one activation row (or a few) by every weight matrix: a matrix-vector product that
@@ -258,4 +337,49 @@ __attribute__((target("avx512f,avx512bf16,avx512vl,avx512bw"))) static void gemv
 void crma_bf16_gemv_xwt(const uint16_t *xb, int64_t m, int64_t k, const uint16_t *w, int64_t n0, int64_t n1, float *y,
                         int64_t ldy, int accumulate) {
     gemv_rows(xb, m, k, w, n0, n1, y, ldy, accumulate);
+}
+
+// Decoding on the blocked layout: per panel of 64 weight rows, one pass over its [k/2][64][2] pairs — four
+// zmm of weights per pair, each multiplied by the activation pair broadcast — so every weight is read once,
+// in order, and nothing needs a horizontal sum. Panels [p0, p1) of y[m×n] (row stride ldy), m ≤ 4 rows of x
+// in bf16, each padded with zeros to crma_bf16_blocked_padded_k(k).
+__attribute__((target("avx512f,avx512bf16,avx512vl,avx512bw"))) static void gemv_panels(
+    const uint16_t *xb, int64_t m, int64_t k, const uint16_t *blocked, int64_t n, int64_t p0, int64_t p1, float *y,
+    int64_t ldy, int accumulate) {
+    const int64_t kp = paddedK(k), pairs = kp / 2;
+    for (int64_t p = p0; p < p1; p++) {
+        const uint16_t *panel = blocked + p * kp * 64;
+        __m512 acc[4][4];
+        for (int r = 0; r < 4; r++)
+            for (int q = 0; q < 4; q++) acc[r][q] = _mm512_setzero_ps();
+        for (int64_t i = 0; i < pairs; i++) {
+            const uint16_t *wp = panel + i * 128;
+            __m512bh w0 = (__m512bh)_mm512_loadu_si512(wp), w1 = (__m512bh)_mm512_loadu_si512(wp + 32);
+            __m512bh w2 = (__m512bh)_mm512_loadu_si512(wp + 64), w3 = (__m512bh)_mm512_loadu_si512(wp + 96);
+            for (int64_t r = 0; r < m; r++) {
+                uint32_t pair;
+                memcpy(&pair, xb + r * kp + 2 * i, 4);
+                __m512bh x = (__m512bh)_mm512_set1_epi32((int)pair);
+                acc[r][0] = _mm512_dpbf16_ps(acc[r][0], w0, x);
+                acc[r][1] = _mm512_dpbf16_ps(acc[r][1], w1, x);
+                acc[r][2] = _mm512_dpbf16_ps(acc[r][2], w2, x);
+                acc[r][3] = _mm512_dpbf16_ps(acc[r][3], w3, x);
+            }
+        }
+        for (int64_t r = 0; r < m; r++)
+            for (int q = 0; q < 4; q++) {
+                int64_t j0 = p * 64 + q * 16;
+                if (j0 >= n) break;
+                __mmask16 mask = (__mmask16)(n - j0 >= 16 ? 0xffff : (1u << (n - j0)) - 1);
+                float *out = y + r * ldy + j0;
+                __m512 v = acc[r][q];
+                if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, out));
+                _mm512_mask_storeu_ps(out, mask, v);
+            }
+    }
+}
+
+void crma_bf16_gemv_xwt_blocked(const uint16_t *xb, int64_t m, int64_t k, const uint16_t *blocked, int64_t n,
+                                int64_t p0, int64_t p1, float *y, int64_t ldy, int accumulate) {
+    gemv_panels(xb, m, k, blocked, n, p0, p1, y, ldy, accumulate);
 }

@@ -62,6 +62,71 @@ struct BF16Tests {
         #expect(zip(dx, dxReference).allSatisfy { abs($0 - $1) <= 1e-5 * Float(n) })
     }
 
+    /// The two layouts hold the same values: the forward GEMM gives bit-identical results on either
+    /// (oneDNN runs the same kernel on the same blocks), decoding's matrix-vector kernels agree with BLAS on
+    /// the rounded operands, and rows and the whole matrix widen to the same floats — on shapes whose rows
+    /// are not a multiple of 64 nor columns of 32 (the blocked layout's padding).
+    @Test(arguments: [(37, 100, 70), (256, 576, 192), (9, 17, 129), (1, 576, 200), (4, 30, 65), (2, 1536, 576)])
+    func blockedAndRowMajorLayoutsAgree(_ shape: (Int, Int, Int)) {
+        let (m, k, n) = shape
+        var rng = SeededRandom(seed: UInt64(7 * m + k))
+        let w = (0..<(n * k)).map { _ in Float(rng.uniform(-0.5, 0.5)) }
+        let x = (0..<(m * k)).map { _ in Float(rng.uniform(-0.5, 0.5)) }
+        let blocked = w.withUnsafeBufferPointer { BF16Matrix($0.baseAddress!, rows: n, cols: k, layout: .blocked) }
+        let plain = w.withUnsafeBufferPointer { BF16Matrix($0.baseAddress!, rows: n, cols: k, layout: .rowMajor) }
+        #expect(blocked.layout == .blocked && plain.layout == .rowMajor)
+        #expect(blocked.byteCount == 2 * ((n + 63) / 64 * 64) * ((k + 31) / 32 * 32) && plain.byteCount == 2 * n * k)
+        var yb = [Float](repeating: 0.5, count: m * n), yp = yb, reference = yb
+        blocked.linear(x, rows: m, into: &yb, accumulate: true)
+        plain.linear(x, rows: m, into: &yp, accumulate: true)
+        BLAS.linear(
+            x.map(BF16.rounded), rows: m, inFeatures: k, weight: w.map(BF16.rounded), outFeatures: n, into: &reference,
+            accumulate: true)
+        if m > BF16Matrix.vectorRows {
+            #expect(yb == yp)
+        }
+        #expect(zip(yb, reference).allSatisfy { abs($0 - $1) <= 1e-5 * Float(k) })
+        #expect(zip(yp, reference).allSatisfy { abs($0 - $1) <= 1e-5 * Float(k) })
+        #expect(blocked.widened().array == plain.widened().array)
+        var rowB = [Float](repeating: 0, count: k), rowP = rowB
+        for r in [0, n / 2, n - 1] {
+            blocked.widenRow(r, into: &rowB)
+            plain.widenRow(r, into: &rowP)
+            #expect(rowB == rowP && rowB == w[(r * k)..<((r + 1) * k)].map(BF16.rounded))
+        }
+    }
+
+    /// The first input gradient converts a blocked matrix to row-major for good (training holds one
+    /// copy, the one both of its GEMMs read); the values stay the same.
+    @Test func theFirstInputGradientMakesTheMatrixRowMajor() {
+        let (k, n) = (40, 70)
+        let w = (0..<(n * k)).map { Float($0 % 13) / 16 - 0.4 }
+        let matrix = w.withUnsafeBufferPointer { BF16Matrix($0.baseAddress!, rows: n, cols: k) }
+        #expect(matrix.layout == .blocked, "blocked is the default")
+        let before = matrix.widened().array
+        var y = [Float](repeating: 0, count: 8 * n)
+        matrix.linear([Float](repeating: 1, count: 8 * k), rows: 8, into: &y)
+        #expect(matrix.layout == .blocked, "the forward pass keeps the layout")
+        var dx = [Float](repeating: 0, count: 8 * k)
+        matrix.inputGradient([Float](repeating: 1, count: 8 * n), rows: 8, into: &dx)
+        #expect(matrix.layout == .rowMajor && matrix.byteCount == 2 * n * k)
+        #expect(matrix.widened().array == before)
+        var again = [Float](repeating: 0, count: 8 * n)
+        matrix.linear([Float](repeating: 1, count: 8 * k), rows: 8, into: &again)
+        #expect(again == y)
+    }
+
+    /// oneDNN runs its brgemm kernels on the blocked layout at the model's shapes, not its reference code
+    /// (which accepts any layout at a hundredth of the speed: a silent fallback would go unnoticed here).
+    @Test(arguments: [(256, 576, 1536), (1024, 576, 192), (256, 576, 49152), (5, 1536, 576)])
+    func theBlockedLayoutRunsOnBrgemm(_ shape: (Int, Int, Int)) {
+        let (m, k, n) = shape
+        let w = [Float](repeating: 0.25, count: n * k)
+        let matrix = w.withUnsafeBufferPointer { BF16Matrix($0.baseAddress!, rows: n, cols: k) }
+        #expect(matrix.implementation(rows: m, layout: .blocked).hasPrefix("brg"))
+        #expect(matrix.implementation(rows: m, layout: .rowMajor).hasPrefix("brg"))
+    }
+
     /// A bf16 model holds its GEMM weights and embedding only in bf16, and hands out their widened values.
     @Test func theGEMMWeightsLiveOnlyInBF16() throws {
         let fp32 = try LanguageModel.load(path: Fixtures.path("tiny/mistral-f16"))
@@ -86,6 +151,25 @@ struct BF16Tests {
         #expect(loaded.precision == .bf16 && loaded.weights.layers[0].qkv.count == 0)
         let ids: [Int32] = (0..<16).map { Int32(($0 * 7 + 1) % fp32.model.config.vocabSize) }
         #expect(loaded.logits(tokens: ids).array == converted.logits(tokens: ids).array)
+    }
+
+    /// A bf16 model scores on the blocked layout and trains on the row-major one: its weights start
+    /// blocked, stay so while it scores, and the first backward pass makes them row-major — with the same
+    /// logits, bit for bit, on either side of the switch.
+    @Test(arguments: ["tiny/llama-f32", "tiny/mistral-f16"])
+    func scoringKeepsTheBlockedLayoutAndTrainingSwitchesIt(_ name: String) throws {
+        let model = try LanguageModel.load(path: Fixtures.path(name), precision: .bf16).model
+        let w = try #require(model.bf16Weights)
+        let all = w.layers.flatMap { [$0.qkv, $0.wo, $0.gateUp, $0.down] } + [w.outputHead]
+        let ids: [Int32] = (0...16).map { Int32(($0 * 7 + 1) % model.config.vocabSize) }
+        let before = model.logits(tokens: Array(ids.dropLast())).array
+        #expect(all.allSatisfy { $0.layout == .blocked })
+        let pass = LlamaTrainingPass(model: model, hooks: nil)
+        _ = pass.forward(TrainingBatch.causal([ids], seqLen: 16))
+        #expect(all.allSatisfy { $0.layout == .blocked }, "the forward pass keeps the layout")
+        _ = pass.backward()
+        #expect(all.allSatisfy { $0.layout == .rowMajor })
+        #expect(model.logits(tokens: Array(ids.dropLast())).array == before)
     }
 
     /// The tiny model's logits in bf16 stay within bf16's rounding of fp32's.

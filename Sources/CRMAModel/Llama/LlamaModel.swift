@@ -64,7 +64,8 @@ public final class LlamaModel: @unchecked Sendable {
         var converted: [BF16Matrix] = []
         let none = FloatBuffer(count: 0)
         let stripped = try LlamaWeights(source: source) { w, rows, cols in
-            converted.append(BF16Matrix(w.pointer, rows: rows, cols: cols))
+            let layout = converted.isEmpty ? BF16Weights.embeddingLayout(tiedHead: source.config.tiedEmbeddings) : .blocked
+            converted.append(BF16Matrix(w.pointer, rows: rows, cols: cols, layout: layout))
             return none
         }
         self.init(

@@ -75,10 +75,15 @@ struct BF16Weights: @unchecked Sendable {
             }
             return Layer(qkv: convert(.qkv), wo: convert(.wo), gateUp: convert(.gateUp), down: convert(.down))
         }
-        embedding = BF16Matrix(w.embedding.pointer, rows: c.vocabSize, cols: c.hiddenSize)
+        embedding = BF16Matrix(
+            w.embedding.pointer, rows: c.vocabSize, cols: c.hiddenSize, layout: Self.embeddingLayout(tiedHead: c.tiedEmbeddings))
         outputHead =
             c.tiedEmbeddings ? embedding : BF16Matrix(w.outputHead.pointer, rows: c.vocabSize, cols: c.hiddenSize)
     }
+
+    /// An embedding table that is not the head only has rows looked up: row-major is its natural layout.
+    /// The GEMM weights (and a tied table) start blocked (``BF16Matrix``).
+    static func embeddingLayout(tiedHead: Bool) -> BF16Matrix.Layout { tiedHead ? .blocked : .rowMajor }
 
     /// From the matrices converted in load order: the embedding, the projections (qkv, wo, gateUp, down
     /// per layer), then the head unless it is tied to the embedding.
