@@ -102,7 +102,7 @@ public final class BF16Matrix: @unchecked Sendable {
     }
 
     /// Converts the matrix to ``Layout/rowMajor`` unless it is already.
-    public func makeRowMajor() {
+    private func makeRowMajor() {
         if layout == .rowMajor { return }
         pthread_rwlock_wrlock(lock)
         defer { pthread_rwlock_unlock(lock) }
@@ -179,7 +179,7 @@ public final class BF16Matrix: @unchecked Sendable {
         reading { w, layout in
             switch layout {
             case .rowMajor: crma_bf16_to_f32(w + r * cols, out, Int64(cols))
-            case .blocked: crma_bf16_blocked_row_to_f32(w, Int64(rows), Int64(cols), Int64(r), out)
+            case .blocked: crma_bf16_blocked_row_to_f32(w, Int64(cols), Int64(r), out)
             }
         }
     }

@@ -49,7 +49,7 @@ void crma_bf16_pack_blocked(const uint16_t *w, int64_t n, int64_t k, uint16_t *b
 void crma_bf16_unpack_blocked(const uint16_t *blocked, int64_t n, int64_t k, uint16_t *w);
 
 /// Row `row` of W[n×k] widened to floats (exact) from its blocked layout.
-void crma_bf16_blocked_row_to_f32(const uint16_t *blocked, int64_t n, int64_t k, int64_t row, float *out);
+void crma_bf16_blocked_row_to_f32(const uint16_t *blocked, int64_t k, int64_t row, float *out);
 
 /// crma_bf16_gemm_xwt with W in its blocked layout, which oneDNN reads without copying it into blocks
 /// first. Returns 0, or a oneDNN status on failure.
