@@ -85,83 +85,15 @@ public final class LlamaModel: @unchecked Sendable {
     ) -> FloatBuffer {
         precondition(tokens.count == batch * seqLen, "tokens must be batch × seqLen")
         precondition(cache == nil || batch == 1, "a KV cache holds one sequence")
-        let c = config
-        let d = c.hiddenSize, n = batch * seqLen
         let past = cache?.length ?? 0
-        precondition(past + seqLen <= c.contextLength, "sequence longer than the model's context")
+        precondition(past + seqLen <= config.contextLength, "sequence longer than the model's context")
         if let cache { precondition(past + seqLen <= cache.capacity, "KV cache full") }
 
-        let ws = workspace ?? ForwardWorkspace()
-        let x = ws.buffer("x", n * d)
-        let xn = ws.buffer("xn", n * d)
-        let qkv = ws.buffer("qkv", n * c.qkvSize)
-        let attn = ws.buffer("attn", n * c.qSize)
-        let sandwich = c.family.sandwichNorms
-        let branch = ws.buffer("branch", sandwich ? n * d : 0)
-        let gu = ws.buffer("gu", n * 2 * c.ffnSize)
-        let act = ws.buffer("act", n * c.ffnSize)
-        clock?.enter("embed")
-
-        embed(tokens, into: x.pointer)
-        for (l, w) in weights.layers.enumerated() {
-            // Attention block.
-            clock?.enter("norm")
-            ParallelKernels.rmsNorm(
-                x.pointer, weight: w.attnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
-            clock?.enter("gemm")
-            project(.qkv, layer: l, xn.pointer, rows: n, into: qkv.pointer)
-            if hooks != nil { clock?.enter("adapters") }
-            hooks?.forward(
-                [.q, .k, .v], layer: l, x: xn.pointer, rows: n, inFeatures: d, y: qkv.pointer, ldy: c.qkvSize,
-                offsets: [0, c.qSize, c.qSize + c.kvSize], widths: [c.qSize, c.kvSize, c.kvSize])
-            clock?.enter("rope")
-            qkNorm(qkv.pointer, rows: n, layer: l)
-            rope(layer: l).applyToQK(qkv.pointer, config: c, batch: batch, seqLen: seqLen, firstPosition: past)
-            clock?.enter("attention")
-            Attention.causal(
-                config: c, qkv: qkv.pointer, batch: batch, seqLen: seqLen, cache: cache, layer: l, into: attn.pointer)
-            clock?.enter("gemm")
-            // Llama adds each block's output straight into the residual stream; Gemma norms it first.
-            let out = sandwich ? branch.pointer : x.pointer
-            project(.wo, layer: l, attn.pointer, rows: n, into: out, accumulate: !sandwich)
-            if hooks != nil { clock?.enter("adapters") }
-            hooks?.forward(
-                [.o], layer: l, x: attn.pointer, rows: n, inFeatures: c.qSize, y: out, ldy: d, offsets: [0],
-                widths: [d])
-            if sandwich {
-                clock?.enter("norm")
-                addBranch(branch.pointer, postNorm: w.postAttnNorm, rows: n, into: x.pointer)
-            }
-            // MLP block.
-            clock?.enter("norm")
-            ParallelKernels.rmsNorm(
-                x.pointer, weight: w.ffnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
-            clock?.enter("gemm")
-            project(.gateUp, layer: l, xn.pointer, rows: n, into: gu.pointer)
-            if hooks != nil { clock?.enter("adapters") }
-            hooks?.forward(
-                [.gate, .up], layer: l, x: xn.pointer, rows: n, inFeatures: d, y: gu.pointer, ldy: 2 * c.ffnSize,
-                offsets: [0, c.ffnSize], widths: [c.ffnSize, c.ffnSize])
-            clock?.enter("swiglu")
-            gatedActivation(gu.pointer, rows: n, into: act.pointer)
-            clock?.enter("gemm")
-            project(.down, layer: l, act.pointer, rows: n, into: out, accumulate: !sandwich)
-            if hooks != nil { clock?.enter("adapters") }
-            hooks?.forward(
-                [.down], layer: l, x: act.pointer, rows: n, inFeatures: c.ffnSize, y: out, ldy: d, offsets: [0],
-                widths: [d])
-            if sandwich {
-                clock?.enter("norm")
-                addBranch(branch.pointer, postNorm: w.postFFNNorm, rows: n, into: x.pointer)
-            }
-            hooks?.residualForward(layer: l, h: x.pointer, rows: n)
-        }
+        let hidden = decoderForward(
+            tokens: tokens, attention: .causal(batch: batch, seqLen: seqLen, cache: cache), hooks: hooks,
+            workspace: workspace ?? ForwardWorkspace(), saved: nil, clock: clock, phases: .inference)
         cache?.length = past + seqLen
-        clock?.enter("norm")
-        Kernels.rmsNorm(
-            x.pointer, weight: weights.finalNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
-        clock?.stop()
-        return xn
+        return hidden
     }
 
     /// Logits `[rows × vocab]` for `rows` hidden states starting at `hidden`.

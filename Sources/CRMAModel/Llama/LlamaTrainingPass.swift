@@ -17,11 +17,8 @@ public final class LlamaTrainingPass {
 
     private let ws = ForwardWorkspace()
     private let attentionScratch = AttentionScratch()
-    private var saved: [LayerActivations] = []
-    private var savedRows = 0
+    private var activations: DecoderActivations?
     private var batch: TrainingBatch?
-    private var finalRstd: FloatBuffer?
-    private var finalInput: FloatBuffer?
     private var headGradientReady = false
     private var lastLoss = 0.0
     /// Per-position negative log-likelihood of the last `forward` (nats; 0 where the target is −1).
@@ -32,40 +29,17 @@ public final class LlamaTrainingPass {
     /// The two terms of the last distilled loss (nil when the last loss was plain cross-entropy).
     public private(set) var lastDistillation: DistillationTerms?
 
-    struct LayerActivations {
-        let xIn: FloatBuffer, rstd1: FloatBuffer, qkv: FloatBuffer
-        let attnOut: FloatBuffer, xMid: FloatBuffer, rstd2: FloatBuffer, gu: FloatBuffer
-        /// QK-norm (empty without): q|k before the norm `[rows × (qSize + kvSize)]` and each head's
-        /// reciprocal RMS `[rows × (heads + kvHeads)]`.
-        let qkRaw: FloatBuffer, qkRstd: FloatBuffer
-        /// Sandwich norms (empty without): each block's output before its norm `[rows × hidden]` and the
-        /// norm's reciprocal RMS `[rows]`.
-        let attnBranch: FloatBuffer, attnBranchRstd: FloatBuffer, ffnBranch: FloatBuffer, ffnBranchRstd: FloatBuffer
-    }
-
     public init(model: LlamaModel, hooks: (any LlamaAdapterHooks)?) {
         self.model = model
         self.hooks = hooks
     }
 
-    private func prepare(rows n: Int) {
-        let c = model.config
-        if savedRows == n { return }
-        let qk = c.family.qkNorm ? n : 0, sandwich = c.family.sandwichNorms ? n : 0
-        saved = (0..<c.layers).map { _ in
-            LayerActivations(
-                xIn: FloatBuffer(count: n * c.hiddenSize), rstd1: FloatBuffer(count: n),
-                qkv: FloatBuffer(count: n * c.qkvSize),
-                attnOut: FloatBuffer(count: n * c.qSize),
-                xMid: FloatBuffer(count: n * c.hiddenSize), rstd2: FloatBuffer(count: n),
-                gu: FloatBuffer(count: n * 2 * c.ffnSize),
-                qkRaw: FloatBuffer(count: qk * (c.qSize + c.kvSize)), qkRstd: FloatBuffer(count: qk * (c.heads + c.kvHeads)),
-                attnBranch: FloatBuffer(count: sandwich * c.hiddenSize), attnBranchRstd: FloatBuffer(count: sandwich),
-                ffnBranch: FloatBuffer(count: sandwich * c.hiddenSize), ffnBranchRstd: FloatBuffer(count: sandwich))
-        }
-        savedRows = n
-        finalRstd = FloatBuffer(count: n)
-        finalInput = FloatBuffer(count: n * c.hiddenSize)
+    /// The activations kept for a batch of `n` rows (reused while the batch size stays the same).
+    private func prepare(rows n: Int) -> DecoderActivations {
+        if let a = activations, a.rows == n { return a }
+        let a = DecoderActivations(config: model.config, rows: n)
+        activations = a
+        return a
     }
 
     /// Runs the forward pass, keeping what the backward pass needs, and returns the mean cross-entropy
@@ -82,89 +56,15 @@ public final class LlamaTrainingPass {
     /// With `headGradient`, the head's loss gradient is computed with the loss (one pass over the logits)
     /// and kept for `backward()`.
     func forward(_ b: TrainingBatch, headGradient: Bool, head: Bool = true) -> Double {
-        let c = model.config, d = c.hiddenSize, n = b.batch * b.seqLen
-        prepare(rows: n)
+        let saved = prepare(rows: b.batch * b.seqLen)
         batch = b
         headGradientReady = false
-        let x = ws.buffer("x", n * d), xn = ws.buffer("xn", n * d), act = ws.buffer("act", n * c.ffnSize)
-        model.embed(b.tokens, into: x.pointer)
-        for (l, w) in model.weights.layers.enumerated() {
-            let s = saved[l]
-            clock?.enter("forward.elementwise")
-            s.xIn.pointer.update(from: x.pointer, count: n * d)
-            clock?.enter("forward.elementwise")
-            ParallelKernels.rmsNorm(
-                x.pointer, weight: w.attnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer,
-                rstd: s.rstd1.pointer)
-            clock?.enter("forward.gemm")
-            model.project(.qkv, layer: l, xn.pointer, rows: n, into: s.qkv.pointer)
-            clock?.enter("forward.adapters")
-            hooks?.forward(
-                [.q, .k, .v], layer: l, x: xn.pointer, rows: n, inFeatures: d, y: s.qkv.pointer, ldy: c.qkvSize,
-                offsets: [0, c.qSize, c.qSize + c.kvSize], widths: [c.qSize, c.kvSize, c.kvSize])
-            clock?.enter("forward.elementwise")
-            if c.family.qkNorm {
-                copyQK(from: s.qkv.pointer, into: s.qkRaw.pointer, rows: n)
-                model.qkNorm(s.qkv.pointer, rows: n, layer: l, rstd: s.qkRstd.pointer)
-            }
-            let rope = model.rope(layer: l)
-            b.positions.withUnsafeBufferPointer { pos in
-                rope.apply(
-                    s.qkv.pointer, rows: n, stride: c.qkvSize, heads: c.heads, positions: pos.baseAddress!,
-                    inverse: false)
-                rope.apply(
-                    s.qkv.pointer + c.qSize, rows: n, stride: c.qkvSize, heads: c.kvHeads, positions: pos.baseAddress!,
-                    inverse: false)
-            }
-            clock?.enter("forward.attention")
-            TrainingAttention.forward(
-                config: c, layer: l, batch: b, qkv: s.qkv.pointer, out: s.attnOut.pointer, scratch: attentionScratch)
-            clock?.enter("forward.gemm")
-            // Llama adds each block's output straight into the residual stream; Gemma norms it first.
-            let sandwich = c.family.sandwichNorms
-            let attnOut = sandwich ? s.attnBranch.pointer : x.pointer
-            model.project(.wo, layer: l, s.attnOut.pointer, rows: n, into: attnOut, accumulate: !sandwich)
-            clock?.enter("forward.adapters")
-            hooks?.forward(
-                [.o], layer: l, x: s.attnOut.pointer, rows: n, inFeatures: c.qSize, y: attnOut, ldy: d, offsets: [0],
-                widths: [d])
-            if sandwich { addSavedBranch(s.attnBranch, rstd: s.attnBranchRstd, postNorm: w.postAttnNorm, rows: n, into: x) }
-            clock?.enter("forward.elementwise")
-            s.xMid.pointer.update(from: x.pointer, count: n * d)
-            clock?.enter("forward.elementwise")
-            ParallelKernels.rmsNorm(
-                x.pointer, weight: w.ffnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer,
-                rstd: s.rstd2.pointer)
-            clock?.enter("forward.gemm")
-            model.project(.gateUp, layer: l, xn.pointer, rows: n, into: s.gu.pointer)
-            clock?.enter("forward.adapters")
-            hooks?.forward(
-                [.gate, .up], layer: l, x: xn.pointer, rows: n, inFeatures: d, y: s.gu.pointer, ldy: 2 * c.ffnSize,
-                offsets: [0, c.ffnSize], widths: [c.ffnSize, c.ffnSize])
-            clock?.enter("forward.elementwise")
-            model.gatedActivation(s.gu.pointer, rows: n, into: act.pointer)
-            clock?.enter("forward.gemm")
-            let ffnOut = sandwich ? s.ffnBranch.pointer : x.pointer
-            model.project(.down, layer: l, act.pointer, rows: n, into: ffnOut, accumulate: !sandwich)
-            clock?.enter("forward.adapters")
-            hooks?.forward(
-                [.down], layer: l, x: act.pointer, rows: n, inFeatures: c.ffnSize, y: ffnOut, ldy: d, offsets: [0],
-                widths: [d])
-            if sandwich { addSavedBranch(s.ffnBranch, rstd: s.ffnBranchRstd, postNorm: w.postFFNNorm, rows: n, into: x) }
-            clock?.enter("forward.adapters")
-            hooks?.residualForward(layer: l, h: x.pointer, rows: n)
-        }
-        finalInput!.pointer.update(from: x.pointer, count: n * d)
-        clock?.enter("forward.elementwise")
-        ParallelKernels.rmsNorm(
-            x.pointer, weight: model.weights.finalNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer,
-            rstd: finalRstd!.pointer)
-        guard head else {
-            clock?.stop()
-            return 0
-        }
+        let xn = model.decoderForward(
+            tokens: b.tokens, attention: .training(b, attentionScratch), hooks: hooks, workspace: ws, saved: saved,
+            clock: clock, phases: .training)
+        guard head else { return 0 }
         clock?.enter("head")
-        let gradient = headGradient ? ws.buffer("dxn", n * d).pointer : nil
+        let gradient = headGradient ? ws.buffer("dxn", b.batch * b.seqLen * model.config.hiddenSize).pointer : nil
         let (loss, perRow) = headLoss(b, hidden: xn.pointer, gradient: gradient)
         headGradientReady = headGradient
         lastLoss = loss
@@ -184,7 +84,8 @@ public final class LlamaTrainingPass {
     /// The backward pass for the batch of the last `forward` call (recomputing the head's logits unless
     /// `forwardBackward` already produced their gradient).
     public func backward() -> Double {
-        guard let b = batch else { preconditionFailure("backward() before forward()") }
+        guard let b = batch, let saved = activations else { preconditionFailure("backward() before forward()") }
+        let finalInput = saved.finalInput, finalRstd = saved.finalRstd
         let c = model.config, d = c.hiddenSize, n = b.batch * b.seqLen, F = c.ffnSize
         let xn = ws.buffer("xn", n * d), dh = ws.buffer("dh", n * d), dxn = ws.buffer("dxn", n * d)
         let act = ws.buffer("act", n * F), dAct = ws.buffer("dAct", n * F), dGU = ws.buffer("dGU", n * 2 * F)
@@ -196,7 +97,7 @@ public final class LlamaTrainingPass {
             // Head: recompute the final norm output, then logits chunk by chunk into d(normed hidden).
             clock?.enter("backward.elementwise")
             ParallelKernels.rmsNorm(
-                finalInput!.pointer, weight: model.weights.finalNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps,
+                finalInput.pointer, weight: model.weights.finalNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps,
                 into: xn.pointer)
             loss = headLoss(b, hidden: xn.pointer, gradient: dxn.pointer).mean
         }
@@ -204,11 +105,11 @@ public final class LlamaTrainingPass {
         dh.pointer.initialize(repeating: 0, count: n * d)
         clock?.enter("backward.elementwise")
         ParallelKernels.rmsNormBackward(
-            x: finalInput!.pointer, weight: model.weights.finalNorm.pointer, rstd: finalRstd!.pointer,
+            x: finalInput.pointer, weight: model.weights.finalNorm.pointer, rstd: finalRstd.pointer,
             dOut: dxn.pointer, rows: n, dim: d, dx: dh.pointer)
 
         for l in stride(from: c.layers - 1, through: 0, by: -1) {
-            let w = model.weights.layers[l], s = saved[l]
+            let w = model.weights.layers[l], s = saved.layers[l]
             clock?.enter("backward.adapters")
             hooks?.residualBackward(layer: l, dh: dh.pointer, rows: n)
             // MLP: y = xMid + [postNorm](down(act(gate|up(norm(xMid))))).
@@ -293,12 +194,12 @@ public final class LlamaTrainingPass {
     /// forward or backward call: feed them to ``LlamaModel/logits(hidden:rows:into:)`` for full
     /// distributions under the adapters.
     public var finalHidden: UnsafePointer<Float> {
-        UnsafePointer(ws.buffer("xn", savedRows * model.config.hiddenSize).pointer)
+        UnsafePointer(ws.buffer("xn", (activations?.rows ?? 0) * model.config.hiddenSize).pointer)
     }
 
     /// The gradient w.r.t. the embedding outputs from the last backward pass (`[rows × hidden]`), for tests.
     public var inputGradient: UnsafePointer<Float> {
-        UnsafePointer(ws.buffer("dh", savedRows * model.config.hiddenSize).pointer)
+        UnsafePointer(ws.buffer("dh", (activations?.rows ?? 0) * model.config.hiddenSize).pointer)
     }
 
     /// The loss over the output head: cross-entropy, or the distillation objective when a teacher is set.
@@ -320,24 +221,6 @@ public final class LlamaTrainingPass {
         return (r.mean, r.perRow)
     }
 
-    /// Copies the q and k heads of a fused `[rows × qkvSize]` activation into `[rows × (qSize + kvSize)]`.
-    private func copyQK(from qkv: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, rows: Int) {
-        let c = model.config, width = c.qSize + c.kvSize
-        for r in 0..<rows { (out + r * width).update(from: qkv + r * c.qkvSize, count: width) }
-    }
-
-    /// Adds a block's saved output to the residual stream `x` through its sandwich norm, keeping the saved
-    /// output (the backward pass needs it before the norm) and the norm's reciprocal RMS in `rstd`.
-    private func addSavedBranch(
-        _ branch: FloatBuffer, rstd: FloatBuffer, postNorm: FloatBuffer, rows n: Int, into x: FloatBuffer
-    ) {
-        clock?.enter("forward.elementwise")
-        let count = n * model.config.hiddenSize
-        let scratch = ws.buffer("branch", count)
-        scratch.pointer.update(from: branch.pointer, count: count)
-        model.addBranch(scratch.pointer, postNorm: postNorm, rows: n, into: x.pointer, rstd: rstd.pointer)
-    }
-
     /// The gradient of a block's output before its sandwich norm, from the gradient `dy` of the residual
     /// stream after it (`dy` itself where the family has no sandwich norms).
     private func branchGradient(
@@ -357,7 +240,7 @@ public final class LlamaTrainingPass {
     /// QK-norm's backward pass, in place on the q and k heads of `dQKV`: from the gradient after each head's
     /// norm to the gradient before it.
     private func qkNormBackward(_ dQKV: UnsafeMutablePointer<Float>, layer l: Int, rows n: Int) {
-        let c = model.config, s = saved[l], w = model.weights.layers[l]
+        let c = model.config, s = activations!.layers[l], w = model.weights.layers[l]
         let width = c.qSize + c.kvSize, normed = c.heads + c.kvHeads, hd = c.headDim
         let dp = SendablePointer(dQKV), xp = SendablePointer(s.qkRaw.pointer), rp = SendablePointer(s.qkRstd.pointer)
         let qw = SendablePointer(w.qNorm.pointer), kw = SendablePointer(w.kNorm.pointer)

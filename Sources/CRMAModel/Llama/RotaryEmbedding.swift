@@ -76,6 +76,23 @@ public struct RotaryEmbedding: Sendable {
         }
     }
 
+    /// Rotates the q and k heads of a fused `[rows × qkvSize]` activation in place, each row by its own
+    /// position (`positions[r]`, rows = `positions.count`), rows split across the cores.
+    public func applyToQK(_ qkv: UnsafeMutablePointer<Float>, config c: LlamaConfig, positions: [Int32]) {
+        let p = SendablePointer(qkv)
+        let stride = c.qkvSize, qSize = c.qSize, heads = c.heads, kvHeads = c.kvHeads
+        positions.withUnsafeBufferPointer { pos in
+            let pp = SendablePointer(UnsafeMutablePointer(mutating: pos.baseAddress!))
+            Parallel.rows(pos.count) { r in
+                for row in r {
+                    let base = p.p + row * stride, position = Int(pp.p[row])
+                    apply(base, rows: 1, stride: stride, heads: heads, firstPosition: position)
+                    apply(base + qSize, rows: 1, stride: stride, heads: kvHeads, firstPosition: position)
+                }
+            }
+        }
+    }
+
     /// Rotates `heads` heads of each row by that row's own position (`positions[r]`), in place;
     /// `inverse` rotates back (the backward pass of the rotation).
     public func apply(
