@@ -12,7 +12,10 @@
 # unless CRMA_BENCH is set. A part already running (its lock held by another start) is skipped.
 #
 # The parts, in the order they start: the claims first (naive, frozen, crma, crma-identity on seed 0),
-# then replay, ewc, lwf and olora on seed 0, then seeds 42 and 1234 of the first four.
+# then replay, ewc, lwf and olora on seed 0, then seeds 42 and 1234 of the first four. CRMA_PARTS replaces that
+# list ("strategy:seed" words), e.g. the model-size runs of issue 27:
+#   CRMA_BENCH_FLAGS="--quick --model models/gemma-3-270m-q4_k_m.gguf" \
+#   CRMA_PARTS="naive:0 frozen:0 crma:0 crma-identity:0 naive:42 …" scripts/results/forgetting-matrix.sh var/scale/270m 1
 set -uo pipefail
 out=${1:?usage: forgetting-matrix.sh OUT [WORKERS]}
 workers=${2:-2}
@@ -22,6 +25,7 @@ mkdir -p "$out/parts"
 parts=""
 for s in naive frozen crma crma-identity replay ewc lwf olora; do parts="$parts $s:0"; done
 for seed in 42 1234; do for s in naive frozen crma crma-identity; do parts="$parts $s:$seed"; done; done
+parts=${CRMA_PARTS:-$parts}
 
 run_part() {
     local strategy=${1%%:*} seed=${1##*:}
