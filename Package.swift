@@ -77,19 +77,19 @@ let package = Package(
         // monitor: loss matrix, forgetting metrics, bootstrap intervals, the gate (pure decisions)
         .target(
             name: "CRMAMonitor",
-            dependencies: ["CRMAModel", "CRMANumerics"],
+            dependencies: ["CRMAModel", "CRMANumerics", "CRMAWire"],
             swiftSettings: upcoming
         ),
         // continual: the strategies and the update pipeline (train → score → matrix)
         .target(
             name: "CRMAContinual",
-            dependencies: ["CRMATraining", "CRMAAdapters", "CRMAModel", "CRMAMonitor", "CRMANumerics"],
+            dependencies: ["CRMATraining", "CRMAAdapters", "CRMAModel", "CRMAMonitor", "CRMANumerics", "CRMAWire"],
             swiftSettings: upcoming
         ),
         // the forgetting benchmark's runs, results files and report (only crma-bench and tests link it)
         .target(
             name: "CRMABenchmark",
-            dependencies: ["CRMAContinual", "CRMATraining", "CRMAAdapters", "CRMAModel", "CRMAMonitor"],
+            dependencies: ["CRMAContinual", "CRMATraining", "CRMAAdapters", "CRMAModel", "CRMAMonitor", "CRMAWire"],
             swiftSettings: upcoming
         ),
         // wire: the Codable types the control API sends and crmactl reads (no dependencies, so crmactl stays light)
@@ -100,6 +100,7 @@ let package = Package(
             dependencies: [
                 "CRMAContinual", "CRMATraining", "CRMAAdapters", "CRMAModel", "CRMAMonitor", "CRMAWire", "CSystemd",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -187,24 +188,36 @@ let package = Package(
         ),
         .testTarget(
             name: "CRMAMonitorTests",
-            dependencies: ["CRMAMonitor", "CRMAModel", "CRMAAdapters", "CRMANumerics", "CRMATestSupport"],
+            dependencies: ["CRMAMonitor", "CRMAModel", "CRMAAdapters", "CRMANumerics", "CRMATestSupport", "CRMAWire"],
             swiftSettings: upcoming
         ),
         .testTarget(
             name: "CRMAContinualTests",
             dependencies: [
                 "CRMAContinual", "CRMABenchmark", "CRMATraining", "CRMAAdapters", "CRMAModel", "CRMAMonitor", "CRMANumerics",
-                "CRMATestSupport",
+                "CRMATestSupport", "CRMAWire",
             ],
             swiftSettings: upcoming
         ),
         .testTarget(
             name: "CRMADaemonTests",
             dependencies: [
-                "CRMADaemon", "CRMAContinual", "CRMATraining", "CRMAAdapters", "CRMAModel", "CRMAWire", "CRMATestSupport",
+                "CRMADaemon", "CRMAContinual", "CRMABenchmark", "CRMATraining", "CRMAAdapters", "CRMAModel", "CRMAMonitor",
+                "CRMAWire", "CRMATestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "CRMAControlTests",
+            dependencies: [
+                "CRMAControl", "CRMADaemon", "CRMAContinual", "CRMAModel", "CRMAWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming
         ),

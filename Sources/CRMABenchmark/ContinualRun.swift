@@ -1,3 +1,4 @@
+import CRMAContinual
 import CRMAAdapters
 import CRMAModel
 import CRMAMonitor
@@ -92,7 +93,7 @@ public struct ContinualRun {
             let d = domains[k]
             let job = DomainUpdate.Job(
                 domain: d, earlier: ledger.learnedDomains(domains, strategy: config.strategy),
-                replayRows: ledger.replayUpdates.flatMap { domains[$0].train }, seed: Self.seed(config.seed, update: k))
+                replayRows: ledger.replayRows(k, domains), seed: Self.seed(config.seed, update: k))
             let outcome = try update.train(job, parent: state) { event in
                 if case .step(let report, _, _) = event { onStep?(d.name, report) }
                 return .more

@@ -18,10 +18,9 @@ public struct ForgettingBenchmark {
         public var holdoutRows = 24
         public var seqLen = 256
         public var config = ContinualConfig()
-        /// General benchmark sizes (0 skips a benchmark).
-        public var generalDocuments = 8
-        public var multipleChoiceItems = 100
-        public var probeDocuments = 4
+        /// The general benchmarks: what the gate judges every update on (crmad's own settings type and
+        /// defaults), and what is reported for the substrate after the last update.
+        public var general = GeneralGateSettings()
         /// Also run each strategy gated: rolled-back updates dropped, as crmad does (`<strategy>+gate`).
         public var gated = false
         /// Run the ungated runs (false with `gated`: only the gated ones, to finish a run whose ungated
@@ -76,12 +75,18 @@ public struct ForgettingBenchmark {
         }
     }
 
-    /// Reads `dir/general.jsonl` and the multiple-choice tasks `dir/{hellaswag,piqa,winogrande}.jsonl`
-    /// when present (ARC is not among them: the science task domain trains on it).
+    /// Reads `dir/general.jsonl` and the multiple-choice tasks of ``GeneralGateSettings/tasks`` when
+    /// present, in the sizes of `settings.general`.
     public func loadGeneral(_ dir: String) throws -> GeneralSuite {
-        try GeneralSuite.load(
-            dir, documents: settings.generalDocuments, probes: settings.probeDocuments,
-            tasks: ["hellaswag", "piqa", "winogrande"], items: settings.multipleChoiceItems)
+        try settings.general.loadSuite(dir)
+    }
+
+    /// What the gate judges on the general benchmarks: the whole suite (bits per byte, multiple-choice
+    /// accuracy, KL on the probes) against the base model's `base` scores, with crmad's limits — the check
+    /// crmad builds (``GeneralCheck/init(gating:lm:context:limits:base:)``); nil without a suite.
+    func gateCheck(_ general: GeneralSuite, base: [String: Double]) -> GeneralCheck? {
+        general.isEmpty
+            ? nil : GeneralCheck(gating: general, lm: lm, context: settings.seqLen, limits: settings.general.limits, base: base)
     }
 
     func generalScores(_ hooks: (any LlamaAdapterHooks)?, _ g: GeneralSuite) -> [String: Double] {
@@ -106,12 +111,7 @@ public struct ForgettingBenchmark {
         let answers = answers.isEmpty ? Array(repeating: [], count: domains.count) : answers
         let baseCorrect = answers.map { AnswerAccuracy.correct($0, model: lm.model, hooks: nil) }
         let scoring = Scoring(answers: answers, baseCorrect: baseCorrect)
-        // The gate judges bits per byte on general text, as crmad does by default.
-        let gateSuite = GeneralSuite(documents: general.documents)
-        let gateCheck =
-            gateSuite.isEmpty
-            ? nil
-            : GeneralCheck(suite: gateSuite, tokenizer: lm.tokenizer, context: settings.seqLen, base: base)
+        let gateCheck = gateCheck(general, base: base)
         let checkpoints = settings.checkpointDirectory.map { RunCheckpoints(directory: $0, key: settings.checkpointKey) }
         var results: [StrategyResult] = []
         for seed in settings.seeds {

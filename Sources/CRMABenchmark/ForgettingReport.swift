@@ -1,5 +1,6 @@
 import CRMAContinual
 import CRMAMonitor
+import CRMAWire
 import Foundation
 
 /// The results of one strategy and seed in the forgetting benchmark.
@@ -77,7 +78,7 @@ public enum ForgettingReport {
         let T = domains.count - 1
         var md = "# Forgetting benchmark\n\nCommand: `\(command)`\n\n"
         md +=
-            "Seeds: \(Set(results.map(\.seed)).sorted().map(String.init).joined(separator: ", ")). Drift is crma.md §7's drift vs learn time, "
+            "Seeds: \(Set(results.map(\.seed)).sorted().map(String.init).joined(separator: ", ")). Drift is the drift vs learn time of docs/architecture.md#metrics, "
         md +=
             "100 · (L[T][j] − L[j][j]) / L[j][j], after the last update T; positive = forgetting. Mean ± sample std over seeds; "
         md += "absolute holdout losses (nats/token) in brackets: at learn time → after the last update.\n\n"
@@ -118,7 +119,7 @@ public enum ForgettingReport {
         }
         if strategies.contains("frozen") {
             md +=
-                "\n## Advantage over frozen (crma.md §7, %, positive = earlier domains score better than with frozen)\n\n"
+                "\n## Advantage over frozen (docs/architecture.md#metrics, %, positive = earlier domains score better than with frozen)\n\n"
             for s in strategies where s != "frozen" && s != "frozen+gate" {
                 md += "- \(s): \(pm(advantageOverFrozen(s, results)))\n"
             }
@@ -176,7 +177,7 @@ public enum ForgettingReport {
             return a[k][j]
         }
         var md = "\n## Answer accuracy of each earlier domain: change from learn time to after the last update (points)\n\n"
-        md += "Exact match of the greedy answer on the holdout (crma.md §7's accuracy drop is the negative of this). "
+        md += "Exact match of the greedy answer on the holdout (the accuracy drop of docs/architecture.md#metrics is the negative of this). "
         md += "Mean ± sample std over seeds; accuracy at learn time → after the last update in brackets.\n\n"
         md += "| domain | " + strategies.joined(separator: " | ") + " |\n|---|"
         md += String(repeating: "---|", count: strategies.count) + "\n"
@@ -288,17 +289,8 @@ public enum ForgettingReport {
         return md
     }
 
-    /// One gate reason in words.
-    public static func describe(_ r: GateReason) -> String {
-        switch r.severity {
-        case .notLearned: String(format: "%@ did not learn (%.4f, base %.4f)", r.metric, r.value, r.reference)
-        case .nonFinite: "\(r.metric) is not finite (\(r.value))"
-        default:
-            String(
-                format: "%@ %+.2f%% (%.4f vs %.4f, %@ threshold %.1f%%)", r.metric, r.degradationPercent, r.value,
-                r.reference, r.severity.rawValue, r.thresholdPercent)
-        }
-    }
+    /// One gate reason in words (the sentence crmad's alerts use).
+    public static func describe(_ r: GateReason) -> String { GateReasonRecord(r).sentence }
 
     /// Each seed's bootstrap 95% interval (over holdout rows) of each earlier domain's drift after the last
     /// update: whether a drift is larger than the holdout's own sampling noise.

@@ -26,7 +26,7 @@ extension ForgettingReport {
     static func summaryTable(_ results: [StrategyResult], strategies: [String], domains: [String]) -> String {
         let T = domains.count - 1
         guard T > 0 else { return "" }
-        var md = "\n## Every metric after the last update (crma.md §7; mean ± sample std over seeds)\n\n"
+        var md = "\n## Every metric after the last update (docs/architecture.md#metrics; mean ± sample std over seeds)\n\n"
         md += "Average drift and BWT are relative (%); the loss change and Chaudhry forgetting are absolute (nats/token, "
         md += "mean over the earlier domains); the accuracy drop is in points (positive = fewer right answers than at "
         md += "learn time), its mean over the earlier domains and its worst domain.\n\n"

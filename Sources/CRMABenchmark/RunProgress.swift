@@ -1,3 +1,4 @@
+import CRMAContinual
 import CRMAModel
 import CRMAMonitor
 import CRMATraining
@@ -30,8 +31,6 @@ public struct RunProgress {
         }
         /// The domains the state holds, in the order learned.
         public var learned: [Learned] = []
-        /// The updates whose training rows replay draws from, in order.
-        public var replayUpdates: [Int] = []
         public var matrix = LossMatrix()
         /// `perRow[k][j]`: per-row holdout losses of domain j after update k.
         public var perRow: [[[DocumentLoss]]] = []
@@ -53,7 +52,14 @@ public struct RunProgress {
         mutating func accept(_ k: Int, reference: Double, domains: [DomainData]) {
             learned.removeAll { domains[$0.update].name == domains[k].name }
             learned.append(Learned(update: k, reference: reference))
-            replayUpdates.append(k)
+        }
+
+        /// replay: the training rows update `k` draws from, as crmad chooses them
+        /// (``DomainUpdate/replaySources(learned:learning:)``), in the order learned.
+        func replayRows(_ k: Int, _ domains: [DomainData]) -> [PackedRow] {
+            let sources = Set(
+                DomainUpdate.replaySources(learned: learned.map { domains[$0.update].name }, learning: domains[k].name))
+            return learned.filter { sources.contains(domains[$0.update].name) }.flatMap { domains[$0.update].train }
         }
     }
 }

@@ -60,6 +60,19 @@ public struct DomainRouter: Sendable {
             ? RoutingClassifier(examples: classes) : nil
     }
 
+    /// The router among `domains` of a learned state, from the routing centroids and examples the state
+    /// kept for them, with `general` examples (``RoutingCentroid/generalExamples(model:tokenizer:documents:)``)
+    /// as the "no domain" class: how crmad's `model: "crma"` and `crma-bench route` build it.
+    public init(
+        learned state: LearnedState, domains: Set<String>, model: LlamaModel, general: [Float],
+        method: Method = .classifier, minimumSimilarity: Float = DomainRouter.defaultMinimumSimilarity
+    ) {
+        self.init(
+            model: model, centroids: state.routing.filter { domains.contains($0.key) },
+            examples: state.routingExamples.filter { domains.contains($0.key) }, general: general, method: method,
+            minimumSimilarity: minimumSimilarity)
+    }
+
     /// How this router decides.
     public var method: Method { classifier == nil ? .centroid : .classifier }
 

@@ -325,3 +325,12 @@ public enum UpdateError: Error, Equatable, CustomStringConvertible {
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }
+
+extension DomainUpdate {
+    /// The domains whose training rows replay draws from when `learning` is learned on a state that holds
+    /// `learned`: every one but `learning` itself (its own rows are the job's training data). crmad and the
+    /// benchmark both take replay's sources from here, each in its own order.
+    public static func replaySources(learned: [String], learning: String) -> [String] {
+        learned.filter { $0 != learning }
+    }
+}

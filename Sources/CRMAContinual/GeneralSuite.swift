@@ -1,6 +1,7 @@
 import CRMAModel
 import CRMAMonitor
 import CRMATraining
+import CRMAWire
 import Foundation
 
 /// The general baseline benchmarks an update is judged on besides the domains (crma.md §6–7): bits per
@@ -76,20 +77,20 @@ public struct GeneralSuite: Sendable {
             guard let value = scores[name] else { return nil }
             if name == "probe_kl_base_current" {
                 return MonitoredMetric(
-                    name: "general:\(name)", kind: .benchmark, value: value, reference: 0, absoluteThresholds: limits.kl)
+                    name: .general(score: name), kind: .benchmark, value: value, reference: 0, absoluteThresholds: limits.kl)
             }
             guard let reference = base[name], name != "probe_top1_agreement" else {
                 // Reported only, but a score that is not finite still stops the update.
                 return value.isFinite
                     ? nil
-                    : MonitoredMetric(name: "general:\(name)", kind: .benchmark, value: value, reference: 1)
+                    : MonitoredMetric(name: .general(score: name), kind: .benchmark, value: value, reference: 1)
             }
             if name.hasSuffix("_acc") || name.hasSuffix("_acc_norm") {
                 return MonitoredMetric(
-                    name: "general:\(name)", kind: .benchmark, value: 100 * value, reference: 100 * reference,
+                    name: .general(score: name), kind: .benchmark, value: 100 * value, reference: 100 * reference,
                     lowerIsBetter: false, absoluteThresholds: limits.accuracyPoints)
             }
-            return MonitoredMetric(name: "general:\(name)", kind: .benchmark, value: value, reference: reference)
+            return MonitoredMetric(name: .general(score: name), kind: .benchmark, value: value, reference: reference)
         }
     }
 }

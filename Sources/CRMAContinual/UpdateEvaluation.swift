@@ -2,6 +2,7 @@ import CRMAAdapters
 import CRMAModel
 import CRMAMonitor
 import CRMATraining
+import CRMAWire
 
 /// A holdout's token-mean loss and its per-row sums (for bootstrap intervals).
 public struct HoldoutScore: Sendable, Equatable, Codable {
@@ -54,10 +55,6 @@ public struct UpdateEvaluation: Sendable {
 }
 
 extension DomainUpdate {
-    /// The metric name of a domain's holdout, and of a re-learned domain's previous rows.
-    public static func holdoutMetric(_ domain: String) -> String { "holdout:\(domain)" }
-    public static func previousRowsMetric(_ domain: String) -> String { "holdout:\(domain):previous" }
-
     /// Scores `candidate` on every earlier domain's pinned rows (with the adapters of the strategy it was
     /// learned with), on the new domain and, when given, on the general benchmarks; asks the gate.
     /// `newDomainBaseLoss`: the base model's loss on the new domain's holdout when already known.
@@ -76,11 +73,11 @@ extension DomainUpdate {
             if e.name == domain {
                 previous = s
                 metrics.append(
-                    MonitoredMetric(name: Self.previousRowsMetric(e.name), kind: .domain, value: s.mean, reference: e.reference))
+                    MonitoredMetric(name: .previousRows(domain: e.name), kind: .domain, value: s.mean, reference: e.reference))
             } else {
                 earlier[e.name] = s
                 metrics.append(
-                    MonitoredMetric(name: Self.holdoutMetric(e.name), kind: .domain, value: s.mean, reference: e.reference))
+                    MonitoredMetric(name: .holdout(domain: e.name), kind: .domain, value: s.mean, reference: e.reference))
             }
         }
         let new = score(candidate.adapters(scoring: domain, learnedWith: config.strategy), job.domain.holdout)
@@ -101,7 +98,8 @@ extension DomainUpdate {
             general: generalScores, metrics: metrics, decision: decision)
     }
 
-    func score(_ adapters: AdapterSet, _ rows: [PackedRow]) -> HoldoutScore {
+    /// The holdout score of `rows` under `adapters` (token-mean loss and per-row sums).
+    public func score(_ adapters: AdapterSet, _ rows: [PackedRow]) -> HoldoutScore {
         let s = HoldoutScorer.score(model: model, adapters: adapters, rows: rows)
         return HoldoutScore(mean: s.mean, perRow: s.perRow)
     }

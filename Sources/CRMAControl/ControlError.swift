@@ -1,3 +1,4 @@
+import CRMAContinual
 import CRMADaemon
 import CRMAWire
 import Hummingbird
@@ -62,64 +63,38 @@ public enum ControlError: Error, Equatable {
     var response: Response { Self.response(status: status, code: code, message: message) }
 }
 
-/// Turns every error — ours, Hummingbird's (404, 413, decoding) and the daemon's — into the JSON shape.
-struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
-        -> Response
-    {
-        do {
-            return try await next(request, context)
-        } catch let e as ControlError {
-            return e.response
-        } catch let e as ModelQueueError {
+extension ControlError {
+    /// The one mapping from what the daemon throws to the API's errors: what does not exist is 404, a
+    /// state that forbids the request is 409, a request the daemon cannot serve now is 503 or 429, a
+    /// request that can never work is 400. Nil for errors that are not the daemon's (a 500).
+    init?(daemon error: any Error) {
+        switch error {
+        case let e as ControlError: self = e
+        case let e as RegistryError:
             switch e {
-            case .full: return ControlError.tooManyRequests("\(e)").response
-            case .deadline: return ControlError.unavailable("\(e)").response
+            case .noSuchJob, .noSuchVersion: self = .notFound("\(e)")
+            case .notAccepted: self = .conflict("\(e)")
             }
-        } catch let e as InferencePlan.Refusal {
+        case let e as JobControlError:
             switch e {
-            case .badRequest: return ControlError.badRequest("\(e)").response
-            case .unknownModel: return ControlError.notFound("\(e)").response
+            case .noSuchDomain: self = .notFound("\(e)")
+            case .alreadyFinished, .evaluating, .movedMeanwhile: self = .conflict("\(e)")
             }
-        } catch let e as ActiveVersionError {
-            return ControlError.unavailable("\(e)").response
-        } catch let e as HTTPError {
-            let code =
-                switch e.status {
-                case .notFound: "not_found"
-                case .contentTooLarge: "too_large"
-                case .methodNotAllowed: "method_not_allowed"
-                default: "bad_request"
-                }
-            let message = e.body ?? (e.status == .notFound ? "no such endpoint \(request.method) \(request.uri.path); see `crmactl --help`" : "\(e.status)")
-            return ControlError.response(status: e.status, code: code, message: message)
-        } catch is NIOTooManyBytesError {
-            return ControlError.response(
-                status: .contentTooLarge, code: "too_large",
-                message: "the request body is over \(context.maxUploadSize) bytes")
-        } catch let e as DecodingError {
-            return ControlError.response(status: .badRequest, code: "bad_request", message: "the JSON body is not valid: \(e)")
-        } catch {
-            return ControlError.response(status: .internalServerError, code: "internal", message: "\(error)")
+        case let e as UpdateError: self = .badRequest("\(e)")
+        case let e as VersionExport.Failure:
+            if case .notLearned = e { self = .notFound("\(e)") } else { self = .badRequest("\(e)") }
+        case let e as ModelQueueError:
+            switch e {
+            case .full: self = .tooManyRequests("\(e)")
+            case .deadline: self = .unavailable("\(e)")
+            }
+        case let e as InferencePlan.Refusal:
+            switch e {
+            case .badRequest: self = .badRequest("\(e)")
+            case .unknownModel: self = .notFound("\(e)")
+            }
+        case let e as ActiveVersionError: self = .unavailable("\(e)")
+        default: return nil
         }
-    }
-}
-
-/// The TCP listener's gate: `Authorization: Bearer <token>`, compared in constant time; 401 otherwise.
-struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
-    let token: [UInt8]
-
-    init(token: String) { self.token = Array(token.utf8) }
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
-        -> Response
-    {
-        let given = request.headers[.authorization].map { Array($0.utf8) } ?? []
-        let expected = Array("Bearer ".utf8) + token
-        var diff = UInt8(given.count == expected.count ? 0 : 1)
-        for i in 0..<expected.count { diff |= expected[i] ^ (i < given.count ? given[i] : 0) }
-        guard diff == 0 else { throw ControlError.unauthorized }
-        return try await next(request, context)
     }
 }

@@ -11,26 +11,55 @@ import NIOCore
 /// SQLite and the daemon's status; model work (generate, score) runs on the worker between steps;
 /// mutating calls are authorised from the peer's credentials.
 public struct ControlServer: Sendable {
-    public let daemon: Daemon
+    /// What the server needs of the configuration: where it listens and who may change state.
+    public struct Settings: Sendable {
+        public var socket: String
+        public var socketMode: Int
+        public var idleTimeoutSeconds: Double
+        public var allowedUIDs: [UInt32]
+        public var allowedGIDs: [UInt32]
+
+        public init(socket: String, socketMode: Int, idleTimeoutSeconds: Double, allowedUIDs: [UInt32], allowedGIDs: [UInt32]) {
+            self.socket = socket
+            self.socketMode = socketMode
+            self.idleTimeoutSeconds = idleTimeoutSeconds
+            self.allowedUIDs = allowedUIDs
+            self.allowedGIDs = allowedGIDs
+        }
+
+        public init(config: DaemonConfig) {
+            self.init(
+                socket: config.paths.socket, socketMode: config.control.socketMode,
+                idleTimeoutSeconds: config.control.idleTimeoutSeconds, allowedUIDs: config.control.allowedUIDs,
+                allowedGIDs: config.control.allowedGIDs)
+        }
+    }
+
+    public let api: any ControlAPI
+    public let settings: Settings
     public let logger: Logger
     /// The metrics backend's exposition (Prometheus text), which GET /metrics shows after sampling the
     /// daemon's state into `DaemonMetrics.shared`; crmad bootstraps the backend.
     public let metricsExposition: @Sendable () -> [UInt8]
 
-    public init(daemon: Daemon, logger: Logger, metricsExposition: @escaping @Sendable () -> [UInt8] = { [] }) {
-        self.daemon = daemon
+    public init(
+        api: any ControlAPI, settings: Settings, logger: Logger,
+        metricsExposition: @escaping @Sendable () -> [UInt8] = { [] }
+    ) {
+        self.api = api
+        self.settings = settings
         self.logger = logger
         self.metricsExposition = metricsExposition
     }
 
     /// The application, bound to the configured socket; `onRunning` fires once it accepts connections.
     public func application(onRunning: @escaping @Sendable () async -> Void = {}) throws -> some ApplicationProtocol {
-        let path = daemon.config.paths.socket
+        let path = settings.socket
         try Self.prepareSocketPath(path)
-        let mode = mode_t(daemon.config.control.socketMode)
+        let mode = mode_t(settings.socketMode)
         return Application(
             router: router(),
-            server: .http1(configuration: Self.http1(idleTimeoutSeconds: daemon.config.control.idleTimeoutSeconds)),
+            server: .http1(configuration: Self.http1(idleTimeoutSeconds: settings.idleTimeoutSeconds)),
             configuration: .init(address: .unixDomainSocket(path: path), serverName: "crmad"),
             onServerRunning: { _ in
                 chmod(path, mode)
@@ -47,10 +76,10 @@ public struct ControlServer: Sendable {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ErrorMiddleware<BasicRequestContext>())
         router.add(middleware: BearerTokenMiddleware(token: token))
-        InferenceRoutes.add(to: router.group("v1"), daemon: daemon)
+        InferenceRoutes.add(to: router.group("v1"), api: api)
         return Application(
             router: router,
-            server: .http1(configuration: Self.http1(idleTimeoutSeconds: daemon.config.control.idleTimeoutSeconds)),
+            server: .http1(configuration: Self.http1(idleTimeoutSeconds: settings.idleTimeoutSeconds)),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "crmad"),
             onServerRunning: { _ in await onRunning() },
             logger: logger)
@@ -80,24 +109,25 @@ public struct ControlServer: Sendable {
     func router() -> Router<ControlContext> {
         let router = Router(context: ControlContext.self)
         router.add(middleware: ErrorMiddleware<ControlContext>())
-        let d = daemon
+        let d = api
+        let settings = self.settings
         let exposition = metricsExposition
         let v1 = router.group("v1")
         v1.get("status") { _, _ in try Self.json(d.status()) }
-        v1.get("domains") { _, _ in try Self.json(d.registry.domains()) }
-        v1.get("versions") { _, _ in try Self.json(d.registry.versions()) }
+        v1.get("domains") { _, _ in try Self.json(d.domains()) }
+        v1.get("versions") { _, _ in try Self.json(d.versions()) }
         v1.get("versions/:id") { _, ctx in
             let id = try Self.id(ctx)
-            guard let v = try d.registry.version(id) else { throw ControlError.notFound("no version \(id)") }
+            guard let v = try d.version(id) else { throw ControlError.notFound("no version \(id)") }
             return try Self.json(v)
         }
         v1.get("alerts") { req, _ in
-            try Self.json(d.registry.alerts(limit: req.uri.queryParameters.get("limit", as: Int.self) ?? 100))
+            try Self.json(d.alerts(limit: req.uri.queryParameters.get("limit", as: Int.self) ?? 100))
         }
         v1.get("jobs") { req, _ in
-            try Self.json(d.registry.jobs(limit: req.uri.queryParameters.get("limit", as: Int.self) ?? 100))
+            try Self.json(d.jobs(limit: req.uri.queryParameters.get("limit", as: Int.self) ?? 100))
         }
-        v1.get("matrix") { _, _ in try Self.json(LossMatrixView.build(d.registry.versions())) }
+        v1.get("matrix") { _, _ in try Self.json(LossMatrixView.build(d.versions())) }
         v1.get("events") { _, _ in
             let stream = d.subscribe()
             let body = ResponseBody(
@@ -118,81 +148,55 @@ public struct ControlServer: Sendable {
         v1.post("rollback") { req, ctx in
             try await authorise(ctx)
             let r = try await req.decode(as: RollbackRequest.self, context: ctx)
-            do { try d.rollback(to: r.version) } catch let e as RegistryError {
-                throw e == .noSuchVersion(r.version) ? ControlError.notFound("\(e)") : ControlError.conflict("\(e)")
-            }
+            try d.rollback(to: r.version)
             return try Self.json(d.status())
         }
         v1.post("retry") { req, ctx in
             try await authorise(ctx)
             let r = try await req.decode(as: RetryRequest.self, context: ctx)
-            let name = r.strategy ?? d.config.training.strategy.rawValue
+            let name = r.strategy ?? d.defaultStrategy.rawValue
             guard let s = Strategy(rawValue: name) else {
                 throw ControlError.badRequest(
                     "unknown strategy \(name); use one of \(Strategy.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            do {
-                let id = try d.retry(domain: r.domain, strategy: s)
-                return try Self.json(RetryResponse(job: id))
-            } catch let e as JobControlError {
-                throw ControlError.notFound("\(e)")
-            } catch let e as UpdateError {
-                throw ControlError.badRequest("\(e)")
-            }
+            return try Self.json(RetryResponse(job: try d.retry(domain: r.domain, strategy: s)))
         }
         v1.post("jobs/:id/cancel") { _, ctx in
             try await authorise(ctx)
             let id = try Self.id(ctx)
-            do {
-                let state = try d.cancel(job: id)
-                return try Self.json(CancelResponse(job: "\(id)", state: state == .cancelled ? "cancelled" : "cancelling"))
-            } catch let e as RegistryError {
-                throw ControlError.notFound("\(e)")
-            } catch let e as JobControlError {
-                throw ControlError.conflict("\(e)")
-            }
+            let state = try d.cancel(job: id)
+            return try Self.json(CancelResponse(job: "\(id)", state: state == .cancelled ? "cancelled" : "cancelling"))
         }
         v1.post("generate") { req, ctx in
             let r = try await req.decode(as: GenerateRequest.self, context: ctx)
             let n = r.maxTokens ?? 32
             guard (1...128).contains(n) else { throw ControlError.badRequest("max_tokens must be 1...128") }
             guard !r.prompt.isEmpty else { throw ControlError.badRequest("prompt is empty") }
-            let g = try await d.withModel { lm, a in ModelQueries.generate(lm, adapters: a, prompt: r.prompt, maxTokens: n) }
-            return try Self.json(g)
+            return try Self.json(try await d.generate(r, maxTokens: n))
         }
-        InferenceRoutes.add(to: v1, daemon: d)
+        InferenceRoutes.add(to: v1, api: d)
         v1.post("score") { req, ctx in
             let r = try await req.decode(as: ScoreRequest.self, context: ctx)
-            let s = try await d.withModel { lm, a in ModelQueries.score(lm, adapters: a, text: r.text, maxTokens: 1024) }
-            guard let s else { throw ControlError.badRequest("the text needs at least two tokens") }
+            guard let s = try await d.score(r.text) else { throw ControlError.badRequest("the text needs at least two tokens") }
             return try Self.json(s)
         }
         v1.post("export") { req, ctx in
             // The learned weights leave the machine here: the same permission as the calls that change state.
             try await authorise(ctx)
             let r = try await req.decode(as: ExportRequest.self, context: ctx)
-            do {
-                return try Self.json(try await d.export(r))
-            } catch let e as RegistryError {
-                throw ControlError.notFound("\(e)")
-            } catch let e as VersionExport.Failure {
-                if case .notLearned = e { throw ControlError.notFound("\(e)") }
-                throw ControlError.badRequest("\(e)")
-            }
+            return try Self.json(try await d.export(r))
         }
         router.get("metrics") { _, _ in
-            let rejected = (try? FileManager.default.contentsOfDirectory(atPath: d.ingestor.rejectedDirectory))?
-                .filter { !$0.hasSuffix(".error.json") }.count ?? 0
             let text = DaemonMetrics.shared.page(
-                status: d.status(), versions: try d.registry.versions(), rejectedFiles: rejected, emit: exposition)
+                status: d.status(), versions: try d.versions(), rejectedFiles: d.rejectedFileCount(), emit: exposition)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         @Sendable func authorise(_ ctx: ControlContext) async throws {
             let peer = try await PeerCredentials.of(ctx.channel)
-            let c = d.config.control
-            guard peer.mayMutate(daemonUID: getuid(), allowedUIDs: c.allowedUIDs, allowedGIDs: c.allowedGIDs) else {
+            guard peer.mayMutate(daemonUID: getuid(), allowedUIDs: settings.allowedUIDs, allowedGIDs: settings.allowedGIDs)
+            else {
                 throw ControlError.forbidden(uid: peer.uid)
             }
         }

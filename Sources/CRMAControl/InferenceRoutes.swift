@@ -9,30 +9,26 @@ import NIOCore
 /// `POST /v1/completions` (streamed as server-sent events with `"stream": true`) — on the control socket
 /// and, when configured, the TCP listener. Nothing here changes state.
 enum InferenceRoutes {
-    static func add<Context: RequestContext>(to v1: RouterGroup<Context>, daemon d: Daemon) {
+    static func add<Context: RequestContext>(to v1: RouterGroup<Context>, api d: any ControlAPI) {
         v1.get("models") { _, _ in
             let created = Int(d.started.timeIntervalSince1970)
             return try ControlServer.json(ModelList(data: try d.servedModels().map { .init(id: $0, created: created) }))
         }
         v1.post("chat/completions") { req, ctx in
             let r = try await req.decode(as: ChatCompletionRequest.self, context: ctx)
-            let plan = try InferencePlan.chat(
-                r, tokenizer: d.lm.tokenizer, generator: Generator(d.lm),
-                maxTokensLimit: d.config.control.maxCompletionTokens, contextLength: d.lm.model.config.contextLength)
+            let plan = try d.plan(r)
             return try await respond(plan, daemon: d, kind: .chat)
         }
         v1.post("completions") { req, ctx in
             let r = try await req.decode(as: CompletionRequest.self, context: ctx)
-            let plan = try InferencePlan.completion(
-                r, tokenizer: d.lm.tokenizer, maxTokensLimit: d.config.control.maxCompletionTokens,
-                contextLength: d.lm.model.config.contextLength)
+            let plan = try d.plan(r)
             return try await respond(plan, daemon: d, kind: .text)
         }
     }
 
     enum Kind { case chat, text }
 
-    static func respond(_ plan: InferencePlan, daemon d: Daemon, kind: Kind) async throws -> Response {
+    static func respond(_ plan: InferencePlan, daemon d: any ControlAPI, kind: Kind) async throws -> Response {
         let known = try d.servedModels()
         guard known.contains(plan.model) else { throw InferencePlan.Refusal.unknownModel(plan.model, known: known) }
         let chunks = ResponseChunks(

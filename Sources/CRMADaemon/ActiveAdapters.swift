@@ -8,7 +8,7 @@ import CRMAWire
 /// and each learned domain's the same way (the inference API's `crma:<domain>`).
 /// An adapter file that cannot be loaded is an alert and an error, never the base model.
 ///
-/// `@unchecked Sendable`: the cache is read and written only on the worker thread (``UpdateWorker`` serves
+/// `@unchecked Sendable`: the cache is read and written only on the worker thread (``JobRunner`` serves
 /// model requests there), so it needs no lock.
 final class ActiveAdapters: @unchecked Sendable {
     let registry: Registry
@@ -57,14 +57,14 @@ final class ActiveAdapters: @unchecked Sendable {
         var v = try load()
         if let r = v.router, r.minimumSimilarity == minimum { return r }
         let learned = Set(try domains())
-        let examples = v.state.routingExamples.filter { learned.contains($0.key) }
-        if generalExamples == nil, !examples.isEmpty {
+        if generalExamples == nil, v.state.routingExamples.keys.contains(where: learned.contains) {
+            // The base model's embeddings of general text: computed once, only when a classifier can use them.
             generalExamples = RoutingCentroid.generalExamples(
                 model: lm.model, tokenizer: lm.tokenizer, documents: generalDocuments)
         }
         let router = DomainRouter(
-            model: lm.model, centroids: v.state.routing.filter { learned.contains($0.key) }, examples: examples,
-            general: generalExamples ?? [], minimumSimilarity: minimum)
+            learned: v.state, domains: learned, model: lm.model, general: generalExamples ?? [],
+            minimumSimilarity: minimum)
         v.router = router
         cached = v
         return router

@@ -27,13 +27,24 @@ public struct BlobStore: Sendable {
         return hash
     }
 
+    /// The blob's bytes, checked against its name: a blob whose content no longer hashes to it (a disk
+    /// error, a hand edit) is ``BlobStoreError/corrupt(_:path:)``, never silently used.
     public func get(_ hash: String) throws -> Data {
-        try Data(contentsOf: URL(fileURLWithPath: path(hash)))
+        let data = try Data(contentsOf: URL(fileURLWithPath: path(hash)))
+        guard SHA256.hex(data) == hash else { throw BlobStoreError.corrupt(hash, path: path(hash)) }
+        return data
     }
+}
 
-    /// Whether the blob exists and its content still hashes to its name.
-    public func verify(_ hash: String) -> Bool {
-        guard let d = try? get(hash) else { return false }
-        return SHA256.hex(d) == hash
+/// Why a stored blob cannot be used.
+public enum BlobStoreError: Error, Equatable, CustomStringConvertible {
+    /// The file's content does not hash to its name.
+    case corrupt(String, path: String)
+
+    public var description: String {
+        switch self {
+        case .corrupt(let hash, let path):
+            "blob \(path) is corrupt: its content no longer has the sha256 \(hash) it was stored under"
+        }
     }
 }

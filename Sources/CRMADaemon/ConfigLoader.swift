@@ -1,4 +1,5 @@
 import CRMAContinual
+import CRMAMonitor
 import CRMAModel
 import Foundation
 
@@ -95,20 +96,20 @@ public enum ConfigLoader {
                 "check_interval", "on_breach", "holdout_rows",
             ])
             c.monitor.benchmarks = try s.string("benchmarks") ?? c.monitor.benchmarks
-            c.monitor.generalDocuments = try s.int("general_documents", in: 0...10_000) ?? c.monitor.generalDocuments
-            c.monitor.probeDocuments = try s.int("probe_documents", in: 0...10_000) ?? c.monitor.probeDocuments
-            c.monitor.multipleChoiceItems =
-                try s.int("multiple_choice_items", in: 0...100_000) ?? c.monitor.multipleChoiceItems
-            c.monitor.accuracyWarnPoints =
-                try s.double("accuracy_warn_points", in: 0...100) ?? c.monitor.accuracyWarnPoints
-            c.monitor.accuracyCriticalPoints =
-                try s.double("accuracy_critical_points", in: 0...100) ?? c.monitor.accuracyCriticalPoints
-            if c.monitor.accuracyCriticalPoints < c.monitor.accuracyWarnPoints {
+            c.monitor.general.documents = try s.int("general_documents", in: 0...10_000) ?? c.monitor.general.documents
+            c.monitor.general.probes = try s.int("probe_documents", in: 0...10_000) ?? c.monitor.general.probes
+            c.monitor.general.multipleChoiceItems =
+                try s.int("multiple_choice_items", in: 0...100_000) ?? c.monitor.general.multipleChoiceItems
+            c.monitor.general.limits.accuracyPoints.warn =
+                try s.double("accuracy_warn_points", in: 0...100) ?? c.monitor.general.limits.accuracyPoints.warn
+            c.monitor.general.limits.accuracyPoints.critical =
+                try s.double("accuracy_critical_points", in: 0...100) ?? c.monitor.general.limits.accuracyPoints.critical
+            if c.monitor.general.limits.accuracyPoints.critical < c.monitor.general.limits.accuracyPoints.warn {
                 throw s.error("accuracy_critical_points", "is below accuracy_warn_points; critical must be ≥ warn")
             }
-            c.monitor.klWarn = try s.double("kl_warn", in: 0...100) ?? c.monitor.klWarn
-            c.monitor.klCritical = try s.double("kl_critical", in: 0...100) ?? c.monitor.klCritical
-            if c.monitor.klCritical < c.monitor.klWarn {
+            c.monitor.general.limits.kl.warn = try s.double("kl_warn", in: 0...100) ?? c.monitor.general.limits.kl.warn
+            c.monitor.general.limits.kl.critical = try s.double("kl_critical", in: 0...100) ?? c.monitor.general.limits.kl.critical
+            if c.monitor.general.limits.kl.critical < c.monitor.general.limits.kl.warn {
                 throw s.error("kl_critical", "is below kl_warn; critical must be ≥ warn")
             }
             c.monitor.warnPercent = try s.double("warn_percent", in: 0...1000) ?? c.monitor.warnPercent

@@ -4,23 +4,26 @@ import CRMAModel
 import CRMAWire
 import Foundation
 import Logging
+import ServiceLifecycle
 
-/// crmad's parts, composed: the inbox (``InboxService``), the update worker (``UpdateWorker``), the event
-/// stream (``EventHub``) and the alerts (``AlertSink``) over one registry and blob store. The control API and
-/// the tests reach the daemon through it; each part runs and stops on its own (crmad's `ServiceGroup`).
+/// crmad's parts, composed over one registry and blob store: the inbox (``InboxService``), the job runner
+/// (``JobRunner``), the model-request scheduler (``ModelRequestScheduler``), the event stream (``EventHub``)
+/// and the alerts (``AlertSink``). crmad runs ``services`` in its `ServiceGroup` after ``recover()``, and so do
+/// the tests: there is one lifecycle. The control API reaches the daemon through the requests below.
 public final class Daemon: Sendable {
     public let config: DaemonConfig
-    public let registry: Registry
-    public let blobs: BlobStore
-    public let ingestor: Ingestor
-    public let lm: LanguageModel
-    public let logger: Logger
+    let registry: Registry
+    let blobs: BlobStore
+    let ingestor: Ingestor
+    let lm: LanguageModel
+    let logger: Logger
     let notifier = ServiceNotifier()
     public let started = Date()
     let events = EventHub()
     let alerts: AlertSink
     let inbox: InboxService
-    let worker: UpdateWorker
+    let runner: JobRunner
+    let scheduler: ModelRequestScheduler
 
     public init(config: DaemonConfig, lm: LanguageModel, logger: Logger) throws {
         self.config = config
@@ -32,33 +35,33 @@ public final class Daemon: Sendable {
         ingestor = try Ingestor(inbox: config.paths.inbox, registry: registry, blobs: blobs, config: config.ingest)
         alerts = AlertSink(logger: logger, registry: registry, events: events)
         let disk = DiskFullMonitor(stateDirectory: config.paths.stateDirectory, alerts: alerts, notifier: notifier)
-        let worker = UpdateWorker(
+        let general = try GeneralBaseline(config: config)
+        scheduler = ModelRequestScheduler(
+            lm: lm,
+            adapters: ActiveAdapters(
+                registry: registry, blobs: blobs, lm: lm, defaultStrategy: config.training.strategy, alerts: alerts,
+                generalDocuments: general.suite.documents),
+            capacity: config.control.maxQueuedRequests, deadline: config.control.requestDeadlineSeconds)
+        let status = StatusLine()
+        let runner = JobRunner(
             config: config, registry: registry, blobs: blobs, lm: lm, logger: logger, events: events, alerts: alerts,
-            disk: disk, notifier: notifier, general: try GeneralBaseline(config: config))
-        self.worker = worker
+            disk: disk, general: general, scheduler: scheduler, afterEachJob: { status.send() })
+        self.runner = runner
         inbox = InboxService(
             config: config, registry: registry, ingestor: ingestor, logger: logger, events: events, alerts: alerts,
-            disk: disk, jobsQueued: { worker.wake() })
+            disk: disk, jobsQueued: { runner.wake() })
+        status.daemon = self
     }
 
     // MARK: lifecycle
 
-    /// Recovery, then the inbox and the worker (what crmad's `ServiceGroup` does, for in-process use).
-    public func start() throws {
-        try recover()
-        startInbox()
-        startWorker()
-    }
+    /// The daemon's services in start order (a `ServiceGroup` stops them in reverse): the model-request
+    /// scheduler, the inbox, then the job runner — so on shutdown the runner stops first (at its next step
+    /// boundary, checkpointing), then the inbox, which ends the event streams, then the scheduler.
+    public var services: [any Service] { [scheduler, inbox, runner] }
 
-    /// Stops the worker at its next step boundary (it checkpoints), then the inbox, and ends the event streams.
-    public func stop() {
-        notifier.stopping()
-        stopWorker()
-        stopInbox()
-    }
-
-    /// Start-up recovery (before the control socket reports ready): says which interrupted jobs the worker
-    /// will resume, ingests what is already in the inbox, and opens the inbox watch.
+    /// Start-up recovery, before ``services`` run and the control socket reports ready: says which
+    /// interrupted jobs the runner will resume, ingests what is already in the inbox, and opens its watch.
     public func recover() throws {
         for job in try registry.interruptedJobs() {
             logger.notice(
@@ -67,37 +70,24 @@ public final class Daemon: Sendable {
         try inbox.scanAndWatch()
     }
 
-    /// Starts watching the inbox on its thread (after ``recover()``).
-    public func startInbox() { inbox.start() }
-
-    /// Stops watching the inbox (within half a second) and, as the last part to stop, ends the event streams
-    /// so the control server's connections close.
-    public func stopInbox() {
-        inbox.stop()
-        events.close()
-        logger.notice("stopped")
-    }
-
-    /// Starts the update worker's thread.
-    public func startWorker() { worker.start { [self] in notifier.status(summary()) } }
-
-    /// Stops the worker at its next step boundary (a training job checkpoints) and waits for it.
-    public func stopWorker() { worker.stop() }
-
     /// Called once the control socket accepts connections: recovery is done, so systemd may call us ready.
     public func socketBound() {
         notifier.ready(status: summary())
     }
 
+    /// Says STOPPING=1 to systemd (the first thing a shutdown does).
+    public func stopping() { notifier.stopping() }
+
     // MARK: the control API's requests
 
     public var paused: Bool { (try? registry.setting("paused")) == "1" }
 
-    /// Runs `body` on the worker thread with the model and the active adapters (between training steps).
-    public func withModel<T: Sendable>(_ body: @escaping @Sendable (LanguageModel, AdapterSet) throws -> T) async throws
-        -> T
-    {
-        try await worker.withModels { lm, adapters in try body(lm, try adapters.current()) }
+    /// The loss of `text` under the active version's adapters (its first 1,024 tokens), scheduled between
+    /// training steps; nil when the text has fewer than two tokens.
+    public func score(_ text: String) async throws -> ScoreResponse? {
+        try await scheduler.withModels { lm, adapters in
+            ModelQueries.score(lm, adapters: try adapters.current(), text: text, maxTokens: 1024)
+        }
     }
 
     /// Version `request.version`'s adapters as files (``VersionExport``), loaded on the worker thread between
@@ -108,7 +98,7 @@ public final class Daemon: Sendable {
         let blobs = self.blobs, strategy = config.training.strategy, base = config.model.path
         // Needs the model but not the active adapters: an active version whose adapters cannot be loaded
         // does not refuse the export of another.
-        return try await worker.withModels { lm, _ in
+        return try await scheduler.withModels { lm, _ in
             try VersionExport.response(
                 request, version: v, defaultStrategy: strategy, baseModel: base, config: lm.model.config,
                 state: { try LearnedState.load(v.adaptersHash.map(blobs.path), model: lm.model) },
@@ -120,10 +110,10 @@ public final class Daemon: Sendable {
     public func subscribe() -> AsyncStream<String> { events.subscribe() }
 
     public func status() -> DaemonStatus {
-        let p = worker.progress
+        let p = runner.progress
         let isPaused = paused
         return DaemonStatus(
-            state: worker.isStopping ? "stopping" : p?.phase ?? (isPaused ? "paused" : "idle"), paused: isPaused,
+            state: runner.isStopping ? "stopping" : p?.phase ?? (isPaused ? "paused" : "idle"), paused: isPaused,
             activeVersion: (try? registry.activeVersionID()) ?? 1, domains: (try? registry.domainNames().count) ?? 0,
             queueDepth: (try? registry.queueDepth()) ?? 0, job: p, model: lm.path,
             strategy: config.training.strategy.rawValue, uptimeSeconds: Date().timeIntervalSince(started),
@@ -139,13 +129,13 @@ public final class Daemon: Sendable {
     public func pause() throws {
         try registry.setSetting("paused", "1")
         logger.notice("queue paused")
-        worker.wake()
+        runner.wake()
     }
 
     public func resume() throws {
         try registry.setSetting("paused", "0")
         logger.notice("queue resumed")
-        worker.wake()
+        runner.wake()
     }
 
     /// Makes an earlier accepted version active again.
@@ -158,8 +148,8 @@ public final class Daemon: Sendable {
     }
 
     /// Cancels a queued job at once (returns `.cancelled`), or a training one at its next step boundary or
-    /// when its training ends (returns `.training`); an evaluating job is refused (``UpdateWorker/cancel(job:)``).
-    public func cancel(job id: Int64) throws -> JobState { try worker.cancel(job: id) }
+    /// when its training ends (returns `.training`); an evaluating job is refused (``JobRunner/cancel(job:)``).
+    public func cancel(job id: Int64) throws -> JobState { try runner.cancel(job: id) }
 
     /// Queues another update of `domain` with `strategy`.
     public func retry(domain: String, strategy: Strategy) throws -> Int64 {
@@ -167,12 +157,50 @@ public final class Daemon: Sendable {
         let id = try registry.enqueue(
             domain: domain, strategy: strategy.rawValue, totalSteps: config.training.steps,
             notBefore: Date().timeIntervalSince1970)
-        worker.wake()
+        runner.wake()
         return id
     }
 
-    /// What the pipeline would be given for `job` on `parent` (``UpdateWorker/updateInputs(job:parent:strategy:)``).
+    /// What the pipeline would be given for `job` on `parent` (``JobRunner/updateInputs(job:parent:strategy:)``).
     func updateInputs(job: JobRecord, parent: VersionRecord, strategy: Strategy) throws -> UpdateInputs {
-        try worker.updateInputs(job: job, parent: parent, strategy: strategy)
+        try runner.updateInputs(job: job, parent: parent, strategy: strategy)
+    }
+
+    // MARK: reads
+
+    public func domains() throws -> [DomainRecord] { try registry.domains() }
+    public func versions() throws -> [VersionRecord] { try registry.versions() }
+    public func version(_ id: Int64) throws -> VersionRecord? { try registry.version(id) }
+    public func alerts(limit: Int) throws -> [AlertRecord] { try registry.alerts(limit: limit) }
+    public func jobs(limit: Int) throws -> [JobRecord] { try registry.jobs(limit: limit) }
+
+    /// Files the inbox refused (waiting in `inbox/.rejected` with their explanations).
+    public func rejectedFileCount() -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: ingestor.rejectedDirectory)) ?? [])
+            .filter { !$0.hasSuffix(".error.json") }.count
+    }
+
+    /// The inference API's plans, with this daemon's tokenizer, chat template and limits.
+    public func plan(_ r: ChatCompletionRequest) throws -> InferencePlan {
+        try InferencePlan.chat(
+            r, tokenizer: lm.tokenizer, generator: Generator(lm), maxTokensLimit: config.control.maxCompletionTokens,
+            contextLength: lm.model.config.contextLength)
+    }
+
+    public func plan(_ r: CompletionRequest) throws -> InferencePlan {
+        try InferencePlan.completion(
+            r, tokenizer: lm.tokenizer, maxTokensLimit: config.control.maxCompletionTokens,
+            contextLength: lm.model.config.contextLength)
+    }
+}
+
+/// sd_notify STATUS after every job: the daemon's one-line summary. Set once, after the daemon is built.
+private final class StatusLine: @unchecked Sendable {
+    // Written once in Daemon.init before any service runs, read only afterwards.
+    weak var daemon: Daemon?
+
+    func send() {
+        guard let d = daemon else { return }
+        d.notifier.status(d.summary())
     }
 }

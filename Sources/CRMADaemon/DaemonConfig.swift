@@ -1,4 +1,5 @@
 import CRMAContinual
+import CRMAMonitor
 
 /// Everything `crmad` is configured with, one section per concern (config/crmad.toml documents each key).
 /// Defaults are the production ones; `ConfigLoader` fills this from TOML and `validate()` checks ranges.
@@ -68,19 +69,12 @@ public struct DaemonConfig: Sendable, Equatable {
         /// the KL probe set) and hellaswag/piqa/winogrande.jsonl (multiple choice); empty: none. A
         /// configured directory that does not exist is a configuration error.
         public var benchmarks = "/usr/share/crmad/benchmarks"
-        public var generalDocuments = 8
-        /// General texts (after the bits-per-byte ones) on which KL(base ‖ current) is measured.
-        public var probeDocuments = 4
-        /// Items per multiple-choice task (0: none).
-        public var multipleChoiceItems = 100
-        /// Multiple-choice accuracy drop (points) that warns, and that rolls back.
-        public var accuracyWarnPoints = 5.0
-        public var accuracyCriticalPoints = 10.0
-        /// KL(base ‖ current) on the probe set (nats per token) that warns, and that rolls back.
-        public var klWarn = 0.1
-        public var klCritical = 0.5
-        public var warnPercent = 5.0
-        public var criticalPercent = 10.0
+        /// What the gate judges on those benchmarks: texts, probes and items per task, and the limits of
+        /// accuracy (points) and KL (nats) — the same settings type the benchmark's gated runs use.
+        public var general = GeneralGateSettings()
+        /// Drift (percent) of an earlier domain or of general bits per byte that warns, and that rolls back.
+        public var warnPercent = GateThresholds().warn
+        public var criticalPercent = GateThresholds().critical
         /// Steps between stability checks on earlier holdout slices during an update (0: off).
         public var checkInterval = 0
         public var onBreach: BreachAction = .rollback

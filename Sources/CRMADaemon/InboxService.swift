@@ -1,12 +1,14 @@
 import CRMAContinual
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// The inbox: watches it (inotify, with a periodic rescan), ingests what arrives (``Ingestor``: validate,
 /// store, record) and turns the outcomes into queued jobs, debounced per domain, and alerts. Runs on its
-/// own thread, since `InboxWatcher.poll` blocks.
-final class InboxService: Sendable {
+/// own thread, since `InboxWatcher.poll` blocks. A `Service` of crmad's group, the last of the daemon's parts
+/// to stop: stopping, it ends the event streams so the control server's connections close.
+final class InboxService: Service, Sendable {
     let config: DaemonConfig
     let registry: Registry
     let ingestor: Ingestor
@@ -18,7 +20,6 @@ final class InboxService: Sendable {
     let jobsQueued: @Sendable () -> Void
     private let stopping = Atomic<Bool>(false)
     private let watcher = Mutex<InboxWatcher?>(nil)
-    private let thread = Mutex<DedicatedThread?>(nil)
 
     init(
         config: DaemonConfig, registry: Registry, ingestor: Ingestor, logger: Logger, events: EventHub,
@@ -41,16 +42,16 @@ final class InboxService: Sendable {
         watcher.withLock { $0 = w }
     }
 
-    /// Starts the thread that reads the watch opened by ``scanAndWatch()``.
-    func start() {
-        guard let w = watcher.withLock({ $0 }) else { return }
-        thread.withLock { $0 = DedicatedThread("crmad-inbox") { [self] in watch(w) } }
-    }
-
-    /// Stops watching (within half a second) and waits for the thread.
-    func stop() {
-        stopping.store(true, ordering: .relaxed)
-        thread.withLock { $0 }?.join()
+    /// Reads the watch opened by ``scanAndWatch()`` on a dedicated thread until a graceful shutdown (then
+    /// within half a second), and ends the event streams.
+    func run() async throws {
+        try await DedicatedThread.run(
+            "crmad-inbox",
+            { [self] in
+                if let w = watcher.withLock({ $0 }) { watch(w) }
+            }, stop: { [self] in stopping.store(true, ordering: .relaxed) })
+        events.close()
+        logger.notice("stopped")
     }
 
     private func watch(_ watcher: InboxWatcher) {

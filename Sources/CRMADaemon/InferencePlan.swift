@@ -35,6 +35,10 @@ public struct InferencePlan: Sendable {
         _ r: ChatCompletionRequest, tokenizer: Tokenizer, generator: Generator, maxTokensLimit: Int, contextLength: Int
     ) throws -> InferencePlan {
         guard !r.messages.isEmpty else { throw Refusal.badRequest("messages is empty") }
+        if let field = r.unsupported.first {
+            throw Refusal.badRequest(
+                "\(field) is not supported by crmad: it answers in plain text (no tool calls, no constrained output formats)")
+        }
         for m in r.messages where !["system", "user", "assistant"].contains(m.role) {
             throw Refusal.badRequest("message role \"\(m.role)\" is not system, user or assistant")
         }

@@ -21,22 +21,29 @@ enum InferenceRunner {
     static func adapters(_ plan: InferencePlan, lm: LanguageModel, active: ActiveAdapters, routingMinimum: Float) throws
         -> (String, AdapterSet)
     {
-        switch plan.model {
+        try adapters(model: plan.model, routingText: plan.routingText, active: active, routingMinimum: routingMinimum)
+    }
+
+    /// The adapters `model` names (``InferenceModel``; `crma` routes on `routingText`) and the served model name.
+    static func adapters(model: String, routingText: [Int32], active: ActiveAdapters, routingMinimum: Float) throws
+        -> (String, AdapterSet)
+    {
+        switch model {
         case InferenceModel.base:
-            return (plan.model, AdapterSet())
+            return (model, AdapterSet())
         case InferenceModel.routed:
             // Nothing learned yet (or only before routing centroids were kept), or no domain claims the
             // request: the base model answers.
-            guard let decision = try active.router(minimum: routingMinimum).route(plan.routingText),
+            guard let decision = try active.router(minimum: routingMinimum).route(routingText),
                 let domain = decision.domain, let set = try active.adapters(forLearned: domain)
             else { return (InferenceModel.base, AdapterSet()) }
             return (InferenceModel.domainPrefix + domain, set)
         default:
-            let domain = String(plan.model.dropFirst(InferenceModel.domainPrefix.count))
-            guard plan.model.hasPrefix(InferenceModel.domainPrefix), let set = try active.adapters(forLearned: domain) else {
-                throw InferencePlan.Refusal.unknownModel(plan.model, known: try Self.models(active.domains()))
+            let domain = String(model.dropFirst(InferenceModel.domainPrefix.count))
+            guard model.hasPrefix(InferenceModel.domainPrefix), let set = try active.adapters(forLearned: domain) else {
+                throw InferencePlan.Refusal.unknownModel(model, known: try Self.models(active.domains()))
             }
-            return (plan.model, set)
+            return (model, set)
         }
     }
 
@@ -61,6 +68,21 @@ enum InferenceRunner {
 }
 
 extension Daemon {
+    /// A greedy answer to `request.prompt` under the adapters its model names — by default `crma`: routed, as
+    /// the inference API routes — with the name of the adapters that answered. Throws ``ModelQueueError`` or
+    /// ``InferencePlan/Refusal``.
+    public func generate(_ request: GenerateRequest, maxTokens: Int) async throws -> GenerateResponse {
+        let minimum = Float(config.control.routingMinimumSimilarity)
+        let model = request.model ?? InferenceModel.routed
+        return try await scheduler.withModels { lm, active in
+            let (served, set) = try InferenceRunner.adapters(
+                model: model, routingText: lm.tokenizer.encode(request.prompt), active: active, routingMinimum: minimum)
+            var answer = ModelQueries.generate(lm, adapters: set, prompt: request.prompt, maxTokens: maxTokens)
+            answer.model = served
+            return answer
+        }
+    }
+
     /// The inference API's model names now: `base`, `crma`, and `crma:<domain>` for each domain the active
     /// version has learned.
     public func servedModels() throws -> [String] {
@@ -72,7 +94,7 @@ extension Daemon {
     /// name and the completion. Throws ``ModelQueueError`` or ``InferencePlan/Refusal``.
     public func complete(_ plan: InferencePlan) async throws -> (model: String, completion: TextCompletion) {
         let minimum = Float(config.control.routingMinimumSimilarity)
-        return try await worker.withModels { lm, active in
+        return try await scheduler.withModels { lm, active in
             try InferenceRunner.run(plan, lm: lm, active: active, routingMinimum: minimum)
         }
     }
@@ -83,7 +105,7 @@ extension Daemon {
         let flag = SendableFlag()
         events.onTermination = { _ in flag.set() }
         let minimum = Float(config.control.routingMinimumSimilarity)
-        try worker.enqueue(
+        try scheduler.enqueue(
             { lm, active in
                 do {
                     let (_, c) = try InferenceRunner.run(

@@ -6,6 +6,8 @@ public enum JobControlError: Error, Equatable, CustomStringConvertible {
     /// The job is being evaluated; evaluation cannot be interrupted (it concludes shortly).
     case evaluating(Int64)
     case noSuchDomain(String)
+    /// The job left the state a change assumed (another request or the worker moved it meanwhile).
+    case movedMeanwhile(Int64, expected: JobState)
 
     public var description: String {
         switch self {
@@ -13,6 +15,7 @@ public enum JobControlError: Error, Equatable, CustomStringConvertible {
         case .evaluating(let id):
             "job \(id) is evaluating; it concludes in a moment — roll back its version afterwards if needed"
         case .noSuchDomain(let d): "no domain \(d) (see `crmactl domains`)"
+        case .movedMeanwhile(let id, let s): "job \(id) is no longer \(s.rawValue); look at it again (crmactl jobs)"
         }
     }
 }

@@ -56,7 +56,7 @@ public struct InvalidJobEvent: Error, Equatable, CustomStringConvertible {
 }
 
 /// The life of an update job as a pure state machine: given a state and an event, the next state and
-/// the actions the update worker performs (``UpdateWorker``). Invalid events are reported, never applied.
+/// the actions the update worker performs (``JobRunner``). Invalid events are reported, never applied.
 public enum JobMachine {
     public static func apply(_ event: JobEvent, to state: JobState) -> Result<JobTransition, InvalidJobEvent> {
         switch (state, event) {

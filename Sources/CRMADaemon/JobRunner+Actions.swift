@@ -6,7 +6,7 @@ import CRMAWire
 import Foundation
 import Logging
 
-extension UpdateWorker {
+extension JobRunner {
     /// One job from its current state to a final one (or to a checkpoint when the daemon stops): the worker
     /// applies an event through the registry (``JobMachine``), performs the transition's actions in order,
     /// and applies the outcome of `train` or `evaluate` as the next event.
@@ -42,7 +42,8 @@ extension UpdateWorker {
         }
     }
 
-    /// Applies `event` to the job in the registry and returns the transition whose actions follow.
+    /// Applies `event` to the job (``JobMachine``, once, here), stores its new state and returns the
+    /// transition whose actions follow.
     private func commit(_ event: JobEvent, _ run: inout JobRun) throws -> JobTransition {
         let id = run.job.id
         let transition: JobTransition
@@ -58,18 +59,14 @@ extension UpdateWorker {
             run.note = message
             // When the registry cannot record it (the job may have concluded already), the failure is
             // still announced, cleaned up and alerted.
-            if let t = try? registry.transition(job: id, event, message: message) {
-                transition = t
-            } else {
-                transition = try JobMachine.apply(event, to: .training).get()
-            }
+            transition = try JobMachine.apply(event, to: run.job.state).get()
+            _ = try? registry.moveJob(id, from: run.job.state, to: transition.state, message: message)
         case .cancel:
             let step = run.cancelledAtStep ?? run.job.step
-            transition = try registry.transition(
-                job: id, .cancel, message: "cancelled by the operator at step \(step)")
+            transition = try move(id, run.job.state, event, message: "cancelled by the operator at step \(step)")
             logger.notice("job \(id) cancelled at step \(step)")
         case .start, .recover:
-            transition = try registry.transition(job: id, event)
+            transition = try move(id, run.job.state, event)
         }
         run.job.state = transition.state
         if transition.state.isFinal { setProgress(nil) }
@@ -176,7 +173,7 @@ extension UpdateWorker {
         let candidate = try LearnedState.load(candidatePath(job.id), model: lm.model)
         // Model requests wait for the scored parts (a holdout, the general benchmarks), not the whole evaluation.
         let evaluation = run.update.evaluate(candidate, job: inputs.job, general: general.check(lm)) {
-            serveModelRequests()
+            scheduler.serveWaiting()
         }
         run.evaluation = evaluation
         return evaluation.decision.action == .accept ? .accept : .rollback
@@ -190,7 +187,7 @@ extension UpdateWorker {
                 format: "stability check stopped the update of %@ at step %d: %@ drifted %+.2f%% on its holdout slice",
                 domain, u.step, u.domain, u.driftPercent), domain: u.domain, version: nil,
             fields: [
-                "benchmark": "holdout-slice:\(u.domain)", "drift_pct": String(format: "%.3f", u.driftPercent),
+                "benchmark": MetricID.holdoutSlice(domain: u.domain).description, "drift_pct": String(format: "%.3f", u.driftPercent),
                 "threshold_pct": String(format: "%.1f", config.monitor.criticalPercent),
                 "action": "stopped early; evaluating",
             ])

@@ -3,9 +3,10 @@ import CRMAMonitor
 import CRMAWire
 import Foundation
 
-extension UpdateWorker {
+extension JobRunner {
     /// Stores the candidate as a version and concludes the job in one transaction: promoted only when the
-    /// gate accepted it and its parent is still active (``Registry/concludeWithTransition(job:candidate:accept:message:)``).
+    /// gate accepted it and its parent is still active (``Registry/conclude(job:from:candidate:accept:finish:)``);
+    /// the job's move is ``JobMachine``'s, applied here.
     func conclude(_ run: inout JobRun, accept: Bool) throws -> JobTransition {
         guard let parent = run.parent, let inputs = run.inputs, let e = run.evaluation else {
             preconditionFailure("a job is concluded only after its evaluate action")
@@ -29,27 +30,42 @@ extension UpdateWorker {
         var losses = parent.losses
         for (d, s) in e.earlier { losses[d] = s.mean }
         losses[job.domain] = e.newDomain.mean
-        let reasons = e.decision.reasons.map {
-            GateReasonRecord(
-                severity: $0.severity.rawValue, metric: $0.metric, value: $0.value, reference: $0.reference,
-                degradationPercent: $0.degradationPercent, thresholdPercent: $0.thresholdPercent)
-        }
-        let message =
-            accept
-            ? String(
-                format: "accepted: %@ holdout %.4f (base %.4f)", job.domain, e.newDomain.mean, e.newDomainBaseLoss)
-            : "rolled back: " + reasons.filter { $0.severity != "warning" }.map(Self.describe).joined(separator: "; ")
+        let reasons = e.decision.reasons.map(GateReasonRecord.init)
         let version = VersionRecord(
             id: 0, parentID: parent.id, domain: job.domain, jobID: job.id, state: "", adaptersHash: hash,
             configHash: configHash(strategy: run.strategy.rawValue), dataHashes: inputs.documentHashes,
             references: lineage.mapValues(\.reference), losses: losses, general: e.general, reasons: reasons,
             createdAt: 0, active: false, lineage: lineage)
-        let (conclusion, transition) = try registry.concludeWithTransition(
-            job: job.id, candidate: version, accept: accept, message: message)
+        var transition: JobTransition?
+        let conclusion = try registry.conclude(job: job.id, from: run.job.state, candidate: version, accept: accept) {
+            conclusion in
+            let t = try JobMachine.apply(conclusion.event, to: run.job.state).get()
+            transition = t
+            return (t.state, Self.message(conclusion, e, reasons: reasons, domain: job.domain, parent: parent.id))
+        }
         run.conclusion = conclusion
         run.reasons = reasons
-        run.message = message
-        return transition
+        run.message = Self.message(conclusion, e, reasons: reasons, domain: job.domain, parent: parent.id)
+        return transition!
+    }
+
+    /// What became of a concluded job, in one sentence (the job's message and its final alert's text).
+    static func message(
+        _ c: Registry.Conclusion, _ e: UpdateEvaluation, reasons: [GateReasonRecord], domain: String, parent: Int64
+    ) -> String {
+        switch c {
+        case .promoted(let v):
+            String(
+                format: "version %lld is active: accepted: %@ holdout %.4f (base %.4f)", v, domain, e.newDomain.mean,
+                e.newDomainBaseLoss)
+        case .rolledBack(let v):
+            "version \(v) rolled back: "
+                + reasons.filter(\.severity.blocksPromotion).map(\.sentence).joined(separator: "; ")
+                + "; version \(parent) stays active"
+        case .stale(let v, let active):
+            "not promoted: version \(v) (\(domain)) passed the gate, but version \(active) became active while it "
+                + "trained on version \(parent); queue it again with crmactl retry \(domain)"
+        }
     }
 
     /// The alerts of a concluded job: one per gate warning or breach, then `kind` saying what became of it
@@ -59,45 +75,36 @@ extension UpdateWorker {
         let job = run.job
         let vid = conclusion.version
         let accepted = run.evaluation?.decision.action == .accept
-        for r in run.reasons where r.severity == "warning" || r.severity == "critical" || r.severity == "non_finite" {
-            let metricDomain =
-                r.metric.hasPrefix("holdout:") ? String(r.metric.dropFirst(8).split(separator: ":")[0]) : job.domain
+        for r in run.reasons where r.severity == .warning || r.severity == .critical || r.severity == .nonFinite {
             alerts.raise(
-                r.severity == "warning" ? .driftWarning : .driftCritical,
-                "\(Self.describe(r)) after learning \(job.domain)", domain: metricDomain, version: vid,
+                r.severity == .warning ? .driftWarning : .driftCritical,
+                "\(r.sentence) after learning \(job.domain)", domain: r.metric.domain ?? job.domain, version: vid,
                 fields: [
-                    "benchmark": r.metric, "drift_pct": String(format: "%.3f", r.degradationPercent),
+                    "benchmark": r.metric.description, "drift_pct": String(format: "%.3f", r.degradationPercent),
                     "threshold_pct": String(format: "%.1f", r.thresholdPercent),
                     "action": accepted ? "accepted with warning" : "rollback",
                 ])
         }
         switch conclusion {
         case .promoted:
-            alerts.raise(
-                kind, "version \(vid) is active: \(run.message)", domain: job.domain, version: vid,
-                fields: ["action": "promote"])
+            alerts.raise(kind, run.message, domain: job.domain, version: vid, fields: ["action": "promote"])
         case .stale(_, let active):
             alerts.raise(
-                kind,
-                "version \(vid) (\(job.domain)) passed the gate but is not promoted: version \(active) became active while it trained on version \(parent.id); queue it again with crmactl retry \(job.domain)",
-                domain: job.domain, version: vid, fields: ["action": "stale", "active_version": "\(active)"])
+                kind, run.message, domain: job.domain, version: vid,
+                fields: ["action": "stale", "active_version": "\(active)"])
         case .rolledBack:
-            alerts.raise(
-                kind, "version \(vid) \(run.message); version \(parent.id) stays active", domain: job.domain,
-                version: vid, fields: ["action": "rollback"])
+            alerts.raise(kind, run.message, domain: job.domain, version: vid, fields: ["action": "rollback"])
         }
     }
+}
 
-    static func describe(_ r: GateReasonRecord) -> String {
-        switch r.severity {
-        case "not_learned": String(format: "%@ did not learn (%.4f, base %.4f)", r.metric, r.value, r.reference)
-        case "non_finite": "\(r.metric) is not finite (\(r.value) vs \(r.reference))"
-        case "stale": String(format: "version %.0f became active meanwhile (parent %.0f)", r.value, r.reference)
-        default:
-            String(
-                format: "%@ drifted %+.2f%% (%.4f vs %.4f, %@ threshold %.1f%%)", r.metric, r.degradationPercent,
-                r.value,
-                r.reference, r.severity, r.thresholdPercent)
+extension Registry.Conclusion {
+    /// The job's event for this conclusion (``JobMachine``).
+    var event: JobEvent {
+        switch self {
+        case .promoted: .accept
+        case .rolledBack: .rollback
+        case .stale: .stale
         }
     }
 }

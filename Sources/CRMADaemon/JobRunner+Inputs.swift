@@ -13,7 +13,7 @@ struct UpdateInputs {
     var documentHashes: [String]
 }
 
-extension UpdateWorker {
+extension JobRunner {
     func jobDirectory(_ id: Int64) -> String { "\(config.paths.stateDirectory)/jobs/\(id)" }
 
     /// Where a job's trained candidate waits for its evaluation.
@@ -60,7 +60,9 @@ extension UpdateWorker {
     }
 
     func updateInputs(job: JobRecord, parent: VersionRecord, strategy: Strategy) throws -> UpdateInputs {
-        let replayDomains = strategy == .replay ? parent.references.keys.sorted().filter { $0 != job.domain } : []
+        let replayDomains =
+            strategy == .replay
+            ? DomainUpdate.replaySources(learned: parent.references.keys.sorted(), learning: job.domain) : []
         let documents = try jobDocuments(of: job, domains: [job.domain] + replayDomains)
         let stored = try StoredDomain.load(
             domain: job.domain, registry: registry, blobs: blobs, tokenizer: lm.tokenizer,

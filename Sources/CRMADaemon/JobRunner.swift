@@ -4,13 +4,15 @@ import CRMAModel
 import CRMAWire
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 
-/// The update worker: one dedicated thread that takes the next job and runs it through the update pipeline
-/// (``JobMachine``'s actions, performed in `UpdateWorker+JobActions.swift`), and serves the control API's
-/// model requests between training steps. Long compute never runs in Swift tasks (engineering-notes.md);
-/// async callers reach the thread through ``withModel(_:)``'s continuation.
-final class UpdateWorker: Sendable {
+/// Runs the update jobs: one dedicated thread takes the next job and runs it through the update pipeline,
+/// applying ``JobMachine`` and performing its actions (`JobRunner+Actions.swift`). While a job runs it holds
+/// the compute turn and serves the control API's waiting model requests at every step boundary
+/// (``ModelRequestScheduler``). Long compute never runs in Swift tasks (docs/architecture.md). A `Service`
+/// of crmad's group: it stops at the next step boundary on a graceful shutdown (a training job checkpoints).
+final class JobRunner: Service, Sendable {
     let config: DaemonConfig
     let registry: Registry
     let blobs: BlobStore
@@ -19,10 +21,10 @@ final class UpdateWorker: Sendable {
     let events: EventHub
     let alerts: AlertSink
     let disk: DiskFullMonitor
-    let notifier: ServiceNotifier
     let general: GeneralBaseline
-    let adapters: ActiveAdapters
-    let requests: ModelRequestQueue
+    let scheduler: ModelRequestScheduler
+    /// Runs on the thread whenever a job stopped or concluded (crmad: sd_notify STATUS).
+    let afterEachJob: @Sendable () -> Void
 
     private let stopping = Atomic<Bool>(false)
     /// Jobs an operator cancelled while they trained. Its lock is also held while a cancel is decided and
@@ -30,14 +32,13 @@ final class UpdateWorker: Sendable {
     /// takes effect.
     private let cancels = Mutex<Set<Int64>>([])
     private let current = Mutex<JobProgress?>(nil)
-    /// Wakes the idle thread (a job queued, a model request, stop); it waits on this and nothing else.
+    /// Wakes the idle thread (a job queued, stop); it waits on this and nothing else.
     private let signal = NSCondition()
-    private let thread = Mutex<DedicatedThread?>(nil)
-    private let afterJob = Mutex<(@Sendable () -> Void)?>(nil)
 
     init(
         config: DaemonConfig, registry: Registry, blobs: BlobStore, lm: LanguageModel, logger: Logger,
-        events: EventHub, alerts: AlertSink, disk: DiskFullMonitor, notifier: ServiceNotifier, general: GeneralBaseline
+        events: EventHub, alerts: AlertSink, disk: DiskFullMonitor, general: GeneralBaseline,
+        scheduler: ModelRequestScheduler, afterEachJob: @escaping @Sendable () -> Void = {}
     ) {
         self.config = config
         self.registry = registry
@@ -47,33 +48,24 @@ final class UpdateWorker: Sendable {
         self.events = events
         self.alerts = alerts
         self.disk = disk
-        self.notifier = notifier
         self.general = general
-        requests = ModelRequestQueue(
-            capacity: config.control.maxQueuedRequests, deadline: config.control.requestDeadlineSeconds)
-        adapters = ActiveAdapters(
-            registry: registry, blobs: blobs, lm: lm, defaultStrategy: config.training.strategy, alerts: alerts,
-            generalDocuments: general.suite.documents)
+        self.scheduler = scheduler
+        self.afterEachJob = afterEachJob
     }
 
     // MARK: the thread
 
-    /// Starts the thread; `afterEachJob` runs on it whenever a job stopped or concluded.
-    func start(afterEachJob: @escaping @Sendable () -> Void) {
-        afterJob.withLock { $0 = afterEachJob }
-        thread.withLock { $0 = DedicatedThread("crmad-worker") { [self] in loop() } }
-    }
-
-    /// Asks the thread to stop at its next step boundary (a training job checkpoints) and waits for it.
-    func stop() {
-        stopping.store(true, ordering: .relaxed)
-        wake()
-        thread.withLock { $0 }?.join()
+    /// Runs jobs on a dedicated thread until a graceful shutdown, then stops at the next step boundary.
+    func run() async throws {
+        try await DedicatedThread.run("crmad-worker", { [self] in loop() }, stop: { [self] in
+            stopping.store(true, ordering: .relaxed)
+            wake()
+        })
     }
 
     var isStopping: Bool { stopping.load(ordering: .relaxed) }
 
-    /// Makes the idle thread look at the queue and the model requests again.
+    /// Makes the idle thread look at the queue again.
     func wake() {
         signal.lock()
         signal.broadcast()
@@ -82,16 +74,15 @@ final class UpdateWorker: Sendable {
 
     private func loop() {
         while !isStopping {
-            serveModelRequests()
             if let job = nextJob() {
-                run(job)
-                afterJob.withLock { $0 }?()
+                scheduler.withComputeTurn { run(job) }
+                afterEachJob()
                 continue
             }
             let next = (try? registry.nextQueuedStart()).flatMap { $0 }
             let wait = next.map { max(0.05, $0 - Date().timeIntervalSince1970) } ?? 5
             signal.lock()
-            if !isStopping && requests.isEmpty { _ = signal.wait(until: Date().addingTimeInterval(min(wait, 5))) }
+            if !isStopping { _ = signal.wait(until: Date().addingTimeInterval(min(wait, 5))) }
             signal.unlock()
         }
     }
@@ -109,33 +100,9 @@ final class UpdateWorker: Sendable {
         }
     }
 
-    // MARK: model requests
-
-    /// Runs `body` on the worker thread with the model and the active version's adapters (between training
-    /// steps). Throws ``ModelQueueError`` when too many requests wait or this one waited too long.
-    func withModels<T: Sendable>(_ body: @escaping @Sendable (LanguageModel, ActiveAdapters) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, any Error>) in
-            do {
-                try requests.append({ lm, a in cont.resume(with: Result { try body(lm, a) }) }, expired: { cont.resume(throwing: $0) })
-                wake()
-            } catch {
-                cont.resume(throwing: error)
-            }
-        }
-    }
-
-    /// Queues `body` for the worker thread without waiting for it (a streamed answer); `expired` runs
-    /// instead if it waits past the deadline. Throws ``ModelQueueError/full(_:)``.
-    func enqueue(_ body: @escaping ModelRequestQueue.Request, expired: @escaping @Sendable (ModelQueueError) -> Void) throws {
-        try requests.append(body, expired: expired)
-        wake()
-    }
-
-    func serveModelRequests() { requests.serve(lm, adapters: adapters) }
-
     /// At a step boundary: serve waiting model requests, then tell whether training must stop.
     func atStepBoundary(job: Int64) -> Bool {
-        serveModelRequests()
+        scheduler.serveWaiting()
         return isStopping || cancels.withLock { $0.contains(job) }
     }
 
@@ -164,9 +131,10 @@ final class UpdateWorker: Sendable {
                 switch job.state {
                 case .queued:
                     // Only while it is still queued; when the worker started it meanwhile, look again.
-                    let cancelled = try registry.transition(
-                        job: id, .cancel, ifStill: .queued, message: "cancelled by the operator")
-                    if cancelled != nil { return .cancelled }
+                    let t = try JobMachine.apply(.cancel, to: .queued).get()
+                    if try registry.moveJob(id, from: .queued, to: t.state, message: "cancelled by the operator") {
+                        return t.state
+                    }
                 case .training:
                     pending.insert(id)
                     return .training
@@ -187,9 +155,19 @@ final class UpdateWorker: Sendable {
     func finishTraining(job id: Int64) throws -> JobTransition {
         try cancels.withLock { pending throws -> JobTransition in
             let cancelled = pending.remove(id) != nil
-            return try registry.transition(
-                job: id, cancelled ? .cancel : .trained,
+            return try move(
+                id, .training, cancelled ? .cancel : .trained,
                 message: cancelled ? "cancelled by the operator after its training" : nil)
         }
+    }
+
+    /// Applies `event` to a job in `state` (``JobMachine``) and stores the move; throws when the event is
+    /// invalid there or the job is no longer in `state`.
+    func move(_ id: Int64, _ state: JobState, _ event: JobEvent, message: String? = nil) throws -> JobTransition {
+        let t = try JobMachine.apply(event, to: state).get()
+        guard try registry.moveJob(id, from: state, to: t.state, message: message) else {
+            throw JobControlError.movedMeanwhile(id, expected: state)
+        }
+        return t
     }
 }

@@ -247,21 +247,18 @@ public final class Registry: Sendable {
         try db.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM jobs WHERE state = 'queued'") ?? 0 }
     }
 
-    /// Applies a job event through ``JobMachine``; the state change is committed before the actions run.
+    /// Moves job `id` from `expected` to `state`, setting its message when one is given, in one transaction:
+    /// false, changing nothing, when the job is no longer in `expected` (e.g. the worker started a queued job
+    /// between an operator's look at it and the cancel). The registry only stores the move; which move a job
+    /// makes is ``JobMachine``'s decision, applied by the caller.
     @discardableResult
-    public func transition(job id: Int64, _ event: JobEvent, message: String? = nil) throws -> JobTransition {
-        try db.write { db in try Self.transition(db, job: id, event, message: message) }
-    }
-
-    /// Applies a job event only if the job is still in `expected` (checked and changed in one transaction).
-    /// Returns nil, changing nothing, when the job has moved on — e.g. the worker started a queued job
-    /// between an operator's look at it and the cancel.
-    public func transition(job id: Int64, _ event: JobEvent, ifStill expected: JobState, message: String? = nil) throws
-        -> JobTransition?
-    {
+    public func moveJob(_ id: Int64, from expected: JobState, to state: JobState, message: String? = nil) throws -> Bool {
         try db.write { db in
-            guard try Self.state(db, job: id) == expected else { return nil }
-            return try Self.transition(db, job: id, event, message: message)
+            guard try Self.state(db, job: id) == expected else { return false }
+            try db.execute(
+                sql: "UPDATE jobs SET state = ?, updated_at = ?, message = coalesce(?, message) WHERE id = ?",
+                arguments: [state.rawValue, Date().timeIntervalSince1970, message, id])
+            return true
         }
     }
 
@@ -270,14 +267,6 @@ public final class Registry: Sendable {
             let state = JobState(rawValue: row["state"])
         else { throw RegistryError.noSuchJob(id) }
         return state
-    }
-
-    static func transition(_ db: Database, job id: Int64, _ event: JobEvent, message: String?) throws -> JobTransition {
-        let t = try JobMachine.apply(event, to: try state(db, job: id)).get()
-        try db.execute(
-            sql: "UPDATE jobs SET state = ?, updated_at = ?, message = coalesce(?, message) WHERE id = ?",
-            arguments: [t.state.rawValue, Date().timeIntervalSince1970, message, id])
-        return t
     }
 
     public func setTotalSteps(job id: Int64, _ total: Int) throws {
@@ -339,7 +328,7 @@ public final class Registry: Sendable {
         }
     }
 
-    /// What ``conclude(job:candidate:accept:message:)`` did with a candidate.
+    /// What ``conclude(job:from:candidate:accept:finish:)`` did with a candidate.
     public enum Conclusion: Sendable, Equatable {
         /// Accepted and now active.
         case promoted(version: Int64)
@@ -356,41 +345,31 @@ public final class Registry: Sendable {
         }
     }
 
-    /// Records the outcome of a job's evaluation in one transaction: the new version, the job's final
-    /// state, and — when accepted and its parent `v.parentID` is still the active version — the active
-    /// pointer (compare-and-swap: a promotion never undoes a rollback or promotion made meanwhile).
-    @discardableResult
-    public func conclude(job id: Int64, candidate v: VersionRecord, accept: Bool, message: String) throws -> Conclusion {
-        try concludeWithTransition(job: id, candidate: v, accept: accept, message: message).conclusion
-    }
-
-    /// ``conclude(job:candidate:accept:message:)``, also returning the job's transition (`.accept`, `.stale`
-    /// or `.rollback` through ``JobMachine``), whose actions the update worker performs.
-    public func concludeWithTransition(job id: Int64, candidate v: VersionRecord, accept: Bool, message: String) throws
-        -> (conclusion: Conclusion, transition: JobTransition)
-    {
+    /// Records the outcome of a job's evaluation in one transaction: the new version and — when `accept` and
+    /// its parent `v.parentID` is still the active version — the active pointer (compare-and-swap: a
+    /// promotion never undoes a rollback or promotion made meanwhile), only while the job is still in
+    /// `expected` (else nothing changes); a stale candidate's version gets the
+    /// reason ``GateSeverity/stale``. `finish` receives what happened and returns the job's new state and
+    /// message, stored in the same transaction (the caller decides them: ``JobMachine``).
+    public func conclude(
+        job id: Int64, from expected: JobState, candidate v: VersionRecord, accept: Bool,
+        finish: (Conclusion) throws -> (state: JobState, message: String)
+    ) throws -> Conclusion {
         try db.write { db in
             let enc = JSONEncoder()
             enc.outputFormatting = .sortedKeys
             func json<T: Encodable>(_ x: T) throws -> String { String(decoding: try enc.encode(x), as: UTF8.self) }
-            guard let row = try Row.fetchOne(db, sql: "SELECT state FROM jobs WHERE id = ?", arguments: [id]),
-                let state = JobState(rawValue: row["state"])
-            else { throw RegistryError.noSuchJob(id) }
+            guard try Self.state(db, job: id) == expected else { throw JobControlError.movedMeanwhile(id, expected: expected) }
             let active = try Int64.fetchOne(db, sql: "SELECT version_id FROM active") ?? 1
             let stale = accept && v.parentID != active
             let promote = accept && !stale
             var reasons = v.reasons
-            var text = message
             if stale {
                 reasons.insert(
                     GateReasonRecord(
-                        severity: "stale", metric: "parent version", value: Double(active),
+                        severity: .stale, metric: .parentVersion, value: Double(active),
                         reference: Double(v.parentID ?? 1), degradationPercent: 0, thresholdPercent: 0), at: 0)
-                text =
-                    "not promoted: version \(active) became active while this update ran on version \(v.parentID ?? 1); "
-                    + "queue it again (crmactl retry) to learn on the active version"
             }
-            let t = try JobMachine.apply(stale ? .stale : promote ? .accept : .rollback, to: state).get()
             try db.execute(
                 sql: """
                     INSERT INTO versions (parent_id, domain, job_id, state, adapters_hash, config_hash, data_hashes,
@@ -403,11 +382,13 @@ public final class Registry: Sendable {
                 ])
             let vid = db.lastInsertedRowID
             if promote { try db.execute(sql: "UPDATE active SET version_id = ?", arguments: [vid]) }
+            let conclusion: Conclusion =
+                stale ? .stale(version: vid, active: active) : promote ? .promoted(version: vid) : .rolledBack(version: vid)
+            let (state, message) = try finish(conclusion)
             try db.execute(
                 sql: "UPDATE jobs SET state = ?, version_id = ?, message = ?, updated_at = ? WHERE id = ?",
-                arguments: [t.state.rawValue, vid, text, Date().timeIntervalSince1970, id])
-            if stale { return (.stale(version: vid, active: active), t) }
-            return (promote ? .promoted(version: vid) : .rolledBack(version: vid), t)
+                arguments: [state.rawValue, vid, message, Date().timeIntervalSince1970, id])
+            return conclusion
         }
     }
 

@@ -1,3 +1,5 @@
+import CRMAWire
+
 /// One monitored quantity after an update, with the reference it is judged against.
 public struct MonitoredMetric: Sendable, Equatable, Codable {
     public enum Kind: String, Sendable, Codable {
@@ -7,7 +9,7 @@ public struct MonitoredMetric: Sendable, Equatable, Codable {
         case benchmark
     }
 
-    public var name: String
+    public var name: MetricID
     public var kind: Kind
     public var value: Double
     public var reference: Double
@@ -19,7 +21,7 @@ public struct MonitoredMetric: Sendable, Equatable, Codable {
     public var absoluteThresholds: GateThresholds?
 
     public init(
-        name: String, kind: Kind, value: Double, reference: Double, lowerIsBetter: Bool = true,
+        name: MetricID, kind: Kind, value: Double, reference: Double, lowerIsBetter: Bool = true,
         absoluteThresholds: GateThresholds? = nil
     ) {
         self.name = name
@@ -55,14 +57,10 @@ public struct GateThresholds: Sendable, Equatable, Codable {
 /// `degradationPercent` and `thresholdPercent` are percent, or the metric's own units for a metric with
 /// absolute thresholds (accuracy points, KL nats).
 public struct GateReason: Sendable, Equatable, Codable {
-    public enum Severity: String, Sendable, Codable {
-        case warning, critical
-        case notLearned = "not_learned"
-        /// A loss or score that is NaN or infinite: nothing can be judged, so the update is rolled back.
-        case nonFinite = "non_finite"
-    }
+    public typealias Severity = GateSeverity
+    /// The gate itself gives every severity but ``GateSeverity/stale`` (the registry's, at promotion).
     public var severity: Severity
-    public var metric: String
+    public var metric: MetricID
     public var value: Double
     public var reference: Double
     public var degradationPercent: Double
@@ -110,22 +108,31 @@ public enum ForgettingGate {
         if !newDomainLoss.isFinite || !newDomainBaseLoss.isFinite {
             reasons.append(
                 GateReason(
-                    severity: .nonFinite, metric: "new domain holdout loss", value: newDomainLoss,
+                    severity: .nonFinite, metric: .newDomainHoldout, value: newDomainLoss,
                     reference: newDomainBaseLoss, degradationPercent: .nan, thresholdPercent: 0))
         } else if !(newDomainLoss < newDomainBaseLoss) {
             reasons.append(
                 GateReason(
-                    severity: .notLearned, metric: "new domain holdout loss", value: newDomainLoss,
+                    severity: .notLearned, metric: .newDomainHoldout, value: newDomainLoss,
                     reference: newDomainBaseLoss,
                     degradationPercent: 100 * (newDomainLoss - newDomainBaseLoss) / newDomainBaseLoss,
                     thresholdPercent: 0))
         }
-        let order: [GateReason.Severity: Int] = [.nonFinite: 0, .critical: 1, .notLearned: 2, .warning: 3]
+        let order: [GateReason.Severity: Int] = [.nonFinite: 0, .critical: 1, .stale: 1, .notLearned: 2, .warning: 3]
         func key(_ r: GateReason) -> (Int, Double) {
             (order[r.severity]!, r.degradationPercent.isNaN ? -.infinity : -r.degradationPercent)
         }
         reasons.sort { key($0) < key($1) }
-        let rollback = reasons.contains { $0.severity != .warning }
+        let rollback = reasons.contains { $0.severity.blocksPromotion }
         return GateDecision(action: rollback ? .rollback : .accept, reasons: reasons)
+    }
+}
+
+extension GateReasonRecord {
+    /// The gate's reason as the registry stores it.
+    public init(_ r: GateReason) {
+        self.init(
+            severity: r.severity, metric: r.metric, value: r.value, reference: r.reference,
+            degradationPercent: r.degradationPercent, thresholdPercent: r.thresholdPercent)
     }
 }

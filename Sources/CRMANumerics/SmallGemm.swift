@@ -30,16 +30,6 @@ public enum SmallGemm {
             accumulate: accumulate)
     }
 
-    /// `C = alpha·A·Bᵀ`, `B` is `n×k`: transposes `B` into `scratch` (`k·n` floats) and runs `nn`.
-    @inlinable
-    public static func nt(
-        m: Int, n: Int, k: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false, scratch: UnsafeMutablePointer<Float>
-    ) {
-        transpose(b, rows: n, cols: k, ld: ldb, into: scratch)
-        nn(m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: scratch, ldb: n, c: c, ldc: ldc, accumulate: accumulate)
-    }
-
     /// `out[cols × rows] = xᵀ` for `x[rows × cols]` with row stride `ld`.
     @inlinable
     public static func transpose(

@@ -1,15 +1,18 @@
+import Foundation
+
 /// A gate reason as stored: the schema is the registry's own (it outlives changes to CRMAMonitor's
-/// `GateReason`), so it is a separate type; `severity` adds "stale" (the parent stopped being active).
+/// `GateReason`), so it is a separate type; its severity may also be ``GateSeverity/stale`` (the parent
+/// stopped being active), which only the promotion gives.
 public struct GateReasonRecord: Sendable, Equatable, Codable {
-    public var severity: String
-    public var metric: String
+    public var severity: GateSeverity
+    public var metric: MetricID
     public var value: Double
     public var reference: Double
     public var degradationPercent: Double
     public var thresholdPercent: Double
 
     public init(
-        severity: String, metric: String, value: Double, reference: Double, degradationPercent: Double,
+        severity: GateSeverity, metric: MetricID, value: Double, reference: Double, degradationPercent: Double,
         thresholdPercent: Double
     ) {
         self.severity = severity
@@ -18,5 +21,21 @@ public struct GateReasonRecord: Sendable, Equatable, Codable {
         self.reference = reference
         self.degradationPercent = degradationPercent
         self.thresholdPercent = thresholdPercent
+    }
+}
+
+extension GateReasonRecord {
+    /// The reason in words, as alerts, job messages and benchmark reports show it.
+    public var sentence: String {
+        switch severity {
+        case .notLearned:
+            String(format: "%@ did not learn (%.4f, base %.4f)", metric.description, value, reference)
+        case .nonFinite: "\(metric) is not finite (\(value) vs \(reference))"
+        case .stale: String(format: "version %.0f became active meanwhile (parent %.0f)", value, reference)
+        case .warning, .critical:
+            String(
+                format: "%@ drifted %+.2f%% (%.4f vs %.4f, %@ threshold %.1f%%)", metric.description,
+                degradationPercent, value, reference, severity.rawValue, thresholdPercent)
+        }
     }
 }

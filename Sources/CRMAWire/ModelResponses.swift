@@ -5,11 +5,15 @@ public struct GenerateResponse: Sendable, Equatable, Codable {
     public var tokens: Int
     /// Why generation stopped: "end_of_turn", "max_tokens" or "context_full".
     public var stop: String
+    /// The adapters that answered, as an inference API model name: `base`, or `crma:<domain>` (absent in
+    /// answers of a crmad from before routing).
+    public var model: String?
 
-    public init(text: String, tokens: Int, stop: String) {
+    public init(text: String, tokens: Int, stop: String, model: String? = nil) {
         self.text = text
         self.tokens = tokens
         self.stop = stop
+        self.model = model
     }
 }
 

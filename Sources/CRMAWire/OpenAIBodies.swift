@@ -68,11 +68,37 @@ public struct SamplingFields: Sendable, Equatable, Codable {
 public struct ChatCompletionRequest: Sendable, Equatable, Codable {
     public struct Message: Sendable, Equatable, Codable {
         public var role: String
+        /// The message's text. Sent either as a string or as a list of content parts; text parts are joined
+        /// with newlines, any other part (an image, audio) is refused when decoding.
         public var content: String
 
         public init(role: String, content: String) {
             self.role = role
             self.content = content
+        }
+
+        enum CodingKeys: String, CodingKey { case role, content }
+
+        struct Part: Decodable {
+            var type: String
+            var text: String?
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            role = try c.decode(String.self, forKey: .role)
+            if let text = try? c.decode(String.self, forKey: .content) {
+                content = text
+                return
+            }
+            let parts = try c.decode([Part].self, forKey: .content)
+            guard let other = parts.first(where: { $0.type != "text" || $0.text == nil }) else {
+                content = parts.compactMap(\.text).joined(separator: "\n")
+                return
+            }
+            throw DecodingError.dataCorruptedError(
+                forKey: .content, in: c,
+                debugDescription: "content part of type \"\(other.type)\" is not supported: only text parts are")
         }
     }
     public var model: String
@@ -80,6 +106,9 @@ public struct ChatCompletionRequest: Sendable, Equatable, Codable {
     /// OpenAI's newer name for `max_tokens`.
     public var maxCompletionTokens: Int?
     public var sampling: SamplingFields
+    /// Fields of OpenAI's API this server does not implement that the request set (`tools`, `tool_choice`,
+    /// `functions`, `function_call`, a `response_format` other than text): refused with 400, never ignored.
+    public var unsupported: [String] = []
 
     public init(model: String, messages: [Message], sampling: SamplingFields = SamplingFields()) {
         self.model = model
@@ -89,12 +118,27 @@ public struct ChatCompletionRequest: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey { case model, messages, maxCompletionTokens = "max_completion_tokens" }
 
+    /// The keys of features that are refused rather than ignored.
+    enum UnsupportedKeys: String, CodingKey, CaseIterable {
+        case tools, toolChoice = "tool_choice", functions, functionCall = "function_call"
+        case responseFormat = "response_format"
+    }
+
+    struct ResponseFormat: Decodable { var type: String }
+
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         model = try c.decode(String.self, forKey: .model)
         messages = try c.decode([Message].self, forKey: .messages)
         maxCompletionTokens = try c.decodeIfPresent(Int.self, forKey: .maxCompletionTokens)
         sampling = try SamplingFields(from: decoder)
+        let u = try decoder.container(keyedBy: UnsupportedKeys.self)
+        for key in UnsupportedKeys.allCases where u.contains(key) {
+            if try u.decodeNil(forKey: key) { continue }
+            // `response_format: {"type": "text"}` asks for what every answer is.
+            if key == .responseFormat, (try? u.decode(ResponseFormat.self, forKey: key))?.type == "text" { continue }
+            unsupported.append(key.stringValue)
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {

@@ -21,18 +21,22 @@ public struct RetryRequest: Sendable, Equatable, Codable {
 }
 
 /// `POST /v1/generate`: a greedy answer to `prompt` under the active version, `max_tokens` at most
-/// (the server's default is 32).
+/// (the server's default is 32). `model` picks the adapters as the inference API does (``InferenceModel``):
+/// `crma` (the default) routes the prompt to the learned domain it belongs to, `crma:<domain>` names one,
+/// `base` uses none.
 public struct GenerateRequest: Sendable, Equatable, Codable {
     public var prompt: String
     public var maxTokens: Int?
+    public var model: String?
 
-    public init(prompt: String, maxTokens: Int? = nil) {
+    public init(prompt: String, maxTokens: Int? = nil, model: String? = nil) {
         self.prompt = prompt
         self.maxTokens = maxTokens
+        self.model = model
     }
 
     enum CodingKeys: String, CodingKey {
-        case prompt
+        case prompt, model
         case maxTokens = "max_tokens"
     }
 }

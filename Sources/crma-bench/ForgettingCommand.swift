@@ -83,8 +83,8 @@ struct ForgettingCommand: ParsableCommand {
     @Option(help: "Holdout rows scored per domain.")
     var holdoutRows = 16
 
-    @Option(help: "Multiple-choice items per task (HellaSwag, PIQA, WinoGrande) in the general benchmarks.")
-    var multipleChoiceItems = 40
+    @Option(help: "Multiple-choice items per task (HellaSwag, PIQA, WinoGrande) in the general benchmarks the gate judges (default crmad's, \(GeneralGateSettings().multipleChoiceItems); --quick: 30).")
+    var multipleChoiceItems: Int?
 
     @Option(help: "Task domains: holdout items whose greedy answer is scored (exact match) per domain and update; 0 turns it off.")
     var answerItems = 100
@@ -122,7 +122,7 @@ struct ForgettingCommand: ParsableCommand {
         s.trainDocuments = documents
         s.holdoutRows = holdoutRows
         s.config.batchRows = batchRows
-        s.multipleChoiceItems = multipleChoiceItems
+        if let multipleChoiceItems { s.general.multipleChoiceItems = multipleChoiceItems }
         guard let teacherMode = TeacherMode(rawValue: lwfTeacher) else {
             throw ValidationError("--lwf-teacher must be live or cached")
         }
@@ -139,9 +139,9 @@ struct ForgettingCommand: ParsableCommand {
             s.trainDocuments = 150
             s.holdoutRows = 8
             s.answerItems = 40
-            s.generalDocuments = 3
-            s.multipleChoiceItems = 30
-            s.probeDocuments = 2
+            s.general.documents = 3
+            s.general.multipleChoiceItems = multipleChoiceItems ?? 30
+            s.general.probes = 2
         }
         guard FileManager.default.fileExists(atPath: data) else {
             throw ValidationError("no domains at \(data): run `make corpora` first, or pass --data DIR")
@@ -155,6 +155,9 @@ struct ForgettingCommand: ParsableCommand {
                 "r=\(s.config.lora.rank) alpha=\(s.config.lora.alpha) \(s.config.lora.targets.map(\.rawValue).joined(separator: ","))",
             "model": common.model, "data": data, "answer_items": "\(s.answerItems)",
             "precision": lm.model.precision.rawValue,
+            // The gate judges the whole general suite as crmad does (before: bits per byte only).
+            "general_gate":
+                "documents=\(s.general.documents) probes=\(s.general.probes) items=\(s.general.multipleChoiceItems) bpb+accuracy+kl",
         ]
         if s.strategies.contains(.lwf) {
             settings["lwf"] = "alpha=\(lwfAlpha) temperature=\(lwfTemperature) teacher=\(lwfTeacher)"

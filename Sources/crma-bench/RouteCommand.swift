@@ -71,28 +71,27 @@ struct RouteCommand: ParsableCommand {
         guard let s = Strategy(rawValue: strategy) else { throw ValidationError("unknown strategy \(strategy)") }
         let minimumList = minimums.split(separator: ",").compactMap { Float($0) }
         guard let minimum = minimumList.first else { throw ValidationError("--minimums needs at least one number") }
-        let learned = try LearnedState.load(state, model: lm.model)
+        var learned = try LearnedState.load(state, model: lm.model)
         let names = domains.split(separator: ",").map(String.init)
         let adapters = names.map { learned.adapters(scoring: $0, learnedWith: s) }
         guard let routingMethod = DomainRouter.Method(rawValue: method) else {
             throw ValidationError("--method is classifier or centroid")
         }
-        var centroids = learned.routing.filter { names.contains($0.key) }
-        var examples = learned.routingExamples.filter { names.contains($0.key) }
-        if examples.count < names.count {
+        if names.contains(where: { learned.routingExamples[$0] == nil }) {
+            // A state saved before routing examples were kept: embed its domains' training rows now.
             var settings = ForgettingBenchmark.Settings()
             settings.trainDocuments = 500
             for d in try ForgettingBenchmark(lm: lm, settings: settings).loadDomains(data, names: names)
-            where examples[d.name] == nil {
-                examples[d.name] = RoutingCentroid.examples(model: lm.model, rows: d.train)
-                centroids[d.name] = RoutingCentroid.centroid(examples: examples[d.name]!, dimension: lm.model.config.hiddenSize)
+            where learned.routingExamples[d.name] == nil {
+                let examples = RoutingCentroid.examples(model: lm.model, rows: d.train)
+                learned.routingExamples[d.name] = examples
+                learned.routing[d.name] = RoutingCentroid.centroid(examples: examples, dimension: lm.model.config.hiddenSize)
             }
         }
         let documents = try generalDocuments()
-        let generalExamples = RoutingCentroid.generalExamples(
-            model: lm.model, tokenizer: lm.tokenizer, documents: Array(documents.prefix(RoutingCentroid.rows)))
+        let generalExamples = RoutingCentroid.generalExamples(model: lm.model, tokenizer: lm.tokenizer, documents: documents)
         let router = DomainRouter(
-            model: lm.model, centroids: centroids, examples: examples, general: generalExamples, method: routingMethod,
+            learned: learned, domains: Set(names), model: lm.model, general: generalExamples, method: routingMethod,
             minimumSimilarity: minimum)
         func route(_ tokens: [Int32]) -> Routed {
             let t0 = Measure.now()

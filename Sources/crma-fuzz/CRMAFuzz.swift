@@ -43,7 +43,9 @@ struct CRMAFuzz: ParsableCommand {
         for i in 0..<executions {
             var input = seeds[Int(rng.next() % UInt64(seeds.count))]
             for _ in 0..<(1 + Int(rng.next() % 8)) { Self.mutate(&input, &rng) }
-            FileManager.default.createFile(atPath: path, contents: Data(input))
+            guard FileManager.default.createFile(atPath: path, contents: Data(input)) else {
+                throw ValidationError("cannot write the fuzz input to \(path)")
+            }
             let t0 = DispatchTime.now().uptimeNanoseconds
             if FuzzTargets.parse(target, path: path, bytes: input) { accepted += 1 } else { rejected += 1 }
             slowest = max(slowest, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)

@@ -16,7 +16,7 @@ public func crmaFuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt 
     let file = path ?? "/dev/shm/crma-libfuzz-\(target)-\(getpid()).\(ext)"
     path = file
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
-    FileManager.default.createFile(atPath: file, contents: Data(bytes))
+    guard FileManager.default.createFile(atPath: file, contents: Data(bytes)) else { fatalError("cannot write \(file)") }
     _ = FuzzTargets.parse(target, path: file, bytes: bytes)
     return 0
 }

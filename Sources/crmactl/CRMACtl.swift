@@ -101,7 +101,7 @@ struct Versions: ParsableCommand {
         try c.run(.GET, "/v1/versions") { (versions: [VersionRecord]) in
             let rows = versions.map { v -> [String] in
                 let reasons = v.reasons.map {
-                    "\($0.metric) \(String(format: "%+.2f%%", $0.degradationPercent)) (\($0.severity))"
+                    "\($0.metric) \(String(format: "%+.2f%%", $0.degradationPercent)) (\($0.severity.rawValue))"
                 }
                 return [
                     "\(v.id)\(v.active ? " *" : "")", v.state, v.domain ?? "-", v.parentID.map { "\($0)" } ?? "-",
@@ -260,13 +260,22 @@ struct Cancel: ParsableCommand {
 }
 
 struct Generate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Answer a prompt with the active version (greedy).")
+    static let configuration = CommandConfiguration(
+        abstract: "Answer a prompt with the active version (greedy), routed to the domain it belongs to.",
+        discussion: """
+            The prompt goes to the learned domain whose adapters should answer it, as the inference API's model \
+            `crma` routes (the base model answers what no domain claims); --model crma:<domain> or base picks the \
+            adapters instead. The answering adapters are printed on stderr.
+            """)
     @OptionGroup var c: Connection
     @Argument(help: "Prompt.") var prompt: String
     @Option(help: "Tokens at most (1...128).") var maxTokens = 32
+    @Option(help: "Adapters: crma (routed), crma:<domain>, or base.") var model = "crma"
     func run() throws {
-        try c.run(.POST, "/v1/generate", body: GenerateRequest(prompt: prompt, maxTokens: maxTokens)) {
-            (g: GenerateResponse) in g.text
+        try c.run(.POST, "/v1/generate", body: GenerateRequest(prompt: prompt, maxTokens: maxTokens, model: model)) {
+            (g: GenerateResponse) in
+            if let m = g.model { FileHandle.standardError.write(Data("[\(m)]\n".utf8)) }
+            return g.text
         }
     }
 }

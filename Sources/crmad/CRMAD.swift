@@ -2,6 +2,7 @@ import ArgumentParser
 import CRMAContinual
 import CRMAControl
 import CRMADaemon
+import CRMAMonitor
 import CRMAModel
 import CRMANumerics
 import Foundation
@@ -59,11 +60,12 @@ struct CRMAD: AsyncParsableCommand {
                 cfg.control.listen.isEmpty
                     ? "  inference API: on the control socket only"
                     : "  inference API: also on TCP \(cfg.control.listen) (bearer token from \(cfg.control.tokenFile))")
+            let g = cfg.monitor.general
             print("  gate: warn \(cfg.monitor.warnPercent)%, critical \(cfg.monitor.criticalPercent)%, on breach \(cfg.monitor.onBreach.rawValue)")
             print(
                 cfg.monitor.benchmarks.isEmpty
                     ? "  general benchmarks: none (updates are judged on domains only)"
-                    : "  general benchmarks: \(cfg.monitor.benchmarks) (accuracy warn/critical \(cfg.monitor.accuracyWarnPoints)/\(cfg.monitor.accuracyCriticalPoints) points, KL \(cfg.monitor.klWarn)/\(cfg.monitor.klCritical) nats)")
+                    : "  general benchmarks: \(cfg.monitor.benchmarks) (accuracy warn/critical \(g.limits.accuracyPoints.warn)/\(g.limits.accuracyPoints.critical) points, KL \(g.limits.kl.warn)/\(g.limits.kl.critical) nats)")
             return
         }
         LoggingSystem.bootstrap { JournalLogHandler(label: $0) }
@@ -86,7 +88,9 @@ struct CRMAD: AsyncParsableCommand {
         let daemon = try Daemon(config: cfg, lm: lm, logger: logger)
         // Recovery (interrupted jobs, what is already in the inbox) before the socket reports ready.
         try daemon.recover()
-        let server = ControlServer(daemon: daemon, logger: logger, metricsExposition: metricsExposition)
+        let server = ControlServer(
+            api: daemon, settings: ControlServer.Settings(config: cfg), logger: logger,
+            metricsExposition: metricsExposition)
         let app = try server.application {
             daemon.socketBound()
             log.notice("listening on \(cfg.paths.socket)")
@@ -97,39 +101,13 @@ struct CRMAD: AsyncParsableCommand {
                 log.notice("inference API listening on \(cfg.control.listen) (bearer token required)")
             })
         }
-        // Shut down in reverse order: the watchdog says STOPPING=1, the worker stops at its next step boundary
-        // (checkpointing), the inbox stops watching and ends the event streams, then the servers close.
+        // Shut down in reverse order: the watchdog says STOPPING=1, the job runner stops at its next step
+        // boundary (checkpointing), the inbox stops watching and ends the event streams, the model-request
+        // scheduler stops, then the servers close.
         let group = ServiceGroup(
-            services: services + [
-
-                DedicatedThreadService(name: "inbox", start: daemon.startInbox, stop: daemon.stopInbox),
-                DedicatedThreadService(name: "update worker", start: daemon.startWorker, stop: daemon.stopWorker),
-                WatchdogService(),
-            ],
+            services: services + daemon.services + [WatchdogService()],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
-    }
-}
-
-/// A part of the daemon that runs on its own thread (engineering-notes.md: long compute and blocking waits
-/// stay off the Swift concurrency pool): started when the group runs, stopped — waiting on another thread,
-/// not on the pool — when a shutdown signal arrives.
-struct DedicatedThreadService: Service, CustomStringConvertible {
-    let name: String
-    let start: @Sendable () -> Void
-    let stop: @Sendable () -> Void
-
-    var description: String { name }
-
-    func run() async throws {
-        start()
-        try? await gracefulShutdown()
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            Thread.detachNewThread {
-                stop()
-                c.resume()
-            }
-        }
     }
 }
 

@@ -4,6 +4,8 @@ import CRMANumerics
 import CRMATestSupport
 import CRMATraining
 import Foundation
+import CRMAWire
+@testable import CRMABenchmark
 import Testing
 @testable import CRMAContinual
 

@@ -4,6 +4,7 @@ import CRMAMonitor
 import CRMATestSupport
 import CRMATraining
 import Foundation
+import CRMAWire
 import Testing
 @testable import CRMABenchmark
 @testable import CRMAContinual
@@ -46,8 +47,8 @@ import Testing
         s.config.stepsPerDomain = 6
         s.config.batchRows = 2
         s.config.lora = .init(rank: 2, alpha: 4, targets: [.q, .v])
-        s.generalDocuments = 2
-        s.probeDocuments = 1
+        s.general.documents = 2
+        s.general.probes = 1
         let bench = ForgettingBenchmark(lm: lm, settings: s)
         let domains = try bench.loadDomains("\(root)/corpora", names: ["animals", "numbers"])
         var lines: [String] = []

@@ -4,6 +4,7 @@ import CRMAModel
 import CRMATestSupport
 import CRMATraining
 import Foundation
+import CRMAWire
 import Testing
 @testable import CRMABenchmark
 

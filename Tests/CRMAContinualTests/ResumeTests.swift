@@ -3,6 +3,7 @@ import CRMAModel
 import CRMATestSupport
 import CRMATraining
 import Foundation
+import CRMAWire
 import Testing
 @testable import CRMABenchmark
 @testable import CRMAContinual

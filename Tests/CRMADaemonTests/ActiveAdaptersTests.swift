@@ -33,7 +33,7 @@ import Testing
     @Test func anActiveAdapterFileThatCannotBeLoadedIsAnAlertAndARefusal() throws {
         let d = try daemon()
         try activate(d, blob: try d.blobs.put(Data("not a safetensors file".utf8)), domain: "medical", strategy: .crma)
-        #expect(throws: ActiveVersionError.self) { try d.worker.adapters.current() }
+        #expect(throws: ActiveVersionError.self) { try d.scheduler.adapters.current() }
         #expect(try d.registry.alerts().contains { $0.kind == "job_failed" && $0.message.contains("cannot be loaded") })
     }
 
@@ -48,7 +48,7 @@ import Testing
         try activate(
             d, blob: try d.blobs.put(try Data(contentsOf: URL(fileURLWithPath: path))), domain: "medical",
             strategy: .olora)
-        #expect(try d.worker.adapters.current().loras.map(\.name) == ["law", "medical"])
+        #expect(try d.scheduler.adapters.current().loras.map(\.name) == ["law", "medical"])
     }
 
     /// `model: "crma"` routes with a classifier when the active version kept routing examples and the daemon
@@ -69,12 +69,12 @@ import Testing
             d, blob: try d.blobs.put(try Data(contentsOf: URL(fileURLWithPath: path))), domain: "medical",
             strategy: .crma)
         let active = ActiveAdapters(
-            registry: d.registry, blobs: d.blobs, lm: Self.lm, defaultStrategy: .crma, alerts: d.worker.adapters.alerts,
+            registry: d.registry, blobs: d.blobs, lm: Self.lm, defaultStrategy: .crma, alerts: d.scheduler.adapters.alerts,
             generalDocuments: general)
         let router = try active.router(minimum: 0.85)
         #expect(router.method == .classifier)
         #expect(router.route(tok.encode("Patient 40 was given 2 mg of drug X for fever; dose raised on day 1."))?.domain == "medical")
         #expect(router.route(tok.encode("Weather report 40: rain over the hills, 120 mm by evening, wind from the west."))?.domain == nil)
-        #expect(try d.worker.adapters.router(minimum: 0.85).method == .centroid)
+        #expect(try d.scheduler.adapters.router(minimum: 0.85).method == .centroid)
     }
 }

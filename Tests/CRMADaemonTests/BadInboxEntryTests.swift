@@ -1,4 +1,5 @@
 import Foundation
+import CRMAWire
 import Testing
 @testable import CRMADaemon
 
@@ -22,7 +23,7 @@ import Testing
         let path = "\(inbox)/\(rel)"
         try? FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
     }
 
     func write(_ rel: String, _ text: String) { write(rel, Array(text.utf8)) }
@@ -238,7 +239,7 @@ import Testing
         // Replaced by a rename while being read: the old content is stored, the new file stays for later.
         write("med/replaced.txt", "old version")
         ing.afterRead = { [inbox] path in
-            FileManager.default.createFile(atPath: "\(inbox)/med/.new", contents: Data("new version".utf8))
+            _ = FileManager.default.createFile(atPath: "\(inbox)/med/.new", contents: Data("new version".utf8))
             rename("\(inbox)/med/.new", path)
         }
         #expect(ing.ingest(domain: "med", name: "replaced.txt") == .stored(domain: "med", file: "med/replaced.txt", documents: 1))

@@ -1,6 +1,8 @@
 import CRMAContinual
+import CRMAMonitor
 import CRMANumerics
 import Foundation
+import CRMAWire
 import Testing
 @testable import CRMADaemon
 
@@ -70,7 +72,9 @@ import Testing
 
     @Test func theGeneralGateKeysAreReadAndChecked() throws {
         let c = try decode("[monitor]\nmultiple_choice_items = 20\naccuracy_warn_points = 2.0\nkl_critical = 0.3\n")
-        #expect(c.monitor.multipleChoiceItems == 20 && c.monitor.accuracyWarnPoints == 2 && c.monitor.klCritical == 0.3)
+        #expect(
+            c.monitor.general.multipleChoiceItems == 20 && c.monitor.general.limits.accuracyPoints.warn == 2
+                && c.monitor.general.limits.kl.critical == 0.3)
         #expect(throws: ConfigError.self) { try decode("[monitor]\nkl_warn = 0.9\nkl_critical = 0.3\n") }
         #expect(throws: ConfigError.self) { try decode("[training]\nstrategy = \"sgd\"\n") }
         let r = try decode("[training]\nstrategy = \"replay\"\nreplay_ratio = 0.5\n")

@@ -51,14 +51,7 @@ import Testing
         { $0["event"] as? String == "alert" && $0["kind"] as? String == kind }
     }
 
-    func stop(_ d: Daemon) async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            Thread.detachNewThread {
-                d.stop()
-                c.resume()
-            }
-        }
-    }
+    func stop(_ d: Daemon) async { await DaemonLifecycle.stop(d) }
 
     static let medical = documents(40) { "The patient in bed \($0) received \($0 % 5 + 1) doses of amoxicillin for otitis." }
     static let legal = documents(40) { "Clause \($0): the licensee shall not sublicense the software to party \($0 % 7)." }
@@ -87,7 +80,7 @@ import Testing
         #expect(try active.references["medical"] == r.version(2)?.losses["medical"])
         #expect(active.losses["medical"] != nil)
         #expect(try r.jobs().map(\.state) == [.accepted, .accepted])
-        #expect(d.blobs.verify(active.adaptersHash!))
+        #expect(throws: Never.self) { try d.blobs.get(active.adaptersHash!) }
         // The candidate holds both domains' LoRAs and the substrate.
         let (loras, crma) = try AdapterFile.load(d.blobs.path(active.adaptersHash!), model: Self.lm.model)
         #expect(Set(loras.map(\.name)) == ["medical", "legal"])
@@ -148,7 +141,7 @@ import Testing
         #expect(try d.registry.activeVersionID() == 1)
         let v = try #require(try d.registry.version(2))
         #expect(v.state == "rolled_back")
-        #expect(v.reasons.map(\.severity) == ["not_learned"])
+        #expect(v.reasons.map(\.severity) == [.notLearned])
         #expect(try d.registry.jobs().first?.state == .rolledBack)
         #expect(try d.registry.alerts().contains { $0.kind == "rollback" && $0.fields["message_id"] != nil })
     }

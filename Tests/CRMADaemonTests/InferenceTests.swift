@@ -101,6 +101,44 @@ extension DaemonTests {
         let r = try JSONDecoder().decode(ChatCompletionRequest.self, from: Data(chatBody.utf8))
         #expect(r.sampling.stop?.values == ["\n"] && r.sampling.maxTokens == 5 && r.sampling.streamOptions?.includeUsage == true)
     }
+
+    /// What many clients send as a message — a list of text parts — is read as its text; anything else
+    /// in the list is refused by name.
+    @Test func messageContentMayBeAListOfTextParts() throws {
+        func decode(_ content: String) throws -> ChatCompletionRequest {
+            try JSONDecoder().decode(
+                ChatCompletionRequest.self,
+                from: Data(#"{"model": "base", "messages": [{"role": "user", "content": \#(content)}]}"#.utf8))
+        }
+        #expect(try decode(#"[{"type": "text", "text": "Hello"}, {"type": "text", "text": "there"}]"#).messages[0].content == "Hello\nthere")
+        #expect(try decode(#""Hello""#).messages[0].content == "Hello")
+        #expect(throws: DecodingError.self) {
+            try decode(#"[{"type": "image_url", "image_url": {"url": "data:,"}}]"#)
+        }
+    }
+
+    /// A client asking for tools or a constrained format gets a 400 that names the field, not plain text.
+    @Test func toolsAndResponseFormatsAreRefusedNotIgnored() throws {
+        func plan(_ extra: String) throws -> InferencePlan {
+            let body = #"{"model": "base", "messages": [{"role": "user", "content": "x"}], \#(extra)}"#
+            let r = try JSONDecoder().decode(ChatCompletionRequest.self, from: Data(body.utf8))
+            return try InferencePlan.chat(
+                r, tokenizer: Self.lm.tokenizer, generator: Generator(Self.lm), maxTokensLimit: 64, contextLength: 2048)
+        }
+        for (extra, field) in [
+            (#""tools": [{"type": "function", "function": {"name": "f"}}]"#, "tools"),
+            (#""tool_choice": "auto""#, "tool_choice"),
+            (#""response_format": {"type": "json_object"}"#, "response_format"),
+            (#""functions": []"#, "functions"),
+        ] {
+            #expect(performing: { try plan(extra) }, throws: { error in
+                guard case InferencePlan.Refusal.badRequest(let m) = error else { return false }
+                return m.hasPrefix(field + " is not supported")
+            })
+        }
+        #expect(throws: Never.self) { try plan(#""response_format": {"type": "text"}"#) }
+        #expect(throws: Never.self) { try plan(#""tools": null"#) }
+    }
 }
 
 /// The bounded queue of model requests: one more than it holds is refused, and one that waited past the

@@ -1,4 +1,5 @@
 import Foundation
+import CRMAWire
 import Testing
 @testable import CRMADaemon
 
@@ -25,7 +26,7 @@ import Testing
         let blobs = try ing.registry.documentBlobs(domain: "med", role: "train")
             + ing.registry.documentBlobs(domain: "med", role: "holdout")
         #expect(blobs.count == 5)
-        for b in blobs { #expect(ing.blobs.verify(b)) }
+        for b in blobs { #expect(throws: Never.self) { try ing.blobs.get(b) } }
         dir.drop("inbox/med/copy.jsonl", documents(5) { "note \($0)" })
         #expect(ing.scan() == [.duplicate(domain: "med", file: "med/copy.jsonl")])
         #expect(!dir.exists("inbox/med/copy.jsonl"))

@@ -28,7 +28,7 @@ import Testing
             error?.description
                 == "job \(id) is evaluating; it concludes in a moment — roll back its version afterwards if needed")
         #expect(try d.registry.job(id)?.state == .evaluating)
-        #expect(!d.worker.cancelRequestedAndClear(id))
+        #expect(!d.runner.cancelRequestedAndClear(id))
     }
 
     @Test func aCancelAcceptedAsTrainingEndsCancelsTheJobInsteadOfEvaluatingIt() throws {
@@ -36,14 +36,14 @@ import Testing
         let d = try daemon()
         let id = try job(d, in: .training)
         #expect(try d.cancel(job: id) == .training)
-        #expect(try d.worker.finishTraining(job: id).state == .cancelled)
+        #expect(try d.runner.finishTraining(job: id).state == .cancelled)
         #expect(try d.registry.job(id)?.state == .cancelled)
     }
 
     @Test func withoutACancelTrainingEndsInEvaluation() throws {
         let d = try daemon()
         let id = try job(d, in: .training)
-        #expect(try d.worker.finishTraining(job: id) == .init(state: .evaluating, actions: [.evaluate]))
+        #expect(try d.runner.finishTraining(job: id) == .init(state: .evaluating, actions: [.evaluate]))
         #expect(try d.registry.job(id)?.state == .evaluating)
     }
 

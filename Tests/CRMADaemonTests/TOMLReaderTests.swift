@@ -1,3 +1,4 @@
+import CRMAWire
 import Testing
 @testable import CRMADaemon
 

@@ -2,6 +2,7 @@ import CRMAAdapters
 import CRMAModel
 import CRMANumerics
 import CRMATestSupport
+import CRMAWire
 import Testing
 @testable import CRMAMonitor
 

@@ -1,3 +1,4 @@
+import CRMAWire
 import Testing
 @testable import CRMAMonitor
 
@@ -15,7 +16,6 @@ import Testing
         let m = matrix
         #expect(abs(ForgettingMetrics.driftVsLearnTime(m, k: 2, j: 0) - 5) < 1e-12)  // 2.1 vs 2.0
         #expect(abs(ForgettingMetrics.driftVsLearnTime(m, k: 2, j: 1) - 20) < 1e-12)  // 1.8 vs 1.5
-        #expect(abs(ForgettingMetrics.driftVsPrevious(m, k: 2, j: 0) - 100 * (2.1 - 2.2) / 2.2) < 1e-12)
         #expect(abs(ForgettingMetrics.averageDrift(m, k: 2)! - 12.5) < 1e-12)
         #expect(abs(ForgettingMetrics.backwardTransfer(m, k: 2)! + 12.5) < 1e-12)
         #expect(ForgettingMetrics.averageDrift(m, k: 0) == nil)

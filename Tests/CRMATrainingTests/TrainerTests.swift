@@ -82,6 +82,7 @@ import CRMANumerics
         #expect(throws: TrainingError.self) { try trainer.step([b]) }
         // Nothing was updated by the failed steps.
         let after = trainer.optimizer.parameters.map(\.value.array)
+        #expect(!before.isEmpty && before.map(\.count) == after.map(\.count) && before.allSatisfy { !$0.isEmpty })
         for (x, y) in zip(before, after) { #expect(zip(x, y).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }) }
     }
 

@@ -49,7 +49,7 @@ import Testing
         #expect(v.map(\.state) == ["base", "accepted", "rolled_back", "accepted", "accepted"])
         #expect(v.filter(\.active).map(\.id) == [5])
         let rolledBack = v[2]
-        #expect(rolledBack.reasons.map(\.severity) == ["critical"])
+        #expect(rolledBack.reasons.map(\.severity) == [.critical])
         #expect(rolledBack.reasons.first?.metric == "holdout:medical")
         #expect(v[3].lineage["legal"]?.strategy == "frozen")
         #expect(v[4].lineage.keys.sorted() == ["legal", "medical"])
