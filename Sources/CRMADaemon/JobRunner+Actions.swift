@@ -77,7 +77,12 @@ extension JobRunner {
     private func perform(_ action: JobAction, _ run: inout JobRun) throws -> JobEvent? {
         let id = run.job.id
         switch action {
-        case .train:
+        case .train(let resume):
+            if !resume {
+                // A job that starts fresh owns nothing yet: whatever a directory of its id holds (left by a
+                // job of an earlier registry with the same id) is not its parent, data or checkpoint.
+                try? FileManager.default.removeItem(atPath: jobDirectory(id))
+            }
             return try train(&run)
         case .evaluate:
             return try evaluate(&run)

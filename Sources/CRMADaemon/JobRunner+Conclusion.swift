@@ -71,7 +71,7 @@ extension JobRunner {
     /// The alerts of a concluded job: one per gate warning or breach, then `kind` saying what became of it
     /// (promoted, rolled back, or stored but not promoted because another version became active meanwhile).
     func raiseConclusionAlerts(_ run: JobRun, kind: AlertKind) {
-        guard let conclusion = run.conclusion, let parent = run.parent else { return }
+        guard let conclusion = run.conclusion else { return }
         let job = run.job
         let vid = conclusion.version
         let accepted = run.evaluation?.decision.action == .accept

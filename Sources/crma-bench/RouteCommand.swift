@@ -71,7 +71,7 @@ struct RouteCommand: ParsableCommand {
         guard let s = Strategy(rawValue: strategy) else { throw ValidationError("unknown strategy \(strategy)") }
         let minimumList = minimums.split(separator: ",").compactMap { Float($0) }
         guard let minimum = minimumList.first else { throw ValidationError("--minimums needs at least one number") }
-        var learned = try LearnedState.load(state, model: lm.model)
+        let learned = try LearnedState.load(state, model: lm.model)
         let names = domains.split(separator: ",").map(String.init)
         let adapters = names.map { learned.adapters(scoring: $0, learnedWith: s) }
         guard let routingMethod = DomainRouter.Method(rawValue: method) else {

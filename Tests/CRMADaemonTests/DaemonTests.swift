@@ -162,6 +162,21 @@ import Testing
         #expect(try d.registry.jobs().map(\.strategy) == ["frozen", "crma"])
     }
 
+    /// A job that starts fresh (`.train(resume: false)`) does not pick up what a directory of its id holds —
+    /// here the pinned documents of a job 1 from a registry that is gone, whose blobs do not exist.
+    @Test func aFreshJobIgnoresALeftoverDirectoryOfItsID() async throws {
+        let d = try daemon(config())
+        try FileManager.default.createDirectory(atPath: "\(dir.path)/state/jobs/1", withIntermediateDirectories: true)
+        try #"{"medical": {"train": ["0000"], "holdout": ["0001"]}}"#.write(
+            toFile: "\(dir.path)/state/jobs/1/documents.json", atomically: true, encoding: .utf8)
+        var events = d.subscribe().makeAsyncIterator()
+        try d.start()
+        dir.drop("inbox/medical/a.jsonl", Self.medical)
+        #expect(await next(&events, concluded) != nil)
+        await stop(d)
+        #expect(try d.registry.jobs().first?.state == .accepted)
+    }
+
     @Test func aStoppedJobResumesFromItsCheckpointNotFromStepZero() async throws {
         let c = config { $0.training.steps = 8 }
         let first = try daemon(c)
