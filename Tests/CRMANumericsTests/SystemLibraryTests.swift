@@ -17,3 +17,20 @@ import Testing
         #expect(sd_notify(0, "READY=1") == 0)
     }
 }
+
+/// OpenBLAS's core is named for AVX-512 CPUs it may not recognise (it would fall back to Prescott's kernels).
+@Suite struct BLASCoreTypeTests {
+    static let skylakeX: Set = ["sse2", "avx2", "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"]
+
+    @Test func theNewestKernelSetTheFlagsSupport() {
+        #expect(BLASEnvironment.coreType(cpuFlags: Self.skylakeX.union(["avx512_bf16", "avx512_fp16"])) == "COOPERLAKE")
+        #expect(BLASEnvironment.coreType(cpuFlags: Self.skylakeX) == "SKYLAKEX")
+        #expect(BLASEnvironment.coreType(cpuFlags: Self.skylakeX.subtracting(["avx512vl"])) == nil)
+        #expect(BLASEnvironment.coreType(cpuFlags: ["sse2", "avx2", "fma"]) == nil)
+        #expect(BLASEnvironment.coreType(cpuFlags: []) == nil)
+    }
+
+    @Test func thisMachinesFlagsAreRead() {
+        #expect(BLASEnvironment.cpuFlags().contains("sse2"))
+    }
+}
