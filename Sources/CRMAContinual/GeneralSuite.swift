@@ -102,8 +102,8 @@ public struct GeneralLimits: Sendable, Equatable {
     /// KL(base ‖ current) on the probe set, in nats per token.
     public var kl: GateThresholds
 
-    public init(accuracyPoints: GateThresholds = GateThresholds(warn: 5, critical: 10),
-                kl: GateThresholds = GateThresholds(warn: 0.1, critical: 0.5)) {
+    public init(accuracyPoints: GateThresholds = GateThresholds(warn: 5, critical: 10, unit: " points"),
+                kl: GateThresholds = GateThresholds(warn: 0.1, critical: 0.5, unit: " nats")) {
         self.accuracyPoints = accuracyPoints
         self.kl = kl
     }

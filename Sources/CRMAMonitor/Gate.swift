@@ -40,15 +40,27 @@ public struct MonitoredMetric: Sendable, Equatable, Codable {
     }
 }
 
-/// Warn and critical thresholds, in percent of degradation.
+/// Warn and critical thresholds, in percent of degradation or, for a metric judged in its own units, in
+/// those (`unit`: "%", " points", " nats"; how reasons print them).
 public struct GateThresholds: Sendable, Equatable, Codable {
     public var warn: Double
     public var critical: Double
+    public var unit: String
 
-    public init(warn: Double = 5, critical: Double = 10) {
+    public init(warn: Double = 5, critical: Double = 10, unit: String = "%") {
         precondition(warn <= critical)
         self.warn = warn
         self.critical = critical
+        self.unit = unit
+    }
+
+    enum CodingKeys: String, CodingKey { case warn, critical, unit }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        warn = try c.decode(Double.self, forKey: .warn)
+        critical = try c.decode(Double.self, forKey: .critical)
+        unit = try c.decodeIfPresent(String.self, forKey: .unit) ?? "%"
     }
 }
 
@@ -65,6 +77,37 @@ public struct GateReason: Sendable, Equatable, Codable {
     public var reference: Double
     public var degradationPercent: Double
     public var thresholdPercent: Double
+    /// The unit of the degradation and the threshold ("%" unless the metric is judged in its own units).
+    public var unit: String = "%"
+
+    public init(
+        severity: Severity, metric: MetricID, value: Double, reference: Double, degradationPercent: Double,
+        thresholdPercent: Double, unit: String = "%"
+    ) {
+        self.severity = severity
+        self.metric = metric
+        self.value = value
+        self.reference = reference
+        self.degradationPercent = degradationPercent
+        self.thresholdPercent = thresholdPercent
+        self.unit = unit
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case severity, metric, value, reference, degradationPercent, thresholdPercent, unit
+    }
+
+    /// Reasons saved before units were recorded read as percent.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        severity = try c.decode(Severity.self, forKey: .severity)
+        metric = try c.decode(MetricID.self, forKey: .metric)
+        value = try c.decode(Double.self, forKey: .value)
+        reference = try c.decode(Double.self, forKey: .reference)
+        degradationPercent = try c.decode(Double.self, forKey: .degradationPercent)
+        thresholdPercent = try c.decode(Double.self, forKey: .thresholdPercent)
+        unit = try c.decodeIfPresent(String.self, forKey: .unit) ?? "%"
+    }
 }
 
 /// The gate's verdict on an update.
@@ -92,17 +135,17 @@ public enum ForgettingGate {
                 reasons.append(
                     GateReason(
                         severity: .nonFinite, metric: m.name, value: m.value, reference: m.reference,
-                        degradationPercent: d, thresholdPercent: thresholds.critical))
+                        degradationPercent: d, thresholdPercent: thresholds.critical, unit: thresholds.unit))
             } else if d > thresholds.critical {
                 reasons.append(
                     GateReason(
                         severity: .critical, metric: m.name, value: m.value, reference: m.reference,
-                        degradationPercent: d, thresholdPercent: thresholds.critical))
+                        degradationPercent: d, thresholdPercent: thresholds.critical, unit: thresholds.unit))
             } else if d > thresholds.warn {
                 reasons.append(
                     GateReason(
                         severity: .warning, metric: m.name, value: m.value, reference: m.reference,
-                        degradationPercent: d, thresholdPercent: thresholds.warn))
+                        degradationPercent: d, thresholdPercent: thresholds.warn, unit: thresholds.unit))
             }
         }
         if !newDomainLoss.isFinite || !newDomainBaseLoss.isFinite {
@@ -133,6 +176,7 @@ extension GateReasonRecord {
     public init(_ r: GateReason) {
         self.init(
             severity: r.severity, metric: r.metric, value: r.value, reference: r.reference,
-            degradationPercent: r.degradationPercent, thresholdPercent: r.thresholdPercent)
+            degradationPercent: r.degradationPercent, thresholdPercent: r.thresholdPercent,
+            unit: r.unit == "%" ? nil : r.unit)
     }
 }

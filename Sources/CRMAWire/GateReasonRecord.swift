@@ -10,10 +10,12 @@ public struct GateReasonRecord: Sendable, Equatable, Codable {
     public var reference: Double
     public var degradationPercent: Double
     public var thresholdPercent: Double
+    /// The unit of the degradation and the threshold when not percent (" points" of accuracy, " nats" of KL).
+    public var unit: String?
 
     public init(
         severity: GateSeverity, metric: MetricID, value: Double, reference: Double, degradationPercent: Double,
-        thresholdPercent: Double
+        thresholdPercent: Double, unit: String? = nil
     ) {
         self.severity = severity
         self.metric = metric
@@ -21,6 +23,7 @@ public struct GateReasonRecord: Sendable, Equatable, Codable {
         self.reference = reference
         self.degradationPercent = degradationPercent
         self.thresholdPercent = thresholdPercent
+        self.unit = unit
     }
 }
 
@@ -34,8 +37,8 @@ extension GateReasonRecord {
         case .stale: String(format: "version %.0f became active meanwhile (parent %.0f)", value, reference)
         case .warning, .critical:
             String(
-                format: "%@ drifted %+.2f%% (%.4f vs %.4f, %@ threshold %.1f%%)", metric.description,
-                degradationPercent, value, reference, severity.rawValue, thresholdPercent)
+                format: "%@ drifted %+.2f%@ (%.4f vs %.4f, %@ threshold %.1f%@)", metric.description,
+                degradationPercent, unit ?? "%", value, reference, severity.rawValue, thresholdPercent, unit ?? "%")
         }
     }
 }

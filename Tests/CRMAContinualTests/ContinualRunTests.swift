@@ -257,6 +257,22 @@ enum TinyDomains {
     }
 }
 
+/// A reason judged in its metric's own units says so: KL in nats, accuracy in points, not percent.
+@Suite struct GateReasonUnitTests {
+    @Test func klAndAccuracyReasonsNameTheirUnits() {
+        let scores = ["probe_kl_base_current": 0.6, "piqa_acc": 0.7, "general_bits_per_byte": 1.2]
+        let base = ["piqa_acc": 0.8, "general_bits_per_byte": 1.0]
+        let d = ForgettingGate.decide(
+            metrics: GeneralSuite.metrics(scores, base: base, limits: GeneralLimits()), newDomainLoss: 1,
+            newDomainBaseLoss: 2, thresholds: GateThresholds())
+        let sentences = Dictionary(uniqueKeysWithValues: d.reasons.map { ($0.metric, GateReasonRecord($0).sentence) })
+        #expect(sentences[.general(score: "probe_kl_base_current")]?.contains("drifted +0.60 nats") == true)
+        #expect(sentences[.general(score: "probe_kl_base_current")]?.contains("critical threshold 0.5 nats") == true)
+        #expect(sentences[.general(score: "piqa_acc")]?.contains("drifted +10.00 points") == true)
+        #expect(sentences[.general(score: "general_bits_per_byte")]?.contains("drifted +20.00%") == true)
+    }
+}
+
 /// A gated run started from the ungated run's fork (after its first rollback) is the gated run from
 /// the start: the same loss matrix, per-row losses, decisions and final state, without retraining the
 /// updates up to the rollback.
