@@ -86,7 +86,7 @@ extension ControlError {
         case let e as ModelQueueError:
             switch e {
             case .full: self = .tooManyRequests("\(e)")
-            case .deadline: self = .unavailable("\(e)")
+            case .deadline, .stopping: self = .unavailable("\(e)")
             }
         case let e as InferencePlan.Refusal:
             switch e {

@@ -7,8 +7,8 @@ import HummingbirdCore
 import Logging
 import NIOCore
 
-/// The control API: HTTP/1.1 + JSON on the daemon's Unix socket (architecture.md). Reads come from
-/// SQLite and the daemon's status; model work (generate, score) runs on the worker between steps;
+/// The control API: HTTP/1.1 + JSON on the daemon's Unix socket (docs/architecture.md). Reads come from
+/// SQLite and the daemon's status; model work (generate, score) runs between training steps (the daemon schedules it);
 /// mutating calls are authorised from the peer's credentials.
 public struct ControlServer: Sendable {
     /// What the server needs of the configuration: where it listens and who may change state.
@@ -211,9 +211,7 @@ public struct ControlServer: Sendable {
     }
 
     static func json<T: Encodable>(_ value: T) throws -> Response {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        var data = try enc.encode(value)
+        var data = try WireJSON.encoder().encode(value)
         data.append(0x0A)
         return Response(
             status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))

@@ -8,7 +8,7 @@ import CRMAWire
 /// and each learned domain's the same way (the inference API's `crma:<domain>`).
 /// An adapter file that cannot be loaded is an alert and an error, never the base model.
 ///
-/// `@unchecked Sendable`: the cache is read and written only on the worker thread (``JobRunner`` serves
+/// `@unchecked Sendable`: the cache is read and written only under the compute turn (``ModelRequestScheduler`` serves
 /// model requests there), so it needs no lock.
 final class ActiveAdapters: @unchecked Sendable {
     let registry: Registry
@@ -41,7 +41,7 @@ final class ActiveAdapters: @unchecked Sendable {
         self.generalDocuments = generalDocuments
     }
 
-    /// The adapters of the version active now. - Important: call it on the worker thread only (the set it
+    /// The adapters of the version active now. - Important: call it under the compute turn only (the set it
     /// returns is mutable model state, used between training steps).
     func current() throws -> AdapterSet {
         let v = try load()
@@ -51,7 +51,7 @@ final class ActiveAdapters: @unchecked Sendable {
     /// The domains the active version has learned, sorted.
     func domains() throws -> [String] { (try load().record?.references.keys).map { $0.sorted() } ?? [] }
 
-    /// The router among the active version's domains (worker thread only), built once per version: a
+    /// The router among the active version's domains (under the compute turn only: ModelRequestScheduler), built once per version: a
     /// classifier when every domain kept routing examples, else the centroid rule with `minimum`.
     func router(minimum: Float) throws -> DomainRouter {
         var v = try load()
@@ -70,7 +70,7 @@ final class ActiveAdapters: @unchecked Sendable {
         return router
     }
 
-    /// The active version's adapters for `domain` (worker thread only); nil if it has not learned it.
+    /// The active version's adapters for `domain` (under the compute turn only: ModelRequestScheduler); nil if it has not learned it.
     func adapters(forLearned domain: String) throws -> AdapterSet? {
         try domains().contains(domain) ? try adapters(for: domain) : nil
     }

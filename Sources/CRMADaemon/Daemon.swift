@@ -90,7 +90,7 @@ public final class Daemon: Sendable {
         }
     }
 
-    /// Version `request.version`'s adapters as files (``VersionExport``), loaded on the worker thread between
+    /// Version `request.version`'s adapters as files (``VersionExport``), loaded under the compute turn between
     /// training steps, whatever version is active. Throws ``RegistryError/noSuchVersion(_:)`` or
     /// ``VersionExport/Failure``.
     public func export(_ request: ExportRequest) async throws -> ExportResponse {

@@ -101,9 +101,9 @@ public struct DaemonConfig: Sendable, Equatable {
         /// A connection with no complete request for this long is closed (slow or stuck clients); a
         /// request being answered, such as the event stream, is not idle.
         public var idleTimeoutSeconds = 30.0
-        /// Model requests (completions, generate, score, export) that may wait for the worker; one more gets 429.
+        /// Model requests (completions, generate, score, export) that may wait for the model; one more gets 429.
         public var maxQueuedRequests = 16
-        /// A model request that waited this long for the worker is answered with an error instead.
+        /// A model request that waited this long for the model is answered with an error instead.
         public var requestDeadlineSeconds = 300.0
         /// The most tokens one completion may generate (a request's `max_tokens` above it is refused).
         public var maxCompletionTokens = 1024

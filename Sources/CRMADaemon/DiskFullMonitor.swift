@@ -7,7 +7,7 @@ import Synchronization
 final class DiskFullMonitor: Sendable {
     private struct State {
         var full = false
-        /// The worker does not retry a job before this time.
+        /// The job runner does not retry a job before this time.
         var retryAfter = Date.distantPast
     }
 
@@ -25,7 +25,7 @@ final class DiskFullMonitor: Sendable {
     /// Whether writes failed for lack of space and have not succeeded since.
     var isFull: Bool { state.withLock { $0.full } }
 
-    /// Whether the worker may take a job (not within a few seconds of a disk-full failure).
+    /// Whether the job runner may take a job (not within a few seconds of a disk-full failure).
     var jobsMayRun: Bool { state.withLock { $0.retryAfter <= Date() } }
 
     /// Whether the state directory's file system has (almost) no space left (under 4 MiB).

@@ -4,7 +4,7 @@ import CRMAMonitor
 import Synchronization
 
 /// The general benchmarks every update is judged on, with the base model's scores on them computed once,
-/// when the first update is evaluated (on the worker thread).
+/// when the first update is evaluated (on the job thread).
 final class GeneralBaseline: Sendable {
     let suite: GeneralSuite
     let settings: GeneralGateSettings

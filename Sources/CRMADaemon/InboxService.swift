@@ -16,7 +16,7 @@ final class InboxService: Service, Sendable {
     let events: EventHub
     let alerts: AlertSink
     let disk: DiskFullMonitor
-    /// Called when a job was queued, so the worker looks at the queue.
+    /// Called when a job was queued, so the job runner looks at the queue.
     let jobsQueued: @Sendable () -> Void
     private let stopping = Atomic<Bool>(false)
     private let watcher = Mutex<InboxWatcher?>(nil)

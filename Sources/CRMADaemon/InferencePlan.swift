@@ -2,7 +2,7 @@ import CRMAModel
 import CRMAWire
 
 /// A completion request checked and turned into what generation needs: the prompt's ids, how to sample,
-/// where to stop, and the text routing scores. Pure: built on the request's thread, run on the worker's.
+/// where to stop, and the text routing scores. Pure: built on the request's thread, run under the compute turn.
 public struct InferencePlan: Sendable {
     /// `base`, `crma` or `crma:<domain>` as the request named it.
     public var model: String

@@ -14,7 +14,7 @@ public enum InferenceEvent: Sendable {
     case failed(String)
 }
 
-/// Runs an ``InferencePlan`` on the worker thread: the adapters its model names (`crma` routes the
+/// Runs an ``InferencePlan`` under the compute turn (``ModelRequestScheduler``): the adapters its model names (`crma` routes the
 /// request to a learned domain with ``DomainRouter``), then generation with a KV cache under them.
 enum InferenceRunner {
     /// The adapters and the served model name (`crma:<domain>` once routed).
@@ -90,7 +90,7 @@ extension Daemon {
         return InferenceRunner.models((try registry.version(id)?.references.keys).map { $0.sorted() } ?? [])
     }
 
-    /// Runs `plan` to the end on the worker thread (between training steps) and returns the answering model's
+    /// Runs `plan` to the end between training steps (ModelRequestScheduler) and returns the answering model's
     /// name and the completion. Throws ``ModelQueueError`` or ``InferencePlan/Refusal``.
     public func complete(_ plan: InferencePlan) async throws -> (model: String, completion: TextCompletion) {
         let minimum = Float(config.control.routingMinimumSimilarity)

@@ -6,7 +6,7 @@ public enum JobControlError: Error, Equatable, CustomStringConvertible {
     /// The job is being evaluated; evaluation cannot be interrupted (it concludes shortly).
     case evaluating(Int64)
     case noSuchDomain(String)
-    /// The job left the state a change assumed (another request or the worker moved it meanwhile).
+    /// The job left the state a change assumed (another request or the job runner moved it meanwhile).
     case movedMeanwhile(Int64, expected: JobState)
 
     public var description: String {

@@ -2,7 +2,7 @@ import CRMAWire
 
 /// What can happen to an update job: the inputs of ``JobMachine``.
 public enum JobEvent: Sendable, Equatable {
-    /// The worker picked a queued job.
+    /// The job runner picked a queued job.
     case start
     /// Training reached its last step.
     case trained
@@ -17,11 +17,11 @@ public enum JobEvent: Sendable, Equatable {
     case fail(String)
     /// An operator cancelled the job.
     case cancel
-    /// The worker picked a job that was training or evaluating when the daemon last stopped.
+    /// The job runner picked a job that was training or evaluating when the daemon last stopped.
     case recover
 }
 
-/// What the update worker does after a transition, in order. The outcome of `train` and `evaluate` is the
+/// What the job runner does after a transition, in order. The outcome of `train` and `evaluate` is the
 /// job's next event; the others finish a job that reached a final state.
 public enum JobAction: Sendable, Equatable {
     /// Train through the update pipeline, from the job's last checkpoint when `resume`. Outcome: `.trained`,
@@ -43,7 +43,7 @@ public enum JobAction: Sendable, Equatable {
     case deleteCheckpoints
 }
 
-/// A job's next state and the actions the worker performs to get there.
+/// A job's next state and the actions the job runner performs to get there.
 public struct JobTransition: Sendable, Equatable {
     public var state: JobState
     public var actions: [JobAction]
@@ -56,7 +56,7 @@ public struct InvalidJobEvent: Error, Equatable, CustomStringConvertible {
 }
 
 /// The life of an update job as a pure state machine: given a state and an event, the next state and
-/// the actions the update worker performs (``JobRunner``). Invalid events are reported, never applied.
+/// the actions the job runner performs (``JobRunner``). Invalid events are reported, never applied.
 public enum JobMachine {
     public static func apply(_ event: JobEvent, to state: JobState) -> Result<JobTransition, InvalidJobEvent> {
         switch (state, event) {
@@ -73,7 +73,7 @@ public enum JobMachine {
             return .success(.init(state: .failed, actions: [.announce, .deleteCheckpoints, .alert(.jobFailed)]))
         // A queued job has nothing to stop or delete; the operator's request answers for itself.
         case (.queued, .cancel): return .success(.init(state: .cancelled, actions: []))
-        // The worker applies a cancel only once training stopped (at a step boundary or its end).
+        // The job runner applies a cancel only once training stopped (at a step boundary or its end).
         case (.training, .cancel), (.evaluating, .cancel):
             return .success(.init(state: .cancelled, actions: [.announce, .deleteCheckpoints]))
         // After a restart: a training job continues from its last checkpoint; an evaluating job is

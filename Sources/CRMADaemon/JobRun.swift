@@ -2,7 +2,7 @@ import CRMAContinual
 import CRMAWire
 import Foundation
 
-/// One job as the worker runs it: what it learned so far on the way through its actions.
+/// One job as the job runner runs it: what it learned so far on the way through its actions.
 struct JobRun {
     var job: JobRecord
     let strategy: Strategy

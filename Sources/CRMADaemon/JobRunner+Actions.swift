@@ -7,7 +7,7 @@ import Foundation
 import Logging
 
 extension JobRunner {
-    /// One job from its current state to a final one (or to a checkpoint when the daemon stops): the worker
+    /// One job from its current state to a final one (or to a checkpoint when the daemon stops): the runner
     /// applies an event through the registry (``JobMachine``), performs the transition's actions in order,
     /// and applies the outcome of `train` or `evaluate` as the next event.
     func run(_ record: JobRecord) {
@@ -31,9 +31,21 @@ extension JobRunner {
             } catch {
                 setProgress(nil)
                 if isStopping { return }
+                if case JobControlError.movedMeanwhile = error, event == .start {
+                    // An operator cancelled it between the queue's answer and the start: not ours any more.
+                    logger.notice("job \(record.id) left the queue before it started; skipped")
+                    return
+                }
                 if disk.stateDirectoryIsFull() {
                     // Not the job's fault: it stays where it is and resumes from its checkpoint later.
                     disk.report("job \(record.id) (\(record.domain)) could not write: \(error)")
+                    return
+                }
+                if run.job.state.isFinal {
+                    // The job concluded; what failed is one of its closing actions (e.g. queueing the frozen
+                    // retry): recorded and cleaned up, never turned into a failure of a concluded job.
+                    alerts.record(error: "job \(record.id) (\(record.domain)), \(run.job.state.rawValue): \(error)")
+                    try? FileManager.default.removeItem(atPath: jobDirectory(record.id))
                     return
                 }
                 if case .fail = event { return }

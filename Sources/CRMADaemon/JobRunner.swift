@@ -34,6 +34,8 @@ final class JobRunner: Service, Sendable {
     private let current = Mutex<JobProgress?>(nil)
     /// Wakes the idle thread (a job queued, stop); it waits on this and nothing else.
     private let signal = NSCondition()
+    /// Set by ``wake()``, cleared by the thread before it waits.
+    private let woken = Atomic<Bool>(false)
 
     init(
         config: DaemonConfig, registry: Registry, blobs: BlobStore, lm: LanguageModel, logger: Logger,
@@ -67,6 +69,7 @@ final class JobRunner: Service, Sendable {
 
     /// Makes the idle thread look at the queue again.
     func wake() {
+        woken.store(true, ordering: .relaxed)
         signal.lock()
         signal.broadcast()
         signal.unlock()
@@ -74,15 +77,24 @@ final class JobRunner: Service, Sendable {
 
     private func loop() {
         while !isStopping {
-            if let job = nextJob() {
-                scheduler.withComputeTurn { run(job) }
+            // The job is chosen holding the compute turn, so a cancel, a pause or a stop that arrives while
+            // a model request computes is seen before the job starts.
+            let ran = scheduler.withComputeTurn { () -> Bool in
+                guard !isStopping, let job = nextJob() else { return false }
+                run(job)
+                return true
+            }
+            if ran {
                 afterEachJob()
                 continue
             }
             let next = (try? registry.nextQueuedStart()).flatMap { $0 }
             let wait = next.map { max(0.05, $0 - Date().timeIntervalSince1970) } ?? 5
             signal.lock()
-            if !isStopping { _ = signal.wait(until: Date().addingTimeInterval(min(wait, 5))) }
+            // A wake that came while the queue was read is not lost: it left `woken` set.
+            if !isStopping && !woken.exchange(false, ordering: .relaxed) {
+                _ = signal.wait(until: Date().addingTimeInterval(min(wait, 5)))
+            }
             signal.unlock()
         }
     }
@@ -130,7 +142,7 @@ final class JobRunner: Service, Sendable {
                 guard let job = try registry.job(id) else { throw RegistryError.noSuchJob(id) }
                 switch job.state {
                 case .queued:
-                    // Only while it is still queued; when the worker started it meanwhile, look again.
+                    // Only while it is still queued; when the job runner started it meanwhile, look again.
                     let t = try JobMachine.apply(.cancel, to: .queued).get()
                     if try registry.moveJob(id, from: .queued, to: t.state, message: "cancelled by the operator") {
                         return t.state

@@ -7,7 +7,8 @@ import Synchronization
 /// train on: one computation at a time, never two competing for the cores. While no update runs, its own
 /// thread serves requests as they arrive; while one runs, the update holds the compute turn
 /// (``withComputeTurn(_:)``) and serves the waiting requests itself at every step boundary
-/// (``serveWaiting()``), so a request waits one training step at most. A `Service` of crmad's group.
+/// (``serveWaiting()``), so a request waits one training step, or one scored part of an evaluation, at
+/// most (the first evaluation after a start also scores the base model on the general suite, unserved). A `Service` of crmad's group.
 final class ModelRequestScheduler: Service, Sendable {
     let lm: LanguageModel
     let adapters: ActiveAdapters
@@ -57,9 +58,11 @@ final class ModelRequestScheduler: Service, Sendable {
     /// Serves every waiting request now, on the calling thread, which holds the compute turn.
     func serveWaiting() { requests.serve(lm, adapters: adapters) }
 
-    /// Serves requests on a dedicated thread until a graceful shutdown.
+    /// Serves requests on a dedicated thread until a graceful shutdown; then refuses new ones and answers
+    /// those still waiting with ``ModelQueueError/stopping``.
     func run() async throws {
         try await DedicatedThread.run("crmad-requests", loop, stop: stop)
+        requests.close()
     }
 
     private func loop() {

@@ -248,7 +248,7 @@ public final class Registry: Sendable {
     }
 
     /// Moves job `id` from `expected` to `state`, setting its message when one is given, in one transaction:
-    /// false, changing nothing, when the job is no longer in `expected` (e.g. the worker started a queued job
+    /// false, changing nothing, when the job is no longer in `expected` (e.g. the job runner started a queued job
     /// between an operator's look at it and the cancel). The registry only stores the move; which move a job
     /// makes is ``JobMachine``'s decision, applied by the caller.
     @discardableResult
@@ -284,7 +284,7 @@ public final class Registry: Sendable {
     // MARK: versions
 
     static func version(_ r: Row, active: Int64) throws -> VersionRecord {
-        let dec = JSONDecoder()
+        let dec = WireJSON.decoder()
         func json<T: Decodable>(_ col: String, _ t: T.Type) throws -> T {
             try dec.decode(T.self, from: Data((r[col] as String).utf8))
         }
@@ -356,8 +356,7 @@ public final class Registry: Sendable {
         finish: (Conclusion) throws -> (state: JobState, message: String)
     ) throws -> Conclusion {
         try db.write { db in
-            let enc = JSONEncoder()
-            enc.outputFormatting = .sortedKeys
+            let enc = WireJSON.encoder()
             func json<T: Encodable>(_ x: T) throws -> String { String(decoding: try enc.encode(x), as: UTF8.self) }
             guard try Self.state(db, job: id) == expected else { throw JobControlError.movedMeanwhile(id, expected: expected) }
             let active = try Int64.fetchOne(db, sql: "SELECT version_id FROM active") ?? 1

@@ -101,7 +101,7 @@ struct Versions: ParsableCommand {
         try c.run(.GET, "/v1/versions") { (versions: [VersionRecord]) in
             let rows = versions.map { v -> [String] in
                 let reasons = v.reasons.map {
-                    "\($0.metric) \(String(format: "%+.2f%%", $0.degradationPercent)) (\($0.severity.rawValue))"
+                    "\($0.metric) \(String(format: "%+.2f", $0.degradationPercent))\($0.unit ?? "%") (\($0.severity.rawValue))"
                 }
                 return [
                     "\(v.id)\(v.active ? " *" : "")", v.state, v.domain ?? "-", v.parentID.map { "\($0)" } ?? "-",

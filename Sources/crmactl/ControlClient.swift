@@ -74,7 +74,7 @@ struct ControlClient {
     /// version), is a Failure with exit code 70.
     static func decode<T: Decodable>(_: T.Type, from data: Data, path: String) throws -> T {
         do {
-            return try JSONDecoder().decode(T.self, from: data)
+            return try WireJSON.decoder().decode(T.self, from: data)
         } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
             throw notJSON
         } catch {

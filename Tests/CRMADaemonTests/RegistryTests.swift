@@ -61,6 +61,27 @@ import Testing
         #expect(try r.activeVersionID() == 1)
     }
 
+    /// A candidate whose evaluation is not finite (a NaN loss, the gate's `non_finite` reason) is stored as a
+    /// rolled-back version like any other: JSON's default coding refused NaN, and the job failed instead.
+    @Test func aNonFiniteEvaluationIsStoredAndReadBack() throws {
+        let r = try registry
+        let j = try r.enqueue(domain: "a", strategy: "crma", totalSteps: 1, notBefore: 0)
+        try r.transition(job: j, .start)
+        try r.transition(job: j, .trained)
+        var v = candidate(parent: 1, domain: "a", refs: [:])
+        v.losses = ["a": .nan]
+        v.reasons = [
+            GateReasonRecord(
+                severity: .nonFinite, metric: .newDomainHoldout, value: .nan, reference: 2, degradationPercent: .nan,
+                thresholdPercent: 0)
+        ]
+        let c = try r.conclude(job: j, candidate: v, accept: false, message: "rolled back")
+        let stored = try #require(try r.version(c.version))
+        #expect(stored.state == "rolled_back" && stored.losses["a"]?.isNaN == true)
+        #expect(stored.reasons.first?.value.isNaN == true && stored.reasons.first?.severity == .nonFinite)
+        #expect(try r.job(j)?.state == .rolledBack)
+    }
+
     /// An operator's rollback while a job trains is never undone: the job's candidate, accepted by the
     /// gate on top of its parent, is concluded as stale and the active version stays the operator's.
     @Test func acceptIsCompareAndSwapOnTheParent() throws {
