@@ -153,6 +153,10 @@ interop: model release
 	$(TORCH_VENV)/bin/python scripts/interop/openai_check.py --model $(MODEL)
 	$(TORCH_VENV)/bin/python scripts/interop/llamacpp_check.py --model $(MODEL)
 	$(TORCH_VENV)/bin/python scripts/interop/hf_directory_check.py --model $(MODEL)
+	@# Qwen2.5-Coder-0.5B: logits against the NumPy reference of scripts/fixtures/make_qwen2_golden.py, KV-cache decoding
+	@scripts/fetch-qwen.sh 0.5b
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --disable-xctest --filter QwenForwardTests
 
 clean:
 	rm -rf .build

@@ -21,3 +21,11 @@ enum RealModel {
     static let sharedGemma: Result<LanguageModel, any Error> = Result { try LanguageModel.load(path: gemmaPath) }
     static func gemma() throws -> LanguageModel { try sharedGemma.get() }
 }
+
+extension RealModel {
+    /// Qwen2.5-Coder-0.5B-Instruct (`make model-qwen`, which `make interop` runs; `make test` does not fetch it).
+    static let qwenPath = projectRoot.appendingPathComponent("models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf").path
+    static let hasQwen = FileManager.default.fileExists(atPath: qwenPath)
+    static let sharedQwen: Result<LanguageModel, any Error> = Result { try LanguageModel.load(path: qwenPath) }
+    static func qwen() throws -> LanguageModel { try sharedQwen.get() }
+}

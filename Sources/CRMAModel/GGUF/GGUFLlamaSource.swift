@@ -1,9 +1,11 @@
-/// Reads Llama- and Gemma-family weights from a GGUF file (llama.cpp's tensor names and metadata keys).
+/// Reads Llama-, Gemma- and Qwen2-family weights from a GGUF file (llama.cpp's tensor names and metadata
+/// keys).
 ///
 /// For Llama, llama.cpp's converter permutes the rows of the q and k projections so that its rotary
 /// embedding can rotate adjacent pairs; this source undoes that permutation, so every model in this runtime
 /// uses the Hugging Face layout (rotate-half RoPE) and adapters export with Hugging Face semantics. Gemma
-/// files keep Hugging Face's order (``Gemma``).
+/// and Qwen 2 files keep Hugging Face's order (llama.cpp rotates them in its "NEOX" mode, which is
+/// rotate-half), so nothing is undone for them.
 public struct GGUFLlamaSource: LlamaWeightSource {
     public let gguf: GGUFFile
     public let config: LlamaConfig
@@ -15,7 +17,7 @@ public struct GGUFLlamaSource: LlamaWeightSource {
             config = try Gemma.config(gguf: gguf, arch: arch)
             return
         }
-        guard arch == "llama" || arch == "mistral" else { throw ModelFileError.unsupportedArchitecture(arch) }
+        guard ["llama", "mistral", "qwen2"].contains(arch) else { throw ModelFileError.unsupportedArchitecture(arch) }
         func key(_ k: String) -> String { "\(arch).\(k)" }
         let d = try gguf.int(key("embedding_length"))
         let heads = try gguf.int(key("attention.head_count"))
@@ -38,7 +40,8 @@ public struct GGUFLlamaSource: LlamaWeightSource {
             ropeTheta: Float(gguf.metadata[key("rope.freq_base")]?.double ?? 10_000),
             rmsNormEps: Float(try gguf.double(key("attention.layer_norm_rms_epsilon"))),
             tiedEmbeddings: gguf.tensor("output.weight") == nil,
-            contextLength: gguf.metadata[key("context_length")]?.int ?? 2048)
+            contextLength: gguf.metadata[key("context_length")]?.int ?? 2048,
+            family: arch == "qwen2" ? .qwen2 : .llama)
     }
 
     public static func name(of t: LlamaTensor) -> String {
@@ -59,6 +62,9 @@ public struct GGUFLlamaSource: LlamaWeightSource {
         case .kNorm(let l): "blk.\(l).attn_k_norm.weight"
         case .postAttnNorm(let l): "blk.\(l).post_attention_norm.weight"
         case .postFFNNorm(let l): "blk.\(l).post_ffw_norm.weight"
+        case .qBias(let l): "blk.\(l).attn_q.bias"
+        case .kBias(let l): "blk.\(l).attn_k.bias"
+        case .vBias(let l): "blk.\(l).attn_v.bias"
         }
     }
 

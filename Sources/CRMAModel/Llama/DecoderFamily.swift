@@ -1,5 +1,5 @@
 /// What sets a model family's decoder apart from Llama's: every switch is off for Llama (``llama``), and
-/// the Gemma families (`gemma2(…)`, `gemma3(…)`) turn on theirs. One forward and one backward pass serve
+/// the Gemma families (`gemma2(…)`, `gemma3(…)`) and Qwen 2 (``qwen2``) turn on theirs. One forward and one backward pass serve
 /// every family, reading these switches.
 public struct DecoderFamily: Sendable, Equatable, Codable {
     /// The gated feed-forward's activation.
@@ -10,8 +10,10 @@ public struct DecoderFamily: Sendable, Equatable, Codable {
         case geGLU
     }
 
-    /// `llama`, `gemma2` or `gemma3`: the architecture name GGUF files carry.
+    /// `llama`, `gemma2`, `gemma3` or `qwen2`: the architecture name GGUF files carry.
     public var name: String
+    /// The q, k and v projections add a bias (Qwen 2; not o, not the feed-forward).
+    public var qkvBias = false
     /// The token embeddings are multiplied by this (Gemma: √hidden).
     public var embeddingScale: Float = 1
     public var activation: Activation = .swiGLU
@@ -35,6 +37,13 @@ public struct DecoderFamily: Sendable, Equatable, Codable {
 
     /// The Llama decoder: no switch on.
     public static let llama = DecoderFamily(name: "llama")
+
+    /// Qwen 2: Llama's decoder with biases on q, k and v.
+    public static let qwen2: DecoderFamily = {
+        var f = DecoderFamily(name: "qwen2")
+        f.qkvBias = true
+        return f
+    }()
 
     public func isSliding(layer l: Int) -> Bool {
         slidingWindow > 0 && l < slidingLayers.count && slidingLayers[l]

@@ -67,7 +67,7 @@ extension LlamaModel {
     /// layer to the final normed hidden states `[rows × hidden]`, returned in the workspace's `xn` buffer
     /// (overwritten by its next use).
     ///
-    /// Each layer: RMSNorm → q|k|v (+ adapters) → [QK-norm] → rotation → attention → o (+ adapters)
+    /// Each layer: RMSNorm → q|k|v [+ bias] (+ adapters) → [QK-norm] → rotation → attention → o (+ adapters)
     /// → [sandwich norm] + residual → RMSNorm → gate|up (+ adapters) → SwiGLU/GeGLU → down (+ adapters)
     /// → [sandwich norm] + residual → the residual adapter (CRMA). Bracketed steps are the family's
     /// (``DecoderFamily``). With `saved`, what the backward pass needs is kept there (``DecoderActivations``);
@@ -103,6 +103,7 @@ extension LlamaModel {
                 rstd: s?.rstd1.pointer)
             enter(phases.gemm)
             project(.qkv, layer: l, xn.pointer, rows: n, into: qkv)
+            if c.family.qkvBias { addRowBias(w.qkvBias, rows: n, into: qkv) }
             adapters()
             hooks?.forward(
                 [.q, .k, .v], layer: l, x: xn.pointer, rows: n, inFeatures: d, y: qkv, ldy: c.qkvSize,
@@ -167,6 +168,14 @@ extension LlamaModel {
             rstd: saved?.finalRstd.pointer)
         clock?.stop()
         return xn
+    }
+
+    /// Adds `bias` (`[width]`) to each of `rows` rows of `y` (`[rows × width]`).
+    private func addRowBias(_ bias: FloatBuffer, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        let width = bias.count, bp = SendablePointer(bias.pointer), yp = SendablePointer(y)
+        Parallel.rows(rows, minRows: 16) { r in
+            for row in r { Kernels.add(bp.p, into: yp.p + row * width, width) }
+        }
     }
 
     /// Copies the q and k heads of a fused `[rows × qkvSize]` activation into `[rows × (qSize + kvSize)]`.

@@ -6,6 +6,8 @@ public enum LlamaTensor: Sendable, Hashable {
     case attnNorm(Int), q(Int), k(Int), v(Int), o(Int), ffnNorm(Int), gate(Int), up(Int), down(Int)
     /// Gemma's QK-norm and sandwich norms (``DecoderFamily``).
     case qNorm(Int), kNorm(Int), postAttnNorm(Int), postFFNNorm(Int)
+    /// Qwen 2's q, k and v biases (``DecoderFamily/qkvBias``).
+    case qBias(Int), kBias(Int), vBias(Int)
 }
 
 /// A checkpoint format that can deliver Llama tensors as Float32 in Hugging Face layout.
@@ -45,6 +47,15 @@ extension LlamaWeights {
             }
             return b
         }
+        func loadVectors(_ parts: [(LlamaTensor, Int)]) throws -> FloatBuffer {
+            let b = FloatBuffer(count: parts.reduce(0) { $0 + $1.1 })
+            var at = 0
+            for (t, n) in parts {
+                try source.read(t, shape: [n], into: b.pointer + at)
+                at += n
+            }
+            return b
+        }
         let d = c.hiddenSize
         embedding = keepMatrix(try load(.embedding, [c.vocabSize, d]), c.vocabSize, d)
         var layers: [LlamaLayerWeights] = []
@@ -64,7 +75,10 @@ extension LlamaWeights {
                     qNorm: c.family.qkNorm ? try load(.qNorm(l), [c.headDim]) : none,
                     kNorm: c.family.qkNorm ? try load(.kNorm(l), [c.headDim]) : none,
                     postAttnNorm: c.family.sandwichNorms ? try load(.postAttnNorm(l), [d]) : none,
-                    postFFNNorm: c.family.sandwichNorms ? try load(.postFFNNorm(l), [d]) : none))
+                    postFFNNorm: c.family.sandwichNorms ? try load(.postFFNNorm(l), [d]) : none,
+                    qkvBias: c.family.qkvBias
+                        ? try loadVectors([(.qBias(l), c.qSize), (.kBias(l), c.kvSize), (.vBias(l), c.kvSize)])
+                        : none))
         }
         self.layers = layers
         finalNorm = try load(.finalNorm, [d])

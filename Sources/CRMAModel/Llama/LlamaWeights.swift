@@ -22,11 +22,15 @@ public struct LlamaLayerWeights: Sendable {
     /// empty without).
     public let postAttnNorm: FloatBuffer
     public let postFFNNorm: FloatBuffer
+    /// `[(heads + 2·kvHeads)·headDim]`: the biases of q, then k, then v (``DecoderFamily/qkvBias``; empty
+    /// without).
+    public let qkvBias: FloatBuffer
 
     public init(
         attnNorm: FloatBuffer, qkv: FloatBuffer, wo: FloatBuffer, ffnNorm: FloatBuffer, gateUp: FloatBuffer,
         down: FloatBuffer, qNorm: FloatBuffer = FloatBuffer(count: 0), kNorm: FloatBuffer = FloatBuffer(count: 0),
-        postAttnNorm: FloatBuffer = FloatBuffer(count: 0), postFFNNorm: FloatBuffer = FloatBuffer(count: 0)
+        postAttnNorm: FloatBuffer = FloatBuffer(count: 0), postFFNNorm: FloatBuffer = FloatBuffer(count: 0),
+        qkvBias: FloatBuffer = FloatBuffer(count: 0)
     ) {
         self.attnNorm = attnNorm
         self.qkv = qkv
@@ -38,6 +42,7 @@ public struct LlamaLayerWeights: Sendable {
         self.kNorm = kNorm
         self.postAttnNorm = postAttnNorm
         self.postFFNNorm = postFFNNorm
+        self.qkvBias = qkvBias
     }
 
     /// The same layer with other projection matrices (the norms kept).
@@ -46,7 +51,7 @@ public struct LlamaLayerWeights: Sendable {
     {
         LlamaLayerWeights(
             attnNorm: attnNorm, qkv: qkv, wo: wo, ffnNorm: ffnNorm, gateUp: gateUp, down: down, qNorm: qNorm,
-            kNorm: kNorm, postAttnNorm: postAttnNorm, postFFNNorm: postFFNNorm)
+            kNorm: kNorm, postAttnNorm: postAttnNorm, postFFNNorm: postFFNNorm, qkvBias: qkvBias)
     }
 }
 

@@ -104,6 +104,9 @@ public struct HFModelDirectory: LlamaWeightSource {
         case .kNorm(let l): "model.layers.\(l).self_attn.k_norm.weight"
         case .postAttnNorm(let l): "model.layers.\(l).post_attention_layernorm.weight"
         case .postFFNNorm(let l): "model.layers.\(l).post_feedforward_layernorm.weight"
+        case .qBias(let l): "model.layers.\(l).self_attn.q_proj.bias"
+        case .kBias(let l): "model.layers.\(l).self_attn.k_proj.bias"
+        case .vBias(let l): "model.layers.\(l).self_attn.v_proj.bias"
         }
     }
 
