@@ -75,9 +75,6 @@ public final class Daemon: Sendable {
         notifier.ready(status: summary())
     }
 
-    /// Says STOPPING=1 to systemd (the first thing a shutdown does).
-    public func stopping() { notifier.stopping() }
-
     // MARK: the control API's requests
 
     public var paused: Bool { (try? registry.setting("paused")) == "1" }
