@@ -36,17 +36,22 @@ extension JobRunner {
             configHash: configHash(strategy: run.strategy.rawValue), dataHashes: inputs.documentHashes,
             references: lineage.mapValues(\.reference), losses: losses, general: e.general, reasons: reasons,
             createdAt: 0, active: false, lineage: lineage)
-        var transition: JobTransition?
-        let conclusion = try registry.conclude(job: job.id, from: run.job.state, candidate: version, accept: accept) {
-            conclusion in
-            let t = try JobMachine.apply(conclusion.event, to: run.job.state).get()
-            transition = t
-            return (t.state, Self.message(conclusion, e, reasons: reasons, domain: job.domain, parent: parent.id))
+        let state = run.job.state
+        var outcome: (transition: JobTransition, message: String)?
+        let conclusion = try registry.conclude(job: job.id, from: state, candidate: version, accept: accept) { c in
+            let o = (
+                transition: try JobMachine.apply(c.event, to: state).get(),
+                message: Self.message(c, e, reasons: reasons, domain: job.domain, parent: parent.id)
+            )
+            outcome = o
+            return (o.transition.state, o.message)
         }
+        // `conclude` returns only after `finish` ran, so the outcome is set.
+        guard let outcome else { preconditionFailure("Registry.conclude returned without its finish") }
         run.conclusion = conclusion
         run.reasons = reasons
-        run.message = Self.message(conclusion, e, reasons: reasons, domain: job.domain, parent: parent.id)
-        return transition!
+        run.message = outcome.message
+        return outcome.transition
     }
 
     /// What became of a concluded job, in one sentence (the job's message and its final alert's text).

@@ -143,8 +143,7 @@ final class JobRunner: Service, Sendable {
                 switch job.state {
                 case .queued:
                     // Only while it is still queued; when the job runner started it meanwhile, look again.
-                    let t = try JobMachine.apply(.cancel, to: .queued).get()
-                    if try registry.moveJob(id, from: .queued, to: t.state, message: "cancelled by the operator") {
+                    if let t = try moveIfStill(id, .queued, .cancel, message: "cancelled by the operator") {
                         return t.state
                     }
                 case .training:
@@ -176,10 +175,25 @@ final class JobRunner: Service, Sendable {
     /// Applies `event` to a job in `state` (``JobMachine``) and stores the move; throws when the event is
     /// invalid there or the job is no longer in `state`.
     func move(_ id: Int64, _ state: JobState, _ event: JobEvent, message: String? = nil) throws -> JobTransition {
-        let t = try JobMachine.apply(event, to: state).get()
-        guard try registry.moveJob(id, from: state, to: t.state, message: message) else {
+        guard let t = try moveIfStill(id, state, event, message: message) else {
             throw JobControlError.movedMeanwhile(id, expected: state)
         }
         return t
+    }
+
+    /// ``move(_:_:_:message:)``, or nil (nothing changed) when the job is no longer in `state`.
+    func moveIfStill(_ id: Int64, _ state: JobState, _ event: JobEvent, message: String? = nil) throws
+        -> JobTransition?
+    {
+        try Self.moveIfStill(id, state, event, message: message, in: registry)
+    }
+
+    /// How a job moves: ``JobMachine`` decides from `state` and `event`, `registry` stores the move if the job
+    /// is still in `state` (nil otherwise, nothing changed).
+    static func moveIfStill(
+        _ id: Int64, _ state: JobState, _ event: JobEvent, message: String? = nil, in registry: Registry
+    ) throws -> JobTransition? {
+        let t = try JobMachine.apply(event, to: state).get()
+        return try registry.moveJob(id, from: state, to: t.state, message: message) ? t : nil
     }
 }

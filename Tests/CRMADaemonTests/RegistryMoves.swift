@@ -1,15 +1,14 @@
 import CRMAWire
 @testable import CRMADaemon
 
-/// Tests move jobs as the update worker does: ``JobMachine`` decides, the registry stores.
+/// Tests move jobs as the job runner does (``JobRunner/moveIfStill(_:_:_:message:in:)``): ``JobMachine``
+/// decides, the registry stores.
 extension Registry {
     @discardableResult
     func transition(job id: Int64, _ event: JobEvent, ifStill expected: JobState? = nil, message: String? = nil) throws
         -> JobTransition?
     {
-        let state = try expected ?? self.job(id)!.state
-        let t = try JobMachine.apply(event, to: state).get()
-        return try moveJob(id, from: state, to: t.state, message: message) ? t : nil
+        try JobRunner.moveIfStill(id, try expected ?? self.job(id)!.state, event, message: message, in: self)
     }
 
     /// Concludes an evaluating job with the machine's state for what happened.
