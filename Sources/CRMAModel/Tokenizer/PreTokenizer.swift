@@ -7,8 +7,12 @@ public enum PreTokenizerStep: Sendable, Equatable {
     /// GPT-2's split: contractions, ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`, `\s+(?!\S)`, `\s+`.
     case gpt2Split
     /// Splits off each run of letters, digits, or other symbols without an optional leading space
-    /// (llama-3 style is not supported; this is the plain whitespace split `\w+|[^\w\s]+`).
+    /// (the plain whitespace split `\w+|[^\w\s]+`).
     case whitespaceSplit
+    /// Llama 3's and Qwen 2's split: contractions in any case, one non-letter (not a line break) followed by
+    /// letters, up to `maxDigits` digits, ` ?` then symbols then line breaks, whitespace ending in a line
+    /// break, `\s+(?!\S)`, `\s+`. Llama 3 takes digits three at a time, Qwen 2 one at a time.
+    case llama3Split(maxDigits: Int)
 }
 
 /// Pure pre-tokenization: text in, pieces (substrings of the text, in order, covering it) out.
@@ -16,6 +20,13 @@ public struct PreTokenizer: Sendable, Equatable {
     public var steps: [PreTokenizerStep]
 
     public init(steps: [PreTokenizerStep]) { self.steps = steps }
+
+    /// Llama 3's split pattern as tokenizer.json writes it (`Split` with behavior `Isolated`), for
+    /// `maxDigits` 3; Qwen 2's is the same with `\p{N}` for `\p{N}{1,3}`.
+    public static func llama3Pattern(maxDigits: Int) -> String {
+        let digits = maxDigits == 1 ? "\\p{N}" : "\\p{N}{1,\(maxDigits)}"
+        return "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\(digits)| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+    }
 
     public func split(_ text: Substring) -> [Substring] {
         var pieces = [text]
@@ -33,6 +44,7 @@ public struct PreTokenizer: Sendable, Equatable {
         case .digits(let individual): splitDigits(s, individual: individual, into: &out)
         case .gpt2Split: gpt2(s, into: &out)
         case .whitespaceSplit: whitespace(s, into: &out)
+        case .llama3Split(let maxDigits): llama3(s, maxDigits: maxDigits, into: &out)
         }
     }
 
@@ -133,6 +145,94 @@ public struct PreTokenizer: Sendable, Equatable {
             } else {
                 out.append(Substring(u[i..<j])); i = j
             }
+        }
+    }
+
+    static func llama3(_ s: Substring, maxDigits: Int, into out: inout [Substring]) {
+        let u = s.unicodeScalars
+        let end = u.endIndex
+        var i = u.startIndex
+        func isLineBreak(_ c: Unicode.Scalar) -> Bool { c == "\r" || c == "\n" }
+        func run(from j: String.UnicodeScalarView.Index, while k: Kind) -> String.UnicodeScalarView.Index {
+            var j = j
+            while j < end, kind(u[j]) == k { j = u.index(after: j) }
+            return j
+        }
+        func emit(_ j: String.UnicodeScalarView.Index) {
+            out.append(Substring(u[i..<j]))
+            i = j
+        }
+        while i < end {
+            let c = u[i]
+            let k = kind(c)
+            let next = u.index(after: i)
+            // 1. (?i:'s|'t|'re|'ve|'m|'ll|'d)
+            if c == "'", let j = contractionEnd(u, after: next) {
+                emit(j)
+                continue
+            }
+            // 2. [^\r\n\p{L}\p{N}]?\p{L}+
+            if k == .letter {
+                emit(run(from: next, while: .letter))
+                continue
+            }
+            if k != .number, !isLineBreak(c), next < end, kind(u[next]) == .letter {
+                emit(run(from: next, while: .letter))
+                continue
+            }
+            // 3. \p{N}{1,maxDigits}
+            if k == .number {
+                var j = next, count = 1
+                while j < end, count < maxDigits, kind(u[j]) == .number {
+                    j = u.index(after: j)
+                    count += 1
+                }
+                emit(j)
+                continue
+            }
+            // 4. ` ?[^\s\p{L}\p{N}]+[\r\n]*`
+            let symbols = c == " " && next < end && kind(u[next]) == .other ? next : i
+            if kind(u[symbols]) == .other {
+                var j = run(from: symbols, while: .other)
+                while j < end, isLineBreak(u[j]) { j = u.index(after: j) }
+                emit(j)
+                continue
+            }
+            // What is left starts with whitespace. 5. \s*[\r\n]+ (up to the run's last line break)
+            let spaceEnd = run(from: i, while: .space)
+            var lastBreak: String.UnicodeScalarView.Index?
+            var j = i
+            while j < spaceEnd {
+                if isLineBreak(u[j]) { lastBreak = j }
+                j = u.index(after: j)
+            }
+            if let lastBreak {
+                emit(u.index(after: lastBreak))
+                continue
+            }
+            // 6. \s+(?!\S), else 7. \s+
+            let beforeEnd = u.index(before: spaceEnd)
+            emit(spaceEnd == end || beforeEnd == i ? spaceEnd : beforeEnd)
+        }
+    }
+
+    /// Where a contraction (`'s`, `'t`, `'re`, `'ve`, `'m`, `'ll`, `'d`, any case) that follows an
+    /// apostrophe ends, if one does.
+    static func contractionEnd(
+        _ u: Substring.UnicodeScalarView, after start: String.UnicodeScalarView.Index
+    ) -> String.UnicodeScalarView.Index? {
+        func lower(_ j: String.UnicodeScalarView.Index) -> Unicode.Scalar? {
+            guard j < u.endIndex else { return nil }
+            let c = u[j]
+            return (0x41...0x5A).contains(c.value) ? Unicode.Scalar(c.value + 32) : c
+        }
+        guard let a = lower(start) else { return nil }
+        let second = u.index(after: start)
+        switch a {
+        case "s", "t", "m", "d": return second
+        case "r", "v": return lower(second) == "e" ? u.index(after: second) : nil
+        case "l": return lower(second) == "l" ? u.index(after: second) : nil
+        default: return nil
         }
     }
 

@@ -42,7 +42,8 @@ extension Tokenizer {
                 preTokenizer: Self.byteLevelPreTokenizer(named: pre), specialTokens: specials,
                 bosID: id("tokenizer.ggml.bos_token_id"), eosID: id("tokenizer.ggml.eos_token_id"),
                 // Hugging Face's byte-level tokenizers add no BOS; follow them so ids match the reference.
-                addBOS: false, addSpacePrefix: false, chatTemplate: template)
+                addBOS: false, addSpacePrefix: false, chatTemplate: template,
+                normalizesToNFC: Self.byteLevelNormalizesToNFC(pre: pre))
         case "llama":
             let scores =
                 m["tokenizer.ggml.scores"]?.array?.compactMap { $0.double.map(Float.init) }
@@ -66,11 +67,16 @@ extension Tokenizer {
     }
 
     /// The pre-tokenizer for a llama.cpp `tokenizer.ggml.pre` name. SmolLM's published tokenizer.json
-    /// isolates each digit and then applies GPT-2's split.
+    /// isolates each digit and then applies GPT-2's split; Qwen 2's splits as Llama 3's does, with one
+    /// digit per piece.
     static func byteLevelPreTokenizer(named pre: String) -> PreTokenizer {
         switch pre {
         case "smollm", "starcoder", "refact": PreTokenizer(steps: [.digits(individual: true), .gpt2Split])
+        case "qwen2": PreTokenizer(steps: [.llama3Split(maxDigits: 1)])
         default: PreTokenizer(steps: [.gpt2Split])
         }
     }
+
+    /// Whether the tokenizer.json of a `tokenizer.ggml.pre` family normalizes text to NFC (Qwen 2's does).
+    static func byteLevelNormalizesToNFC(pre: String) -> Bool { pre == "qwen2" }
 }

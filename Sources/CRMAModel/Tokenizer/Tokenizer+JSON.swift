@@ -54,6 +54,7 @@ extension Tokenizer {
         // Classify by the pre-tokenizer and normalizer.
         var steps: [PreTokenizerStep] = []
         var byteLevel = false, metaspace = false
+        var unsupportedSplit: String?
         func visitPre(_ p: [String: Any]) {
             switch p["type"] as? String {
             case "Sequence": (p["pretokenizers"] as? [[String: Any]] ?? []).forEach(visitPre)
@@ -62,6 +63,15 @@ extension Tokenizer {
                 byteLevel = true
                 if p["use_regex"] as? Bool ?? true { steps.append(.gpt2Split) }
             case "Metaspace": metaspace = true
+            case "Split":
+                let regex = (p["pattern"] as? [String: Any])?["Regex"] as? String
+                if let maxDigits = [1, 3].first(where: { PreTokenizer.llama3Pattern(maxDigits: $0) == regex }),
+                    p["behavior"] as? String == "Isolated", p["invert"] as? Bool != true
+                {
+                    steps.append(.llama3Split(maxDigits: maxDigits))
+                } else {
+                    unsupportedSplit = regex ?? String(describing: p["pattern"] ?? "")
+                }
             default: break
             }
         }
@@ -78,14 +88,20 @@ extension Tokenizer {
             visitPre(pre)
             visitPrepend(pre)
         }
+        var nfc = false
         func visitNorm(_ n: [String: Any]) {
             if String(describing: n).contains("▁") { metaspace = true }
+            if n["type"] as? String == "NFC" { nfc = true }
             if n["type"] as? String == "Prepend" { prependsSpace = true }
             (n["normalizers"] as? [[String: Any]] ?? []).forEach(visitNorm)
         }
         if let norm = root["normalizer"] as? [String: Any] { visitNorm(norm) }
         if !byteLevel, let dec = root["decoder"] as? [String: Any], dec["type"] as? String == "ByteLevel" {
             byteLevel = true
+        }
+        if let unsupportedSplit {
+            throw ModelFileError.invalidHeader(
+                "\(path): unsupported Split pre-tokenizer pattern \(unsupportedSplit.debugDescription) (supported: Llama 3's and Qwen 2's)")
         }
         guard byteLevel || metaspace else {
             throw ModelFileError.invalidHeader(
@@ -115,6 +131,6 @@ extension Tokenizer {
             bosID: specialID((processorBOS.map { [$0] } ?? []) + ["<s>", "<bos>", "<|begin_of_text|>", "<|im_start|>"]),
             eosID: specialID(["<eos>", "</s>", "<|end_of_text|>", "<|endoftext|>", "<|im_end|>"]),
             addBOS: (metaspace && !byteLevel) || processorBOS != nil, addSpacePrefix: metaspace && !byteLevel && prependsSpace,
-            chatTemplate: chatTemplate, textTokenIDs: Set(textTokens))
+            chatTemplate: chatTemplate, textTokenIDs: Set(textTokens), normalizesToNFC: nfc)
     }
 }

@@ -28,12 +28,16 @@ public struct Tokenizer: Sendable {
     public let addSpacePrefix: Bool
     /// The chat template from the model, when it has one (Jinja source).
     public let chatTemplate: String?
+    /// Whether text (outside special tokens) is put in Unicode normalization form C before it is split,
+    /// as Qwen's tokenizer.json asks (`"normalizer": {"type": "NFC"}`).
+    public let normalizesToNFC: Bool
 
     public var vocabularySize: Int { model.tokens.count }
 
     public init(
         kind: Kind, model: BPEModel, preTokenizer: PreTokenizer, specialTokens: [(String, Int32)], bosID: Int32?,
-        eosID: Int32?, addBOS: Bool, addSpacePrefix: Bool, chatTemplate: String?, textTokenIDs: Set<Int32> = []
+        eosID: Int32?, addBOS: Bool, addSpacePrefix: Bool, chatTemplate: String?, textTokenIDs: Set<Int32> = [],
+        normalizesToNFC: Bool = false
     ) {
         self.kind = kind
         self.model = model
@@ -46,6 +50,7 @@ public struct Tokenizer: Sendable {
         self.addBOS = addBOS
         self.addSpacePrefix = addSpacePrefix
         self.chatTemplate = chatTemplate
+        self.normalizesToNFC = normalizesToNFC
     }
 
     /// The id of a token string, if it is in the vocabulary.
@@ -66,7 +71,11 @@ public struct Tokenizer: Sendable {
             switch segment {
             case .special(let id): out.append(id)
             case .text(let s):
-                encodeOrdinary(s, isFirst: firstSegment, into: &out)
+                if normalizesToNFC, s.utf8.contains(where: { $0 >= 0x80 }) {
+                    encodeOrdinary(NFC.normalize(s)[...], isFirst: firstSegment, into: &out)
+                } else {
+                    encodeOrdinary(s, isFirst: firstSegment, into: &out)
+                }
             }
             firstSegment = false
         }
