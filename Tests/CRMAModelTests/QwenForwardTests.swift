@@ -25,4 +25,10 @@ struct QwenForwardTests {
         let ids: [Int32] = [750, 15801, 39345, 1445, 982, 262, 421, 308, 366, 220, 17, 510, 286, 470, 308]
         #expect(worstCachedDecodingError(try RealModel.qwen(), ids: ids, prefix: 8) <= 2e-3)
     }
+
+    /// Rolling perplexity of the GPL-3 text against transformers' float32 (qwen2-perplexity.json,
+    /// make_qwen2_golden.py --perplexity): the tokenizer and the whole forward pass at once.
+    @Test func perplexityMatchesTransformersWithinPointTwoPercent() throws {
+        try expectPerplexityMatches(fixture: "qwen2-perplexity", try RealModel.qwen())
+    }
 }

@@ -36,18 +36,23 @@ struct PerplexityFixture: Decodable {
     /// SmolLM2 (perplexity.json) and Gemma 3 270M (gemma3-perplexity.json, make_gemma_golden.py --perplexity).
     @Test(arguments: ["perplexity", "gemma3-perplexity"])
     func perplexityMatchesTheReferenceWithinPointTwoPercent(fixture: String) throws {
-        let fx = try JSONDecoder().decode(
-            PerplexityFixture.self,
-            from: Data(contentsOf: Fixtures.root.appendingPathComponent("forward/\(fixture).json")))
-        let raw = try Data(contentsOf: URL(fileURLWithPath: fx.source)).prefix(fx.bytes)
-        let digest = SHA256.hex(raw)
-        try #require(digest == fx.sha256, "\(fx.source) differs from the text the reference scored")
-        let lm = try fixture.hasPrefix("gemma") ? RealModel.gemma() : RealModel.load()
-        let s = Scorer(lm).scoreDocument(String(decoding: raw, as: UTF8.self), context: fx.context)
-        #expect(s.tokens == fx.tokens)
-        #expect(abs(s.perplexity / fx.perplexity - 1) < 0.002, "perplexity \(s.perplexity) vs \(fx.perplexity)")
-        #expect(abs(s.bitsPerByte / fx.bits_per_byte - 1) < 0.002)
+        try expectPerplexityMatches(fixture: fixture, fixture.hasPrefix("gemma") ? RealModel.gemma() : RealModel.load())
     }
+}
+
+/// Scores the fixture's text with `lm` and expects the reference's token count and a perplexity and bits
+/// per byte within 0.2% of its.
+func expectPerplexityMatches(fixture: String, _ lm: LanguageModel) throws {
+    let fx = try JSONDecoder().decode(
+        PerplexityFixture.self,
+        from: Data(contentsOf: Fixtures.root.appendingPathComponent("forward/\(fixture).json")))
+    let raw = try Data(contentsOf: URL(fileURLWithPath: fx.source)).prefix(fx.bytes)
+    let digest = SHA256.hex(raw)
+    try #require(digest == fx.sha256, "\(fx.source) differs from the text the reference scored")
+    let s = Scorer(lm).scoreDocument(String(decoding: raw, as: UTF8.self), context: fx.context)
+    #expect(s.tokens == fx.tokens)
+    #expect(abs(s.perplexity / fx.perplexity - 1) < 0.002, "perplexity \(s.perplexity) vs \(fx.perplexity)")
+    #expect(abs(s.bitsPerByte / fx.bits_per_byte - 1) < 0.002)
 }
 
 @Suite struct SHA256Tests {

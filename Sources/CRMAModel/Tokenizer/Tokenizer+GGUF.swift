@@ -73,6 +73,7 @@ extension Tokenizer {
         switch pre {
         case "smollm", "starcoder", "refact": PreTokenizer(steps: [.digits(individual: true), .gpt2Split])
         case "qwen2": PreTokenizer(steps: [.llama3Split(maxDigits: 1)])
+        case "llama-bpe", "llama3": PreTokenizer(steps: [.llama3Split(maxDigits: 3)])
         default: PreTokenizer(steps: [.gpt2Split])
         }
     }
