@@ -43,11 +43,11 @@ enum AdapterGradCheck {
 }
 
 @Suite struct AdapterGradientTests {
-    /// On Llama (Mistral) and on both Gemma families, each projection's LoRA on its own: it changes the loss
+    /// On Llama (Mistral), both Gemma families and both Qwen families, each projection's LoRA on its own: it changes the loss
     /// (a LoRA left out of the forward pass would not), it receives a gradient (one left out of the backward
     /// pass would get none), and that gradient matches finite differences — through the family's own kernels
-    /// (QK-norm, sandwich norms, GeGLU, sliding windows, soft-capped scores and logits).
-    @Test(arguments: ["mistral-f16", "gemma2-f32", "gemma3-bf16"], Projection.allCases)
+    /// (QK-norm, sandwich norms, GeGLU, sliding windows, soft-capped scores and logits, q/k/v biases).
+    @Test(arguments: ["mistral-f16", "gemma2-f32", "gemma3-bf16", "qwen2-f32", "qwen3-bf16"], Projection.allCases)
     func loraOnEachProjection(_ model: String, _ projection: Projection) throws {
         let lm = try TinyModels.load(model)
         let lora = LoRA(
@@ -65,7 +65,7 @@ enum AdapterGradCheck {
         #expect(errors.allSatisfy { $0 < 1.5e-2 }, "\(errors)")
     }
 
-    @Test(arguments: ["mistral-f16", "gemma2-f32", "gemma3-bf16"], ["lowrank", "raw", "identity", "tied"])
+    @Test(arguments: ["mistral-f16", "gemma2-f32", "gemma3-bf16", "qwen2-f32", "qwen3-bf16"], ["lowrank", "raw", "identity", "tied"])
     func crmaVariant(_ model: String, _ variant: String) throws {
         let lm = try TinyModels.load(model)
         var cfg = CRMAConfig()

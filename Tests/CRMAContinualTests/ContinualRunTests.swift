@@ -57,9 +57,10 @@ enum TinyDomains {
         for j in 0..<3 { #expect(m[j, j] < r.baseLosses[j]) }
     }
 
-    @Test(arguments: [Strategy.naive, .crma, .crmaIdentity, .replay, .ewc, .lwf, .olora])
-    func everyStrategyFillsTheMatrixAndLearns(_ s: Strategy) throws {
-        let lm = try TinyModels.load("llama-f32")
+    /// On Llama and on both Qwen families (q/k/v biases; QK-norm with head_dim ≠ hidden / heads).
+    @Test(arguments: ["llama-f32", "qwen2-f32", "qwen3-bf16"], [Strategy.naive, .crma, .crmaIdentity, .replay, .ewc, .lwf, .olora])
+    func everyStrategyFillsTheMatrixAndLearns(_ model: String, _ s: Strategy) throws {
+        let lm = try TinyModels.load(model)
         let domains = TinyDomains.make(lm)
         let r = try ContinualRun(model: lm.model, config: TinyDomains.config(s)).run(domains)
         #expect(r.matrix.domains == domains.map(\.name))

@@ -8,32 +8,38 @@ import CRMANumerics
 /// from an independent NumPy forward pass on the same weights (itself checked against transformers). Their
 /// sliding windows (4 keys) are shorter than the prompts, and Gemma 2's soft-caps (5 on scores, 3 on
 /// logits) are small enough to bite.
-struct TinyGemmaReference: Decodable {
+/// (make_tiny_qwen.py writes Fixtures/tiny-qwen the same way.)
+struct TinyModelReference: Decodable {
     let ids: [[Int32]]
     let logits: [String: [[[Double]]]]
 
-    static func load() throws -> TinyGemmaReference {
+    static func load(_ directory: String) throws -> TinyModelReference {
         try JSONDecoder().decode(
-            TinyGemmaReference.self,
-            from: Data(contentsOf: Fixtures.root.appendingPathComponent("tiny-gemma/reference.json")))
+            TinyModelReference.self,
+            from: Data(contentsOf: Fixtures.root.appendingPathComponent("\(directory)/reference.json")))
     }
-}
 
-@Suite struct TinyGemmaTests {
-    @Test(arguments: ["gemma2-f32", "gemma3-bf16", "gemma3-f32.gguf"])
-    func logitsMatchTheReference(model: String) throws {
-        let ref = try TinyGemmaReference.load()
-        let lm = try LanguageModel.load(path: Fixtures.path("tiny-gemma/\(model)"))
-        let expected = try #require(ref.logits[model])
+    /// The largest |Δlogit| between `model` (a file or directory under `directory`) and the reference.
+    func worstLogitError(directory: String, model: String) throws -> Double {
+        let lm = try LanguageModel.load(path: Fixtures.path("\(directory)/\(model)"))
+        let expected = try #require(logits[model])
         let V = lm.model.config.vocabSize
         var worst = 0.0
-        for (ids, rows) in zip(ref.ids, expected) {
+        for (ids, rows) in zip(ids, expected) {
             #expect(ids.count > lm.model.config.family.slidingWindow)
             let logits = lm.model.logits(tokens: ids)
             for (t, row) in rows.enumerated() {
                 for (i, v) in row.enumerated() { worst = max(worst, abs(Double(logits[t * V + i]) - v)) }
             }
         }
+        return worst
+    }
+}
+
+@Suite struct TinyGemmaTests {
+    @Test(arguments: ["gemma2-f32", "gemma3-bf16", "gemma3-f32.gguf"])
+    func logitsMatchTheReference(model: String) throws {
+        let worst = try TinyModelReference.load("tiny-gemma").worstLogitError(directory: "tiny-gemma", model: model)
         #expect(worst < 1e-4, "max |Δlogit| \(worst)")
     }
 

@@ -1,10 +1,10 @@
-/// Reads Llama-, Gemma- and Qwen2-family weights from a GGUF file (llama.cpp's tensor names and metadata
+/// Reads Llama-, Gemma- and Qwen-family weights from a GGUF file (llama.cpp's tensor names and metadata
 /// keys).
 ///
 /// For Llama, llama.cpp's converter permutes the rows of the q and k projections so that its rotary
 /// embedding can rotate adjacent pairs; this source undoes that permutation, so every model in this runtime
 /// uses the Hugging Face layout (rotate-half RoPE) and adapters export with Hugging Face semantics. Gemma
-/// and Qwen 2 files keep Hugging Face's order (llama.cpp rotates them in its "NEOX" mode, which is
+/// and Qwen files keep Hugging Face's order (llama.cpp rotates them in its "NEOX" mode, which is
 /// rotate-half), so nothing is undone for them.
 public struct GGUFLlamaSource: LlamaWeightSource {
     public let gguf: GGUFFile
@@ -17,7 +17,8 @@ public struct GGUFLlamaSource: LlamaWeightSource {
             config = try Gemma.config(gguf: gguf, arch: arch)
             return
         }
-        guard ["llama", "mistral", "qwen2"].contains(arch) else { throw ModelFileError.unsupportedArchitecture(arch) }
+        let families: [String: DecoderFamily] = ["llama": .llama, "mistral": .llama, "qwen2": .qwen2, "qwen3": .qwen3]
+        guard let family = families[arch] else { throw ModelFileError.unsupportedArchitecture(arch) }
         func key(_ k: String) -> String { "\(arch).\(k)" }
         let d = try gguf.int(key("embedding_length"))
         let heads = try gguf.int(key("attention.head_count"))
@@ -41,7 +42,7 @@ public struct GGUFLlamaSource: LlamaWeightSource {
             rmsNormEps: Float(try gguf.double(key("attention.layer_norm_rms_epsilon"))),
             tiedEmbeddings: gguf.tensor("output.weight") == nil,
             contextLength: gguf.metadata[key("context_length")]?.int ?? 2048,
-            family: arch == "qwen2" ? .qwen2 : .llama)
+            family: family)
     }
 
     public static func name(of t: LlamaTensor) -> String {

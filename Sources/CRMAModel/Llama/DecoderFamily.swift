@@ -1,5 +1,5 @@
 /// What sets a model family's decoder apart from Llama's: every switch is off for Llama (``llama``), and
-/// the Gemma families (`gemma2(…)`, `gemma3(…)`) and Qwen 2 (``qwen2``) turn on theirs. One forward and one backward pass serve
+/// the Gemma families (`gemma2(…)`, `gemma3(…)`), Qwen 2 (``qwen2``) and Qwen 3 (``qwen3``) turn on theirs. One forward and one backward pass serve
 /// every family, reading these switches.
 public struct DecoderFamily: Sendable, Equatable, Codable {
     /// The gated feed-forward's activation.
@@ -10,7 +10,7 @@ public struct DecoderFamily: Sendable, Equatable, Codable {
         case geGLU
     }
 
-    /// `llama`, `gemma2`, `gemma3` or `qwen2`: the architecture name GGUF files carry.
+    /// `llama`, `gemma2`, `gemma3`, `qwen2` or `qwen3`: the architecture name GGUF files carry.
     public var name: String
     /// The q, k and v projections add a bias (Qwen 2; not o, not the feed-forward).
     public var qkvBias = false
@@ -44,6 +44,16 @@ public struct DecoderFamily: Sendable, Equatable, Codable {
         f.qkvBias = true
         return f
     }()
+
+    /// Qwen 3: Llama's decoder with an RMSNorm over each q and k head before RoPE (QK-norm), and no biases.
+    public static let qwen3: DecoderFamily = {
+        var f = DecoderFamily(name: "qwen3")
+        f.qkNorm = true
+        return f
+    }()
+
+    /// Gemma 2 and Gemma 3, whose checkpoints store norm weights as w for a model that multiplies by 1 + w.
+    public var isGemma: Bool { name.hasPrefix("gemma") }
 
     public func isSliding(layer l: Int) -> Bool {
         slidingWindow > 0 && l < slidingLayers.count && slidingLayers[l]

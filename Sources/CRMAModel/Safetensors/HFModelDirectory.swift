@@ -1,7 +1,7 @@
 import Foundation
 
-/// A Hugging Face model directory: `config.json` (LlamaForCausalLM, MistralForCausalLM, Gemma2ForCausalLM or
-/// Gemma3ForCausalLM),
+/// A Hugging Face model directory: `config.json` (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM,
+/// Qwen3ForCausalLM, Gemma2ForCausalLM or Gemma3ForCausalLM),
 /// `model.safetensors` or a sharded `model.safetensors.index.json`, and `tokenizer.json`.
 public struct HFModelDirectory: LlamaWeightSource {
     public let path: String
@@ -23,8 +23,17 @@ public struct HFModelDirectory: LlamaWeightSource {
             (files, location) = try Self.openShards(url)
             return
         }
-        guard archs.contains(where: { $0 == "LlamaForCausalLM" || $0 == "MistralForCausalLM" }) else {
+        guard let family = archs.lazy.compactMap({ Self.llamaLikeArchitectures[$0] }).first else {
             throw ModelFileError.unsupportedArchitecture(archs.joined(separator: ","))
+        }
+        // Qwen 2's sliding window and Qwen 3's optional biases (which include o's) would change the model.
+        if json["use_sliding_window"] as? Bool == true {
+            throw ModelFileError.invalidHeader(
+                "\(configURL.path): use_sliding_window is true; only full attention is supported")
+        }
+        if family == .qwen3, json["attention_bias"] as? Bool == true {
+            throw ModelFileError.invalidHeader(
+                "\(configURL.path): attention_bias is true; Qwen 3 loads only without attention biases")
         }
         func int(_ k: String) throws -> Int {
             guard let v = json[k] as? Int else { throw ModelFileError.missingMetadata("config.json: \(k)") }
@@ -47,9 +56,15 @@ public struct HFModelDirectory: LlamaWeightSource {
             ropeTheta: Float(number(json["rope_theta"]) ?? number(rope?["rope_theta"]) ?? 10_000),
             rmsNormEps: Float(json["rms_norm_eps"] as? Double ?? 1e-6),
             tiedEmbeddings: json["tie_word_embeddings"] as? Bool ?? false,
-            contextLength: json["max_position_embeddings"] as? Int ?? 2048)
+            contextLength: json["max_position_embeddings"] as? Int ?? 2048, family: family)
         (files, location) = try Self.openShards(url)
     }
+
+    /// `architectures` entries of the decoders that share Llama's checkpoint layout, and their family.
+    static let llamaLikeArchitectures: [String: DecoderFamily] = [
+        "LlamaForCausalLM": .llama, "MistralForCausalLM": .llama, "Qwen2ForCausalLM": .qwen2,
+        "Qwen3ForCausalLM": .qwen3,
+    ]
 
     /// The safetensors files of the directory (one file or an index's shards) and each tensor's file.
     static func openShards(_ url: URL) throws -> ([String: SafetensorsFile], [String: String]) {
@@ -82,10 +97,11 @@ public struct HFModelDirectory: LlamaWeightSource {
 
     /// The checkpoint's name of tensor `t` (Gemma's norms are named differently).
     public func name(of t: LlamaTensor) -> String {
-        config.family == .llama ? Self.llamaName(of: t) : Gemma.hfName(of: t)
+        config.family.isGemma ? Gemma.hfName(of: t) : Self.llamaName(of: t)
     }
 
-    /// Hugging Face's tensor names: Llama's, and for the tensors only Gemma has, Gemma's.
+    /// Hugging Face's tensor names: Llama's (and Qwen's: its biases, Qwen 3's q/k norms), and for the
+    /// tensors only Gemma has, Gemma's.
     static func llamaName(of t: LlamaTensor) -> String {
         switch t {
         case .embedding: "model.embed_tokens.weight"
@@ -125,7 +141,7 @@ public struct HFModelDirectory: LlamaWeightSource {
         }
         try file.read(info, into: out)
         // Gemma computes x̂ · (1 + w): keep the 1 + w this runtime's RMSNorm multiplies by.
-        if config.family != .llama, Gemma.isNorm(t) {
+        if config.family.isGemma, Gemma.isNorm(t) {
             for i in 0..<shape.reduce(1, *) { out[i] += 1 }
         }
     }
