@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import CRMAModel
 import CRMANumerics
@@ -17,6 +18,31 @@ import CRMANumerics
                 [ChatMessage(role: "system", content: "S"), ChatMessage(role: "user", content: "Hi")],
                 addGenerationPrompt: false)
                 == "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n")
+    }
+
+    /// Qwen 2.5's template (from the GGUF: newlines written as `\n` in Jinja strings, a tools branch first)
+    /// renders as transformers' apply_chat_template does (Fixtures/tokenizer/qwen2-chat.golden.json,
+    /// make_qwen2_tokenizer_golden.py), its default system prompt included.
+    @Test func rendersQwensTemplateAsTransformersDoes() throws {
+        struct Golden: Decodable {
+            struct Case: Decodable {
+                let messages: [ChatMessage]
+                let add_generation_prompt: Bool
+                let text: String
+            }
+            let template: String
+            let cases: [Case]
+        }
+        let golden = try JSONDecoder().decode(
+            Golden.self,
+            from: Data(contentsOf: Fixtures.root.appendingPathComponent("tokenizer/qwen2-chat.golden.json")))
+        let t = try #require(ChatTemplate(jinja: golden.template))
+        #expect(t.format == .chatML)
+        #expect(t.defaultSystem == "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.")
+        #expect(golden.cases.count == 6)
+        for c in golden.cases {
+            #expect(t.render(c.messages, addGenerationPrompt: c.add_generation_prompt) == c.text)
+        }
     }
 
     @Test func unknownTemplateIsNotGuessed() {

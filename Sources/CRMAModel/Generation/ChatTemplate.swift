@@ -28,15 +28,7 @@ public struct ChatTemplate: Sendable, Equatable {
     /// Recognises the format of a Jinja chat template; nil when it is none of the known families.
     public init?(jinja: String) {
         if jinja.contains("<|im_start|>") {
-            var system: String?
-            let marker = "<|im_start|>system\n"
-            if let start = jinja.range(of: marker),
-                let end = jinja.range(of: "<|im_end|>", range: start.upperBound..<jinja.endIndex)
-            {
-                let s = String(jinja[start.upperBound..<end.lowerBound])
-                if !s.contains("{") { system = s }
-            }
-            self.init(format: .chatML, defaultSystem: system)
+            self.init(format: .chatML, defaultSystem: Self.chatMLDefaultSystem(in: jinja))
         } else if jinja.contains("[INST]") {
             self.init(format: .llama2)
         } else if jinja.contains("<|user|>") {
@@ -46,6 +38,25 @@ public struct ChatTemplate: Sendable, Equatable {
         } else {
             return nil
         }
+    }
+
+    /// The fixed system prompt a ChatML template writes when the conversation has none: the first
+    /// `<|im_start|>system` line-break … `<|im_end|>` whose text is a literal (no Jinja expression or
+    /// quote in it). Templates write the line break as a real newline (SmolLM2's GGUF) or as `\n` inside a
+    /// Jinja string (Qwen's, whose first such opening is followed by an expression: the tools branch).
+    static func chatMLDefaultSystem(in jinja: String) -> String? {
+        for (lineBreak, newline) in [("\n", "\n"), ("\\n", "\n")] {
+            var from = jinja.startIndex
+            while let start = jinja.range(of: "<|im_start|>system" + lineBreak, range: from..<jinja.endIndex) {
+                from = start.upperBound
+                guard let end = jinja.range(of: "<|im_end|>", range: start.upperBound..<jinja.endIndex) else { break }
+                let text = jinja[start.upperBound..<end.lowerBound]
+                if !text.isEmpty, !text.contains(where: { "{}'\"".contains($0) }) {
+                    return text.replacingOccurrences(of: lineBreak, with: newline)
+                }
+            }
+        }
+        return nil
     }
 
     /// The prompt text for `messages`, ending with the opening of the assistant's turn when
