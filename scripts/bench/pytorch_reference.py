@@ -5,7 +5,9 @@ Scoring: one sequence of --seq-len tokens of the paragraph crma-bench scores, fo
 and the targets' log-probabilities. Training: PEFT LoRA r=8, alpha 16 on q, k, v, o (no CRMA: PyTorch
 has none), --batch rows of --seq-len tokens of Debian's GPL-3 text, AdamW. Each in fp32 and in bf16
 autocast (torch.autocast("cpu", torch.bfloat16): bf16 matmuls, fp32 weights), one unit of each timed
-alternately as crma-bench does, medians of at least --seconds. Prints JSON.
+alternately as crma-bench does, medians of at least --seconds. Memory: the resident set after loading, and
+the process's peak resident set after scoring and after training (ru_maxrss: it includes loading, which
+dequantizes the GGUF, and both precisions, as crma-bench's peak RSS includes its own). Prints JSON.
 
 The model is the GGUF crma loads, dequantised to fp32 by transformers. Run it through `make bench-pytorch`,
 which builds the virtual environment (pinned torch, transformers, peft, gguf) under var/.
@@ -13,6 +15,7 @@ which builds the virtual environment (pinned torch, transformers, peft, gguf) un
 import argparse
 import json
 import os
+import resource
 import statistics
 import time
 
@@ -42,6 +45,13 @@ def interleaved(fp32, bf16, seconds, min_runs=5):
     return statistics.median(a), statistics.median(b), len(a)
 
 
+def resident_mb():
+    """(current resident set, peak resident set) of this process in MB."""
+    with open("/proc/self/status") as f:
+        current = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    return current / 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="models/SmolLM2-135M-Instruct.Q4_1.gguf")
@@ -63,6 +73,7 @@ def main():
     tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=name)
     model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name, torch_dtype=torch.float32)
     T = args.seq_len
+    rss_loaded, peak_loaded = resident_mb()
 
     # Scoring.
     ids = tokenizer(PARAGRAPH * 40, return_tensors="pt").input_ids[:, : T + 1]
@@ -75,6 +86,7 @@ def main():
             return torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1))
 
     sf, sb, score_pairs = interleaved(lambda: score(False), lambda: score(True), args.seconds)
+    peak_scoring = resident_mb()[1]
 
     # Training.
     text = open(args.text, encoding="utf-8").read()
@@ -102,6 +114,7 @@ def main():
 
     tf, tb, train_pairs = interleaved(lambda: step(False), lambda: step(True), args.seconds)
     n = args.batch * T
+    peak_training = resident_mb()[1]
     print(json.dumps({
         "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
         "model": args.model, "threads": args.threads, "seq_len": T,
@@ -111,6 +124,8 @@ def main():
                      "fp32_tokens_per_second": n / tf, "bf16_tokens_per_second": n / tb, "bf16_speedup": tf / tb,
                      "pairs": train_pairs},
         "bf16": "torch.autocast('cpu', torch.bfloat16): bf16 matmuls on fp32 weights",
+        "memory_mb": {"resident_after_load": rss_loaded, "peak_during_load": peak_loaded,
+                      "peak_after_scoring": peak_scoring, "peak_after_training": peak_training},
     }, indent=2))
 
 
