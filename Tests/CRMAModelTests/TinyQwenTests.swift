@@ -55,3 +55,38 @@ import CRMANumerics
         } throws: { "\($0)".contains(key) }
     }
 }
+
+/// A directory's declared beginning- and end-of-sequence tokens win over tokenizer.json's guesses:
+/// tokenizer_config.json's names, else config.json's ids (a list of eos ids: the first). transformers 5
+/// writes the chat template to chat_template.jinja, which is read too.
+@Suite struct DeclaredSpecialTokenTests {
+    func directory(config: [String: Any], tokenizerConfig: [String: Any]?, template: String?) throws -> Tokenizer {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qwen-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.copyItem(atPath: Fixtures.path("tiny-qwen/qwen2-f32"), toPath: dir.path)
+        let configURL = dir.appendingPathComponent("config.json")
+        var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as? [String: Any])
+        json.merge(config) { $1 }
+        try JSONSerialization.data(withJSONObject: json).write(to: configURL)
+        if let tokenizerConfig {
+            try JSONSerialization.data(withJSONObject: tokenizerConfig)
+                .write(to: dir.appendingPathComponent("tokenizer_config.json"))
+        }
+        if let template { try Data(template.utf8).write(to: dir.appendingPathComponent("chat_template.jinja")) }
+        return try HFModelDirectory(path: dir.path).tokenizer()
+    }
+
+    @Test func configJSONIdsAreUsedWhenTheTokenizerConfigNamesNone() throws {
+        let t = try directory(config: ["bos_token_id": 0, "eos_token_id": [2, 0]], tokenizerConfig: nil, template: nil)
+        #expect(t.bosID == 0 && t.eosID == 2)
+        #expect(t.chatTemplate == nil)
+    }
+
+    @Test func tokenizerConfigNamesWinAndTheJinjaFileIsTheTemplate() throws {
+        let t = try directory(
+            config: ["bos_token_id": 0], tokenizerConfig: ["bos_token": "<|im_end|>", "eos_token": ["content": "<|endoftext|>"]],
+            template: "{{ '<|im_start|>' }}")
+        #expect(t.bosID == 2 && t.eosID == 0)
+        #expect(t.chatTemplate == "{{ '<|im_start|>' }}")
+    }
+}

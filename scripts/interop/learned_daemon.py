@@ -49,10 +49,13 @@ def daemon_that_learned(crmad, crmactl, model, *, training, precision=None, extr
                 f.write(json.dumps({"text": line(i)}) + "\n")
         os.rename(f"{work}/inbox/medical/notes.jsonl.part", f"{work}/inbox/medical/notes.jsonl")
 
-        def accepted():
+        def concluded():
             r = ctl("alerts", "--json")
-            return r.returncode == 0 and any(x["kind"] == "update_accepted" for x in json.loads(r.stdout))
-        check(wait(accepted, 900, 1.0) is not None, "crmad learned the medical domain (version 2)")
+            kinds = {x["kind"]: x for x in json.loads(r.stdout)} if r.returncode == 0 else {}
+            return kinds.get("update_accepted") or kinds.get("rollback")
+        outcome = wait(concluded, 1800, 1.0)
+        check(outcome is not None and outcome["kind"] == "update_accepted",
+              f"crmad learned the medical domain (version 2): {outcome and outcome.get('message', outcome)}")
         yield work, sock, ctl
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -30,12 +30,15 @@ def main():
     ap.add_argument("--crmad", default=".build/release/crmad")
     ap.add_argument("--crmactl", default=".build/release/crmactl")
     ap.add_argument("--model", default="models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    ap.add_argument("--lora-learning-rate", type=float, default=0.01,
+                    help="crmad's lora_learning_rate for the 8 naive steps (SmolLM2: 0.01; Qwen2.5-Coder-0.5B diverges "
+                         "at 0.01 and its update is rolled back: use 0.002)")
     ap.add_argument("--tolerance", type=float, default=2e-3)
     a = ap.parse_args()
     model_path = os.path.abspath(a.model)
 
     with daemon_that_learned(a.crmad, a.crmactl, a.model, precision="fp32",  # fp32, as transformers computes
-                             training='strategy = "naive"\nlora_learning_rate = 0.01\nsteps = 8\nbatch_rows = 2\n'
+                             training=f'strategy = "naive"\nlora_learning_rate = {a.lora_learning_rate}\nsteps = 8\nbatch_rows = 2\n'
                                       'sequence_length = 64') as (work, _, ctl):
         exported = ctl("export", "2", "--format", "peft", "--out", f"{work}/peft")
         check(exported.returncode == 0, f"crmactl export --format peft ({exported.stderr.strip()})")

@@ -146,15 +146,33 @@ public struct HFModelDirectory: LlamaWeightSource {
         }
     }
 
-    /// The tokenizer from `tokenizer.json` (with `tokenizer_config.json`'s chat template when present).
+    /// The tokenizer from `tokenizer.json`, with the chat template of `tokenizer_config.json` or
+    /// `chat_template.jinja` (transformers 5 writes it there), and the beginning- and end-of-sequence tokens
+    /// the directory declares: `tokenizer_config.json`'s `bos_token`/`eos_token`, else `config.json`'s
+    /// `bos_token_id`/`eos_token_id`, else what tokenizer.json alone suggests. (The choice matters: Qwen
+    /// 2.5-Coder scores a text 0.42 nats better per token after `<|im_start|>` than after its declared BOS
+    /// `<|endoftext|>`, the first token acting as the attention sink.)
     public func tokenizer() throws -> Tokenizer {
         let url = URL(fileURLWithPath: path)
-        var template: String?
-        if let data = try? Data(contentsOf: url.appendingPathComponent("tokenizer_config.json")),
-            let j = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-        {
-            template = j["chat_template"] as? String
+        func object(_ name: String) -> [String: Any] {
+            (try? Data(contentsOf: url.appendingPathComponent(name)))
+                .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
         }
-        return try Tokenizer(jsonFile: url.appendingPathComponent("tokenizer.json").path, chatTemplate: template)
+        let tokenizerConfig = object("tokenizer_config.json"), modelConfig = object("config.json")
+        let template =
+            tokenizerConfig["chat_template"] as? String
+            ?? (try? String(contentsOf: url.appendingPathComponent("chat_template.jinja"), encoding: .utf8))
+        let tokenizer = try Tokenizer(
+            jsonFile: url.appendingPathComponent("tokenizer.json").path, chatTemplate: template)
+        func declared(_ name: String) -> Int32? {
+            // A token's text (older files: {"content": …}), or in config.json an id or a list of ids.
+            let text = tokenizerConfig["\(name)_token"] as? String
+                ?? (tokenizerConfig["\(name)_token"] as? [String: Any])?["content"] as? String
+            if let id = text.flatMap(tokenizer.id(of:)) { return id }
+            let ids = modelConfig["\(name)_token_id"]
+            let id = ids as? Int ?? (ids as? [Int])?.first
+            return id.flatMap { (0..<tokenizer.vocabularySize).contains($0) ? Int32($0) : nil }
+        }
+        return tokenizer.declaring(bos: declared("bos"), eos: declared("eos"))
     }
 }

@@ -53,6 +53,14 @@ public struct Tokenizer: Sendable {
         self.normalizesToNFC = normalizesToNFC
     }
 
+    /// The same tokenizer with the beginning- and end-of-sequence tokens a model declares (each nil: kept).
+    public func declaring(bos: Int32?, eos: Int32?) -> Tokenizer {
+        Tokenizer(
+            kind: kind, model: model, preTokenizer: preTokenizer, specialTokens: specialTokens.map { ($0.text, $0.id) },
+            bosID: bos ?? bosID, eosID: eos ?? eosID, addBOS: addBOS, addSpacePrefix: addSpacePrefix,
+            chatTemplate: chatTemplate, textTokenIDs: textTokenIDs, normalizesToNFC: normalizesToNFC)
+    }
+
     /// The id of a token string, if it is in the vocabulary.
     public func id(of token: String) -> Int32? { model.id(of: token) }
 
