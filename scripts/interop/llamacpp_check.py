@@ -127,7 +127,11 @@ def converted_equals(model_path, peft_dir, lora_file, work):
     vendor = glob.glob(f"{work}/sdist/*/vendor/llama.cpp")[0]
     directory, name = os.path.split(model_path)
     config = AutoConfig.from_pretrained(directory, gguf_file=name)
-    config.architectures = ["LlamaForCausalLM"]
+    # The converter picks its model class (and whether it permutes q/k rows, as it does for Llama only)
+    # from the architecture, which a config read from GGUF does not name.
+    architectures = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM",
+                     "gemma2": "Gemma2ForCausalLM", "gemma3_text": "Gemma3ForCausalLM"}
+    config.architectures = [architectures[config.model_type]]
     config.save_pretrained(f"{work}/hf-config")
     out = f"{work}/converted.gguf"
     r = subprocess.run([sys.executable, f"{vendor}/convert_lora_to_gguf.py", peft_dir, "--base", f"{work}/hf-config",
