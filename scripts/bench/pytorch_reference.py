@@ -59,6 +59,8 @@ def main():
     ap.add_argument("--seq-len", type=int, default=256)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--min-runs", type=int, default=5,
+                    help="timed runs of each precision at least (fewer for big models, whose steps take minutes)")
     ap.add_argument("--text", default="/usr/share/common-licenses/GPL-3")
     args = ap.parse_args()
 
@@ -85,7 +87,7 @@ def main():
             logits = model(input_ids=inputs).logits
             return torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1))
 
-    sf, sb, score_pairs = interleaved(lambda: score(False), lambda: score(True), args.seconds)
+    sf, sb, score_pairs = interleaved(lambda: score(False), lambda: score(True), args.seconds, args.min_runs)
     peak_scoring = resident_mb()[1]
 
     # Training.
@@ -112,7 +114,7 @@ def main():
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    tf, tb, train_pairs = interleaved(lambda: step(False), lambda: step(True), args.seconds)
+    tf, tb, train_pairs = interleaved(lambda: step(False), lambda: step(True), args.seconds, args.min_runs)
     n = args.batch * T
     peak_training = resident_mb()[1]
     print(json.dumps({
