@@ -133,6 +133,7 @@ bench: deps model release
 ## bench-pytorch: PyTorch (fp32 and bf16 autocast) on the same model and shapes as `make bench`, for scale;
 ##                a virtual environment with pinned torch (CPU wheel), transformers, peft and gguf under var/
 TORCH_VENV := var/venv-torch
+QWEN := models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
 bench-pytorch: model
 	@[ -x $(TORCH_VENV)/bin/python ] || python3 -m venv $(TORCH_VENV)
 	@$(TORCH_VENV)/bin/pip install -q torch==2.13.0+cpu transformers==5.24.0 peft==0.21.2 gguf==0.19.0 sentencepiece==0.2.3
@@ -153,10 +154,16 @@ interop: model release
 	$(TORCH_VENV)/bin/python scripts/interop/openai_check.py --model $(MODEL)
 	$(TORCH_VENV)/bin/python scripts/interop/llamacpp_check.py --model $(MODEL)
 	$(TORCH_VENV)/bin/python scripts/interop/hf_directory_check.py --model $(MODEL)
-	@# Qwen2.5-Coder-0.5B: logits against the NumPy reference of scripts/fixtures/make_qwen2_golden.py, KV-cache decoding
+	@# Qwen2.5-Coder-0.5B: the same checks (its update diverges at SmolLM2's LoRA learning rate), then logits and
+	@# perplexity against the references of scripts/fixtures/make_qwen2_golden.py, KV-cache decoding, and the
+	@# tokenizer against transformers' (make_qwen2_tokenizer_golden.py)
 	@scripts/fetch-qwen.sh 0.5b
+	$(TORCH_VENV)/bin/python scripts/interop/peft_check.py --model $(QWEN) --lora-learning-rate 0.002
+	$(TORCH_VENV)/bin/python scripts/interop/openai_check.py --model $(QWEN)
+	$(TORCH_VENV)/bin/python scripts/interop/llamacpp_check.py --model $(QWEN) --lora-learning-rate 0.002
+	$(TORCH_VENV)/bin/python scripts/interop/hf_directory_check.py --model $(QWEN)
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --disable-xctest --filter QwenForwardTests
+	CRMA_QWEN_TESTS=1 $(SWIFT) test --skip-build --disable-xctest --filter "QwenForwardTests|Qwen15BForwardTests|qwen2FromGGUFMatchesTransformers"
 
 clean:
 	rm -rf .build

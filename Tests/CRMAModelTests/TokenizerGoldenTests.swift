@@ -139,7 +139,7 @@ extension TokenizerGoldenTests {
     /// Qwen2.5-Coder's byte-level BPE from its GGUF (pre-tokenizer "qwen2": Llama 3's split with one digit per
     /// piece, NFC) against transformers' Qwen2Tokenizer over the same vocabulary and merges on 286 strings
     /// (digits, code, whitespace runs, CJK, emoji, ChatML; scripts/fixtures/make_qwen2_tokenizer_golden.py).
-    @Test(.enabled(if: RealModel.hasQwen, "needs models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf (make model-qwen)"))
+    @Test(.enabled(if: RealModel.hasQwen, "needs models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf and CRMA_QWEN_TESTS=1 (make interop)"))
     func qwen2FromGGUFMatchesTransformers() throws {
         let tok = try Tokenizer(gguf: GGUFFile(path: RealModel.qwenPath))
         #expect(tok.kind == .byteLevel && tok.normalizesToNFC && !tok.addBOS)
