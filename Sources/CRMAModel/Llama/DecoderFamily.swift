@@ -53,7 +53,7 @@ public struct DecoderFamily: Sendable, Equatable, Codable {
     }()
 
     /// Gemma 2 and Gemma 3, whose checkpoints store norm weights as w for a model that multiplies by 1 + w.
-    public var isGemma: Bool { name.hasPrefix("gemma") }
+    public var isGemma: Bool { Gemma.ggufArchitectures.contains(name) }
 
     public func isSliding(layer l: Int) -> Bool {
         slidingWindow > 0 && l < slidingLayers.count && slidingLayers[l]

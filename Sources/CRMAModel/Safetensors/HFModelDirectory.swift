@@ -9,6 +9,8 @@ public struct HFModelDirectory: LlamaWeightSource {
     let files: [String: SafetensorsFile]
     /// Tensor name → shard file name.
     let location: [String: String]
+    /// config.json's `bos_token_id` and `eos_token_id` (a list of eos ids: the first).
+    let declaredTokenIDs: (bos: Int?, eos: Int?)
 
     public init(path: String) throws {
         self.path = path
@@ -17,6 +19,7 @@ public struct HFModelDirectory: LlamaWeightSource {
         guard let data = try? Data(contentsOf: configURL),
             let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
         else { throw ModelFileError.invalidHeader("\(configURL.path): missing or not a JSON object") }
+        declaredTokenIDs = (Self.firstID(json["bos_token_id"]), Self.firstID(json["eos_token_id"]))
         let archs = json["architectures"] as? [String] ?? []
         if let gemma = archs.lazy.compactMap({ Gemma.hfArchitectures[$0] }).first {
             config = try Gemma.config(json: json, arch: gemma)
@@ -158,21 +161,23 @@ public struct HFModelDirectory: LlamaWeightSource {
             (try? Data(contentsOf: url.appendingPathComponent(name)))
                 .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
         }
-        let tokenizerConfig = object("tokenizer_config.json"), modelConfig = object("config.json")
+        let tokenizerConfig = object("tokenizer_config.json")
         let template =
             tokenizerConfig["chat_template"] as? String
             ?? (try? String(contentsOf: url.appendingPathComponent("chat_template.jinja"), encoding: .utf8))
         let tokenizer = try Tokenizer(
             jsonFile: url.appendingPathComponent("tokenizer.json").path, chatTemplate: template)
-        func declared(_ name: String) -> Int32? {
-            // A token's text (older files: {"content": …}), or in config.json an id or a list of ids.
+        func declared(_ name: String, configID: Int?) -> Int32? {
+            // A token's text (older files: {"content": …}), else config.json's id.
             let text = tokenizerConfig["\(name)_token"] as? String
                 ?? (tokenizerConfig["\(name)_token"] as? [String: Any])?["content"] as? String
             if let id = text.flatMap(tokenizer.id(of:)) { return id }
-            let ids = modelConfig["\(name)_token_id"]
-            let id = ids as? Int ?? (ids as? [Int])?.first
-            return id.flatMap { (0..<tokenizer.vocabularySize).contains($0) ? Int32($0) : nil }
+            return configID.flatMap { (0..<tokenizer.vocabularySize).contains($0) ? Int32($0) : nil }
         }
-        return tokenizer.declaring(bos: declared("bos"), eos: declared("eos"))
+        return tokenizer.declaring(
+            bos: declared("bos", configID: declaredTokenIDs.bos), eos: declared("eos", configID: declaredTokenIDs.eos))
     }
+
+    /// A token id as config.json writes it: a number, or a list whose first entry counts.
+    static func firstID(_ value: Any?) -> Int? { value as? Int ?? (value as? [Int])?.first }
 }

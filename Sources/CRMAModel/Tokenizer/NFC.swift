@@ -5,11 +5,12 @@ enum NFC {
     /// `text` in normalization form C. Foundation's `precomposedStringWithCanonicalMapping` on Linux leaves
     /// a precomposed Hangul LV syllable and a following trailing consonant apart (가 + ᆨ stays two scalars);
     /// the standard's algorithmic Hangul composition joins them (각), and so does Hugging Face's tokenizers,
-    /// so that last step is done here.
-    static func normalize(_ text: Substring) -> String {
+    /// so that last step is done here. ASCII text, already in NFC, is returned as it is.
+    static func normalize(_ text: Substring) -> Substring {
+        guard text.utf8.contains(where: { $0 >= 0x80 }) else { return text }
         let composed = text.precomposedStringWithCanonicalMapping
         let scalars = composed.unicodeScalars
-        guard scalars.contains(where: { trailingConsonants.contains($0.value) }) else { return composed }
+        guard scalars.contains(where: { trailingConsonants.contains($0.value) }) else { return composed[...] }
         var out = String.UnicodeScalarView()
         for scalar in scalars {
             if trailingConsonants.contains(scalar.value), let last = out.last, isLVSyllable(last.value),
@@ -21,7 +22,7 @@ enum NFC {
                 out.append(scalar)
             }
         }
-        return String(out)
+        return String(out)[...]
     }
 
     /// Hangul trailing consonants (jongseong) that compose: U+11A8…U+11C2.

@@ -79,11 +79,7 @@ public struct Tokenizer: Sendable {
             switch segment {
             case .special(let id): out.append(id)
             case .text(let s):
-                if normalizesToNFC, s.utf8.contains(where: { $0 >= 0x80 }) {
-                    encodeOrdinary(NFC.normalize(s)[...], isFirst: firstSegment, into: &out)
-                } else {
-                    encodeOrdinary(s, isFirst: firstSegment, into: &out)
-                }
+                encodeOrdinary(normalizesToNFC ? NFC.normalize(s) : s, isFirst: firstSegment, into: &out)
             }
             firstSegment = false
         }
