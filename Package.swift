@@ -46,6 +46,12 @@ let package = Package(
             linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]
         ),
 
+        // dequantization of GGUF blocks to fp32 (loading, and the quantized frozen base's weight panels)
+        .target(
+            name: "CQuant",
+            cSettings: [.unsafeFlags(["-O3", "-march=haswell", "-ffp-contract=off"])]
+        ),
+
         // numerics: Float32 buffers, GEMM wrappers, SIMD kernels, threading
         .target(
             name: "CRMANumerics",
@@ -59,7 +65,7 @@ let package = Package(
         // model: GGUF/safetensors readers, dequantization, tokenizers, Llama forward, scoring
         .target(
             name: "CRMAModel",
-            dependencies: ["CRMANumerics"],
+            dependencies: ["CRMANumerics", "CQuant"],
             swiftSettings: upcoming + optimizedInDebug
         ),
         // adapters: LoRA, CRMA (Sinkhorn), adapter sets
@@ -229,7 +235,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CRMAModelTests",
-            dependencies: ["CRMAModel", "CRMANumerics"],
+            dependencies: ["CRMAModel", "CRMANumerics", "CQuant"],
             resources: [.copy("Fixtures")],
             swiftSettings: upcoming
         ),
