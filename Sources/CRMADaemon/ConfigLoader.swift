@@ -32,11 +32,21 @@ public enum ConfigLoader {
             }
         }
         if let s = try top.section("model") {
-            try s.only(["path", "precision"])
+            try s.only(["path", "base", "precision"])
             c.model.path = try s.string("path") ?? c.model.path
-            c.model.precision = try s.choice("precision", ["auto", "bf16", "fp32"]) ?? c.model.precision
-            if c.model.precision == "bf16" {
-                do { _ = try Precision.parse("bf16") } catch { throw s.error("precision", "is \"bf16\", but \(error)") }
+            // "precision" is the older name of "base".
+            let bases = ["auto", "quantized", "bf16", "fp32"]
+            if let b = try s.choice("base", bases) {
+                if try s.string("precision") != nil {
+                    throw s.error("precision", "is the older name of \"base\"; set only base")
+                }
+                c.model.base = b
+            } else if let p = try s.choice("precision", bases) {
+                c.model.base = p
+            }
+            if c.model.base == "bf16" {
+                let key = try s.string("base") != nil ? "base" : "precision"
+                do { _ = try Precision.parse("bf16") } catch { throw s.error(key, "is \"bf16\", but \(error)") }
             }
         }
         if let s = try top.section("adapter") {

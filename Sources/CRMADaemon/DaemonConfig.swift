@@ -16,9 +16,9 @@ public struct DaemonConfig: Sendable, Equatable {
     public struct Model: Sendable, Equatable {
         /// A GGUF file or a Hugging Face safetensors directory.
         public var path = "/usr/share/crmad/models/SmolLM2-135M-Instruct.Q4_1.gguf"
-        /// GEMM precision of the frozen base: "auto" (bf16 where the CPU has AVX512-BF16, else fp32),
-        /// "bf16" or "fp32" (``Precision/parse(_:)``).
-        public var precision = "auto"
+        /// How the frozen base is held (``Precision/parse(_:)``): "auto" (quantized), "quantized" (the
+        /// file's own blocks), "bf16" or "fp32". `model.precision` in older files.
+        public var base = "auto"
     }
 
     public struct Adapter: Sendable, Equatable {

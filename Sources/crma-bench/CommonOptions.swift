@@ -14,14 +14,18 @@ struct CommonOptions: ParsableArguments {
     @Flag(help: "Print JSON.")
     var json = false
 
-    @Option(help: "GEMM precision of the frozen base: auto (bf16 where the CPU has AVX512-BF16, else fp32), bf16 or fp32.")
-    var precision = "auto"
+    @Option(
+        name: [.customLong("base"), .customLong("precision")],
+        help: ArgumentHelp(
+            "How the frozen base is held: auto, quantized (the file's own blocks, dequantized into fp32 panels for each GEMM: the least memory), bf16 (oneDNN; needs AVX512-BF16) or fp32.",
+            discussion: "--precision is the older name of this option."))
+    var base = "auto"
 
-    /// Sets the BLAS threads and loads the model in the chosen precision (one line on stderr says which and why).
-    func load(precision override: Precision? = nil) throws -> LanguageModel {
+    /// Sets the BLAS threads and loads the model with the chosen base (one line on stderr says which and why).
+    func load(base override: Precision? = nil) throws -> LanguageModel {
         BLAS.setThreads(threads)
-        let (p, reason) = try override.map { ($0, "\($0.rawValue): measured by this command") } ?? Precision.parse(precision)
-        FileHandle.standardError.write(Data("precision \(reason)\n".utf8))
+        let (p, reason) = try override.map { ($0, "\($0.rawValue): measured by this command") } ?? Precision.parse(base)
+        FileHandle.standardError.write(Data("base \(reason)\n".utf8))
         return try LanguageModel.load(path: model, precision: p)
     }
 }

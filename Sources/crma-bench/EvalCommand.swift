@@ -24,58 +24,57 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Seconds to measure each length for (at least).")
     var seconds = 5.0
 
-    @Option(help: "Precisions measured side by side (default: fp32, and bf16 where the CPU has AVX512-BF16).")
-    var precisions: String?
+    @Option(
+        name: [.customLong("bases"), .customLong("precisions")],
+        help: "Bases measured side by side, comma-separated (default: quantized, bf16 where the CPU has AVX512-BF16, fp32).")
+    var bases: String?
 
     func run() throws {
         var results: [[String: Any]] = []
         var scoringPeakRSS = 0
-        let measured = try PrecisionRuns.precisions(precisions)
-        for precision in measured {
-            let (rows, rss) = try measure(try common.load(precision: precision))
-            results += rows.map { $0.merging(["precision": precision.rawValue, "peak_rss_bytes": rss]) { a, _ in a } }
+        let measured = try BaseRuns.bases(bases)
+        for base in measured {
+            let (rows, rss) = try measure(try common.load(base: base))
+            results += rows.map { $0.merging(["base": base.rawValue, "peak_rss_bytes": rss]) { a, _ in a } }
             scoringPeakRSS = max(scoringPeakRSS, rss)
         }
-        results = PrecisionRuns.reportOrder(results)
-        // bf16 tokens/s over fp32 tokens/s at each length, the two timed alternately (both models loaded
-        // again: each row's peak RSS above is its own).
-        if measured.contains(.fp32) && measured.contains(.bf16) {
-            let f = try common.load(precision: .fp32), b = try common.load(precision: .bf16)
-            let text = lengthsText(f)
-            let fp32 = Scorer(f), bf16 = Scorer(b)
-            for i in results.indices where results[i]["precision"] as? String == "bf16" {
+        results = BaseRuns.reportOrder(results)
+        // Each pair of bases timed alternately at each length (both models loaded again: each row's peak
+        // RSS above is its own).
+        for (base, reference) in BaseRuns.pairs(measured) {
+            let r = try common.load(base: reference), o = try common.load(base: base)
+            let text = lengthsText(r)
+            let referenceScorer = Scorer(r), otherScorer = Scorer(o)
+            for i in results.indices where results[i]["base"] as? String == base.rawValue {
                 let T = results[i]["seq_len"] as! Int
                 let input = Array(text[0..<T]), targets = Array(text[1...T])
-                let (speedup, ratioOfMedians, ratios) = PrecisionRuns.interleavedSpeedup(seconds: seconds) {
-                    _ = fp32.logProbabilities(input: input, targets: targets, offset: 0)
-                } bf16: {
-                    _ = bf16.logProbabilities(input: input, targets: targets, offset: 0)
+                let result = BaseRuns.interleavedSpeedup(seconds: seconds) {
+                    _ = referenceScorer.logProbabilities(input: input, targets: targets, offset: 0)
+                } other: {
+                    _ = otherScorer.logProbabilities(input: input, targets: targets, offset: 0)
                 }
-                results[i]["bf16_speedup"] = speedup
-                results[i]["bf16_speedup_pairs"] = ratios.count
-                results[i]["bf16_speedup_pair_ratios"] = ratios
-                results[i]["bf16_speedup_ratio_of_medians"] = ratioOfMedians
+                results[i].merge(BaseRuns.speedupKeys(reference: reference, result)) { _, b in b }
             }
         }
         let report: [String: Any] = [
-            "bf16_speedup_definition": PrecisionRuns.speedupDefinition,
+            "speedup_definition": BaseRuns.speedupDefinition,
             "model": common.model, "threads": common.threads, "blas_core": BLAS.coreName, "results": results,
             "peak_rss_bytes": scoringPeakRSS,
             "peak_rss_definition":
-                "the process's peak after scoring at every length, before the ceilings' buffers (top level: the largest; per row: that precision's, measured bf16 first since the peak only grows)",
+                "the process's peak after scoring at every length, before the ceilings' buffers (top level: the largest; per row: that base's, measured smallest first since the peak only grows)",
             "sgemm_peak_definition":
-                "the forward's projection and head GEMMs on the model's own weights, alone, activations streamed from memory, in the row's precision (bf16 rows: bf16_gemm_peak_gflops_per_second); the cached peak reuses one cache-resident input",
+                "the forward's projection and head GEMMs on the model's own weights, alone, activations streamed from memory, through the row's base (bf16 rows: bf16_gemm_peak_gflops_per_second; quantized rows: quantized_gemm_…, the panels' dequantization included); the cached peak reuses one cache-resident input",
             "flops_definition":
                 "2 x (weights of every matrix multiply, output head included) + 4 x layers x hidden x mean attended context",
         ]
         Output.print(report, json: common.json)
     }
 
-    /// Result rows of one model (one precision) at every length, and the peak RSS after scoring.
+    /// Result rows of one model (one base) at every length, and the peak RSS after scoring.
     func measure(_ lm: LanguageModel) throws -> ([[String: Any]], Int) {
         let scorer = Scorer(lm)
         let c = lm.model.config
-        let name = PrecisionRuns.ceilingName(lm.model.precision)
+        let name = BaseRuns.ceilingName(lm.model.precision)
         let ids = lengthsText(lm)
         var results: [[String: Any]] = []
         // Scoring allocates nothing after its first call at a length: take its peak before the ceilings'.

@@ -150,38 +150,70 @@ func interleavedMedians(minRuns: Int, minSeconds: Double, warmUp: Bool = true, _
 /// The middle value (the upper one of an even count).
 func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 
-/// The precisions a throughput command measures side by side: `--precisions` if given, else fp32 and,
-/// where the CPU has AVX512-BF16, bf16. They are measured one model at a time, bf16 first: peak RSS
-/// only grows, so the smaller model's figure is its own and the larger one's is then its own too.
-enum PrecisionRuns {
-    static func precisions(_ option: String?) throws -> [Precision] {
-        let names = option.map { $0.split(separator: ",").map(String.init) } ?? (BF16.available ? ["fp32", "bf16"] : ["fp32"])
-        return try names.map { try Precision.parse($0).precision }.sorted { $0 == .bf16 && $1 != .bf16 }
+/// The bases (``Precision``) a throughput command measures side by side: `--bases` if given, else
+/// quantized, bf16 where the CPU has AVX512-BF16, and fp32. They are measured one model at a time in
+/// that order, smallest first: peak RSS only grows, so each row's figure is its own.
+enum BaseRuns {
+    static let memoryOrder: [Precision] = [.quantized, .bf16, .fp32]
+
+    static func bases(_ option: String?) throws -> [Precision] {
+        let names =
+            option.map { $0.split(separator: ",").map(String.init) }
+            ?? (BF16.available ? ["quantized", "bf16", "fp32"] : ["quantized", "fp32"])
+        let bases = try names.map { try Precision.parse($0).precision }
+        return memoryOrder.filter(bases.contains)
     }
 
-    /// Rows in report order: fp32 first (its keys are the ones from before bf16), then the others.
+    /// Rows in report order: fp32 first (its keys are the ones from before the other bases), then the others.
     static func reportOrder(_ rows: [[String: Any]]) -> [[String: Any]] {
-        rows.filter { $0["precision"] as? String == "fp32" } + rows.filter { $0["precision"] as? String != "fp32" }
+        rows.filter { $0["base"] as? String == "fp32" } + rows.filter { $0["base"] as? String != "fp32" }
     }
 
-    /// bf16 tokens/s ÷ fp32 tokens/s: one unit of work (a scored sequence, a training step) of each
-    /// precision timed back to back, for at least `seconds`; the speedup is the median of the pairs' own
+    /// The pairs compared by ``interleavedSpeedup(seconds:reference:other:)``: each measured base against
+    /// each measured reference before it in [fp32, bf16] (bf16 vs fp32; quantized vs fp32 and vs bf16).
+    static func pairs(_ measured: [Precision]) -> [(base: Precision, reference: Precision)] {
+        let order: [Precision] = [.fp32, .bf16, .quantized]
+        return order.enumerated().flatMap { i, base in
+            order[..<i].filter { measured.contains($0) && measured.contains(base) }.map { (base, $0) }
+        }
+    }
+
+    /// `other` tokens/s ÷ `reference` tokens/s: one unit of work (a scored sequence, a training step) of
+    /// each timed back to back, for at least `seconds`; the speedup is the median of the pairs' own
     /// ratios, so a change in the machine's speed during the run (a noisy neighbour, frequency) moves both
-    /// halves of a pair alike and cancels. Runs of the two precisions measured one after the other differed
-    /// by up to 10% on this ratio here; the ratio of the two precisions' separate medians (reported too)
-    /// pairs a fast unit of one with a slow unit of the other and, with five training pairs, once read
-    /// 1.52 where every pair but one read 1.59–1.64.
-    static func interleavedSpeedup(seconds: Double, fp32: () -> Void, bf16: () -> Void) -> (
+    /// halves of a pair alike and cancels. Runs of two bases measured one after the other differed by up to
+    /// 10% on this ratio here; the ratio of the two bases' separate medians (reported too) pairs a fast
+    /// unit of one with a slow unit of the other and, with five training pairs, once read 1.52 where every
+    /// pair but one read 1.59–1.64.
+    static func interleavedSpeedup(seconds: Double, reference: () -> Void, other: () -> Void) -> (
         speedup: Double, ratioOfMedians: Double, pairRatios: [Double]
     ) {
-        let (tf, tb) = interleavedTimes(minRuns: 5, minSeconds: seconds, fp32, bf16)
-        let ratios = zip(tf, tb).map { $0 / $1 }
-        return (median(ratios), median(tf) / median(tb), ratios)
+        let (tr, to) = interleavedTimes(minRuns: 5, minSeconds: seconds, reference, other)
+        let ratios = zip(tr, to).map { $0 / $1 }
+        return (median(ratios), median(tr) / median(to), ratios)
+    }
+
+    /// The keys of one pair's speedup in a row: `speedup_vs_<reference>` and its details.
+    static func speedupKeys(
+        reference: Precision, _ result: (speedup: Double, ratioOfMedians: Double, pairRatios: [Double])
+    ) -> [String: Any] {
+        let key = "speedup_vs_\(reference.rawValue)"
+        return [
+            key: result.speedup, "\(key)_pairs": result.pairRatios.count, "\(key)_pair_ratios": result.pairRatios,
+            "\(key)_ratio_of_medians": result.ratioOfMedians,
+        ]
     }
 
     static let speedupDefinition =
-        "bf16 tokens/s / fp32 tokens/s: the median over pairs of one unit of each precision timed back to back (after the per-precision rows), so drift in the machine's speed moves both halves of a pair alike"
+        "speedup_vs_<base>: this row's tokens/s / that base's tokens/s, the median over pairs of one unit of each timed back to back (after the per-base rows), so drift in the machine's speed moves both halves of a pair alike"
 
-    /// The name of the ceiling's keys: `sgemm` for fp32 (as before bf16 existed), `bf16_gemm` for bf16.
-    static func ceilingName(_ p: Precision) -> String { p == .fp32 ? "sgemm" : "bf16_gemm" }
+    /// The name of the ceiling's keys: `sgemm` for fp32 (as before the other bases existed), `bf16_gemm`
+    /// for bf16, `quantized_gemm` (dequantized panels + sgemm) for quantized.
+    static func ceilingName(_ p: Precision) -> String {
+        switch p {
+        case .fp32: "sgemm"
+        case .bf16: "bf16_gemm"
+        case .quantized: "quantized_gemm"
+        }
+    }
 }

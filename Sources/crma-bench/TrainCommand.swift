@@ -41,37 +41,44 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seconds to measure for (at least).")
     var seconds = 20.0
 
-    @Option(help: "Precisions measured side by side (default: fp32, and bf16 where the CPU has AVX512-BF16).")
-    var precisions: String?
+    @Option(
+        help: ArgumentHelp(
+            "Keep each layer's gate|up pre-activations for the backward pass: auto (yes, except on a quantized base), yes, or no (the backward pass runs the gate|up GEMM again, reported as the phase backward.recompute).",
+            valueName: "auto|yes|no"))
+    var keepGateUp = "auto"
+
+    @Option(
+        name: [.customLong("bases"), .customLong("precisions")],
+        help: "Bases measured side by side, comma-separated (default: quantized, bf16 where the CPU has AVX512-BF16, fp32).")
+    var bases: String?
 
     func run() throws {
         var rows: [[String: Any]] = []
-        let measured = try PrecisionRuns.precisions(precisions)
-        for precision in measured {
-            rows.append(try measure(try common.load(precision: precision)).merging(["precision": precision.rawValue]) { a, _ in a })
+        let measured = try BaseRuns.bases(bases)
+        for base in measured {
+            rows.append(try measure(try common.load(base: base)).merging(["base": base.rawValue]) { a, _ in a })
         }
-        rows = PrecisionRuns.reportOrder(rows)
-        // The first precision's figures stay at the top level (the keys from before bf16), every row in results.
+        rows = BaseRuns.reportOrder(rows)
+        // Each pair of bases: both models again (each row's peak RSS above is its own), one step of each
+        // timed alternately (after one warm-up step of each, which interleavedTimes takes).
+        for (base, reference) in BaseRuns.pairs(measured) {
+            let r = try session(try common.load(base: reference)), o = try session(try common.load(base: base))
+            let result = BaseRuns.interleavedSpeedup(seconds: seconds) {
+                _ = try? r.step()
+            } other: {
+                _ = try? o.step()
+            }
+            for i in rows.indices where rows[i]["base"] as? String == base.rawValue {
+                rows[i].merge(BaseRuns.speedupKeys(reference: reference, result)) { _, b in b }
+            }
+        }
+        // The first base's figures stay at the top level (the keys from before the other bases), every row
+        // in results.
         var report = rows[0]
         report["results"] = rows
-        if measured.contains(.fp32) && measured.contains(.bf16) {
-            // Both models again (each row's peak RSS above is its own), one step of each timed alternately
-            // (after one warm-up step of each, which interleavedMedians takes).
-            let f = try session(try common.load(precision: .fp32)), b = try session(try common.load(precision: .bf16))
-            let (speedup, ratioOfMedians, ratios) = PrecisionRuns.interleavedSpeedup(seconds: seconds) {
-                _ = try? f.step()
-            } bf16: {
-                _ = try? b.step()
-            }
-            report["bf16_speedup"] = speedup
-            report["bf16_speedup_pairs"] = ratios.count
-            // Each pair's own ratio, in the order timed: how much the machine moved during the measurement.
-            report["bf16_speedup_pair_ratios"] = ratios
-            report["bf16_speedup_ratio_of_medians"] = ratioOfMedians
-            report["bf16_speedup_definition"] = PrecisionRuns.speedupDefinition
-        }
+        if !BaseRuns.pairs(measured).isEmpty { report["speedup_definition"] = BaseRuns.speedupDefinition }
         report["peak_rss_definition"] =
-            "the process's peak after the first step, before the ceilings' buffers; precisions are measured bf16 first (the peak only grows), so each row's is its own while the later one is larger"
+            "the process's peak after the first step, before the ceilings' buffers; bases are measured smallest first (the peak only grows), so each row's is its own"
         Output.print(report, json: common.json)
     }
 
@@ -110,14 +117,20 @@ struct TrainCommand: ParsableCommand {
         let trainer = Trainer(
             model: lm.model, adapters: AdapterSet(loras: [lora], crma: crma), config: OptimizerConfig(),
             totalSteps: 1000)
+        switch keepGateUp {
+        case "auto": break
+        case "yes": trainer.pass.keepsGateUp = true
+        case "no": trainer.pass.keepsGateUp = false
+        default: throw ValidationError("--keep-gate-up takes auto, yes or no, not \(keepGateUp)")
+        }
         return Session(
             trainer: trainer, sampler: BatchSampler(rows: rows, batchSize: batch, seed: 1), projections: projections)
     }
 
-    /// One model's (one precision's) training throughput.
+    /// One model's (one base's) training throughput.
     func measure(_ lm: LanguageModel) throws -> [String: Any] {
         let c = lm.model.config
-        let name = PrecisionRuns.ceilingName(lm.model.precision)
+        let name = BaseRuns.ceilingName(lm.model.precision)
         let training = try session(lm)
         let trainer = training.trainer, projections = training.projections, crma = trainer.adapters.crma
         let n = batch * seqLen
@@ -170,6 +183,7 @@ struct TrainCommand: ParsableCommand {
                 "model": common.model, "seq_len": seqLen, "sequences_per_step": batch, "lora_rank": rank,
                 "lora_targets": targets,
                 "crma": crma != nil, "threads": common.threads, "steps_measured": losses.count,
+                "keeps_gate_up": trainer.pass.keepsGateUp,
                 "tokens_per_second": tps, "model_gflops_per_second": gflops, "\(name)_peak_gflops_per_second": peak,
                 "efficiency": gflops / peak,
                 "\(name)_cached_peak_gflops_per_second": cachedPeak, "efficiency_vs_cached_peak": gflops / cachedPeak,

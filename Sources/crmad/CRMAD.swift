@@ -51,7 +51,7 @@ struct CRMAD: AsyncParsableCommand {
         if checkConfig {
             print("\(config): OK")
             print("  state \(cfg.paths.stateDirectory), inbox \(cfg.paths.inbox), socket \(cfg.paths.socket)")
-            print("  model \(cfg.model.path), precision \((try? Precision.parse(cfg.model.precision))?.reason ?? cfg.model.precision)")
+            print("  model \(cfg.model.path), base \((try? Precision.parse(cfg.model.base))?.reason ?? cfg.model.base)")
             print(
                 "  strategy \(cfg.training.strategy.rawValue), "
                     + (cfg.training.epochs > 0 ? "\(cfg.training.epochs) epochs" : "\(cfg.training.steps) steps")
@@ -76,7 +76,7 @@ struct CRMAD: AsyncParsableCommand {
         let lm: LanguageModel
         let precision: (precision: Precision, reason: String)
         do {
-            precision = try Precision.parse(cfg.model.precision)
+            precision = try Precision.parse(cfg.model.base)
             lm = try LanguageModel.load(path: cfg.model.path, precision: precision.precision)
         } catch {
             logger.critical("cannot load the model \(cfg.model.path): \(error)")
@@ -84,7 +84,7 @@ struct CRMAD: AsyncParsableCommand {
         }
         let log = logger
         logger.notice("model \(cfg.model.path) loaded; state in \(cfg.paths.stateDirectory), inbox \(cfg.paths.inbox)")
-        logger.notice("precision \(precision.reason)")
+        logger.notice("base \(precision.reason)")
         let daemon = try Daemon(config: cfg, lm: lm, logger: logger)
         // Recovery (interrupted jobs, what is already in the inbox) before the socket reports ready.
         try daemon.recover()

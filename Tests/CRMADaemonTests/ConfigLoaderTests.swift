@@ -94,13 +94,24 @@ import Testing
         #expect(try decode("[training]\nepochs = 0.0\n").training.epochs == 0)
     }
 
-    @Test func thePrecisionIsAutoBF16OrFP32() throws {
-        #expect(try decode("").model.precision == "auto")
-        #expect(try decode("[model]\nprecision = \"fp32\"\n").model.precision == "fp32")
+    @Test func theBaseIsAutoQuantizedBF16OrFP32() throws {
+        #expect(try decode("").model.base == "auto")
+        #expect(try decode("[model]\nbase = \"quantized\"\n").model.base == "quantized")
+        #expect(try decode("[model]\nbase = \"fp32\"\n").model.base == "fp32")
+        let e = try #require(error("[model]\nbase = \"fp16\"\n"))
+        #expect(e.key.hasSuffix("base"))
+        // bf16 is accepted exactly where the CPU can run it.
+        #expect((error("[model]\nbase = \"bf16\"\n") == nil) == BF16.available)
+    }
+
+    /// Files written before `base` say `precision`; both at once is a mistake worth naming.
+    @Test func precisionIsTheOlderNameOfBase() throws {
+        #expect(try decode("[model]\nprecision = \"fp32\"\n").model.base == "fp32")
+        #expect(try decode("[model]\nprecision = \"quantized\"\n").model.base == "quantized")
         let e = try #require(error("[model]\nprecision = \"fp16\"\n"))
         #expect(e.key.hasSuffix("precision"))
-        // bf16 is accepted exactly where the CPU can run it.
-        #expect((error("[model]\nprecision = \"bf16\"\n") == nil) == BF16.available)
+        let both = try #require(error("[model]\nbase = \"fp32\"\nprecision = \"fp32\"\n"))
+        #expect(both.key.hasSuffix("precision") && "\(both)".contains("older name"))
     }
 
     @Test func devFileKeepsEverythingUnderVar() throws {

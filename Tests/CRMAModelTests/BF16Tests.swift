@@ -159,8 +159,9 @@ struct BF16Tests {
     @Test(arguments: ["tiny/llama-f32", "tiny/mistral-f16"])
     func scoringKeepsTheBlockedLayoutAndTrainingSwitchesIt(_ name: String) throws {
         let model = try LanguageModel.load(path: Fixtures.path(name), precision: .bf16).model
-        let w = try #require(model.bf16Weights)
-        let all = w.layers.flatMap { [$0.qkv, $0.wo, $0.gateUp, $0.down] } + [w.outputHead]
+        let w = try #require(model.frozenMatrices)
+        let all = (w.layers.flatMap { [$0.qkv, $0.wo, $0.gateUp, $0.down] } + [w.outputHead]).compactMap { $0 as? BF16Matrix }
+        #expect(all.count == 4 * model.config.layers + 1)
         let ids: [Int32] = (0...16).map { Int32(($0 * 7 + 1) % model.config.vocabSize) }
         let before = model.logits(tokens: Array(ids.dropLast())).array
         #expect(all.allSatisfy { $0.layout == .blocked })

@@ -30,7 +30,7 @@ CONTEXT = 4096  # one window: the whole text after the document's first token
 
 
 def perplexity(bench, model, text):
-    out = subprocess.run([bench, "perplexity", "--model", model, "--text", text, "--precision", "fp32", "--json",
+    out = subprocess.run([bench, "perplexity", "--model", model, "--text", text, "--base", "fp32", "--json",
                           "--context", str(CONTEXT)],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out)

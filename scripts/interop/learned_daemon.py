@@ -17,10 +17,10 @@ def medical_line(i):
 
 
 @contextlib.contextmanager
-def daemon_that_learned(crmad, crmactl, model, *, training, precision=None, extra="", line=medical_line,
+def daemon_that_learned(crmad, crmactl, model, *, training, base=None, extra="", line=medical_line,
                         benchmarks=""):
     """Starts crmad (state, inbox and socket under a new temporary directory; `training` is the body of its
-    [training] table, `extra` more TOML, `precision` overrides model.precision, `benchmarks` the general
+    [training] table, `extra` more TOML, `base` overrides model.base, `benchmarks` the general
     benchmark directory, none by default), drops 60 lines of `line(i)`
     into inbox/medical and waits until version 2 is accepted. Yields (work directory, socket, ctl), where
     ctl(*args) runs crmactl against the socket; stops crmad with SIGTERM on the way out."""
@@ -30,9 +30,9 @@ def daemon_that_learned(crmad, crmactl, model, *, training, precision=None, extr
     write_config(f"{work}/crmad.toml", state=f"{work}/state", inbox=f"{work}/inbox", socket=sock, model=model_path,
                  extra=f"[training]\n{training}\n[ingest]\ndebounce_seconds = 0.0\n[monitor]\nholdout_rows = 4\n{extra}",
                  benchmarks=os.path.abspath(benchmarks) if benchmarks else "")
-    if precision:
+    if base:
         with open(f"{work}/crmad.toml") as f:
-            config = f.read().replace(f'path = "{model_path}"\n', f'path = "{model_path}"\nprecision = "{precision}"\n')
+            config = f.read().replace(f'path = "{model_path}"\n', f'path = "{model_path}"\nbase = "{base}"\n')
         with open(f"{work}/crmad.toml", "w") as f:
             f.write(config)
 

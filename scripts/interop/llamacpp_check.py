@@ -67,7 +67,7 @@ def main():
     model_path = os.path.abspath(a.model)
     import llama_cpp
 
-    with daemon_that_learned(a.crmad, a.crmactl, a.model, precision="fp32",
+    with daemon_that_learned(a.crmad, a.crmactl, a.model, base="fp32",
                              training=f'strategy = "naive"\nlora_learning_rate = {a.lora_learning_rate}\nsteps = 8\nbatch_rows = 2\n'
                                       'sequence_length = 64') as (work, _, ctl):
         ctl("export", "2", "--format", "peft", "--out", f"{work}/peft")

@@ -37,7 +37,7 @@ def main():
     a = ap.parse_args()
     model_path = os.path.abspath(a.model)
 
-    with daemon_that_learned(a.crmad, a.crmactl, a.model, precision="fp32",  # fp32, as transformers computes
+    with daemon_that_learned(a.crmad, a.crmactl, a.model, base="fp32",  # fp32, as transformers computes
                              training=f'strategy = "naive"\nlora_learning_rate = {a.lora_learning_rate}\nsteps = 8\nbatch_rows = 2\n'
                                       'sequence_length = 64') as (work, _, ctl):
         exported = ctl("export", "2", "--format", "peft", "--out", f"{work}/peft")

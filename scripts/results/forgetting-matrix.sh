@@ -8,7 +8,7 @@
 # A part that finished (OUT/parts/S-N/done) is never rerun, so the script can be started again in every
 # session until everything is done; a part stopped mid-way resumes where it stopped (crma-bench keeps its
 # finished runs and each run's progress after every update under OUT/parts/S-N/checkpoints). Extra flags
-# for crma-bench go in CRMA_BENCH_FLAGS (e.g. "--precision fp32"); the binary is .build/release/crma-bench
+# for crma-bench go in CRMA_BENCH_FLAGS (e.g. "--base fp32"); the binary is .build/release/crma-bench
 # unless CRMA_BENCH is set. A part already running (its lock held by another start) is skipped.
 #
 # The parts, in the order they start: the claims first (naive, frozen, crma, crma-identity on seed 0),

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """crmad under a W^X policy (what systemd's MemoryDenyWriteExecute=yes enforces, here through the kernel's
-PR_SET_MDWE): oneDNN cannot generate its bf16 kernels there. precision "auto" must choose fp32 and say
-why, precision "bf16" must be a configuration error (exit 78) naming the policy, and a daemon on the tiny
-model must start and learn a domain (in fp32) instead of crashing — before this check, the shipped unit
-(which set MemoryDenyWriteExecute) made crmad die with SIGILL in a restart loop.
+PR_SET_MDWE): oneDNN cannot generate its bf16 kernels there. base "auto" must choose the quantized base
+(which generates no code), base "bf16" must be a configuration error (exit 78) naming the policy, and a
+daemon on the tiny model must start and learn a domain instead of crashing — before this check, the
+shipped unit (which set MemoryDenyWriteExecute) made crmad die with SIGILL in a restart loop.
 
 usage: wx_policy.py --crmad BIN --crmactl BIN --model GGUF
 """
@@ -33,16 +33,16 @@ work = tempfile.mkdtemp(prefix="crmad-wx-")
 inbox, sock = f"{work}/inbox", f"{work}/crmad.sock"
 training = "[training]\nsteps = 4\nbatch_rows = 2\nsequence_length = 32\n[ingest]\ndebounce_seconds = 0.0\n"
 write_config(f"{work}/auto.toml", state=f"{work}/state", inbox=inbox, socket=sock, model=a.model, extra=training)
-# The same file with precision = "bf16" in its [model] table.
+# The same file with base = "bf16" in its [model] table.
 auto = open(f"{work}/auto.toml").read()
-open(f"{work}/bf16.toml", "w").write(auto.replace(f'path = "{a.model}"\n', f'path = "{a.model}"\nprecision = "bf16"\n', 1))
+open(f"{work}/bf16.toml", "w").write(auto.replace(f'path = "{a.model}"\n', f'path = "{a.model}"\nbase = "bf16"\n', 1))
 
 r = under_policy(a.crmad, "--config", f"{work}/auto.toml", "--check-config")
-check(r.returncode == 0 and "precision fp32" in r.stdout and "MemoryDenyWriteExecute" in r.stdout,
-      f"auto under W^X: fp32, and the reason ({[l for l in r.stdout.splitlines() if 'precision' in l]})")
+check(r.returncode == 0 and "base quantized" in r.stdout,
+      f"auto under W^X: the quantized base ({[l for l in r.stdout.splitlines() if 'base' in l]})")
 r = under_policy(a.crmad, "--config", f"{work}/bf16.toml", "--check-config")
-check(r.returncode == 78 and "model.precision" in r.stderr and "MemoryDenyWriteExecute" in r.stderr,
-      f"precision \"bf16\" under W^X is a configuration error naming the policy (rc={r.returncode}: {r.stderr.strip()[:160]})")
+check(r.returncode == 78 and "model.base" in r.stderr and "MemoryDenyWriteExecute" in r.stderr,
+      f"base \"bf16\" under W^X is a configuration error naming the policy (rc={r.returncode}: {r.stderr.strip()[:160]})")
 
 log = open(f"{work}/crmad.log", "w")
 proc = subprocess.Popen([a.crmad, "--config", f"{work}/auto.toml"], stdout=log, stderr=log, preexec_fn=refuse_exec_gain,
@@ -55,7 +55,7 @@ try:
             f.write(json.dumps({"text": f"Patient {i} received {i % 4 + 1} mg of drug X for otitis."}) + "\n")
     os.rename(f"{inbox}/medical/a.jsonl.part", f"{inbox}/medical/a.jsonl")
     accepted = wait(lambda: any(x["kind"] == "update_accepted" for x in ctl(a.crmactl, sock, "alerts") or []), 60)
-    check(bool(accepted) and proc.poll() is None, "it learns a domain in fp32 and keeps running")
+    check(bool(accepted) and proc.poll() is None, "it learns a domain and keeps running")
 finally:
     stop_crmad(proc)
 if failures:

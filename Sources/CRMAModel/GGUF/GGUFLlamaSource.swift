@@ -91,12 +91,35 @@ public struct GGUFLlamaSource: LlamaWeightSource {
         gguf.file.release((gguf.dataOffset + info.offset)..<(gguf.dataOffset + info.offset + info.byteCount))
     }
 
+    public func storedType(of t: LlamaTensor) -> GGMLType? { gguf.tensor(Self.name(of: t))?.type }
+
+    /// Copies the tensor's blocks as stored; Llama's q and k rows are put back in Hugging Face order (each
+    /// row is whole blocks, so rows move as bytes).
+    public func readStored(_ t: LlamaTensor, shape: [Int], into out: UnsafeMutableRawPointer) throws {
+        let name = Self.name(of: t)
+        guard let info = gguf.tensor(name) else { throw ModelFileError.missingTensor(name) }
+        guard Array(info.dims.reversed()) == shape else {
+            throw ModelFileError.wrongTensorShape(tensor: name, expected: shape, found: info.dims.reversed())
+        }
+        let data = gguf.data(of: info)
+        switch t {
+        case .q where config.family == .llama, .k where config.family == .llama:
+            let heads = { if case .q = t { config.heads } else { config.kvHeads } }()
+            Self.moveRotaryRows(
+                data.baseAddress!, into: out, heads: heads, headDim: config.headDim, rowBytes: info.byteCount / shape[0],
+                toGGUF: false)
+        default:
+            out.copyMemory(from: data.baseAddress!, byteCount: info.byteCount)
+        }
+        gguf.file.release((gguf.dataOffset + info.offset)..<(gguf.dataOffset + info.offset + info.byteCount))
+    }
+
     /// llama.cpp's q/k row permutation (what its converter does; ``unpermuteRotaryRows`` undoes it): within
     /// each head, Hugging Face row `j·(headDim/2) + i` goes to GGUF row `2i + j`. For exports to GGUF.
     public static func permuteRotaryRows(
         _ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, columns: Int
     ) {
-        moveRotaryRows(src, into: dst, heads: heads, headDim: headDim, columns: columns, toGGUF: true)
+        moveRotaryRows(src, into: dst, heads: heads, headDim: headDim, rowBytes: 4 * columns, toGGUF: true)
     }
 
     /// Inverts llama.cpp's q/k row permutation. Within each head, GGUF row `2i + j` holds Hugging Face
@@ -104,19 +127,20 @@ public struct GGUFLlamaSource: LlamaWeightSource {
     public static func unpermuteRotaryRows(
         _ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, columns: Int
     ) {
-        moveRotaryRows(src, into: dst, heads: heads, headDim: headDim, columns: columns, toGGUF: false)
+        moveRotaryRows(src, into: dst, heads: heads, headDim: headDim, rowBytes: 4 * columns, toGGUF: false)
     }
 
+    /// Moves whole rows of `rowBytes` bytes (floats, or a row's quantized blocks).
     private static func moveRotaryRows(
-        _ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, columns: Int,
-        toGGUF: Bool
+        _ src: UnsafeRawPointer, into dst: UnsafeMutableRawPointer, heads: Int, headDim: Int, rowBytes: Int, toGGUF: Bool
     ) {
         let half = headDim / 2
         for h in 0..<heads {
             for i in 0..<half {
                 for j in 0..<2 {
                     let gguf = h * headDim + 2 * i + j, hf = h * headDim + j * half + i
-                    (dst + (toGGUF ? gguf : hf) * columns).update(from: src + (toGGUF ? hf : gguf) * columns, count: columns)
+                    (dst + (toGGUF ? gguf : hf) * rowBytes).copyMemory(
+                        from: src + (toGGUF ? hf : gguf) * rowBytes, byteCount: rowBytes)
                 }
             }
         }

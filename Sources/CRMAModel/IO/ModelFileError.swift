@@ -23,6 +23,8 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible {
     case invalidHeader(String)
     case unsupportedDType(tensor: String, dtype: String)
     case modelNotFound(path: String, hint: String)
+    /// A quantized base was asked of a source that cannot hand over a tensor's stored blocks.
+    case notStoredInBlocks(tensor: String)
 
     public var description: String {
         switch self {
@@ -46,10 +48,12 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible {
         case .wrongTensorShape(let t, let e, let f): "tensor \"\(t)\" has shape \(f), expected \(e)"
         case .missingMetadata(let k): "the model has no metadata key \"\(k)\""
         case .wrongMetadataType(let k, let e): "metadata key \"\(k)\" is not a \(e)"
-        case .unsupportedArchitecture(let a): "unsupported architecture \"\(a)\" (supported: llama, mistral)"
+        case .unsupportedArchitecture(let a): "unsupported architecture \"\(a)\" (supported: llama, mistral, qwen2, qwen3, gemma2, gemma3)"
         case .invalidHeader(let reason): "invalid header: \(reason)"
         case .unsupportedDType(let t, let d): "tensor \"\(t)\" has unsupported dtype \(d) (supported: F32, F16, BF16)"
         case .modelNotFound(let path, let hint): "model not found at \(path): \(hint)"
+        case .notStoredInBlocks(let t):
+            "tensor \(t) cannot be kept in its stored encoding (a quantized base needs a GGUF file or safetensors in F32/F16/BF16); use base \"bf16\" or \"fp32\""
         }
     }
 }

@@ -11,10 +11,10 @@ enum DecoderAttention {
 }
 
 /// What a backward pass needs of the forward pass (``LlamaTrainingPass``): per layer the residual input,
-/// q|k|v after the rotation, the attention output, the mid-layer residual and the gate|up pre-activations,
-/// the norms' reciprocal RMS, and per family what its extra steps need; then the input of the final norm
-/// and its reciprocal RMS. Normalized inputs, the activation's output and attention probabilities are not
-/// kept: the backward pass recomputes them.
+/// q|k|v after the rotation, the attention output, the mid-layer residual and (unless ``keepsGateUp`` is
+/// false) the gate|up pre-activations, the norms' reciprocal RMS, and per family what its extra steps
+/// need; then the input of the final norm and its reciprocal RMS. Normalized inputs, the activation's
+/// output and attention probabilities are not kept: the backward pass recomputes them.
 final class DecoderActivations {
     struct Layer {
         let xIn: FloatBuffer, rstd1: FloatBuffer, qkv: FloatBuffer
@@ -31,16 +31,20 @@ final class DecoderActivations {
     let layers: [Layer]
     /// The residual stream entering the final norm `[rows × hidden]`, and the norm's reciprocal RMS.
     let finalInput: FloatBuffer, finalRstd: FloatBuffer
+    /// Whether each layer's gate|up pre-activations are kept (`2·ffn` floats a row, about three quarters of
+    /// everything kept); without them the backward pass runs the gate|up GEMM again.
+    let keepsGateUp: Bool
 
-    init(config c: LlamaConfig, rows n: Int) {
+    init(config c: LlamaConfig, rows n: Int, keepsGateUp: Bool = true) {
         rows = n
+        self.keepsGateUp = keepsGateUp
         let qk = c.family.qkNorm ? n : 0, sandwich = c.family.sandwichNorms ? n : 0
         layers = (0..<c.layers).map { _ in
             Layer(
                 xIn: FloatBuffer(count: n * c.hiddenSize), rstd1: FloatBuffer(count: n),
                 qkv: FloatBuffer(count: n * c.qkvSize), attnOut: FloatBuffer(count: n * c.qSize),
                 xMid: FloatBuffer(count: n * c.hiddenSize), rstd2: FloatBuffer(count: n),
-                gu: FloatBuffer(count: n * 2 * c.ffnSize),
+                gu: FloatBuffer(count: keepsGateUp ? n * 2 * c.ffnSize : 0),
                 qkRaw: FloatBuffer(count: qk * (c.qSize + c.kvSize)), qkRstd: FloatBuffer(count: qk * (c.heads + c.kvHeads)),
                 attnBranch: FloatBuffer(count: sandwich * c.hiddenSize), attnBranchRstd: FloatBuffer(count: sandwich),
                 ffnBranch: FloatBuffer(count: sandwich * c.hiddenSize), ffnBranchRstd: FloatBuffer(count: sandwich))
@@ -60,6 +64,10 @@ struct DecoderPhases {
     static let training = DecoderPhases(
         gemm: "forward.gemm", norm: "forward.elementwise", rope: "forward.elementwise", attention: "forward.attention",
         adapters: "forward.adapters", activation: "forward.elementwise")
+    /// Forward steps the backward pass repeats (``DecoderActivations/keepsGateUp``), all under one name.
+    static let recompute = DecoderPhases(
+        gemm: "backward.recompute", norm: "backward.recompute", rope: "backward.recompute",
+        attention: "backward.recompute", adapters: "backward.recompute", activation: "backward.recompute")
 }
 
 extension LlamaModel {
@@ -83,7 +91,7 @@ extension LlamaModel {
         // Without a store, the per-layer activations live in the workspace and are overwritten layer by layer.
         let scratchQKV = ws.buffer("qkv", saved == nil ? n * c.qkvSize : 0)
         let scratchAttn = ws.buffer("attn", saved == nil ? n * c.qSize : 0)
-        let scratchGU = ws.buffer("gu", saved == nil ? n * 2 * c.ffnSize : 0)
+        let scratchGU = ws.buffer("gu", saved?.keepsGateUp == true ? 0 : n * 2 * c.ffnSize)
         let branch = ws.buffer("branch", sandwich ? n * d : 0)
         func enter(_ phase: String) { clock?.enter(phase) }
         func adapters() { if hooks != nil { enter(phases.adapters) } }
@@ -94,7 +102,7 @@ extension LlamaModel {
             let s = saved?.layers[l]
             let qkv = s?.qkv.pointer ?? scratchQKV.pointer
             let attn = s?.attnOut.pointer ?? scratchAttn.pointer
-            let gu = s?.gu.pointer ?? scratchGU.pointer
+            let gu = saved?.keepsGateUp == true ? s!.gu.pointer : scratchGU.pointer
             // Attention block.
             enter(phases.norm)
             if let s { s.xIn.pointer.update(from: x.pointer, count: n * d) }
@@ -139,12 +147,7 @@ extension LlamaModel {
             ParallelKernels.rmsNorm(
                 x.pointer, weight: w.ffnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer,
                 rstd: s?.rstd2.pointer)
-            enter(phases.gemm)
-            project(.gateUp, layer: l, xn.pointer, rows: n, into: gu)
-            adapters()
-            hooks?.forward(
-                [.gate, .up], layer: l, x: xn.pointer, rows: n, inFeatures: d, y: gu, ldy: 2 * c.ffnSize,
-                offsets: [0, c.ffnSize], widths: [c.ffnSize, c.ffnSize])
+            gateUp(layer: l, xn.pointer, rows: n, hooks: hooks, into: gu, clock: clock, phases: phases)
             enter(phases.activation)
             gatedActivation(gu, rows: n, into: act.pointer)
             enter(phases.gemm)
@@ -168,6 +171,21 @@ extension LlamaModel {
             rstd: saved?.finalRstd.pointer)
         clock?.stop()
         return xn
+    }
+
+    /// The gate|up pre-activations `[rows × 2·ffn]` of layer `l` from its normed mid-layer input `xn`,
+    /// adapters included: the forward pass's step, which the backward pass repeats when they were not kept.
+    func gateUp(
+        layer l: Int, _ xn: UnsafePointer<Float>, rows n: Int, hooks: (any LlamaAdapterHooks)?,
+        into gu: UnsafeMutablePointer<Float>, clock: PhaseClock?, phases: DecoderPhases
+    ) {
+        let c = config
+        clock?.enter(phases.gemm)
+        project(.gateUp, layer: l, xn, rows: n, into: gu)
+        if hooks != nil { clock?.enter(phases.adapters) }
+        hooks?.forward(
+            [.gate, .up], layer: l, x: xn, rows: n, inFeatures: c.hiddenSize, y: gu, ldy: 2 * c.ffnSize,
+            offsets: [0, c.ffnSize], widths: [c.ffnSize, c.ffnSize])
     }
 
     /// Adds `bias` (`[width]`) to each of `rows` rows of `y` (`[rows × width]`).

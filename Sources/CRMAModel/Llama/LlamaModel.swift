@@ -2,7 +2,7 @@ import CRMANumerics
 
 /// A Llama-family decoder in fp32: RMSNorm, rotary embeddings, grouped-query causal attention, SwiGLU MLP,
 /// tied or untied output head; and the Gemma families, which switch on what ``DecoderFamily`` lists (scaled
-/// embeddings, QK-norm, sandwich norms, GeGLU, sliding-window layers, soft-capping). GEMMs run on OpenBLAS (fp32) or oneDNN (bf16, ``Precision``); everything else
+/// embeddings, QK-norm, sandwich norms, GeGLU, sliding-window layers, soft-capping). GEMMs run on OpenBLAS (fp32, and quantized weights dequantized into fp32 panels) or oneDNN (bf16, ``Precision``); everything else
 /// in the kernels of `CRMANumerics`.
 ///
 /// - Important: a model is immutable after loading and may be shared; each forward call uses its own
@@ -15,31 +15,34 @@ public final class LlamaModel: @unchecked Sendable {
     let slidingRope: RotaryEmbedding?
     /// The arithmetic of the frozen GEMMs (``Precision``).
     public let precision: Precision
-    /// The GEMM weights in bf16 when `precision` is bf16.
-    let bf16Weights: BF16Weights?
+    /// The GEMM weights and embedding when `precision` is bf16 or quantized (`weights` then holds empty
+    /// buffers in their place).
+    let frozenMatrices: FrozenMatrices?
 
-    /// - Precondition: bf16 only where ``BF16/available`` (``Precision/parse(_:)`` checks it).
+    /// - Precondition: bf16 only where ``BF16/available`` (``Precision/parse(_:)`` checks it); not
+    ///   quantized, which needs the file's blocks (``init(source:precision:)``).
     public init(config: LlamaConfig, weights: LlamaWeights, precision: Precision = .fp32) {
-        precondition(precision == .fp32 || BF16.available, "bf16 needs AVX512-BF16 and executable memory (Precision.parse)")
+        precondition(precision != .bf16 || BF16.available, "bf16 needs AVX512-BF16 and executable memory (Precision.parse)")
+        precondition(precision != .quantized, "a quantized model is loaded from its file (init(source:precision:))")
         self.config = config
         self.precision = precision
         if precision == .bf16 {
             // The GEMM weights live in bf16 only: their fp32 buffers are dropped (``frozenWeight(_:layer:)``
             // widens one back when an adapter needs it).
-            bf16Weights = BF16Weights(weights, config: config)
+            frozenMatrices = FrozenMatrices(bf16: weights, config: config)
             self.weights = weights.withoutGEMMWeights()
         } else {
-            bf16Weights = nil
+            frozenMatrices = nil
             self.weights = weights
         }
         (rope, slidingRope) = Self.rotaryEmbeddings(config)
     }
 
-    /// A model whose GEMM weights are already in bf16 (`weights` without them).
-    init(config: LlamaConfig, strippedWeights: LlamaWeights, bf16: BF16Weights) {
+    /// A model whose GEMM weights are already bf16 or quantized matrices (`weights` without them).
+    init(config: LlamaConfig, strippedWeights: LlamaWeights, frozen: FrozenMatrices, precision: Precision) {
         self.config = config
-        precision = .bf16
-        bf16Weights = bf16
+        self.precision = precision
+        frozenMatrices = frozen
         weights = strippedWeights
         (rope, slidingRope) = Self.rotaryEmbeddings(config)
     }
@@ -54,23 +57,36 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// Loads `source`. In bf16 each GEMM weight is converted as soon as it is read, so the fp32 copy of
-    /// the whole model never exists (peak memory stays near the bf16 model's).
+    /// the whole model never exists (peak memory stays near the bf16 model's). Quantized keeps each GEMM
+    /// weight in the file's own blocks (``QuantizedMatrix``; throws when the source cannot give them).
     public convenience init(source: some LlamaWeightSource, precision: Precision = .fp32) throws {
-        guard precision == .bf16 else {
-            try self.init(config: source.config, weights: LlamaWeights(source: source), precision: precision)
+        let c = source.config
+        let make: (_ parts: [LlamaMatrixPart], _ cols: Int) throws -> any FrozenMatrix
+        switch precision {
+        case .fp32:
+            try self.init(config: c, weights: LlamaWeights(source: source), precision: .fp32)
             return
+        case .bf16:
+            precondition(BF16.available, "bf16 needs AVX512-BF16 and executable memory (Precision.parse)")
+            var first = true
+            make = { parts, cols in
+                let w = try source.readStacked(parts, columns: cols)
+                let layout = first ? FrozenMatrices.bf16EmbeddingLayout(tiedHead: c.tiedEmbeddings) : .blocked
+                first = false
+                return BF16Matrix(w.pointer, rows: w.count / cols, cols: cols, layout: layout)
+            }
+        case .quantized:
+            make = { parts, cols in try QuantizedMatrix(source: source, parts: parts, cols: cols) }
         }
-        precondition(BF16.available, "bf16 needs AVX512-BF16 and executable memory (Precision.parse)")
-        var converted: [BF16Matrix] = []
+        var made: [any FrozenMatrix] = []
         let none = FloatBuffer(count: 0)
-        let stripped = try LlamaWeights(source: source) { w, rows, cols in
-            let layout = converted.isEmpty ? BF16Weights.embeddingLayout(tiedHead: source.config.tiedEmbeddings) : .blocked
-            converted.append(BF16Matrix(w.pointer, rows: rows, cols: cols, layout: layout))
+        let stripped = try LlamaWeights(source: source) { parts, cols in
+            made.append(try make(parts, cols))
             return none
         }
         self.init(
-            config: source.config, strippedWeights: stripped,
-            bf16: BF16Weights(converted: converted, tiedHead: source.config.tiedEmbeddings))
+            config: c, strippedWeights: stripped, frozen: FrozenMatrices(inLoadOrder: made, tiedHead: c.tiedEmbeddings),
+            precision: precision)
     }
 
     /// The final hidden states (after the last RMSNorm), `[batch·seqLen × hidden]`, for `tokens` laid out
@@ -98,8 +114,8 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// Logits `[rows × vocab]` for `rows` hidden states starting at `hidden`.
     public func logits(hidden: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
-        if let head = bf16Weights?.outputHead {
-            head.linear(hidden, rows: rows, into: out)
+        if let head = frozenMatrices?.outputHead {
+            head.linear(hidden, rows: rows, into: out, accumulate: false)
         } else {
             BLAS.linear(
                 hidden, rows: rows, inFeatures: config.hiddenSize, weight: weights.outputHead.pointer,

@@ -17,34 +17,60 @@ public protocol LlamaWeightSource {
     func contains(_ tensor: LlamaTensor) -> Bool
     /// Writes `tensor` (row-major, Hugging Face shape `shape`, e.g. `[out, in]`) into `out`.
     func read(_ tensor: LlamaTensor, shape: [Int], into out: UnsafeMutablePointer<Float>) throws
+    /// The encoding `tensor` is stored in, when ``readStored(_:shape:into:)`` can copy it as it is (nil:
+    /// only ``read(_:shape:into:)`` can deliver it).
+    func storedType(of tensor: LlamaTensor) -> GGMLType?
+    /// Copies `tensor`'s stored blocks (`storedType(of:)`, `type.byteCount(elements:)` bytes) into `out`,
+    /// rows in Hugging Face order (each row whole blocks).
+    func readStored(_ tensor: LlamaTensor, shape: [Int], into out: UnsafeMutableRawPointer) throws
+}
+
+extension LlamaWeightSource {
+    public func storedType(of tensor: LlamaTensor) -> GGMLType? { nil }
+    public func readStored(_ tensor: LlamaTensor, shape: [Int], into out: UnsafeMutableRawPointer) throws {
+        throw ModelFileError.notStoredInBlocks(tensor: "\(tensor)")
+    }
+
+    /// The `parts` read in order into one fp32 matrix of `columns` columns.
+    func readStacked(_ parts: [LlamaMatrixPart], columns: Int) throws -> FloatBuffer {
+        let b = FloatBuffer(count: parts.reduce(0) { $0 + $1.rows } * columns)
+        var at = 0
+        for part in parts {
+            try read(part.tensor, shape: [part.rows, columns], into: b.pointer + at * columns)
+            at += part.rows
+        }
+        return b
+    }
+}
+
+/// One tensor's rows of a frozen matrix that may stack several (q, k, v; gate, up).
+public struct LlamaMatrixPart: Sendable {
+    public let tensor: LlamaTensor
+    public let rows: Int
+    public init(_ tensor: LlamaTensor, rows: Int) {
+        self.tensor = tensor
+        self.rows = rows
+    }
 }
 
 extension LlamaWeights {
     /// Loads and converts every tensor of `source` to fp32.
     public init(source: some LlamaWeightSource) throws {
-        try self.init(source: source, keepMatrix: { b, _, _ in b })
+        try self.init(source: source, keepMatrix: { parts, cols in try source.readStacked(parts, columns: cols) })
     }
 
-    /// Loads every tensor of `source`, passing each frozen matrix (the embedding, the projections, an
-    /// untied head) with its `rows` and `cols` to `keepMatrix` as soon as it is read, and keeping what that
-    /// returns (a bf16 model converts it and keeps an empty buffer: the fp32 copy never outlives its own
-    /// tensor).
-    init(source: some LlamaWeightSource, keepMatrix: (FloatBuffer, _ rows: Int, _ cols: Int) -> FloatBuffer) throws {
+    /// Loads every tensor of `source`, leaving each frozen matrix (the embedding, the projections, an
+    /// untied head: its stacked parts and columns) to `keepMatrix`, in that order, and keeping the buffer
+    /// it returns (a bf16 or quantized model keeps the matrix its own way and returns an empty buffer: no
+    /// fp32 copy of the whole model ever exists).
+    init(source: some LlamaWeightSource, keepMatrix: (_ parts: [LlamaMatrixPart], _ cols: Int) throws -> FloatBuffer)
+        throws
+    {
         let c = source.config
         try c.validate()
         func load(_ t: LlamaTensor, _ shape: [Int]) throws -> FloatBuffer {
             let b = FloatBuffer(count: shape.reduce(1, *))
             try source.read(t, shape: shape, into: b.pointer)
-            return b
-        }
-        func loadStacked(_ parts: [(LlamaTensor, Int)], columns: Int) throws -> FloatBuffer {
-            let rows = parts.reduce(0) { $0 + $1.1 }
-            let b = FloatBuffer(count: rows * columns)
-            var at = 0
-            for (t, r) in parts {
-                try source.read(t, shape: [r, columns], into: b.pointer + at * columns)
-                at += r
-            }
             return b
         }
         func loadVectors(_ parts: [(LlamaTensor, Int)]) throws -> FloatBuffer {
@@ -57,21 +83,19 @@ extension LlamaWeights {
             return b
         }
         let d = c.hiddenSize
-        embedding = keepMatrix(try load(.embedding, [c.vocabSize, d]), c.vocabSize, d)
+        embedding = try keepMatrix([LlamaMatrixPart(.embedding, rows: c.vocabSize)], d)
         var layers: [LlamaLayerWeights] = []
         let none = FloatBuffer(count: 0)
         for l in 0..<c.layers {
             layers.append(
                 LlamaLayerWeights(
                     attnNorm: try load(.attnNorm(l), [d]),
-                    qkv: keepMatrix(
-                        try loadStacked([(.q(l), c.qSize), (.k(l), c.kvSize), (.v(l), c.kvSize)], columns: d),
-                        c.qkvSize, d),
-                    wo: keepMatrix(try load(.o(l), [d, c.qSize]), d, c.qSize),
+                    qkv: try keepMatrix(
+                        [LlamaMatrixPart(.q(l), rows: c.qSize), LlamaMatrixPart(.k(l), rows: c.kvSize), LlamaMatrixPart(.v(l), rows: c.kvSize)], d),
+                    wo: try keepMatrix([LlamaMatrixPart(.o(l), rows: d)], c.qSize),
                     ffnNorm: try load(.ffnNorm(l), [d]),
-                    gateUp: keepMatrix(
-                        try loadStacked([(.gate(l), c.ffnSize), (.up(l), c.ffnSize)], columns: d), 2 * c.ffnSize, d),
-                    down: keepMatrix(try load(.down(l), [d, c.ffnSize]), d, c.ffnSize),
+                    gateUp: try keepMatrix([LlamaMatrixPart(.gate(l), rows: c.ffnSize), LlamaMatrixPart(.up(l), rows: c.ffnSize)], d),
+                    down: try keepMatrix([LlamaMatrixPart(.down(l), rows: d)], c.ffnSize),
                     qNorm: c.family.qkNorm ? try load(.qNorm(l), [c.headDim]) : none,
                     kNorm: c.family.qkNorm ? try load(.kNorm(l), [c.headDim]) : none,
                     postAttnNorm: c.family.sandwichNorms ? try load(.postAttnNorm(l), [d]) : none,
@@ -82,6 +106,6 @@ extension LlamaWeights {
         }
         self.layers = layers
         finalNorm = try load(.finalNorm, [d])
-        outputHead = c.tiedEmbeddings ? embedding : keepMatrix(try load(.outputHead, [c.vocabSize, d]), c.vocabSize, d)
+        outputHead = c.tiedEmbeddings ? embedding : try keepMatrix([LlamaMatrixPart(.outputHead, rows: c.vocabSize)], d)
     }
 }

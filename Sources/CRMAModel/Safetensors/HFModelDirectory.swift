@@ -149,6 +149,20 @@ public struct HFModelDirectory: LlamaWeightSource {
         }
     }
 
+    public func storedType(of t: LlamaTensor) -> GGMLType? { entry(t).flatMap { SafetensorsFile.type(of: $0.1) } }
+
+    /// Copies a matrix's stored elements (F32, F16 or BF16) as they are. Not for Gemma's norms, which are
+    /// adjusted on reading.
+    public func readStored(_ t: LlamaTensor, shape: [Int], into out: UnsafeMutableRawPointer) throws {
+        guard let (file, info) = entry(t) else { throw ModelFileError.missingTensor(name(of: t)) }
+        guard info.shape == shape else {
+            throw ModelFileError.wrongTensorShape(tensor: info.name, expected: shape, found: info.shape)
+        }
+        precondition(!(config.family.isGemma && Gemma.isNorm(t)), "norms are read as floats")
+        let bytes = file.bytes(of: info)
+        out.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+    }
+
     /// The tokenizer from `tokenizer.json`, with the chat template of `tokenizer_config.json` or
     /// `chat_template.jinja` (transformers 5 writes it there), and the beginning- and end-of-sequence tokens
     /// the directory declares: `tokenizer_config.json`'s `bos_token`/`eos_token`, else `config.json`'s

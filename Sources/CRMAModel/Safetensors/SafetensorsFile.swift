@@ -75,16 +75,24 @@ public struct SafetensorsFile: Sendable {
         self.metadata = metadata
     }
 
+    /// The tensor's bytes as stored.
+    public func bytes(of t: SafetensorsTensor) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: file.bytes[(dataStart + t.range.lowerBound)..<(dataStart + t.range.upperBound)])
+    }
+
+    /// The tensor's dtype (F32, F16 or BF16) as the ``GGMLType`` of the same encoding.
+    public static func type(of t: SafetensorsTensor) -> GGMLType? {
+        switch t.dtype {
+        case "F32": .f32
+        case "F16": .f16
+        case "BF16": .bf16
+        default: nil
+        }
+    }
+
     /// Converts the tensor's elements (F32, F16 or BF16) to Float32 into `out`.
     public func read(_ t: SafetensorsTensor, into out: UnsafeMutablePointer<Float>) throws {
-        let raw = UnsafeRawBufferPointer(
-            rebasing: file.bytes[(dataStart + t.range.lowerBound)..<(dataStart + t.range.upperBound)])
-        let count = t.shape.reduce(1, *)
-        switch t.dtype {
-        case "F32": Dequantize.run(.f32, raw, count: count, into: out)
-        case "F16": Dequantize.run(.f16, raw, count: count, into: out)
-        case "BF16": Dequantize.run(.bf16, raw, count: count, into: out)
-        default: throw ModelFileError.unsupportedDType(tensor: t.name, dtype: t.dtype)
-        }
+        guard let type = Self.type(of: t) else { throw ModelFileError.unsupportedDType(tensor: t.name, dtype: t.dtype) }
+        Dequantize.run(type, bytes(of: t), count: t.shape.reduce(1, *), into: out)
     }
 }
