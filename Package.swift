@@ -46,7 +46,8 @@ let package = Package(
             linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]
         ),
 
-        // dequantization of GGUF blocks to fp32 (loading, and the quantized frozen base's weight panels)
+        // dequantization of GGUF blocks to fp32 (loading, and the quantized frozen base's weight panels);
+        // -ffp-contract=off keeps the AVX2 paths' values bit-identical to the plain C code's
         .target(
             name: "CQuant",
             cSettings: [.unsafeFlags(["-O3", "-march=haswell", "-ffp-contract=off"])]

@@ -1,6 +1,6 @@
 // AVX2 versions of the block types the fetched models use (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K): the
 // same operations in the same order as the scalar code in dequantize.c (one multiply, then one add or
-// subtract, no fused multiply-add), so the values are bit-identical to it (CQuantTests checks this).
+// subtract, no fused multiply-add), so the values are bit-identical to it (DequantizeKernelTests checks this).
 #include "dequantize_internal.h"
 
 #include <immintrin.h>
@@ -104,7 +104,7 @@ static inline void q6_32(__m256i q, float a0, float a1, float *out) {
 }
 
 void crma_q6_k_avx2(const uint8_t *src, int64_t blocks, float *y) {
-    const __m256i low4 = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(3);
+    const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(3);
     for (int64_t b = 0; b < blocks; b++) {
         const uint8_t *blk = src + b * 210;
         float d = crma_half_at(blk + 208), *out = y + b * 256;
@@ -114,10 +114,10 @@ void crma_q6_k_avx2(const uint8_t *src, int64_t blocks, float *y) {
             float *o = out + 128 * n;
             __m256i a = _mm256_loadu_si256((const __m256i *)ql), c = _mm256_loadu_si256((const __m256i *)(ql + 32));
             __m256i h = _mm256_loadu_si256((const __m256i *)qhp);
-            __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(h, two), 4);
-            __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), two), 4);
-            __m256i h2 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), two), 4);
-            __m256i h3 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), two), 4);
+            __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(h, low2), 4);
+            __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), low2), 4);
+            __m256i h2 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), low2), 4);
+            __m256i h3 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), low2), 4);
             __m256i q1 = _mm256_or_si256(_mm256_and_si256(a, low4), h0);
             __m256i q2 = _mm256_or_si256(_mm256_and_si256(c, low4), h1);
             __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), low4), h2);

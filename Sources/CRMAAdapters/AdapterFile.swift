@@ -120,7 +120,7 @@ public enum PEFTExport {
 
 extension LoRA {
     /// `model`'s fp32 weights with this LoRA merged in (`W + (alpha/rank)·B·A` for every target); the
-    /// model is untouched. A bf16 model's projections are widened from bf16 first.
+    /// model is untouched. A bf16 or quantized model's projections are widened to fp32 first.
     public func merged(into model: LlamaModel) -> LlamaWeights {
         func copy(_ b: FloatBuffer) -> FloatBuffer { FloatBuffer(b.array) }
         let weights = model.weights, c = model.config

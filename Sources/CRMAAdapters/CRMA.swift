@@ -47,7 +47,7 @@ public final class CRMA {
         var r: [Parameter] = [], w: [Parameter] = [], m: [Parameter] = [], a: [Parameter] = []
         for l in 0..<c.layers {
             let R = Parameter(name: "layers.\(l).crma.R", shape: [c.hiddenSize, n], group: .proj, family: .crma)
-            // A bf16 model hands out a widened copy: keep it alive while its pointer is read.
+            // A bf16 or quantized model hands out a widened copy: keep it alive while its pointer is read.
             let down = model.frozenWeight(.down, layer: l)
             withExtendedLifetime(down) {
                 Orthonormal.leadingLeftSingularVectors(

@@ -35,7 +35,7 @@ public enum ConfigLoader {
             try s.only(["path", "base", "precision"])
             c.model.path = try s.string("path") ?? c.model.path
             // "precision" is the older name of "base".
-            let bases = ["auto", "quantized", "bf16", "fp32"]
+            let bases = ["auto"] + Precision.allCases.map(\.rawValue)
             if let b = try s.choice("base", bases) {
                 if try s.string("precision") != nil {
                     throw s.error("precision", "is the older name of \"base\"; set only base")

@@ -17,7 +17,7 @@ public struct LanguageModel: Sendable {
     }
 
     /// Loads `path`: a `.gguf` file, or a directory with `config.json`, `*.safetensors` and
-    /// `tokenizer.json`, with its GEMMs in `precision`. Never touches the network.
+    /// `tokenizer.json`, with its frozen base held as `precision` says (``Precision``: quantized, bf16 or fp32). Never touches the network.
     public static func load(path: String, precision: Precision = .fp32) throws -> LanguageModel {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {

@@ -77,7 +77,8 @@ struct EvalCommand: ParsableCommand {
         let name = BaseRuns.ceilingName(lm.model.precision)
         let ids = lengthsText(lm)
         var results: [[String: Any]] = []
-        // Scoring allocates nothing after its first call at a length: take its peak before the ceilings'.
+        // Scoring's buffers are all allocated by its first call at a length (the quantized base's panels
+        // come and go, the same size every call): take its peak before the ceilings'.
         let lengths = seqLens.split(separator: ",").compactMap { Int($0) }
         let longest = min(ids.count - 1, c.contextLength)
         guard !lengths.isEmpty, lengths.allSatisfy({ (2...longest).contains($0) }) else {

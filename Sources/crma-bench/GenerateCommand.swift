@@ -97,7 +97,7 @@ struct GenerateCommand: ParsableCommand {
         Output.print(
             [
                 "decode_phase_ms": phases,
-                "model": common.model, "context": context, "precision": lm.model.precision.rawValue,
+                "model": common.model, "context": context, "base": lm.model.precision.rawValue,
                 "prompt_seconds": firstAt - t0, "cached_ms_per_token": cachedPerToken * 1000,
                 "recompute_ms_per_token": slowPerToken * 1000, "speedup": slowPerToken / cachedPerToken,
                 "same_tokens": Array(cached.prefix(recomputed)) == slow, "tokens": cached.count,

@@ -1,3 +1,4 @@
+import ArgumentParser
 import CRMAModel
 import CRMANumerics
 import Foundation
@@ -52,8 +53,9 @@ enum Measure {
 }
 
 /// The GEMM ceiling of a forward (and, for training, backward) pass: exactly the projection and
-/// output-head GEMMs that the model performs for `rows` tokens, on the model's own weights and in its
-/// precision (sgemm for fp32, oneDNN's bf16 matmul for bf16), with nothing else in between.
+/// output-head GEMMs that the model performs for `rows` tokens, on the model's own weights and base
+/// (sgemm for fp32, oneDNN's bf16 matmul for bf16, dequantized panels and sgemm for quantized), with
+/// nothing else in between.
 ///
 /// `streamed`: activations come from a rotating pool of buffers larger than the caches, as in the model,
 /// where every GEMM reads activations another step wrote. Otherwise one input buffer is reused by every
@@ -93,7 +95,7 @@ struct GemmCeiling {
             k += 1
             return (p.0.pointer, p.1.pointer)
         }
-        // Through the model's own GEMM dispatch: the ceiling is in the model's precision.
+        // Through the model's own GEMM dispatch: the ceiling is on the model's base.
         for l in 0..<c.layers {
             for p in [FrozenProjection.qkv, .wo, .gateUp, .down] {
                 let (x, y) = next()
@@ -161,6 +163,7 @@ enum BaseRuns {
             option.map { $0.split(separator: ",").map(String.init) }
             ?? (BF16.available ? ["quantized", "bf16", "fp32"] : ["quantized", "fp32"])
         let bases = try names.map { try Precision.parse($0).precision }
+        guard !bases.isEmpty else { throw ValidationError("--bases needs at least one of quantized, bf16, fp32") }
         return memoryOrder.filter(bases.contains)
     }
 

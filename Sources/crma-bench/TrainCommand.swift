@@ -41,11 +41,15 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seconds to measure for (at least).")
     var seconds = 20.0
 
+    /// ``LlamaTrainingPass/keepsGateUp``, or the pass's default.
+    enum KeepGateUp: String, ExpressibleByArgument, CaseIterable {
+        case auto, yes, no
+    }
+
     @Option(
         help: ArgumentHelp(
-            "Keep each layer's gate|up pre-activations for the backward pass: auto (yes, except on a quantized base), yes, or no (the backward pass runs the gate|up GEMM again, reported as the phase backward.recompute).",
-            valueName: "auto|yes|no"))
-    var keepGateUp = "auto"
+            "Keep each layer's gate|up pre-activations for the backward pass: auto (yes, except on a quantized base), yes, or no (the backward pass runs the gate|up GEMM again, reported as the phase backward.recompute)."))
+    var keepGateUp = KeepGateUp.auto
 
     @Option(
         name: [.customLong("bases"), .customLong("precisions")],
@@ -118,10 +122,9 @@ struct TrainCommand: ParsableCommand {
             model: lm.model, adapters: AdapterSet(loras: [lora], crma: crma), config: OptimizerConfig(),
             totalSteps: 1000)
         switch keepGateUp {
-        case "auto": break
-        case "yes": trainer.pass.keepsGateUp = true
-        case "no": trainer.pass.keepsGateUp = false
-        default: throw ValidationError("--keep-gate-up takes auto, yes or no, not \(keepGateUp)")
+        case .auto: break
+        case .yes: trainer.pass.keepsGateUp = true
+        case .no: trainer.pass.keepsGateUp = false
         }
         return Session(
             trainer: trainer, sampler: BatchSampler(rows: rows, batchSize: batch, seed: 1), projections: projections)
@@ -137,7 +140,8 @@ struct TrainCommand: ParsableCommand {
 
         // One warm-up step allocates and touches every buffer; it is not measured.
         _ = try training.step()
-        // Training allocates nothing after its first step: this is its peak, before the ceilings' buffers.
+        // Training's buffers are all allocated by its first step (the quantized base's panels come and go,
+        // the same size every step): this is its peak, before the ceilings' buffers.
         let trainingPeakRSS = Measure.peakRSSBytes()
         let ceiling = GemmCeiling(model: lm.model, rows: n, backward: true, streamed: true)
         let cachedCeiling = GemmCeiling(model: lm.model, rows: n, backward: true, streamed: false)

@@ -5,8 +5,9 @@ import Testing
 
 /// The AVX2 dequantizers of the common block types give the plain C code's values bit for bit, on random
 /// blocks (every bit pattern of codes and scales; NaN only where both give NaN), in runs of several blocks.
+/// (The other types have no vector path: crma_dequantize is the plain code for them.)
 @Suite struct DequantizeKernelTests {
-    @Test(arguments: GGMLType.allCases)
+    @Test(arguments: [GGMLType.q4_0, .q4_1, .q5_0, .q8_0, .q4_K, .q5_K, .q6_K])
     func vectorPathsEqualThePlainCode(type: GGMLType) {
         let count = 7 * 256
         var rng = SeededRandom(seed: UInt64(type.rawValue) + 1)

@@ -39,6 +39,19 @@ func parse(_ data: Data) throws -> GGUFFile {
         #expect(g.floats(g.tensors[0]) == [Float](repeating: 0, count: 8))
     }
 
+    /// An architecture this runtime does not know is refused with the ones it does (the list once named
+    /// only llama and mistral).
+    @Test func anUnknownArchitectureNamesTheSupportedOnes() throws {
+        var w = GGUFWriter()
+        w.add("general.architecture", .string("falcon"))
+        #expect {
+            _ = try GGUFLlamaSource(try parse(w.data()))
+        } throws: { error in
+            let message = "\(error)"
+            return message.contains("\"falcon\"") && ["qwen2", "qwen3", "gemma3"].allSatisfy(message.contains)
+        }
+    }
+
     @Test func wrongMagic() {
         #expect(throws: ModelFileError.badMagic(found: 0x1234_5678)) {
             try parse(GGUFBytes.oneTensor(magic: 0x1234_5678))

@@ -70,12 +70,15 @@ import Testing
         q.inputGradient(dy, rows: m, into: &dx, accumulate: false)
         let dxScale = dxExpected.map(abs).max()!
         #expect(Self.maxDifference(dx, dxExpected) <= 1e-5 * dxScale)
+        q.inputGradient(dy, rows: m, into: &dx, accumulate: true)
+        #expect(Self.maxDifference(dx, dxExpected.map { 2 * $0 }) <= 2e-5 * dxScale)
     }
 
     /// q over k over v in three encodings, as Q4_K_M files stack them: each segment dequantizes with its
-    /// own type, across panel boundaries that fall inside segments.
+    /// own type, across panel boundaries that fall inside segments, and the GEMMs — decoding's rows too,
+    /// split across the cores at a row inside a segment — multiply by the stacked matrix.
     @Test func stacksTensorsOfDifferentEncodings() throws {
-        let parts: [(GGMLType, Int)] = [(.q4_K, 9), (.q6_K, 5), (.q5_K, 11)]
+        let parts: [(GGMLType, Int)] = [(.q4_K, 59), (.q6_K, 17), (.q5_K, 63)]
         var w: [Float] = [], all: [[UInt8]] = []
         var cols = 0
         for (type, rows) in parts {
@@ -89,16 +92,29 @@ import Testing
         let q = all[0].withUnsafeBytes { a in
             all[1].withUnsafeBytes { b in
                 all[2].withUnsafeBytes { c in
-                    QuantizedMatrix(stacking: [(.q4_K, a, 9), (.q6_K, b, 5), (.q5_K, c, 11)], cols: cols, panelRows: 7)
+                    QuantizedMatrix(stacking: [(.q4_K, a, 59), (.q6_K, b, 17), (.q5_K, c, 63)], cols: cols, panelRows: 23)
                 }
             }
         }
         #expect(q.segments.map(\.type) == [.q4_K, .q6_K, .q5_K])
-        #expect(q.segments.map(\.rows) == [0..<9, 9..<14, 14..<25])
+        #expect(q.segments.map(\.rows) == [0..<59, 59..<76, 76..<139])
         #expect(q.widened().array == w)
-        var slice = [Float](repeating: 0, count: 6 * cols)
-        q.dequantize(rows: 8..<14, into: &slice)
-        #expect(slice == Array(w[(8 * cols)..<(14 * cols)]))
+        var slice = [Float](repeating: 0, count: 20 * cols)
+        q.dequantize(rows: 58..<78, into: &slice)
+        #expect(slice == Array(w[(58 * cols)..<(78 * cols)]))
+        let rows = 139
+        for m in [1, 5] {
+            let x = Self.random(m * cols, seed: 3)
+            var expected = [Float](repeating: 0, count: m * rows), got = expected
+            BLAS.linear(x, rows: m, inFeatures: cols, weight: w, outFeatures: rows, into: &expected)
+            q.linear(x, rows: m, into: &got, accumulate: false)
+            #expect(Self.maxDifference(got, expected) <= 1e-5 * expected.map(abs).max()!, "\(m) rows")
+        }
+        let dy = Self.random(5 * rows, seed: 4)
+        var dx = [Float](repeating: 0, count: 5 * cols), dxExpected = dx
+        BLAS.sgemm(m: 5, n: cols, k: rows, a: dy, lda: rows, b: w, ldb: cols, c: &dxExpected, ldc: cols)
+        q.inputGradient(dy, rows: 5, into: &dx, accumulate: false)
+        #expect(Self.maxDifference(dx, dxExpected) <= 1e-5 * dxExpected.map(abs).max()!)
     }
 
     /// A source that can only give floats is refused by name, with what to do instead.
@@ -115,7 +131,7 @@ import Testing
         #expect {
             _ = try LlamaModel(source: source, precision: .quantized)
         } throws: { error in
-            "\(error)".contains("embedding") && "\(error)".contains("use base \"bf16\" or \"fp32\"")
+            "\(error)".contains("\"embedding\"") && "\(error)".contains("use base \"fp32\"")
         }
     }
 }
@@ -139,6 +155,8 @@ import Testing
         let full = Array(b[(3 * fp32.config.vocabSize)..<(4 * fp32.config.vocabSize)])
         #expect(QuantizedMatrixTests.maxDifference(last, full) <= 1e-3)
         #expect(quantized.frozenWeight(.gateUp, layer: 1).array == fp32.weights.layers[1].gateUp.array)
+        // q|k|v: Llama's q and k rows are moved back into Hugging Face order as bytes, as floats in fp32.
+        #expect(quantized.frozenWeight(.qkv, layer: 1).array == fp32.weights.layers[1].qkv.array)
         #expect(quantized.frozenEmbedding().array == fp32.weights.embedding.array)
         return (fp32, quantized)
     }

@@ -53,7 +53,7 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible {
         case .unsupportedDType(let t, let d): "tensor \"\(t)\" has unsupported dtype \(d) (supported: F32, F16, BF16)"
         case .modelNotFound(let path, let hint): "model not found at \(path): \(hint)"
         case .notStoredInBlocks(let t):
-            "tensor \(t) cannot be kept in its stored encoding (a quantized base needs a GGUF file or safetensors in F32/F16/BF16); use base \"bf16\" or \"fp32\""
+            "tensor \"\(t)\" cannot be kept in its stored encoding (a quantized base needs a GGUF file or safetensors in F32/F16/BF16); use base \"fp32\""
         }
     }
 }

@@ -15,6 +15,10 @@ public enum Projection: String, Sendable, CaseIterable, Codable {
 /// add a term to a projection's output, and transform each layer's output (the residual stream).
 /// Implementations keep whatever their backward pass needs between `forward` and `backward` calls.
 ///
+/// - Important: the backward pass may call `forward` for gate and up again with the same input
+///   (``LlamaTrainingPass/keepsGateUp`` false): it must give the same output and overwrite, not add to,
+///   what it keeps.
+///
 /// Shapes: `rows` tokens; `x` is the projection's input `[rows × inFeatures]`; `y` its output, a column
 /// block of a wider buffer with row stride `ldy` (q, k, v share one fused buffer).
 public protocol LlamaAdapterHooks: AnyObject {

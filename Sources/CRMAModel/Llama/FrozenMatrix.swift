@@ -58,3 +58,26 @@ struct FrozenMatrices: Sendable {
         return all.reduce(0) { $0 + $1.byteCount } + (outputHead === embedding ? 0 : outputHead.byteCount)
     }
 }
+
+extension FrozenMatrices {
+    /// `w`'s GEMM weights and embedding converted to bf16.
+    init(bf16 w: LlamaWeights, config c: LlamaConfig) {
+        var made: [any FrozenMatrix] = [
+            BF16Matrix(
+                w.embedding.pointer, rows: c.vocabSize, cols: c.hiddenSize,
+                layout: Self.bf16EmbeddingLayout(tiedHead: c.tiedEmbeddings))
+        ]
+        for l in w.layers {
+            for p in [FrozenProjection.qkv, .wo, .gateUp, .down] {
+                let (out, inputs) = c.shape(p)
+                made.append(BF16Matrix(l[p].pointer, rows: out, cols: inputs))
+            }
+        }
+        if !c.tiedEmbeddings { made.append(BF16Matrix(w.outputHead.pointer, rows: c.vocabSize, cols: c.hiddenSize)) }
+        self.init(inLoadOrder: made, tiedHead: c.tiedEmbeddings)
+    }
+
+    /// A bf16 embedding table that is not the head only has rows looked up: row-major is its natural
+    /// layout. The GEMM weights (and a tied table) start blocked (``BF16Matrix``).
+    static func bf16EmbeddingLayout(tiedHead: Bool) -> BF16Matrix.Layout { tiedHead ? .blocked : .rowMajor }
+}

@@ -55,7 +55,7 @@ public struct LlamaLayerWeights: Sendable {
     }
 }
 
-/// All weights of a Llama-family model in fp32. In a bf16 ``LlamaModel`` the GEMM weights (projections,
+/// All weights of a Llama-family model in fp32. In a bf16 or quantized ``LlamaModel`` the GEMM weights (projections,
 /// head) and the embedding are empty buffers: read them through ``LlamaModel/frozenWeight(_:layer:)``,
 /// ``LlamaModel/frozenHead()`` and ``LlamaModel/frozenEmbedding()``.
 public struct LlamaWeights: Sendable {
@@ -76,8 +76,8 @@ public struct LlamaWeights: Sendable {
 }
 
 extension LlamaWeights {
-    /// The same weights without the fp32 GEMM weights and embedding (each an empty buffer): a bf16 model
-    /// holds those in bf16 instead.
+    /// The same weights without the fp32 GEMM weights and embedding (each an empty buffer): a bf16 or
+    /// quantized model holds those its own way (``FrozenMatrix``).
     func withoutGEMMWeights() -> LlamaWeights {
         let none = FloatBuffer(count: 0)
         return LlamaWeights(

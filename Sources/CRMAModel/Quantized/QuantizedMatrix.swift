@@ -4,8 +4,8 @@ import CRMANumerics
 /// A frozen weight matrix `W[rows × cols]` kept in its file's own encoding (GGUF's quantized blocks, or
 /// F32/F16/BF16), a fraction of the fp32 matrix's memory (Q4_K: 4.5 bits a weight). The GEMMs dequantize
 /// it panel by panel (``panelRows`` rows at a time, both cores) into an fp32 buffer that OpenBLAS
-/// multiplies by: the values are exactly those of the fp32 model loaded from the same file, so the
-/// forward pass matches it up to the order of the input gradient's sums.
+/// multiplies by: the weights are exactly the fp32 model's from the same file, and the GEMMs' results
+/// equal its up to float rounding (OpenBLAS picks kernels by shape; decoding sums in its own order).
 ///
 /// A matrix may stack tensors of different encodings (a Q4_K q over a Q6_K v): one ``Segment`` each.
 ///
@@ -13,7 +13,9 @@ import CRMANumerics
 public final class QuantizedMatrix: @unchecked Sendable {
     /// Consecutive rows stored in one encoding.
     public struct Segment: Sendable {
+        /// The encoding of these rows.
         public let type: GGMLType
+        /// Which rows of the matrix.
         public let rows: Range<Int>
         /// Where its first row starts in the storage.
         let byteOffset: Int
@@ -21,13 +23,17 @@ public final class QuantizedMatrix: @unchecked Sendable {
         let rowBytes: Int
     }
 
+    /// `out` of a linear layer's `[out × in]`.
     public let rows: Int
+    /// `in` of a linear layer's `[out × in]`.
     public let cols: Int
+    /// The stacked tensors, in row order.
     public let segments: [Segment]
+    /// Bytes held (the blocks, as in the file).
     public let byteCount: Int
     private let storage: UnsafeMutableRawPointer
 
-    /// Rows per panel: about 4 MB of fp32 (measured on Qwen2.5-Coder-1.5B, docs/benchmarks.md).
+    /// Rows per panel: about 4 MB of fp32 (``panelElements``; not tuned).
     public let panelRows: Int
 
     /// Reads `parts` (each `rows × cols`, stacked in order) from `source` in their stored encoding.
@@ -96,14 +102,20 @@ public final class QuantizedMatrix: @unchecked Sendable {
 
     deinit { storage.deallocate() }
 
+    /// The part of `range` in each segment it touches, with where that part's first row is stored.
+    private func pieces(of range: Range<Int>) -> [(segment: Segment, rows: Range<Int>, bytes: UnsafeRawPointer)] {
+        segments.compactMap { s in
+            let lo = max(range.lowerBound, s.rows.lowerBound), hi = min(range.upperBound, s.rows.upperBound)
+            guard lo < hi else { return nil }
+            return (s, lo..<hi, UnsafeRawPointer(storage + s.byteOffset + (lo - s.rows.lowerBound) * s.rowBytes))
+        }
+    }
+
     /// Rows `range` dequantized into `out` (`range.count × cols` floats, row-major), on this thread.
     public func dequantize(rows range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         precondition(range.lowerBound >= 0 && range.upperBound <= rows, "rows \(range) out of 0..<\(rows)")
-        for s in segments {
-            let lo = max(range.lowerBound, s.rows.lowerBound), hi = min(range.upperBound, s.rows.upperBound)
-            guard lo < hi else { continue }
-            let src = storage + s.byteOffset + (lo - s.rows.lowerBound) * s.rowBytes
-            Dequantize.run(s.type, src, count: (hi - lo) * cols, into: out + (lo - range.lowerBound) * cols)
+        for (s, part, bytes) in pieces(of: range) {
+            Dequantize.run(s.type, bytes, count: part.count * cols, into: out + (part.lowerBound - range.lowerBound) * cols)
         }
     }
 
@@ -172,13 +184,10 @@ extension QuantizedMatrix: FrozenMatrix {
         Parallel.rows(n, minRows: 64) { range in
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: k)
             defer { scratch.deallocate() }
-            for s in self.segments {
-                let lo = max(range.lowerBound, s.rows.lowerBound), hi = min(range.upperBound, s.rows.upperBound)
-                guard lo < hi else { continue }
+            for (s, part, bytes) in self.pieces(of: range) {
                 let status = crma_dequantize_dot(
-                    s.type.rawValue, self.storage + s.byteOffset + (lo - s.rows.lowerBound) * s.rowBytes,
-                    Int64(s.rowBytes), Int64(lo), Int64(hi), Int64(k), input.p, Int64(m), Int64(k), out.p, Int64(n),
-                    accumulate ? 1 : 0, scratch)
+                    s.type.rawValue, bytes, Int64(s.rowBytes), Int64(part.lowerBound), Int64(part.upperBound),
+                    Int64(k), input.p, Int64(m), Int64(k), out.p, Int64(n), accumulate ? 1 : 0, scratch)
                 precondition(status == 0, "no dequantizer for \(s.type.name)")
             }
         }
