@@ -175,7 +175,7 @@ enum BaseRuns {
     /// The pairs compared by ``interleavedSpeedup(seconds:reference:other:)``: each measured base against
     /// each measured reference before it in [fp32, bf16] (bf16 vs fp32; quantized vs fp32 and vs bf16).
     static func pairs(_ measured: [Precision]) -> [(base: Precision, reference: Precision)] {
-        let order: [Precision] = [.fp32, .bf16, .quantized]
+        let order = Array(memoryOrder.reversed())
         return order.enumerated().flatMap { i, base in
             order[..<i].filter { measured.contains($0) && measured.contains(base) }.map { (base, $0) }
         }

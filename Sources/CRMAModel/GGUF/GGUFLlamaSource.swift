@@ -71,24 +71,42 @@ public struct GGUFLlamaSource: LlamaWeightSource {
 
     public func contains(_ t: LlamaTensor) -> Bool { gguf.tensor(Self.name(of: t)) != nil }
 
-    public func read(_ t: LlamaTensor, shape: [Int], into out: UnsafeMutablePointer<Float>) throws {
+    /// `body` with tensor `t`'s info and bytes, once its shape is checked against `shape` (Hugging Face
+    /// order); then the file's pages of it are released (read once at load).
+    private func withTensor<R>(
+        _ t: LlamaTensor, shape: [Int], _ body: (GGUFTensorInfo, UnsafeRawBufferPointer) throws -> R
+    ) throws -> R {
         let name = Self.name(of: t)
         guard let info = gguf.tensor(name) else { throw ModelFileError.missingTensor(name) }
         guard Array(info.dims.reversed()) == shape else {
             throw ModelFileError.wrongTensorShape(tensor: name, expected: shape, found: info.dims.reversed())
         }
-        let count = info.elementCount
+        defer { gguf.file.release((gguf.dataOffset + info.offset)..<(gguf.dataOffset + info.offset + info.byteCount)) }
+        return try body(info, gguf.data(of: info))
+    }
+
+    /// For Llama's q and k, the number of heads whose rows llama.cpp permuted; nil for every other tensor.
+    private func permutedHeads(_ t: LlamaTensor) -> Int? {
+        guard config.family == .llama else { return nil }
         switch t {
-        case .q where config.family == .llama, .k where config.family == .llama:
-            let heads = { if case .q = t { config.heads } else { config.kvHeads } }()
+        case .q: return config.heads
+        case .k: return config.kvHeads
+        default: return nil
+        }
+    }
+
+    public func read(_ t: LlamaTensor, shape: [Int], into out: UnsafeMutablePointer<Float>) throws {
+        try withTensor(t, shape: shape) { info, data in
+            let count = info.elementCount
+            guard let heads = permutedHeads(t) else {
+                Dequantize.run(info.type, data, count: count, into: out)
+                return
+            }
             let tmp = UnsafeMutablePointer<Float>.allocate(capacity: count)
             defer { tmp.deallocate() }
-            Dequantize.run(info.type, gguf.data(of: info), count: count, into: tmp)
+            Dequantize.run(info.type, data, count: count, into: tmp)
             Self.unpermuteRotaryRows(tmp, into: out, heads: heads, headDim: config.headDim, columns: shape[1])
-        default:
-            Dequantize.run(info.type, gguf.data(of: info), count: count, into: out)
         }
-        gguf.file.release((gguf.dataOffset + info.offset)..<(gguf.dataOffset + info.offset + info.byteCount))
     }
 
     public func storedType(of t: LlamaTensor) -> GGMLType? { gguf.tensor(Self.name(of: t))?.type }
@@ -96,22 +114,15 @@ public struct GGUFLlamaSource: LlamaWeightSource {
     /// Copies the tensor's blocks as stored; Llama's q and k rows are put back in Hugging Face order (each
     /// row is whole blocks, so rows move as bytes).
     public func readStored(_ t: LlamaTensor, shape: [Int], into out: UnsafeMutableRawPointer) throws {
-        let name = Self.name(of: t)
-        guard let info = gguf.tensor(name) else { throw ModelFileError.missingTensor(name) }
-        guard Array(info.dims.reversed()) == shape else {
-            throw ModelFileError.wrongTensorShape(tensor: name, expected: shape, found: info.dims.reversed())
-        }
-        let data = gguf.data(of: info)
-        switch t {
-        case .q where config.family == .llama, .k where config.family == .llama:
-            let heads = { if case .q = t { config.heads } else { config.kvHeads } }()
+        try withTensor(t, shape: shape) { info, data in
+            guard let heads = permutedHeads(t) else {
+                out.copyMemory(from: data.baseAddress!, byteCount: info.byteCount)
+                return
+            }
             Self.moveRotaryRows(
                 data.baseAddress!, into: out, heads: heads, headDim: config.headDim, rowBytes: info.byteCount / shape[0],
                 toGGUF: false)
-        default:
-            out.copyMemory(from: data.baseAddress!, byteCount: info.byteCount)
         }
-        gguf.file.release((gguf.dataOffset + info.offset)..<(gguf.dataOffset + info.offset + info.byteCount))
     }
 
     /// llama.cpp's q/k row permutation (what its converter does; ``unpermuteRotaryRows`` undoes it): within

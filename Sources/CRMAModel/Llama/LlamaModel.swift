@@ -68,11 +68,10 @@ public final class LlamaModel: @unchecked Sendable {
             return
         case .bf16:
             precondition(BF16.available, "bf16 needs AVX512-BF16 and executable memory (Precision.parse)")
-            var first = true
             make = { parts, cols in
                 let w = try source.readStacked(parts, columns: cols)
-                let layout = first ? FrozenMatrices.bf16EmbeddingLayout(tiedHead: c.tiedEmbeddings) : .blocked
-                first = false
+                let isEmbedding = parts.first?.tensor == .embedding
+                let layout = isEmbedding ? FrozenMatrices.bf16EmbeddingLayout(tiedHead: c.tiedEmbeddings) : .blocked
                 return BF16Matrix(w.pointer, rows: w.count / cols, cols: cols, layout: layout)
             }
         case .quantized:

@@ -124,17 +124,16 @@ public final class LlamaTrainingPass {
             let w = model.weights.layers[l], s = saved.layers[l]
             clock?.enter("backward.adapters")
             hooks?.residualBackward(layer: l, dh: dh.pointer, rows: n)
-            // MLP: y = xMid + [postNorm](down(act(gate|up(norm(xMid))))).
-            var xnHoldsMidNorm = false
-            let gu: UnsafeMutablePointer<Float>
-            if saved.keepsGateUp {
-                gu = s.gu.pointer
-            } else {
-                clock?.enter("backward.recompute")
+            // MLP: y = xMid + [postNorm](down(act(gate|up(norm(xMid))))). norm(xMid) is recomputed into xn
+            // (which nothing below overwrites) when gate|up is recomputed or their adapters need it.
+            let adaptsGateUp = needsInput([.gate, .up], l)
+            if !saved.keepsGateUp || adaptsGateUp {
+                clock?.enter(saved.keepsGateUp ? "backward.elementwise" : "backward.recompute")
                 ParallelKernels.rmsNorm(
                     s.xMid.pointer, weight: w.ffnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
-                xnHoldsMidNorm = true
-                gu = recomputedGU.pointer
+            }
+            let gu = saved.keepsGateUp ? s.gu.pointer : recomputedGU.pointer
+            if !saved.keepsGateUp {
                 model.gateUp(layer: l, xn.pointer, rows: n, hooks: hooks, into: gu, clock: clock, phases: .recompute)
             }
             clock?.enter("backward.elementwise")
@@ -152,13 +151,7 @@ public final class LlamaTrainingPass {
             clock?.enter("backward.gemm")
             model.projectInputGradient(.gateUp, layer: l, dGU.pointer, rows: n, into: dxn.pointer)
             clock?.enter("backward.adapters")
-            if needsInput([.gate, .up], l) {
-                clock?.enter("backward.elementwise")
-                if !xnHoldsMidNorm {
-                    ParallelKernels.rmsNorm(
-                        s.xMid.pointer, weight: w.ffnNorm.pointer, rows: n, dim: d, eps: c.rmsNormEps, into: xn.pointer)
-                }
-                clock?.enter("backward.adapters")
+            if adaptsGateUp {
                 adaptBackward(
                     [.gate, .up], layer: l, x: xn.pointer, rows: n, inFeatures: d, dy: dGU.pointer, ldy: 2 * F,
                     offsets: [0, F], widths: [F, F], dx: dxn.pointer)

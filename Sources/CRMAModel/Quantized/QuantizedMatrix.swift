@@ -39,16 +39,13 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// Reads `parts` (each `rows × cols`, stacked in order) from `source` in their stored encoding.
     /// Throws ``ModelFileError/notStoredInBlocks(tensor:)`` when the source cannot hand them over.
     public convenience init(source: some LlamaWeightSource, parts: [LlamaMatrixPart], cols: Int) throws {
-        var segments: [Segment] = []
-        var row = 0, bytes = 0
-        for part in parts {
-            guard let type = source.storedType(of: part.tensor),
-                let rowBytes = type.byteCount(elements: cols)
-            else { throw ModelFileError.notStoredInBlocks(tensor: "\(part.tensor)") }
-            segments.append(Segment(type: type, rows: row..<(row + part.rows), byteOffset: bytes, rowBytes: rowBytes))
-            row += part.rows
-            bytes += part.rows * rowBytes
+        let types = try parts.map { part in
+            guard let type = source.storedType(of: part.tensor), type.byteCount(elements: cols) != nil else {
+                throw ModelFileError.notStoredInBlocks(tensor: "\(part.tensor)")
+            }
+            return type
         }
+        let (segments, rows, bytes) = Self.layout(zip(types, parts).map { ($0, $1.rows) }, cols: cols)
         let storage = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
         do {
             for (part, s) in zip(parts, segments) {
@@ -58,7 +55,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
             storage.deallocate()
             throw error
         }
-        self.init(storage: storage, segments: segments, rows: row, cols: cols, byteCount: bytes)
+        self.init(storage: storage, segments: segments, rows: rows, cols: cols, byteCount: bytes)
     }
 
     /// One tensor of `type` whose blocks are `bytes` (`rows × cols` elements).
@@ -69,21 +66,33 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// Tensors stacked in order, each `rows × cols` of `type` in `bytes`; `panelRows` (tests) overrides
     /// the panel height.
     convenience init(stacking parts: [(type: GGMLType, bytes: UnsafeRawBufferPointer, rows: Int)], cols: Int, panelRows: Int? = nil) {
-        var segments: [Segment] = []
-        var row = 0, total = 0
         for part in parts {
             guard let rowBytes = part.type.byteCount(elements: cols), rowBytes * part.rows == part.bytes.count else {
                 preconditionFailure("\(part.bytes.count) bytes are not \(part.rows) rows of \(cols) \(part.type.name) elements")
             }
-            segments.append(Segment(type: part.type, rows: row..<(row + part.rows), byteOffset: total, rowBytes: rowBytes))
-            row += part.rows
-            total += part.bytes.count
         }
+        let (segments, rows, total) = Self.layout(parts.map { ($0.type, $0.rows) }, cols: cols)
         let storage = UnsafeMutableRawPointer.allocate(byteCount: max(total, 1), alignment: 64)
         for (part, s) in zip(parts, segments) where part.bytes.count > 0 {
             (storage + s.byteOffset).copyMemory(from: part.bytes.baseAddress!, byteCount: part.bytes.count)
         }
-        self.init(storage: storage, segments: segments, rows: row, cols: cols, byteCount: total, panelRows: panelRows)
+        self.init(storage: storage, segments: segments, rows: rows, cols: cols, byteCount: total, panelRows: panelRows)
+    }
+
+    /// Parts of `rows` rows each stacked in order: their segments, the matrix's rows and its bytes.
+    /// - Precondition: each type's rows of `cols` elements are whole blocks.
+    private static func layout(_ parts: [(type: GGMLType, rows: Int)], cols: Int)
+        -> (segments: [Segment], rows: Int, bytes: Int)
+    {
+        var segments: [Segment] = []
+        var row = 0, bytes = 0
+        for (type, rows) in parts {
+            let rowBytes = type.byteCount(elements: cols)!
+            segments.append(Segment(type: type, rows: row..<(row + rows), byteOffset: bytes, rowBytes: rowBytes))
+            row += rows
+            bytes += rows * rowBytes
+        }
+        return (segments, row, bytes)
     }
 
     private init(

@@ -137,11 +137,17 @@ public struct HFModelDirectory: LlamaWeightSource {
 
     public func contains(_ t: LlamaTensor) -> Bool { entry(t) != nil }
 
-    public func read(_ t: LlamaTensor, shape: [Int], into out: UnsafeMutablePointer<Float>) throws {
+    /// Tensor `t`'s file and entry, its shape checked against `shape`.
+    private func entry(_ t: LlamaTensor, shape: [Int]) throws -> (SafetensorsFile, SafetensorsTensor) {
         guard let (file, info) = entry(t) else { throw ModelFileError.missingTensor(name(of: t)) }
         guard info.shape == shape else {
             throw ModelFileError.wrongTensorShape(tensor: info.name, expected: shape, found: info.shape)
         }
+        return (file, info)
+    }
+
+    public func read(_ t: LlamaTensor, shape: [Int], into out: UnsafeMutablePointer<Float>) throws {
+        let (file, info) = try entry(t, shape: shape)
         try file.read(info, into: out)
         // Gemma computes x̂ · (1 + w): keep the 1 + w this runtime's RMSNorm multiplies by.
         if config.family.isGemma, Gemma.isNorm(t) {
@@ -154,10 +160,7 @@ public struct HFModelDirectory: LlamaWeightSource {
     /// Copies a matrix's stored elements (F32, F16 or BF16) as they are. Not for Gemma's norms, which are
     /// adjusted on reading.
     public func readStored(_ t: LlamaTensor, shape: [Int], into out: UnsafeMutableRawPointer) throws {
-        guard let (file, info) = entry(t) else { throw ModelFileError.missingTensor(name(of: t)) }
-        guard info.shape == shape else {
-            throw ModelFileError.wrongTensorShape(tensor: info.name, expected: shape, found: info.shape)
-        }
+        let (file, info) = try entry(t, shape: shape)
         precondition(!(config.family.isGemma && Gemma.isNorm(t)), "norms are read as floats")
         let bytes = file.bytes(of: info)
         out.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
