@@ -21,7 +21,7 @@ public enum ConfigLoader {
     public static func decode(_ root: ConfigValue, file: String) throws -> DaemonConfig {
         var c = DaemonConfig()
         let top = try Section(root, path: "", file: file)
-        try top.only(["paths", "model", "adapter", "training", "monitor", "ingest", "control", "resources"])
+        try top.only(["paths", "model", "adapter", "training", "monitor", "ingest", "control", "resources", "cluster"])
         if let s = try top.section("paths") {
             try s.only(["state_dir", "inbox", "socket"])
             c.paths.stateDirectory = try s.string("state_dir") ?? c.paths.stateDirectory
@@ -179,6 +179,53 @@ public enum ConfigLoader {
             try s.only(["blas_threads"])
             c.resources.blasThreads = try s.int("blas_threads", in: 0...1024) ?? c.resources.blasThreads
         }
+        if let s = try top.section("cluster") {
+            c.cluster = try cluster(s)
+        }
+        return c
+    }
+
+    private static func cluster(_ s: Section) throws -> DaemonConfig.Cluster {
+        var c = DaemonConfig.Cluster()
+        try s.only(["engine", "shared_dir", "partition", "max_parallel", "sbatch_args", "max_requeues"])
+        if let e = try s.choice("engine", DaemonConfig.Cluster.Engine.allCases.map(\.rawValue)) {
+            c.engine = DaemonConfig.Cluster.Engine(rawValue: e)!
+        }
+        c.sharedDirectory = try s.string("shared_dir", emptyAllowed: true) ?? c.sharedDirectory
+        c.partition = try s.string("partition", emptyAllowed: true) ?? c.partition
+        c.maxParallel = try s.int("max_parallel", in: 1...256) ?? c.maxParallel
+        c.maxRequeues = try s.int("max_requeues", in: 0...100) ?? c.maxRequeues
+        if let args = try s.strings("sbatch_args") {
+            for a in args {
+                let flag = String(a.prefix { $0 != "=" })
+                if DaemonConfig.Cluster.reservedSbatchArguments.contains(flag) {
+                    let instead = ["-p", "--partition"].contains(flag) ? "set partition instead" : "remove it"
+                    throw s.error(
+                        "sbatch_args", "\"\(a)\" is set by crmad itself (a job's output, name, directory and script); \(instead)")
+                }
+                if a.isEmpty || !a.hasPrefix("-") {
+                    throw s.error("sbatch_args", "\"\(a)\" is not an option; write each as one string, e.g. \"--mem=8G\"")
+                }
+            }
+            c.sbatchArguments = args
+        }
+        switch c.engine {
+        case .slurm:
+            guard !c.sharedDirectory.isEmpty else {
+                throw s.error(
+                    "shared_dir",
+                    "is required with engine = \"slurm\": a directory crmad and every compute node see at the same path")
+            }
+            guard c.sharedDirectory.hasPrefix("/") else {
+                throw s.error("shared_dir", "must be an absolute path (the nodes see it at the same path), got \"\(c.sharedDirectory)\"")
+            }
+        case .local:
+            if c.maxParallel > 1 {
+                throw s.error(
+                    "max_parallel",
+                    "is \(c.maxParallel), but the local engine trains one update at a time on crmad's host; set engine = \"slurm\" or max_parallel = 1")
+            }
+        }
         return c
     }
 
@@ -212,10 +259,10 @@ public enum ConfigLoader {
             return try Section(v, path: path.isEmpty ? key : "\(path).\(key)", file: file)
         }
 
-        func string(_ key: String) throws -> String? {
+        func string(_ key: String, emptyAllowed: Bool = false) throws -> String? {
             guard let v = values[key] else { return nil }
             guard case .string(let s) = v else { throw error(key, "must be a string, found \(v.typeName)") }
-            if s.isEmpty && key != "benchmarks" { throw error(key, "must not be empty") }
+            if s.isEmpty && !emptyAllowed && key != "benchmarks" { throw error(key, "must not be empty") }
             return s
         }
 
@@ -318,5 +365,48 @@ extension DaemonConfig {
                 reason: "\(path) must hold one token of at least 16 characters (e.g. `openssl rand -hex 32`)")
         }
         return token
+    }
+}
+
+extension DaemonConfig {
+    /// Slurm's commands crmad runs (submit, follow, cancel).
+    static let slurmCommands = ["sbatch", "squeue", "scontrol", "scancel"]
+
+    /// Checks what `[cluster]` needs on this host (at start-up and with `--check-config`): with the slurm
+    /// engine, a writable shared directory, Slurm's commands on PATH, and the model readable (every node
+    /// reads it at the same path).
+    public func checkCluster(configFile: String, path: String? = ProcessInfo.processInfo.environment["PATH"]) throws {
+        guard cluster.engine == .slurm else { return }
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: cluster.sharedDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ConfigError(
+                file: configFile, key: "cluster.shared_dir",
+                reason: "\(cluster.sharedDirectory) is not a directory; create it on the shared filesystem every node mounts")
+        }
+        guard fm.isWritableFile(atPath: cluster.sharedDirectory) else {
+            throw ConfigError(
+                file: configFile, key: "cluster.shared_dir",
+                reason: "\(cluster.sharedDirectory) is not writable by crmad's user; chown it to the service user")
+        }
+        for command in Self.slurmCommands where Self.executable(command, path: path) == nil {
+            throw ConfigError(
+                file: configFile, key: "cluster.engine",
+                reason: "is \"slurm\", but \(command) is not on PATH (\(path ?? "unset")); install slurm-client on crmad's host")
+        }
+        guard fm.isReadableFile(atPath: model.path) else {
+            throw ConfigError(
+                file: configFile, key: "model.path",
+                reason: "\(model.path) is not readable; with engine = \"slurm\" every node reads it at this path")
+        }
+    }
+
+    /// The full path of `command` on `path` (a PATH-style list), nil when absent.
+    static func executable(_ command: String, path: String?) -> String? {
+        for dir in (path ?? "").split(separator: ":") {
+            let candidate = "\(dir)/\(command)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
     }
 }

@@ -124,6 +124,34 @@ public struct DaemonConfig: Sendable, Equatable {
         public var blasThreads = 0
     }
 
+    /// Where updates run: on crmad's own host, or as Slurm batch jobs (docs/cluster.md).
+    public struct Cluster: Sendable, Equatable {
+        public enum Engine: String, Sendable, Equatable, CaseIterable {
+            /// crmad's own job thread trains and evaluates, one update at a time.
+            case local
+            /// Each update is a Slurm batch job running `crmad worker` on a compute node.
+            case slurm
+        }
+
+        public var engine: Engine = .local
+        /// A directory crmad and every compute node see at the same path: the job directories live there.
+        public var sharedDirectory = ""
+        /// sbatch's `--partition` (empty: the cluster's default partition).
+        public var partition = ""
+        /// Updates of different domains in flight at once (never two of one domain).
+        public var maxParallel = 1
+        /// Extra sbatch arguments, such as `--cpus-per-task=2`, `--mem=8G`, `--time=02:00:00`.
+        public var sbatchArguments: [String] = []
+        /// Resubmissions of one job after TIMEOUT, NODE_FAIL or PREEMPTED (each resumes from its checkpoint).
+        public var maxRequeues = 3
+
+        /// sbatch arguments crmad sets itself: a job's output files, name and script are crmad's to choose.
+        public static let reservedSbatchArguments = [
+            "-o", "--output", "-e", "--error", "-J", "--job-name", "--parsable", "--wrap", "-D", "--chdir", "-p",
+            "--partition",
+        ]
+    }
+
     public var paths = Paths()
     public var model = Model()
     public var adapter = Adapter()
@@ -132,6 +160,7 @@ public struct DaemonConfig: Sendable, Equatable {
     public var ingest = Ingest()
     public var control = Control()
     public var resources = Resources()
+    public var cluster = Cluster()
 
     public init() {}
 }

@@ -43,6 +43,7 @@ struct CRMAD: AsyncParsableCommand {
         do {
             cfg = try ConfigLoader.load(file: config)
             try cfg.checkFiles(configFile: config)
+            try cfg.checkCluster(configFile: config)
             token = try cfg.bearerToken(configFile: config)
         } catch let e as ConfigError {
             FileHandle.standardError.write(Data("crmad: configuration error: \(e)\n".utf8))
@@ -60,6 +61,14 @@ struct CRMAD: AsyncParsableCommand {
                 cfg.control.listen.isEmpty
                     ? "  inference API: on the control socket only"
                     : "  inference API: also on TCP \(cfg.control.listen) (bearer token from \(cfg.control.tokenFile))")
+            let cl = cfg.cluster
+            print(
+                cl.engine == .local
+                    ? "  updates: on this host, one at a time (cluster.engine = local)"
+                    : "  updates: Slurm batch jobs, \(cl.maxParallel) at once, job directories under \(cl.sharedDirectory)"
+                        + (cl.partition.isEmpty ? "" : ", partition \(cl.partition)")
+                        + (cl.sbatchArguments.isEmpty ? "" : ", sbatch \(cl.sbatchArguments.joined(separator: " "))")
+                        + ", up to \(cl.maxRequeues) resubmissions")
             let g = cfg.monitor.general
             print("  gate: warn \(cfg.monitor.warnPercent)%, critical \(cfg.monitor.criticalPercent)%, on breach \(cfg.monitor.onBreach.rawValue)")
             print(
