@@ -2,7 +2,7 @@
 SWIFT ?= swift
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: all deps model model-gemma model-qwen model-qwen-1.5b corpora benchmarks build release test test-systemd reliability fuzz libfuzz run install bench bench-pytorch interop clean
+.PHONY: all deps model model-gemma model-qwen model-qwen-1.5b corpora benchmarks build release test test-systemd test-cluster reliability fuzz libfuzz run install bench bench-pytorch interop clean
 
 all: build
 
@@ -53,6 +53,7 @@ test: deps model model-gemma
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-xctest
 	$(MAKE) --no-print-directory test-systemd
+	$(MAKE) --no-print-directory test-cluster
 
 ## test-systemd: unit lint, sd_notify (READY/STATUS/WATCHDOG/STOPPING), SIGTERM, journald fields, 403 by uid,
 ## kills, disk full, hostile clients on the socket, an operator's rollback while an update trains (never undone)
@@ -77,6 +78,17 @@ test-systemd:
 		--crmactl .build/debug/crmactl --model $(TINY)
 	python3 scripts/reliability/hostile_clients.py --crmad .build/debug/crmad --model $(TINY)
 	python3 scripts/reliability/inbox_flood.py --crmad .build/debug/crmad --crmactl .build/debug/crmactl --model $(TINY)
+
+## test-cluster: crmad with cluster.engine = "slurm" on a real single-node Slurm cluster (munge, slurmctld,
+## slurmd; installed from Debian on first use, stopped after): submit, follow, scancel from outside, crmactl
+## cancel, a worker that fails, slurmd killed (NODE_FAIL → resubmitted → resumed), two domains at once
+## (frozen: rebased; crma: retrained) with crmad SIGKILLed meanwhile, the update race; then the kill driver
+test-cluster:
+	@if [ "$$(id -u)" -ne 0 ]; then echo "test-cluster needs root (it starts munged, slurmctld and slurmd)"; exit 1; fi
+	scripts/cluster/with-slurm.sh python3 scripts/cluster/slurm_checks.py --crmad .build/debug/crmad \
+		--crmactl .build/debug/crmactl --model $(TINY)
+	scripts/cluster/with-slurm.sh python3 scripts/reliability/kill_driver.py --crmad .build/debug/crmad \
+		--model $(TINY) --kills 8 --engine slurm
 
 ## fuzz: a million seeded mutations of each parser's corpus (fuzz/corpus/<target>/), no crash allowed
 fuzz: deps

@@ -5,7 +5,7 @@ import CRMATraining
 /// Settings of one domain update, and of a run of them: the one settings type of the update pipeline
 /// (``DomainUpdate``). `crma-bench forgetting` fills it from its flags, crmad from its configuration
 /// (`DaemonConfig.continualConfig(strategy:)`).
-public struct ContinualConfig: Sendable {
+public struct ContinualConfig: Sendable, Equatable, Codable {
     public var strategy: Strategy = .crma
     public var lora = LoRAConfig()
     public var crma = CRMAConfig()

@@ -7,7 +7,7 @@ import Foundation
 
 /// One domain's data for an update: packed training rows, and the holdout rows its reference loss is
 /// measured on when it is learned (and pinned to from then on).
-public struct DomainData: Sendable {
+public struct DomainData: Sendable, Equatable, Codable {
     public var name: String
     public var train: [PackedRow]
     public var holdout: [PackedRow]
@@ -22,7 +22,7 @@ public struct DomainData: Sendable {
 /// A domain learned before an update, as the gate judges it: the strategy it was learned with (which
 /// decides the adapters that score it, whatever strategy the update uses), the holdout rows its
 /// reference was measured on, and that reference (its loss when it was learned).
-public struct LearnedDomain: Sendable, Equatable {
+public struct LearnedDomain: Sendable, Equatable, Codable {
     public var name: String
     public var strategy: Strategy
     public var holdout: [PackedRow]
@@ -52,7 +52,7 @@ public struct DomainUpdate {
     }
 
     /// What one update works on.
-    public struct Job {
+    public struct Job: Sendable, Equatable, Codable {
         public var domain: DomainData
         /// Every domain learned before, in learning order (may include `domain` itself when it is learned
         /// again: it is then also judged against its own previous loss on its previous rows).

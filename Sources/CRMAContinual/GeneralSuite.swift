@@ -7,7 +7,7 @@ import Foundation
 /// The general baseline benchmarks an update is judged on besides the domains (crma.md §6–7): bits per
 /// byte on general text, multiple-choice accuracy per task, and KL(base ‖ current) with top-1 agreement on
 /// a probe set. The benchmark and the daemon read and score it the same way.
-public struct GeneralSuite: Sendable {
+public struct GeneralSuite: Sendable, Equatable, Codable {
     public var documents: [String] = []
     public var multipleChoice: [String: [MultipleChoiceItem]] = [:]
     public var probes: [String] = []

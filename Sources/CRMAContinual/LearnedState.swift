@@ -25,6 +25,19 @@ public final class LearnedState {
         self.routingExamples = routingExamples
     }
 
+    /// `other` with what an update of `domain` added to this state — its own LoRA and its routing — for
+    /// a `strategy` whose updates train nothing else (``Strategy/rebasable``): the update as if it had been
+    /// trained on `other`. Nil for any other strategy, or when this state has no LoRA for `domain`.
+    public func rebased(onto other: LearnedState, domain: String, strategy: Strategy) -> LearnedState? {
+        let name = AdapterRoles(strategy).loraName(for: domain)
+        guard strategy.rebasable, let lora = loras[name] else { return nil }
+        let rebased = other.copy()
+        rebased.loras[name] = lora.frozenCopy()
+        rebased.routing[domain] = routing[domain]
+        rebased.routingExamples[domain] = routingExamples[domain]
+        return rebased
+    }
+
     /// The base model: no adapters.
     public static var empty: LearnedState { LearnedState() }
 

@@ -3,7 +3,7 @@ import CRMATraining
 /// Every `interval` steps of an update, score the first `sliceRows` holdout rows of each earlier domain;
 /// if any drifts by more than `criticalPercent` from that same slice's loss before the update (under the
 /// parent), stop the update. The gate then judges the candidate on every row.
-public struct StabilityCheck: Sendable, Equatable {
+public struct StabilityCheck: Sendable, Equatable, Codable {
     public var interval = 0
     public var sliceRows = 2
     public var criticalPercent = 10.0

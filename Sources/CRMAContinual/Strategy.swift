@@ -28,6 +28,11 @@ public enum Strategy: String, Sendable, Codable, CaseIterable {
     public var sumsLoRAs: Bool { self == .olora }
     /// Whether the CRMA substrate is trained and used.
     public var usesCRMA: Bool { self == .crma || self == .crmaIdentity }
+    /// Whether an update trains nothing but its domain's own fresh LoRA (nothing shared, no penalty tied to
+    /// the earlier LoRAs), so its result can be placed onto another parent as it is
+    /// (``LearnedState/rebased(onto:domain:strategy:)``). Only frozen: naive, replay, ewc and lwf train a
+    /// shared LoRA, crma the shared substrate, and olora's penalty depends on the earlier LoRAs.
+    public var rebasable: Bool { self == .frozen }
 }
 
 /// Where learning without forgetting's teacher states come from.

@@ -54,6 +54,36 @@ public struct UpdateEvaluation: Sendable {
     public var decision: GateDecision
 }
 
+/// What a candidate scored, measured but not yet judged: the part of an evaluation that needs the model
+/// (a compute node's work), kept apart from the gate's decision (crmad's, ``DomainUpdate/judge(_:job:generalLimits:gate:)``).
+public struct UpdateMeasurement: Sendable, Equatable, Codable {
+    public var domain: String
+    /// Each earlier domain (other than the one learned) on its pinned rows, scored as it was learned.
+    public var earlier: [String: HoldoutScore]
+    /// A domain learned again: its loss now on the rows of its previous learning.
+    public var previousRows: HoldoutScore?
+    /// The new domain's holdout under the candidate, and under the base model.
+    public var newDomain: HoldoutScore
+    public var newDomainBaseLoss: Double
+    /// The general benchmarks under the candidate's substrate, and under the base model (the scores they
+    /// are judged against; empty without general benchmarks).
+    public var general: [String: Double]
+    public var generalBase: [String: Double]
+
+    public init(
+        domain: String, earlier: [String: HoldoutScore], previousRows: HoldoutScore?, newDomain: HoldoutScore,
+        newDomainBaseLoss: Double, general: [String: Double], generalBase: [String: Double]
+    ) {
+        self.domain = domain
+        self.earlier = earlier
+        self.previousRows = previousRows
+        self.newDomain = newDomain
+        self.newDomainBaseLoss = newDomainBaseLoss
+        self.general = general
+        self.generalBase = generalBase
+    }
+}
+
 extension DomainUpdate {
     /// Scores `candidate` on every earlier domain's pinned rows (with the adapters of the strategy it was
     /// learned with), on the new domain and, when given, on the general benchmarks; asks the gate.
@@ -63,22 +93,23 @@ extension DomainUpdate {
         _ candidate: LearnedState, job: Job, general: GeneralCheck? = nil, newDomainBaseLoss: Double? = nil,
         between: () -> Void = {}
     ) -> UpdateEvaluation {
+        judge(
+            measure(candidate, job: job, general: general, newDomainBaseLoss: newDomainBaseLoss, between: between),
+            job: job, generalLimits: general?.limits ?? GeneralLimits())
+    }
+
+    /// The scoring half of ``evaluate(_:job:general:newDomainBaseLoss:between:)``: every score the gate needs.
+    public func measure(
+        _ candidate: LearnedState, job: Job, general: GeneralCheck? = nil, newDomainBaseLoss: Double? = nil,
+        between: () -> Void = {}
+    ) -> UpdateMeasurement {
         let domain = job.domain.name
-        var metrics: [MonitoredMetric] = []
         var earlier: [String: HoldoutScore] = [:]
         var previous: HoldoutScore?
         for e in job.earlier where !e.holdout.isEmpty {
             let s = score(adapters(scoring: e.name, in: candidate, job: job), e.holdout)
             between()
-            if e.name == domain {
-                previous = s
-                metrics.append(
-                    MonitoredMetric(name: .previousRows(domain: e.name), kind: .domain, value: s.mean, reference: e.reference))
-            } else {
-                earlier[e.name] = s
-                metrics.append(
-                    MonitoredMetric(name: .holdout(domain: e.name), kind: .domain, value: s.mean, reference: e.reference))
-            }
+            if e.name == domain { previous = s } else { earlier[e.name] = s }
         }
         let new = score(candidate.adapters(scoring: domain, learnedWith: config.strategy), job.domain.holdout)
         between()
@@ -89,13 +120,38 @@ extension DomainUpdate {
             generalScores = general.suite.scores(
                 model: model, tokenizer: general.tokenizer, context: general.context,
                 hooks: candidate.substrate(for: config.strategy))
-            metrics += GeneralSuite.metrics(generalScores, base: general.base, limits: general.limits)
+        }
+        return UpdateMeasurement(
+            domain: domain, earlier: earlier, previousRows: previous, newDomain: new, newDomainBaseLoss: base,
+            general: generalScores, generalBase: generalScores.isEmpty ? [:] : general?.base ?? [:])
+    }
+
+    /// The judging half: every measured score against its reference (an earlier domain's from `job`, a
+    /// general benchmark's from the base model's score), and the gate's decision with `gate` (the update's
+    /// own thresholds when nil). Pure: crmad judges here whatever host measured.
+    public func judge(
+        _ m: UpdateMeasurement, job: Job, generalLimits: GeneralLimits, gate: GateThresholds? = nil
+    ) -> UpdateEvaluation {
+        var metrics: [MonitoredMetric] = []
+        for e in job.earlier where !e.holdout.isEmpty {
+            // A score the measurement lacks (a measurement of another job, or a corrupt one) is judged as
+            // unmeasurable: a non-finite value blocks promotion.
+            let own = e.name == m.domain
+            let value = (own ? m.previousRows : m.earlier[e.name])?.mean ?? .nan
+            metrics.append(
+                MonitoredMetric(
+                    name: own ? .previousRows(domain: e.name) : .holdout(domain: e.name), kind: .domain, value: value,
+                    reference: e.reference))
+        }
+        if !m.general.isEmpty {
+            metrics += GeneralSuite.metrics(m.general, base: m.generalBase, limits: generalLimits)
         }
         let decision = ForgettingGate.decide(
-            metrics: metrics, newDomainLoss: new.mean, newDomainBaseLoss: base, thresholds: config.gate)
+            metrics: metrics, newDomainLoss: m.newDomain.mean, newDomainBaseLoss: m.newDomainBaseLoss,
+            thresholds: gate ?? config.gate)
         return UpdateEvaluation(
-            domain: domain, earlier: earlier, previousRows: previous, newDomain: new, newDomainBaseLoss: base,
-            general: generalScores, metrics: metrics, decision: decision)
+            domain: m.domain, earlier: m.earlier, previousRows: m.previousRows, newDomain: m.newDomain,
+            newDomainBaseLoss: m.newDomainBaseLoss, general: m.general, metrics: metrics, decision: decision)
     }
 
     /// The holdout score of `rows` under `adapters` (token-mean loss and per-row sums).

@@ -369,8 +369,8 @@ extension DaemonConfig {
 }
 
 extension DaemonConfig {
-    /// Slurm's commands crmad runs (submit, follow, cancel).
-    static let slurmCommands = ["sbatch", "squeue", "scontrol", "scancel"]
+    /// Slurm's commands crmad runs (submit, follow, cancel; sacct too where accounting is configured).
+    static let slurmCommands = ["sbatch", "squeue", "scancel"]
 
     /// Checks what `[cluster]` needs on this host (at start-up and with `--check-config`): with the slurm
     /// engine, a writable shared directory, Slurm's commands on PATH, and the model readable (every node

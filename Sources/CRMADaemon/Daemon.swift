@@ -25,7 +25,11 @@ public final class Daemon: Sendable {
     let runner: JobRunner
     let scheduler: ModelRequestScheduler
 
-    public init(config: DaemonConfig, lm: LanguageModel, logger: Logger) throws {
+    /// `workerExecutable`: the crmad binary a Slurm job runs as `crmad worker DIR` (this process's own by
+    /// default; every node must have it at that path).
+    public init(
+        config: DaemonConfig, lm: LanguageModel, logger: Logger, workerExecutable: String = Daemon.ownExecutable
+    ) throws {
         self.config = config
         self.lm = lm
         self.logger = logger
@@ -45,12 +49,18 @@ public final class Daemon: Sendable {
         let status = StatusLine()
         let runner = JobRunner(
             config: config, registry: registry, blobs: blobs, lm: lm, logger: logger, events: events, alerts: alerts,
-            disk: disk, general: general, scheduler: scheduler, afterEachJob: { status.send() })
+            disk: disk, general: general, scheduler: scheduler, instance: try registry.instance(),
+            workerExecutable: workerExecutable, afterEachJob: { status.send() })
         self.runner = runner
         inbox = InboxService(
             config: config, registry: registry, ingestor: ingestor, logger: logger, events: events, alerts: alerts,
             disk: disk, jobsQueued: { runner.wake() })
         status.daemon = self
+    }
+
+    /// This process's executable (crmad itself, when crmad runs).
+    public static var ownExecutable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
     // MARK: lifecycle
@@ -64,8 +74,9 @@ public final class Daemon: Sendable {
     /// interrupted jobs the runner will resume, ingests what is already in the inbox, and opens its watch.
     public func recover() throws {
         for job in try registry.interruptedJobs() {
+            let following = job.cluster.map { ", following Slurm job \($0.id)" } ?? ""
             logger.notice(
-                "recovering job \(job.id) (\(job.domain), \(job.state.rawValue) at step \(job.step)/\(job.totalSteps))")
+                "recovering job \(job.id) (\(job.domain), \(job.state.rawValue) at step \(job.step)/\(job.totalSteps))\(following)")
         }
         try inbox.scanAndWatch()
     }
@@ -107,14 +118,15 @@ public final class Daemon: Sendable {
     public func subscribe() -> AsyncStream<String> { events.subscribe() }
 
     public func status() -> DaemonStatus {
-        let p = runner.progress
+        let running = runner.running
+        let p = running.first
         let isPaused = paused
         return DaemonStatus(
             state: runner.isStopping ? "stopping" : p?.phase ?? (isPaused ? "paused" : "idle"), paused: isPaused,
             activeVersion: (try? registry.activeVersionID()) ?? 1, domains: (try? registry.domainNames().count) ?? 0,
             queueDepth: (try? registry.queueDepth()) ?? 0, job: p, model: lm.path,
             strategy: config.training.strategy.rawValue, uptimeSeconds: Date().timeIntervalSince(started),
-            lastError: alerts.lastError)
+            lastError: alerts.lastError, jobs: running.count > 1 ? running : nil)
     }
 
     func summary() -> String {

@@ -148,7 +148,7 @@ public struct DaemonConfig: Sendable, Equatable {
         /// sbatch arguments crmad sets itself: a job's output files, name and script are crmad's to choose.
         public static let reservedSbatchArguments = [
             "-o", "--output", "-e", "--error", "-J", "--job-name", "--parsable", "--wrap", "-D", "--chdir", "-p",
-            "--partition",
+            "--partition", "--requeue", "--no-requeue", "--open-mode",
         ]
     }
 

@@ -23,12 +23,12 @@ final class GeneralBaseline: Sendable {
         }
     }
 
-    /// What the gate judges on the general benchmarks (nil when none are configured).
-    func check(_ lm: LanguageModel) -> GeneralCheck? {
-        guard !suite.isEmpty else { return nil }
-        let check = GeneralCheck(
-            gating: suite, lm: lm, context: context, limits: settings.limits, base: base.withLock { $0 })
-        base.withLock { $0 = check.base }
-        return check
+    /// The base model's scores once measured (by the first evaluation, wherever it ran), else nil.
+    var knownBase: [String: Double]? { base.withLock { $0 } }
+
+    /// Keeps the base model's scores a worker measured (the first time; they never change).
+    func remember(base scores: [String: Double]) {
+        guard !scores.isEmpty else { return }
+        base.withLock { if $0 == nil { $0 = scores } }
     }
 }

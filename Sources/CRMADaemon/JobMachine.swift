@@ -19,6 +19,13 @@ public enum JobEvent: Sendable, Equatable {
     case cancel
     /// The job runner picked a job that was training or evaluating when the daemon last stopped.
     case recover
+    /// Before the gate decided, another update of a job in flight at the same time was promoted (the active
+    /// version descends from this job's parent): a candidate whose strategy trains only its own LoRA is
+    /// placed onto the new active version and measured again (scoring only).
+    case rebase
+    /// As `rebase`, for a strategy whose parameters depend on what changed: trained again from the new
+    /// active version.
+    case retrain
 }
 
 /// What the job runner does after a transition, in order. The outcome of `train` and `evaluate` is the
@@ -41,6 +48,9 @@ public enum JobAction: Sendable, Equatable {
     case retryFrozen
     /// Remove the job's directory: its checkpoints, its parent pointer and its candidate.
     case deleteCheckpoints
+    /// Place the candidate's own LoRA onto the active version, pin that version as the job's parent, and
+    /// measure again. Outcome: `.trained` (measured next), or none while a cluster job measures.
+    case rebase
 }
 
 /// A job's next state and the actions the job runner performs to get there.
@@ -80,6 +90,10 @@ public enum JobMachine {
         // evaluated again (evaluation has no side effects until promotion, which is one transaction).
         case (.training, .recover): return .success(.init(state: .training, actions: [.train(resume: true)]))
         case (.evaluating, .recover): return .success(.init(state: .evaluating, actions: [.evaluate]))
+        // A sibling's promotion moved the parent: never a stale candidate, never promoted on the old parent.
+        case (.evaluating, .rebase): return .success(.init(state: .training, actions: [.announce, .rebase]))
+        case (.evaluating, .retrain):
+            return .success(.init(state: .training, actions: [.announce, .train(resume: false)]))
         case (.queued, .recover): return .success(.init(state: .queued, actions: []))
         default: return .failure(InvalidJobEvent(state: state, event: event))
         }

@@ -7,6 +7,8 @@ struct JobRun {
     var job: JobRecord
     let strategy: Strategy
     let update: DomainUpdate
+    /// Where its worker reads the inputs and writes what it made.
+    let directory: JobDirectory
     let started = Date().timeIntervalSince1970
     /// The parent version and the pipeline's inputs, read before the first `train` or `evaluate`.
     var parent: VersionRecord?

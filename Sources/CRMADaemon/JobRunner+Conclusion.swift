@@ -12,7 +12,7 @@ extension JobRunner {
             preconditionFailure("a job is concluded only after its evaluate action")
         }
         let job = run.job
-        let hash = try blobs.put(try Data(contentsOf: URL(fileURLWithPath: candidatePath(job.id))))
+        let hash = try blobs.put(try Data(contentsOf: URL(fileURLWithPath: run.directory.candidate)))
         var lineage = parent.lineage
         for l in inputs.job.earlier where lineage[l.name] == nil {
             // Pin the rows of domains an older crmad learned, so they stay fixed from now on.

@@ -14,10 +14,24 @@ struct UpdateInputs {
 }
 
 extension JobRunner {
+    /// crmad's own directory of a job: the pins it reads the job's inputs by (parent, documents.json) and,
+    /// for the local engine, the worker's directory too.
     func jobDirectory(_ id: Int64) -> String { "\(config.paths.stateDirectory)/jobs/\(id)" }
 
-    /// Where a job's trained candidate waits for its evaluation.
-    func candidatePath(_ id: Int64) -> String { "\(jobDirectory(id))/candidate.safetensors" }
+    /// Where the job's worker reads its inputs and writes what it made: under cluster.shared_dir for the
+    /// slurm engine (every node sees it), crmad's own job directory for the local one.
+    func workDirectory(_ id: Int64) -> JobDirectory {
+        switch config.cluster.engine {
+        case .local: JobDirectory(jobDirectory(id))
+        case .slurm: JobDirectory("\(config.cluster.sharedDirectory)/crmad-\(instance)/jobs/\(id)")
+        }
+    }
+
+    /// Removes everything a job left: its checkpoints, pins, candidate, and its directory on the shared filesystem.
+    func removeDirectories(_ id: Int64) {
+        try? FileManager.default.removeItem(atPath: jobDirectory(id))
+        if config.cluster.engine == .slurm { try? FileManager.default.removeItem(atPath: workDirectory(id).path) }
+    }
 
     func configHash(strategy: String) -> String {
         SHA256.hex(Array("\(strategy)|\(config.adapter)|\(config.training)|\(lm.path)".utf8))
@@ -37,6 +51,13 @@ extension JobRunner {
         let v = try registry.activeVersion()
         try AtomicFile.write(Data("\(v.id)".utf8), to: file, mode: 0o640)
         return v
+    }
+
+    /// Makes `version` the job's parent from now on (a rebase).
+    func repin(_ id: Int64, parent version: Int64) throws {
+        let dir = jobDirectory(id)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try AtomicFile.write(Data("\(version)".utf8), to: "\(dir)/parent", mode: 0o640)
     }
 
     /// The documents a job reads, by domain (its own, and for replay the earlier domains'), fixed when it

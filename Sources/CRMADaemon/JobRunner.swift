@@ -25,13 +25,22 @@ final class JobRunner: Service, Sendable {
     let scheduler: ModelRequestScheduler
     /// Runs on the thread whenever a job stopped or concluded (crmad: sd_notify STATUS).
     let afterEachJob: @Sendable () -> Void
+    /// The registry's identity (its directory under cluster.shared_dir).
+    let instance: String
+    /// Slurm's commands (cluster.engine = "slurm"), and the crmad executable its jobs run as workers.
+    let slurm: SlurmClient
+    let workerExecutable: String
 
     private let stopping = Atomic<Bool>(false)
     /// Jobs an operator cancelled while they trained. Its lock is also held while a cancel is decided and
     /// while a job leaves training (``cancel(job:)``, ``finishTraining(job:)``), so an accepted cancel always
     /// takes effect.
     private let cancels = Mutex<Set<Int64>>([])
-    private let current = Mutex<JobProgress?>(nil)
+    /// Slurm jobs crmad ran scancel for, and Slurm states it did not know (each said once).
+    let scancelled = Mutex<Set<String>>([])
+    let unknownStates = Mutex<Set<String>>([])
+    /// The progress of every job in flight (one locally; up to cluster.max_parallel on Slurm), by job id.
+    private let current = Mutex<[Int64: JobProgress]>([:])
     /// Wakes the idle thread (a job queued, stop); it waits on this and nothing else.
     private let signal = NSCondition()
     /// Set by ``wake()``, cleared by the thread before it waits.
@@ -40,7 +49,8 @@ final class JobRunner: Service, Sendable {
     init(
         config: DaemonConfig, registry: Registry, blobs: BlobStore, lm: LanguageModel, logger: Logger,
         events: EventHub, alerts: AlertSink, disk: DiskFullMonitor, general: GeneralBaseline,
-        scheduler: ModelRequestScheduler, afterEachJob: @escaping @Sendable () -> Void = {}
+        scheduler: ModelRequestScheduler, instance: String, workerExecutable: String,
+        afterEachJob: @escaping @Sendable () -> Void = {}
     ) {
         self.config = config
         self.registry = registry
@@ -53,6 +63,9 @@ final class JobRunner: Service, Sendable {
         self.general = general
         self.scheduler = scheduler
         self.afterEachJob = afterEachJob
+        self.instance = instance
+        self.workerExecutable = workerExecutable
+        slurm = SlurmClient(partition: config.cluster.partition, extraArguments: config.cluster.sbatchArguments)
     }
 
     // MARK: the thread
@@ -77,6 +90,11 @@ final class JobRunner: Service, Sendable {
 
     private func loop() {
         while !isStopping {
+            if config.cluster.engine == .slurm {
+                followClusterJobs()
+                waitForWake(seconds: Self.clusterPollSeconds)
+                continue
+            }
             // The job is chosen holding the compute turn, so a cancel, a pause or a stop that arrives while
             // a model request computes is seen before the job starts.
             let ran = scheduler.withComputeTurn { () -> Bool in
@@ -89,14 +107,18 @@ final class JobRunner: Service, Sendable {
                 continue
             }
             let next = (try? registry.nextQueuedStart()).flatMap { $0 }
-            let wait = next.map { max(0.05, $0 - Date().timeIntervalSince1970) } ?? 5
-            signal.lock()
-            // A wake that came while the queue was read is not lost: it left `woken` set.
-            if !isStopping && !woken.exchange(false, ordering: .relaxed) {
-                _ = signal.wait(until: Date().addingTimeInterval(min(wait, 5)))
-            }
-            signal.unlock()
+            waitForWake(seconds: next.map { max(0.05, $0 - Date().timeIntervalSince1970) } ?? 5)
         }
+    }
+
+    /// Waits until woken (a job queued, a cancel, a stop) or at most `seconds` (never more than 5).
+    func waitForWake(seconds: Double) {
+        signal.lock()
+        // A wake that came while the queue was read is not lost: it left `woken` set.
+        if !isStopping && !woken.exchange(false, ordering: .relaxed) {
+            _ = signal.wait(until: Date().addingTimeInterval(min(seconds, 5)))
+        }
+        signal.unlock()
     }
 
     /// An interrupted job first, then the oldest queued one whose debounce passed; none while the queue is
@@ -120,15 +142,21 @@ final class JobRunner: Service, Sendable {
 
     // MARK: progress and cancel
 
-    /// The running job's progress, nil when idle.
-    var progress: JobProgress? { current.withLock { $0 } }
+    /// The oldest running job's progress, nil when idle.
+    var progress: JobProgress? { running.first }
 
-    func setProgress(_ p: JobProgress?) {
-        current.withLock { $0 = p }
-        if let p, let d = try? JSONEncoder().encode(p) {
+    /// Every running job's progress, oldest first.
+    var running: [JobProgress] { current.withLock { $0.values.sorted { $0.id < $1.id } } }
+
+    func setProgress(_ p: JobProgress) {
+        current.withLock { $0[p.id] = p }
+        if let d = try? JSONEncoder().encode(p) {
             events.publish(line: "{\"event\":\"progress\",\"job\":\(String(decoding: d, as: UTF8.self))}")
         }
     }
+
+    /// Job `id` no longer runs (stopped, or reached a final state).
+    func clearProgress(_ id: Int64) { _ = current.withLock { $0.removeValue(forKey: id) } }
 
     /// Cancels a queued job at once (returns `.cancelled`), or a training one at its next step boundary or
     /// when its training ends (returns `.training`). An evaluating job cannot be cancelled
@@ -137,18 +165,18 @@ final class JobRunner: Service, Sendable {
     /// - Important: A cancel this accepts always takes effect: it decides under the lock of the pending
     ///   cancels, and a job leaves training only through ``finishTraining(job:)`` under the same lock.
     func cancel(job id: Int64) throws -> JobState {
-        try cancels.withLock { pending throws -> JobState in
+        let (state, cluster) = try cancels.withLock { pending throws -> (JobState, ClusterJob?) in
             while true {
                 guard let job = try registry.job(id) else { throw RegistryError.noSuchJob(id) }
                 switch job.state {
                 case .queued:
                     // Only while it is still queued; when the job runner started it meanwhile, look again.
                     if let t = try moveIfStill(id, .queued, .cancel, message: "cancelled by the operator") {
-                        return t.state
+                        return (t.state, nil)
                     }
                 case .training:
                     pending.insert(id)
-                    return .training
+                    return (.training, job.cluster)
                 case .evaluating:
                     throw JobControlError.evaluating(id)
                 case .accepted, .rolledBack, .failed, .cancelled:
@@ -156,7 +184,15 @@ final class JobRunner: Service, Sendable {
                 }
             }
         }
+        // A cluster job is stopped by Slurm (outside the lock: scancel may take a while); its end — CANCELLED,
+        // or COMPLETED just before — concludes the cancel at the next poll. One not yet submitted is
+        // cancelled there too.
+        if let cluster { scancelOnce(cluster.id, job: id) }
+        return state
     }
+
+    /// Whether an operator's cancel of `id` is pending.
+    func pendingCancel(_ id: Int64) -> Bool { cancels.withLock { $0.contains(id) } }
 
     /// Whether an operator's cancel of `id` was pending (and forgets it).
     func cancelRequestedAndClear(_ id: Int64) -> Bool { cancels.withLock { $0.remove(id) != nil } }
@@ -194,6 +230,7 @@ final class JobRunner: Service, Sendable {
         _ id: Int64, _ state: JobState, _ event: JobEvent, message: String? = nil, in registry: Registry
     ) throws -> JobTransition? {
         let t = try JobMachine.apply(event, to: state).get()
-        return try registry.moveJob(id, from: state, to: t.state, message: message) ? t : nil
+        let restarting = event == .rebase || event == .retrain
+        return try registry.moveJob(id, from: state, to: t.state, message: message, restarting: restarting) ? t : nil
     }
 }

@@ -8,18 +8,20 @@ import Foundation
 /// checkpoint, so the ETA is not skewed by steps done before a restart). Each step's metrics (loss,
 /// throughput, step time, CRMA health) are recorded as the step is reported.
 struct ProgressMeter {
-    let job: JobRecord
+    let id: Int64
+    let domain: String
     let started: Double
     let metrics: DaemonMetrics
     private var window: [(time: Date, tokens: Int)] = []
     private var runStart = Date()
     private var firstStep: Int
 
-    init(job: JobRecord, started: Double, metrics: DaemonMetrics = .shared) {
-        self.job = job
+    init(id: Int64, domain: String, step: Int, started: Double, metrics: DaemonMetrics = .shared) {
+        self.id = id
+        self.domain = domain
         self.started = started
         self.metrics = metrics
-        firstStep = job.step
+        firstStep = step
     }
 
     mutating func resumed(at step: Int) {
@@ -39,7 +41,7 @@ struct ProgressMeter {
         let eta = now.timeIntervalSince(runStart) / Double(done) * Double(totalSteps - step)
         metrics.recordStep(report, tokensPerSecond: tps, nanoseconds: stepNanoseconds)
         return JobProgress(
-            id: job.id, domain: job.domain, phase: "training", step: step, totalSteps: totalSteps, loss: report.loss,
+            id: id, domain: domain, phase: "training", step: step, totalSteps: totalSteps, loss: report.loss,
             tokensPerSecond: tps, etaSeconds: eta, spectralExcess: report.crmaHealth?.maxSpectralExcess,
             startedAt: started)
     }

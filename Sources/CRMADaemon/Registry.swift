@@ -93,6 +93,14 @@ public final class Registry: Sendable {
                     ALTER TABLE documents_new RENAME TO documents;
                     """)
         }
+        m.registerMigration("v4: cluster jobs") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE jobs ADD COLUMN cluster_job TEXT;
+                    ALTER TABLE jobs ADD COLUMN cluster_resubmissions INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE jobs ADD COLUMN cluster_attempt INTEGER NOT NULL DEFAULT 0;
+                    """)
+        }
         return m
     }
 
@@ -209,7 +217,8 @@ public final class Registry: Sendable {
         JobRecord(
             id: r["id"], domain: r["domain"], state: JobState(rawValue: r["state"]) ?? .failed, strategy: r["strategy"],
             createdAt: r["created_at"], updatedAt: r["updated_at"], notBefore: r["not_before"], step: r["step"],
-            totalSteps: r["total_steps"], versionID: r["version_id"], message: r["message"])
+            totalSteps: r["total_steps"], versionID: r["version_id"], message: r["message"],
+            cluster: (r["cluster_job"] as String?).map { ClusterJob(id: $0, resubmissions: r["cluster_resubmissions"]) })
     }
 
     public func jobs(limit: Int = 100) throws -> [JobRecord] {
@@ -228,12 +237,14 @@ public final class Registry: Sendable {
         }
     }
 
-    /// The next queued job whose debounce window has passed.
-    public func nextReadyJob(now: Double) throws -> JobRecord? {
-        try db.read {
-            try Row.fetchOne(
-                $0, sql: "SELECT * FROM jobs WHERE state = 'queued' AND not_before <= ? ORDER BY id LIMIT 1",
-                arguments: [now]
+    /// The next queued job whose debounce window has passed, of a domain not in `busy` (domains with a job
+    /// in flight: never two updates of one domain at once).
+    public func nextReadyJob(now: Double, busy: [String] = []) throws -> JobRecord? {
+        try db.read { db in
+            let exclude = busy.isEmpty ? "" : " AND domain NOT IN (\(busy.map { _ in "?" }.joined(separator: ",")))"
+            return try Row.fetchOne(
+                db, sql: "SELECT * FROM jobs WHERE state = 'queued' AND not_before <= ?\(exclude) ORDER BY id LIMIT 1",
+                arguments: StatementArguments([now] + busy.map { $0 as any DatabaseValueConvertible })
             ).map(Self.job)
         }
     }
@@ -252,12 +263,21 @@ public final class Registry: Sendable {
     /// between an operator's look at it and the cancel). The registry only stores the move; which move a job
     /// makes is ``JobMachine``'s decision, applied by the caller.
     @discardableResult
-    public func moveJob(_ id: Int64, from expected: JobState, to state: JobState, message: String? = nil) throws -> Bool {
+    /// `restarting`: the job starts over (a rebase or retrain) — its Slurm job is forgotten in the same
+    /// transaction, so a crash right after never follows the Slurm job that built the superseded candidate.
+    public func moveJob(
+        _ id: Int64, from expected: JobState, to state: JobState, message: String? = nil, restarting: Bool = false
+    ) throws -> Bool {
         try db.write { db in
             guard try Self.state(db, job: id) == expected else { return false }
             try db.execute(
                 sql: "UPDATE jobs SET state = ?, updated_at = ?, message = coalesce(?, message) WHERE id = ?",
                 arguments: [state.rawValue, Date().timeIntervalSince1970, message, id])
+            if restarting {
+                try db.execute(
+                    sql: "UPDATE jobs SET cluster_job = NULL, cluster_resubmissions = 0 WHERE id = ?",
+                    arguments: [id])
+            }
             return true
         }
     }
@@ -267,6 +287,58 @@ public final class Registry: Sendable {
             let state = JobState(rawValue: row["state"])
         else { throw RegistryError.noSuchJob(id) }
         return state
+    }
+
+    /// Records the Slurm job that runs job `id` (before anything else can happen to it: a crash after this
+    /// adopts it, never submits it twice).
+    /// A Slurm submission of job `id`: its number (the job's Slurm name carries it) and how many
+    /// resubmissions preceded it.
+    public struct ClusterSubmission: Sendable, Equatable {
+        public var attempt: Int
+        public var resubmissions: Int
+    }
+
+    /// Starts a new Slurm submission of job `id` (a first start, a resubmission, a rebase, a retrain) before
+    /// sbatch runs: its number is made durable and the previous Slurm job forgotten, in one transaction. A
+    /// crash before its id is stored leaves a job with no Slurm job, found again by name at the next start.
+    public func startClusterSubmission(_ id: Int64, resubmissions: Int) throws -> ClusterSubmission {
+        try db.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET cluster_attempt = cluster_attempt + 1, cluster_job = NULL,
+                    cluster_resubmissions = ? WHERE id = ?
+                    """, arguments: [resubmissions, id])
+            let attempt = try Int.fetchOne(db, sql: "SELECT cluster_attempt FROM jobs WHERE id = ?", arguments: [id])
+            guard let attempt else { throw RegistryError.noSuchJob(id) }
+            return ClusterSubmission(attempt: attempt, resubmissions: resubmissions)
+        }
+    }
+
+    /// The job's current Slurm submission (a restart that found no stored Slurm id looks for a job of its
+    /// name); a new one when it never had one.
+    public func currentClusterSubmission(_ id: Int64) throws -> ClusterSubmission {
+        let current = try db.read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT cluster_attempt, cluster_resubmissions FROM jobs WHERE id = ?", arguments: [id])
+        }
+        guard let current else { throw RegistryError.noSuchJob(id) }
+        let attempt: Int = current["cluster_attempt"]
+        if attempt == 0 { return try startClusterSubmission(id, resubmissions: 0) }
+        return ClusterSubmission(attempt: attempt, resubmissions: current["cluster_resubmissions"])
+    }
+
+    /// The number of job `id`'s current Slurm submission (0: never submitted).
+    public func clusterAttemptNumber(_ id: Int64) throws -> Int {
+        try db.read { try Int.fetchOne($0, sql: "SELECT cluster_attempt FROM jobs WHERE id = ?", arguments: [id]) ?? 0 }
+    }
+
+    /// Records the Slurm job that runs job `id`'s current submission.
+    public func setClusterJob(_ id: Int64, slurmID: String) throws {
+        try db.write {
+            try $0.execute(
+                sql: "UPDATE jobs SET cluster_job = ?, updated_at = ? WHERE id = ?",
+                arguments: [slurmID, Date().timeIntervalSince1970, id])
+        }
     }
 
     public func setTotalSteps(job id: Int64, _ total: Int) throws {
@@ -325,6 +397,21 @@ public final class Registry: Sendable {
             return try Row.fetchOne(db, sql: "SELECT * FROM versions WHERE id = ?", arguments: [id]).map {
                 try Self.version($0, active: a)
             }
+        }
+    }
+
+    /// Whether `version` was built, directly or through later versions, on `ancestor` (false for itself).
+    public func descends(_ version: Int64, from ancestor: Int64) throws -> Bool {
+        try db.read { db in
+            var current = version
+            var seen: Set<Int64> = []
+            while let parent = try Int64.fetchOne(db, sql: "SELECT parent_id FROM versions WHERE id = ?", arguments: [current]),
+                seen.insert(parent).inserted
+            {
+                if parent == ancestor { return true }
+                current = parent
+            }
+            return false
         }
     }
 
@@ -432,6 +519,17 @@ public final class Registry: Sendable {
 
     public func setting(_ key: String) throws -> String? {
         try db.read { try String.fetchOne($0, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) }
+    }
+
+    /// This registry's identity, made once (random): it names crmad's directory under a shared filesystem,
+    /// so two daemons that share one never touch each other's jobs.
+    public func instance() throws -> String {
+        try db.write { db in
+            if let id = try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = 'instance'") { return id }
+            let id = String(UUID().uuidString.lowercased().prefix(8))
+            try db.execute(sql: "INSERT INTO settings (key, value) VALUES ('instance', ?)", arguments: [id])
+            return id
+        }
     }
 
     public func setSetting(_ key: String, _ value: String) throws {

@@ -8,6 +8,8 @@ public struct DaemonStatus: Sendable, Codable, Equatable {
     public var domains: Int
     public var queueDepth: Int
     public var job: JobProgress?
+    /// Every job in flight, oldest first, when more than one runs at once (cluster.max_parallel > 1).
+    public var jobs: [JobProgress]?
     public var model: String
     public var strategy: String
     public var uptimeSeconds: Double
@@ -15,7 +17,7 @@ public struct DaemonStatus: Sendable, Codable, Equatable {
 
     public init(
         state: String, paused: Bool, activeVersion: Int64, domains: Int, queueDepth: Int, job: JobProgress?,
-        model: String, strategy: String, uptimeSeconds: Double, lastError: String?
+        model: String, strategy: String, uptimeSeconds: Double, lastError: String?, jobs: [JobProgress]? = nil
     ) {
         self.state = state
         self.paused = paused
@@ -27,5 +29,6 @@ public struct DaemonStatus: Sendable, Codable, Equatable {
         self.strategy = strategy
         self.uptimeSeconds = uptimeSeconds
         self.lastError = lastError
+        self.jobs = jobs
     }
 }

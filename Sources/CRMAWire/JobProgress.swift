@@ -13,10 +13,12 @@ public struct JobProgress: Sendable, Codable, Equatable {
     public var spectralExcess: Double?
     /// Seconds since 1970.
     public var startedAt: Double
+    /// A cluster job: its Slurm id, state and node (nil for a local job).
+    public var cluster: ClusterProgress?
 
     public init(
         id: Int64, domain: String, phase: String, step: Int, totalSteps: Int, loss: Double?, tokensPerSecond: Double?,
-        etaSeconds: Double?, spectralExcess: Double?, startedAt: Double
+        etaSeconds: Double?, spectralExcess: Double?, startedAt: Double, cluster: ClusterProgress? = nil
     ) {
         self.id = id
         self.domain = domain
@@ -28,5 +30,23 @@ public struct JobProgress: Sendable, Codable, Equatable {
         self.etaSeconds = etaSeconds
         self.spectralExcess = spectralExcess
         self.startedAt = startedAt
+        self.cluster = cluster
+    }
+}
+
+/// Where a cluster job stands in Slurm, as `squeue` says.
+public struct ClusterProgress: Sendable, Codable, Equatable {
+    public var job: String
+    /// Slurm's state word: PENDING, RUNNING, COMPLETING, ...
+    public var state: String
+    /// The node it runs on (empty while pending).
+    public var node: String
+    public var resubmissions: Int
+
+    public init(job: String, state: String, node: String, resubmissions: Int) {
+        self.job = job
+        self.state = state
+        self.node = node
+        self.resubmissions = resubmissions
     }
 }

@@ -14,10 +14,12 @@ public struct JobRecord: Sendable, Equatable, Codable {
     /// The accepted version it produced, or the rolled-back candidate.
     public var versionID: Int64?
     public var message: String?
+    /// The Slurm job running it (cluster.engine = "slurm"), nil for a local job.
+    public var cluster: ClusterJob?
 
     public init(
         id: Int64, domain: String, state: JobState, strategy: String, createdAt: Double, updatedAt: Double,
-        notBefore: Double, step: Int, totalSteps: Int, versionID: Int64?, message: String?
+        notBefore: Double, step: Int, totalSteps: Int, versionID: Int64?, message: String?, cluster: ClusterJob? = nil
     ) {
         self.id = id
         self.domain = domain
@@ -30,5 +32,18 @@ public struct JobRecord: Sendable, Equatable, Codable {
         self.totalSteps = totalSteps
         self.versionID = versionID
         self.message = message
+        self.cluster = cluster
+    }
+}
+
+/// A Slurm job that runs an update: its id, and how often crmad resubmitted the update (after TIMEOUT,
+/// NODE_FAIL or PREEMPTED).
+public struct ClusterJob: Sendable, Codable, Equatable {
+    public var id: String
+    public var resubmissions: Int
+
+    public init(id: String, resubmissions: Int) {
+        self.id = id
+        self.resubmissions = resubmissions
     }
 }

@@ -69,7 +69,7 @@ struct Status: ParsableCommand {
                 "model           \(s.model)",
                 "uptime          \(TextTable.duration(s.uptimeSeconds))",
             ]
-            if let j = s.job { lines.append("job \(j.id)          \(TextTable.progress(j))") }
+            for j in s.jobs ?? s.job.map { [$0] } ?? [] { lines.append("job \(j.id)          \(TextTable.progress(j))") }
             if let e = s.lastError { lines.append("last error      \(e)") }
             return lines.joined(separator: "\n")
         }
@@ -153,10 +153,11 @@ struct Jobs: ParsableCommand {
             let rows = jobs.map {
                 [
                     "\($0.id)", $0.domain, $0.state.rawValue, $0.strategy, "\($0.step)/\($0.totalSteps)",
-                    $0.versionID.map { "\($0)" } ?? "-", $0.message ?? "",
+                    $0.versionID.map { "\($0)" } ?? "-", $0.cluster.map { "slurm \($0.id)" } ?? "local", $0.message ?? "",
                 ]
             }
-            return TextTable.render(["JOB", "DOMAIN", "STATE", "STRATEGY", "STEPS", "VERSION", "MESSAGE"], rows)
+            return TextTable.render(
+                ["JOB", "DOMAIN", "STATE", "STRATEGY", "STEPS", "VERSION", "WHERE", "MESSAGE"], rows)
         }
     }
 }

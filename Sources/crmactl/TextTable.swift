@@ -45,6 +45,10 @@ enum TextTable {
         if let l = job.loss { s += String(format: "  loss %.3f", l) }
         if let t = job.tokensPerSecond, t > 0 { s += String(format: "  %.0f tok/s", t) }
         if let e = job.etaSeconds { s += "  ETA \(duration(e))" }
+        if let c = job.cluster {
+            s += "  slurm \(c.job) \(c.state)" + (c.node.isEmpty ? "" : " on \(c.node)")
+            if c.resubmissions > 0 { s += " (resubmitted \(c.resubmissions)×)" }
+        }
         return s
     }
 }

@@ -10,8 +10,7 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 
-/// crmad: the continual-learning daemon. Watches the inbox, trains each domain's update, keeps or
-/// rolls it back by the forgetting gate, and answers on the control socket.
+/// crmad: the continual-learning daemon (``Serve``, the default), and the worker a Slurm job runs (``Worker``).
 @main
 struct CRMAD: AsyncParsableCommand {
     static func main() async {
@@ -21,6 +20,20 @@ struct CRMAD: AsyncParsableCommand {
 
     static let configuration = CommandConfiguration(
         commandName: "crmad",
+        abstract: "The crma continual-learning daemon.",
+        discussion: """
+            crmad [serve] --config FILE runs the daemon (serve is the default; crmad help serve lists its \
+            options). crmad worker DIR runs one update from a job directory: what a Slurm batch job of crmad \
+            runs when cluster.engine = "slurm" (docs/cluster.md).
+            """,
+        subcommands: [Serve.self, Worker.self], defaultSubcommand: Serve.self)
+}
+
+/// The daemon. Watches the inbox, trains each domain's update, keeps or rolls it back by the forgetting
+/// gate, and answers on the control socket.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "The crma continual-learning daemon.",
         discussion: """
             Drop .txt, .md or .jsonl files into <inbox>/<domain>/. crmad stores them, fine-tunes a LoRA for the \

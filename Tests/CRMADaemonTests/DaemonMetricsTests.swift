@@ -68,7 +68,7 @@ import Testing
         let job = JobRecord(
             id: 7, domain: "medical", state: .training, strategy: "crma", createdAt: 0, updatedAt: 0, notBefore: 0,
             step: 0, totalSteps: 10, versionID: nil, message: nil)
-        var meter = ProgressMeter(job: job, started: 0, metrics: metrics)
+        var meter = ProgressMeter(id: job.id, domain: job.domain, step: job.step, started: 0, metrics: metrics)
         var progress: JobProgress?
         for (step, loss) in [(1, 3.0), (2, 2.5)] {
             let report = StepReport(

@@ -39,13 +39,17 @@ import Testing
         writeBenchmarks(dir)
         var config = DaemonConfig()
         config.monitor.benchmarks = dir.path
-        let daemonCheck = try #require(try GeneralBaseline(config: config).check(lm))
+        // crmad's side: the suite it writes into a job directory, measured as its worker measures, judged
+        // with crmad's limits.
+        let baseline = try GeneralBaseline(config: config)
+        let daemonCheck = try #require(
+            UpdateWorker.generalCheck(baseline.suite, lm: lm, context: config.training.sequenceLength, base: nil))
 
         let bench = ForgettingBenchmark(lm: lm, settings: ForgettingBenchmark.Settings())
         let suite = try bench.loadGeneral(dir.path)
         let base = bench.generalScores(nil, suite)
         let benchCheck = try #require(bench.gateCheck(suite, base: base))
-        #expect(benchCheck.base == daemonCheck.base && benchCheck.limits == daemonCheck.limits)
+        #expect(benchCheck.base == daemonCheck.base && benchCheck.limits == baseline.settings.limits)
         #expect(benchCheck.context == daemonCheck.context)
 
         // A naive update at a high learning rate moves the general scores.
@@ -65,7 +69,9 @@ import Testing
             Issue.record("the update stopped")
             return
         }
-        let byDaemon = update.evaluate(candidate.state, job: job, general: daemonCheck)
+        let byDaemon = update.judge(
+            update.measure(candidate.state, job: job, general: daemonCheck), job: job,
+            generalLimits: baseline.settings.limits)
         let byBenchmark = update.evaluate(candidate.state, job: job, general: benchCheck)
         #expect(byBenchmark.metrics == byDaemon.metrics)
         #expect(byBenchmark.decision == byDaemon.decision)

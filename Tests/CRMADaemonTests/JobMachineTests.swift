@@ -8,6 +8,18 @@ import Testing
 @Suite struct JobMachineTests {
     func next(_ e: JobEvent, _ s: JobState) -> JobState? { try? JobMachine.apply(e, to: s).get().state }
 
+    /// A sibling's promotion moved an evaluating job's parent: it goes back to training, rebased (frozen) or
+    /// retrained from scratch (the others); only an evaluating job can be.
+    @Test func aMovedParentRebasesOrRetrains() throws {
+        #expect(try JobMachine.apply(.rebase, to: .evaluating).get() == .init(state: .training, actions: [.announce, .rebase]))
+        #expect(
+            try JobMachine.apply(.retrain, to: .evaluating).get()
+                == .init(state: .training, actions: [.announce, .train(resume: false)]))
+        for s: JobState in [.queued, .training] {
+            #expect(next(.rebase, s) == nil && next(.retrain, s) == nil)
+        }
+    }
+
     @Test func theHappyPathAndItsActions() throws {
         #expect(try JobMachine.apply(.start, to: .queued).get() == .init(state: .training, actions: [.train(resume: false)]))
         #expect(try JobMachine.apply(.trained, to: .training).get() == .init(state: .evaluating, actions: [.evaluate]))
@@ -46,7 +58,9 @@ import Testing
     }
 
     @Test func finalStatesTakeNoEvent() {
-        let events: [JobEvent] = [.start, .trained, .accept, .rollback, .stale, .fail("x"), .cancel, .recover]
+        let events: [JobEvent] = [
+            .start, .trained, .accept, .rollback, .stale, .fail("x"), .cancel, .recover, .rebase, .retrain,
+        ]
         for s in JobState.allCases where s.isFinal {
             for e in events { #expect(next(e, s) == nil, "\(s) took \(e)") }
         }

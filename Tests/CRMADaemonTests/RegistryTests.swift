@@ -103,6 +103,41 @@ import Testing
         #expect(try r.job(j2)?.message?.contains("not promoted") == true)
     }
 
+    /// What the slurm engine asks of the registry: a version's ancestry (a sibling's promotion or an
+    /// operator's rollback), the next job of a domain without one in flight, and a job's Slurm job.
+    @Test func ancestryTheNextJobOfAnIdleDomainAndTheClusterJob() throws {
+        let r = try registry
+        let j1 = try r.enqueue(domain: "a", strategy: "frozen", totalSteps: 1, notBefore: 0)
+        let j2 = try r.enqueue(domain: "b", strategy: "frozen", totalSteps: 1, notBefore: 0)
+        let j3 = try r.enqueue(domain: "c", strategy: "frozen", totalSteps: 1, notBefore: 0)
+        #expect(try r.nextReadyJob(now: 1)?.id == j1)
+        #expect(try r.nextReadyJob(now: 1, busy: ["a"])?.id == j2)
+        #expect(try r.nextReadyJob(now: 1, busy: ["a", "b"])?.id == j3)
+        #expect(try r.nextReadyJob(now: 1, busy: ["a", "b", "c"]) == nil)
+        try r.transition(job: j1, .start)
+        // Submissions: numbered before sbatch runs, the previous Slurm job forgotten, resubmissions counted.
+        #expect(try r.clusterAttemptNumber(j1) == 0)
+        #expect(try r.currentClusterSubmission(j1) == .init(attempt: 1, resubmissions: 0))
+        #expect(try r.currentClusterSubmission(j1) == .init(attempt: 1, resubmissions: 0))
+        try r.setClusterJob(j1, slurmID: "41")
+        #expect(try r.job(j1)?.cluster == ClusterJob(id: "41", resubmissions: 0))
+        #expect(try r.startClusterSubmission(j1, resubmissions: 1) == .init(attempt: 2, resubmissions: 1))
+        #expect(try r.job(j1)?.cluster == nil && r.currentClusterSubmission(j1) == .init(attempt: 2, resubmissions: 1))
+        try r.setClusterJob(j1, slurmID: "42")
+        #expect(try r.job(j1)?.cluster == ClusterJob(id: "42", resubmissions: 1) && r.job(j2)?.cluster == nil)
+        try r.transition(job: j1, .trained)
+        // A rebase or retrain forgets the Slurm job in the same move.
+        #expect(try r.moveJob(j1, from: .evaluating, to: .training, restarting: true))
+        #expect(try r.job(j1)?.cluster == nil && r.clusterAttemptNumber(j1) == 2)
+        try r.transition(job: j1, .trained)
+        let v2 = try r.conclude(job: j1, candidate: candidate(parent: 1, domain: "a", refs: ["a": 2]), accept: true, message: "").version
+        try r.transition(job: j2, .start)
+        try r.transition(job: j2, .trained)
+        let v3 = try r.conclude(job: j2, candidate: candidate(parent: v2, domain: "b", refs: ["a": 2, "b": 2]), accept: true, message: "").version
+        #expect(try r.descends(v3, from: v2) && r.descends(v3, from: 1) && r.descends(v2, from: 1))
+        #expect(try !r.descends(v2, from: v3) && !r.descends(1, from: 1) && !r.descends(v3, from: v3))
+    }
+
     /// A retry with another strategy never merges into a queued job of the domain (it would silently run
     /// with the queued job's strategy).
     @Test func aQueuedJobIsOnlyMergedWithOneOfTheSameStrategy() throws {

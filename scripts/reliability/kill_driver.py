@@ -10,12 +10,15 @@ evaluation, promotion — and SIGKILLs it. While it is down the driver checks th
   3. every version's adapter blob and every document blob exists and matches its hash;
   4. no job is lost (every job id seen before still exists);
   5. a job interrupted in training resumes from its last checkpoint, not from step 0;
-  6. no job fails. The driver provokes no job failure on purpose (its bad files are refused at ingest
+  6. no job concludes twice (one version per job), and no job fails. The driver provokes no job failure on purpose (its bad files are refused at ingest
      and never make a job), so a failed job is an update the kills lost.
 At the end the daemon runs to completion and every good file must be stored and every job accepted,
 rolled back or cancelled.
 
-usage: kill_driver.py --crmad BIN --model GGUF [--kills N] [--seed S]
+With --engine slurm the updates run as Slurm jobs that the kills never touch: after every restart crmad
+must adopt them by their stored ids (a job submitted twice would show as a second version of one job).
+
+usage: kill_driver.py --crmad BIN --model GGUF [--kills N] [--seed S] [--engine local|slurm]
 """
 import argparse, hashlib, json, os, random, re, signal, sqlite3, subprocess, sys, tempfile, time
 
@@ -24,6 +27,9 @@ ap.add_argument("--crmad", required=True)
 ap.add_argument("--model", required=True)
 ap.add_argument("--kills", type=int, default=50)
 ap.add_argument("--seed", type=int, default=1)
+ap.add_argument("--engine", choices=["local", "slurm"], default="local",
+                help="slurm: updates run as Slurm jobs (run under scripts/cluster/with-slurm.sh); the kills hit crmad, "
+                     "never the jobs, which crmad must adopt after every restart")
 a = ap.parse_args()
 rng = random.Random(a.seed)
 
@@ -47,6 +53,14 @@ benchmarks = ""
 holdout_rows = 4
 [ingest]
 debounce_seconds = 0.1
+""")
+if a.engine == "slurm":
+    os.makedirs(f"{work}/shared")
+    open(config, "a").write(f"""[cluster]
+engine = "slurm"
+shared_dir = "{work}/shared"
+max_parallel = 2
+sbatch_args = ["--cpus-per-task=1"]
 """)
 
 domains = ["medical", "legal", "code", "finance"]
@@ -111,6 +125,8 @@ def check(label):
     for (h,) in db.execute("SELECT blob FROM documents"):
         if not os.path.exists(blob(h)) or sha(blob(h)) != h:
             problems.append(f"document blob {h[:12]} is missing or corrupt")
+    for j, n in db.execute("SELECT job_id, count(*) FROM versions WHERE job_id IS NOT NULL GROUP BY job_id HAVING count(*) > 1"):
+        problems.append(f"job {j} concluded {n} times")
     jobs = {r[0]: r[1] for r in db.execute("SELECT id, state FROM jobs")}
     steps_at_kill.clear()
     steps_at_kill.update({r[0]: r[1] for r in db.execute("SELECT id, step FROM jobs WHERE state = 'training'")})
