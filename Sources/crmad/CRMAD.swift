@@ -82,6 +82,11 @@ struct Serve: AsyncParsableCommand {
                         + (cl.partition.isEmpty ? "" : ", partition \(cl.partition)")
                         + (cl.sbatchArguments.isEmpty ? "" : ", sbatch \(cl.sbatchArguments.joined(separator: " "))")
                         + ", up to \(cl.maxRequeues) resubmissions")
+            if cl.maxParallel > 1 && !cfg.training.strategy.rebasable {
+                print(
+                    "  note: strategy \(cfg.training.strategy.rawValue) trains parameters every update shares, so when one of "
+                        + "\(cl.maxParallel) parallel updates is promoted the others are trained again (docs/cluster.md, Measured)")
+            }
             let g = cfg.monitor.general
             print("  gate: warn \(cfg.monitor.warnPercent)%, critical \(cfg.monitor.criticalPercent)%, on breach \(cfg.monitor.onBreach.rawValue)")
             print(
