@@ -80,21 +80,27 @@ public enum AnswerAccuracy {
 
     /// Whether greedy decoding gets each item right under `hooks` (nil: the base model).
     public static func correct(_ items: [AnswerItem], model: LlamaModel, hooks: (any LlamaAdapterHooks)?) -> [Bool] {
+        scores(items, model: model, hooks: hooks).map(\.greedy)
+    }
+
+    /// One item's answer under a model state: its summed log-likelihood after the context, and whether every
+    /// answer token is its position's most likely token (what lm-eval's `loglikelihood` returns as
+    /// `(logprob, is_greedy)`).
+    public struct Score: Sendable, Equatable {
+        public var logLikelihood: Double
+        public var greedy: Bool
+    }
+
+    /// Each item's ``Score`` under `hooks` (nil: the base model): one forward pass per item, only the
+    /// positions that predict the answer's tokens reaching the head.
+    public static func scores(_ items: [AnswerItem], model: LlamaModel, hooks: (any LlamaAdapterHooks)?) -> [Score] {
         let pass = LlamaTrainingPass(model: model, hooks: hooks)
-        let d = model.config.hiddenSize, vocab = model.config.vocabSize
         return items.map { item in
-            let input = item.context + item.answer.dropLast()
-            let hidden = pass.forwardHidden(.unscored(input))
-            // The positions that predict the answer's tokens are consecutive rows: only they reach the head.
-            let first = item.context.count - 1
-            let logits = FloatBuffer(count: item.answer.count * vocab)
-            model.logits(hidden: hidden + first * d, rows: item.answer.count, into: logits.pointer)
-            return (0..<item.answer.count).allSatisfy { i in
-                let row = UnsafeBufferPointer(start: logits.pointer + i * vocab, count: vocab)
-                var best = 0
-                for v in 1..<vocab where row[v] > row[best] { best = v }
-                return Int32(best) == item.answer[i]
-            }
+            var b = TrainingBatch.unscored(item.context + item.answer.dropLast())
+            for (i, t) in item.answer.enumerated() { b.targets[item.context.count - 1 + i] = t }
+            let scored = pass.tokenLogProbs(b, top: 1).compactMap { $0 }
+            return Score(
+                logLikelihood: scored.map(\.logprob).reduce(0, +), greedy: scored.allSatisfy { $0.top.first?.id == $0.id })
         }
     }
 

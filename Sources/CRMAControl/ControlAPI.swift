@@ -34,9 +34,16 @@ public protocol ControlAPI: Sendable {
     func score(_ text: String) async throws -> ScoreResponse?
     func servedModels() throws -> [String]
     func plan(_ r: ChatCompletionRequest) throws -> InferencePlan
-    func plan(_ r: CompletionRequest) throws -> InferencePlan
+    /// One plan per prompt of the request, answered in order.
+    func plan(_ r: CompletionRequest) throws -> [InferencePlan]
     func complete(_ plan: InferencePlan) async throws -> (model: String, completion: TextCompletion)
     func stream(_ plan: InferencePlan, into events: AsyncStream<InferenceEvent>.Continuation) throws
+    func completionLogprobs(_ c: TextCompletion, plan: InferencePlan) -> CompletionLogprobs?
+    func chatLogprobs(_ c: TextCompletion) -> ChatLogprobs?
+
+    func tokenizerInfo() -> TokenizerInfo
+    func tokenize(_ r: TokenizeRequest) throws -> TokenizeResponse
+    func detokenize(_ r: DetokenizeRequest) throws -> DetokenizeResponse
 }
 
 extension Daemon: ControlAPI {

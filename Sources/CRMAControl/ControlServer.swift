@@ -77,6 +77,7 @@ public struct ControlServer: Sendable {
         router.add(middleware: ErrorMiddleware<BasicRequestContext>())
         router.add(middleware: BearerTokenMiddleware(token: token))
         InferenceRoutes.add(to: router.group("v1"), api: api)
+        InferenceRoutes.addTokenizer(to: router, api: api)
         return Application(
             router: router,
             server: .http1(configuration: Self.http1(idleTimeoutSeconds: settings.idleTimeoutSeconds)),
@@ -175,6 +176,7 @@ public struct ControlServer: Sendable {
             return try Self.json(try await d.generate(r, maxTokens: n))
         }
         InferenceRoutes.add(to: v1, api: d)
+        InferenceRoutes.addTokenizer(to: router, api: d)
         v1.post("score") { req, ctx in
             let r = try await req.decode(as: ScoreRequest.self, context: ctx)
             guard let s = try await d.score(r.text) else { throw ControlError.badRequest("the text needs at least two tokens") }

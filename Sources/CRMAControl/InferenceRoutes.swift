@@ -6,9 +6,20 @@ import Hummingbird
 import NIOCore
 
 /// The OpenAI-compatible inference API — `GET /v1/models`, `POST /v1/chat/completions`,
-/// `POST /v1/completions` (streamed as server-sent events with `"stream": true`) — on the control socket
-/// and, when configured, the TCP listener. Nothing here changes state.
+/// `POST /v1/completions` (streamed as server-sent events with `"stream": true`) — and vLLM's tokenizer
+/// endpoints (`GET /tokenizer_info`, `POST /tokenize`, `POST /detokenize`, at the root as vLLM serves them),
+/// on the control socket and, when configured, the TCP listener. Nothing here changes state.
 enum InferenceRoutes {
+    static func addTokenizer<Context: RequestContext>(to router: Router<Context>, api d: any ControlAPI) {
+        router.get("tokenizer_info") { _, _ in try ControlServer.json(d.tokenizerInfo()) }
+        router.post("tokenize") { req, ctx in
+            try ControlServer.json(try d.tokenize(try await req.decode(as: TokenizeRequest.self, context: ctx)))
+        }
+        router.post("detokenize") { req, ctx in
+            try ControlServer.json(try d.detokenize(try await req.decode(as: DetokenizeRequest.self, context: ctx)))
+        }
+    }
+
     static func add<Context: RequestContext>(to v1: RouterGroup<Context>, api d: any ControlAPI) {
         v1.get("models") { _, _ in
             let created = Int(d.started.timeIntervalSince1970)
@@ -17,26 +28,37 @@ enum InferenceRoutes {
         v1.post("chat/completions") { req, ctx in
             let r = try await req.decode(as: ChatCompletionRequest.self, context: ctx)
             let plan = try d.plan(r)
-            return try await respond(plan, daemon: d, kind: .chat)
+            return try await respond([plan], daemon: d, kind: .chat)
         }
         v1.post("completions") { req, ctx in
             let r = try await req.decode(as: CompletionRequest.self, context: ctx)
-            let plan = try d.plan(r)
-            return try await respond(plan, daemon: d, kind: .text)
+            return try await respond(try d.plan(r), daemon: d, kind: .text)
         }
     }
 
     enum Kind { case chat, text }
 
-    static func respond(_ plan: InferencePlan, daemon d: any ControlAPI, kind: Kind) async throws -> Response {
+    /// Answers `plans` (several only for a text completion's list of prompts, never streamed) in order.
+    static func respond(_ plans: [InferencePlan], daemon d: any ControlAPI, kind: Kind) async throws -> Response {
+        let plan = plans[0]
         let known = try d.servedModels()
         guard known.contains(plan.model) else { throw InferencePlan.Refusal.unknownModel(plan.model, known: known) }
         let chunks = ResponseChunks(
             id: (kind == .chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.lowercased(),
             created: Int(Date().timeIntervalSince1970), kind: kind, includeUsage: plan.includeUsageInStream)
         guard plan.stream else {
-            let (model, c) = try await d.complete(plan)
-            return try ControlServer.json(chunks.whole(model: model, c))
+            var answers: [ResponseChunks.Answer] = []
+            var model = plan.model
+            for p in plans {
+                let (served, c) = try await d.complete(p)
+                model = served
+                answers.append(
+                    .init(
+                        completion: c, echo: p.echo,
+                        textLogprobs: kind == .text ? d.completionLogprobs(c, plan: p) : nil,
+                        chatLogprobs: kind == .chat ? d.chatLogprobs(c) : nil))
+            }
+            return try ControlServer.json(chunks.whole(model: model, answers))
         }
         let (events, continuation) = AsyncStream<InferenceEvent>.makeStream()
         try d.stream(plan, into: continuation)
@@ -67,20 +89,40 @@ struct ResponseChunks: Sendable {
         var value = ""
     }
 
-    func whole(model: String, _ c: TextCompletion) -> AnyEncodable {
-        let usage = Usage(promptTokens: c.promptTokens, completionTokens: c.completionTokens)
-        let finish = c.finishReason == "cancelled" ? "stop" : c.finishReason
+    /// One prompt's answer, with its log-probabilities when asked for.
+    struct Answer {
+        var completion: TextCompletion
+        /// The prompt's text, put before the completion (`echo`).
+        var echo: String?
+        var textLogprobs: CompletionLogprobs?
+        var chatLogprobs: ChatLogprobs?
+    }
+
+    /// The whole response: one choice per answer, `index` in order; usage summed over them.
+    func whole(model: String, _ answers: [Answer]) -> AnyEncodable {
+        let usage = Usage(
+            promptTokens: answers.map(\.completion.promptTokens).reduce(0, +),
+            completionTokens: answers.map(\.completion.completionTokens).reduce(0, +))
+        func finish(_ c: TextCompletion) -> String { c.finishReason == "cancelled" ? "stop" : c.finishReason }
         switch kind {
         case .chat:
             return AnyEncodable(
                 ChatCompletionResponse(
                     id: id, object: "chat.completion", created: created, model: model,
-                    choices: [.init(message: .init(role: "assistant", content: c.text), finishReason: finish)], usage: usage))
+                    choices: answers.enumerated().map { i, a in
+                        .init(
+                            index: i, message: .init(role: "assistant", content: a.completion.text), logprobs: a.chatLogprobs,
+                            finishReason: finish(a.completion))
+                    }, usage: usage))
         case .text:
             return AnyEncodable(
                 CompletionResponse(
                     id: id, object: "text_completion", created: created, model: model,
-                    choices: [.init(text: c.text, finishReason: finish)], usage: usage))
+                    choices: answers.enumerated().map { i, a in
+                        .init(
+                            index: i, text: (a.echo ?? "") + a.completion.text, logprobs: a.textLogprobs,
+                            finishReason: finish(a.completion))
+                    }, usage: usage))
         }
     }
 

@@ -196,8 +196,8 @@ public final class Daemon: Sendable {
             contextLength: lm.model.config.contextLength)
     }
 
-    public func plan(_ r: CompletionRequest) throws -> InferencePlan {
-        try InferencePlan.completion(
+    public func plan(_ r: CompletionRequest) throws -> [InferencePlan] {
+        try InferencePlan.completions(
             r, tokenizer: lm.tokenizer, maxTokensLimit: config.control.maxCompletionTokens,
             contextLength: lm.model.config.contextLength)
     }

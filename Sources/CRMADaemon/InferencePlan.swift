@@ -15,6 +15,11 @@ public struct InferencePlan: Sendable {
     public var routingText: [Int32]
     public var stream: Bool
     public var includeUsageInStream: Bool
+    /// The prompt's text, put before the completion (`echo`); nil when not echoed.
+    public var echo: String?
+    /// How many most likely tokens to report at each position, when log-probabilities are asked for (the
+    /// prompt's too when echoed); nil when not.
+    public var logprobs: Int?
 
     /// Why a request cannot be served as asked (400), or names no model crmad serves (404).
     public enum Refusal: Error, Equatable, CustomStringConvertible {
@@ -42,36 +47,85 @@ public struct InferencePlan: Sendable {
         for m in r.messages where !["system", "user", "assistant"].contains(m.role) {
             throw Refusal.badRequest("message role \"\(m.role)\" is not system, user or assistant")
         }
+        if r.topLogprobs != nil, r.logprobs != true { throw Refusal.badRequest("top_logprobs needs logprobs: true") }
+        if let k = r.topLogprobs, !(0...maxLogprobs).contains(k) {
+            throw Refusal.badRequest("top_logprobs must be 0...\(maxLogprobs)")
+        }
         let (prompt, stops) = generator.chatPrompt(r.messages.map { ChatMessage(role: $0.role, content: $0.content) })
         let words = r.messages.filter { $0.role == "user" }.map(\.content).joined(separator: "\n")
         return try make(
             r.model, r.sampling, maxTokens: r.maxCompletionTokens ?? r.sampling.maxTokens, prompt: prompt,
             stopTokens: stops, routingText: tokenizer.encode(words), limit: maxTokensLimit,
-            contextLength: contextLength, defaultMaxTokens: maxTokensLimit)
+            contextLength: contextLength, defaultMaxTokens: maxTokensLimit,
+            logprobs: r.logprobs == true ? (r.topLogprobs ?? 0) : nil)
     }
 
-    /// A text completion of `prompt` as it is (no template), ending at the end-of-text token.
-    public static func completion(
+    /// Most prompts one completion request may carry, and most likely tokens `logprobs` may ask for (OpenAI's limit).
+    public static let maxPrompts = 64
+    /// Most stop sequences (OpenAI allows 4; evaluation harnesses add the end-of-text string to a task's own).
+    public static let maxStopSequences = 16
+    public static let maxLogprobs = 5
+
+    /// A text completion of each prompt as it is (no template), ending at the end-of-text token: one plan per
+    /// prompt, answered in order.
+    public static func completions(
         _ r: CompletionRequest, tokenizer: Tokenizer, maxTokensLimit: Int, contextLength: Int
-    ) throws -> InferencePlan {
-        let prompt = tokenizer.encode(r.prompt)
-        guard !prompt.isEmpty else { throw Refusal.badRequest("prompt is empty") }
-        return try make(
-            r.model, r.sampling, maxTokens: r.sampling.maxTokens, prompt: prompt,
-            stopTokens: tokenizer.eosID.map { [$0] } ?? [], routingText: prompt,
-            limit: maxTokensLimit, contextLength: contextLength, defaultMaxTokens: 16)
+    ) throws -> [InferencePlan] {
+        guard r.prompts.count <= maxPrompts else {
+            throw Refusal.badRequest("at most \(maxPrompts) prompts per request (got \(r.prompts.count))")
+        }
+        if r.prompts.count > 1 {
+            if r.sampling.stream == true { throw Refusal.badRequest("stream takes one prompt; send the others in their own requests") }
+            if r.model == InferenceModel.routed {
+                throw Refusal.badRequest(
+                    "model \"crma\" routes each request to one domain: send one prompt per request, or name the model (crma:<domain> or base)")
+            }
+        }
+        if let k = r.logprobs, !(0...maxLogprobs).contains(k) {
+            throw Refusal.badRequest("logprobs must be 0...\(maxLogprobs) (the most likely tokens reported at each position)")
+        }
+        let echo = r.echo ?? false
+        if r.sampling.stream == true, echo || r.logprobs != nil {
+            throw Refusal.badRequest("echo and logprobs are not streamed; send stream: false")
+        }
+        return try r.prompts.enumerated().map { index, p in
+            let label = r.prompts.count > 1 ? "prompt \(index)" : "prompt"
+            let ids: [Int32], text: String
+            switch p {
+            case .text(let t):
+                ids = tokenizer.encode(t)
+                text = t
+            case .tokens(let given):
+                if let bad = given.first(where: { $0 < 0 || Int($0) >= tokenizer.vocabularySize }) {
+                    throw Refusal.badRequest("\(label) has token id \(bad), outside the vocabulary (0..<\(tokenizer.vocabularySize))")
+                }
+                ids = given
+                text = tokenizer.decode(given)
+            }
+            guard !ids.isEmpty else { throw Refusal.badRequest("\(label) is empty") }
+            var plan = try make(
+                r.model, r.sampling, maxTokens: r.sampling.maxTokens, prompt: ids,
+                stopTokens: tokenizer.eosID.map { [$0] } ?? [], routingText: ids,
+                limit: maxTokensLimit, contextLength: contextLength, defaultMaxTokens: 16, logprobs: r.logprobs,
+                allowsNoTokens: echo)
+            plan.echo = echo ? text : nil
+            return plan
+        }
     }
 
     static func make(
         _ model: String, _ f: SamplingFields, maxTokens: Int?, prompt: [Int32], stopTokens: Set<Int32>, routingText: [Int32],
-        limit: Int, contextLength: Int, defaultMaxTokens: Int
+        limit: Int, contextLength: Int, defaultMaxTokens: Int, logprobs: Int? = nil, allowsNoTokens: Bool = false
     ) throws -> InferencePlan {
         if let n = f.n, n != 1 { throw Refusal.badRequest("n must be 1 (one choice per request)") }
         let maxTokens = maxTokens ?? defaultMaxTokens
-        guard (1...limit).contains(maxTokens) else {
-            throw Refusal.badRequest("max_tokens must be 1...\(limit) (control.max_completion_tokens)")
+        guard ((allowsNoTokens ? 0 : 1)...limit).contains(maxTokens) else {
+            throw Refusal.badRequest(
+                "max_tokens must be \(allowsNoTokens ? 0 : 1)...\(limit) (control.max_completion_tokens"
+                    + (allowsNoTokens ? ")" : "; 0, to score the prompt only, with echo)"))
         }
-        guard prompt.count < contextLength else {
+        if f.stream == true, logprobs != nil { throw Refusal.badRequest("logprobs are not streamed; send stream: false") }
+        guard prompt.count < contextLength || (maxTokens == 0 && prompt.count == contextLength) else {
             throw Refusal.badRequest("the prompt has \(prompt.count) tokens; the model's context is \(contextLength)")
         }
         let temperature = f.temperature ?? 1
@@ -79,13 +133,13 @@ public struct InferencePlan: Sendable {
         let topP = f.topP ?? 1
         guard topP > 0, topP <= 1 else { throw Refusal.badRequest("top_p must be in (0, 1]") }
         let stops = f.stop?.values ?? []
-        guard stops.count <= 4, stops.allSatisfy({ !$0.isEmpty }) else {
-            throw Refusal.badRequest("stop takes at most 4 non-empty sequences")
+        guard stops.count <= maxStopSequences, stops.allSatisfy({ !$0.isEmpty }) else {
+            throw Refusal.badRequest("stop takes at most \(maxStopSequences) non-empty sequences")
         }
         return InferencePlan(
             model: model, prompt: prompt, maxTokens: min(maxTokens, contextLength - prompt.count),
             sampling: SamplingParameters(temperature: temperature, topP: topP, seed: f.seed ?? UInt64.random(in: 0...UInt64.max)),
             stopTokens: stopTokens, stopSequences: stops, routingText: routingText, stream: f.stream ?? false,
-            includeUsageInStream: f.streamOptions?.includeUsage ?? false)
+            includeUsageInStream: f.streamOptions?.includeUsage ?? false, echo: nil, logprobs: logprobs)
     }
 }

@@ -60,9 +60,19 @@ enum InferenceRunner {
     ) throws -> (model: String, completion: TextCompletion) {
         let (model, set) = try adapters(plan, lm: lm, active: active, routingMinimum: routingMinimum)
         onModel(model)
-        let c = Generator(lm, adapters: set).complete(
-            prompt: plan.prompt, maxTokens: plan.maxTokens, sampling: plan.sampling, stopTokens: plan.stopTokens,
-            stopSequences: plan.stopSequences, onText: onText)
+        var c =
+            plan.maxTokens == 0
+            ? TextCompletion(
+                text: "", promptTokens: plan.prompt.count, completionTokens: 0, finishReason: "length",
+                logprobs: plan.logprobs == nil ? nil : [])
+            : Generator(lm, adapters: set).complete(
+                prompt: plan.prompt, maxTokens: plan.maxTokens, sampling: plan.sampling, stopTokens: plan.stopTokens,
+                stopSequences: plan.stopSequences, logprobs: plan.logprobs, onText: onText)
+        if plan.echo != nil, let k = plan.logprobs {
+            // The prompt is scored by the path the gate and the benchmarks score with, so a client's
+            // log-likelihoods are crma's own numbers.
+            c.promptLogprobs = LlamaTrainingPass(model: lm.model, hooks: set).tokenLogProbs(plan.prompt, top: k)
+        }
         return (model, c)
     }
 }

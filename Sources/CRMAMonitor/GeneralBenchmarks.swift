@@ -39,8 +39,8 @@ public struct GeneralBenchmarks {
     func logProbs(_ input: [Int32], positions: [Int], targets: [Int32], pass: LlamaTrainingPass) -> [Double] {
         var b = TrainingBatch.unscored(input)
         for (p, t) in zip(positions, targets) { b.targets[p] = t }
-        _ = pass.forward(b)
-        return positions.map { -pass.lastTokenLosses[$0] }
+        let scored = pass.tokenLogProbs(b, top: 0)
+        return positions.map { scored[$0]!.logprob }
     }
 
     /// Bits per byte of `documents` with lm-eval rolling windows of `context`.
@@ -63,27 +63,39 @@ public struct GeneralBenchmarks {
 
     /// (acc, acc_norm) over `items`.
     public func multipleChoice(_ items: [MultipleChoiceItem], hooks: (any LlamaAdapterHooks)?) -> (Double, Double) {
-        let pass = LlamaTrainingPass(model: model, hooks: hooks)
+        let scored = multipleChoiceLogLikelihoods(items, hooks: hooks)
         var right = 0, rightNorm = 0
-        for item in items {
-            let ctx = tokenizer.encode(item.context, addBOS: false)
-            var best = (-Double.infinity, -1), bestNorm = (-Double.infinity, -1)
-            for (c, choice) in item.choices.enumerated() {
-                let cont = tokenizer.encode(choice, addBOS: false)
-                let input = Array((ctx + cont).dropLast().suffix(context))
-                // A choice longer than the window is scored on the tokens that fit (its last ones).
-                let scored = min(cont.count, input.count), start = input.count - scored
-                let ll = logProbs(
-                    input, positions: (0..<scored).map { start + $0 }, targets: Array(cont.suffix(scored)), pass: pass
-                ).reduce(0, +)
-                if ll > best.0 { best = (ll, c) }
-                let norm = ll / Double(max(choice.utf8.count, 1))
-                if norm > bestNorm.0 { bestNorm = (norm, c) }
-            }
-            if best.1 == item.gold { right += 1 }
-            if bestNorm.1 == item.gold { rightNorm += 1 }
+        for (item, lls) in zip(items, scored) {
+            if Self.best(lls) == item.gold { right += 1 }
+            let norms = zip(lls, item.choices).map { $0 / Double(max($1.utf8.count, 1)) }
+            if Self.best(norms) == item.gold { rightNorm += 1 }
         }
         return (Double(right) / Double(max(items.count, 1)), Double(rightNorm) / Double(max(items.count, 1)))
+    }
+
+    /// Each choice's summed log-likelihood after its item's context (lm-eval's `loglikelihood` of a
+    /// multiple-choice request), per item. A choice longer than the window is scored on the tokens that fit
+    /// (its last ones).
+    public func multipleChoiceLogLikelihoods(_ items: [MultipleChoiceItem], hooks: (any LlamaAdapterHooks)?) -> [[Double]] {
+        let pass = LlamaTrainingPass(model: model, hooks: hooks)
+        return items.map { item in
+            let ctx = tokenizer.encode(item.context, addBOS: false)
+            return item.choices.map { choice in
+                let cont = tokenizer.encode(choice, addBOS: false)
+                let input = Array((ctx + cont).dropLast().suffix(context))
+                let scored = min(cont.count, input.count), start = input.count - scored
+                return logProbs(
+                    input, positions: (0..<scored).map { start + $0 }, targets: Array(cont.suffix(scored)), pass: pass
+                ).reduce(0, +)
+            }
+        }
+    }
+
+    /// The index of the largest value (the first of equals), -1 for none.
+    static func best(_ values: [Double]) -> Int {
+        var best = (-Double.infinity, -1)
+        for (i, v) in values.enumerated() where v > best.0 { best = (v, i) }
+        return best.1
     }
 
     /// Mean KL(base ‖ current) in nats and top-1 agreement over every position of the probe texts.

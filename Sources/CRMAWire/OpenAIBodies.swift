@@ -105,6 +105,10 @@ public struct ChatCompletionRequest: Sendable, Equatable, Codable {
     public var messages: [Message]
     /// OpenAI's newer name for `max_tokens`.
     public var maxCompletionTokens: Int?
+    /// `logprobs: true`: the reply's tokens with their log-probabilities; `top_logprobs` (0–5) most likely
+    /// tokens at each position.
+    public var logprobs: Bool?
+    public var topLogprobs: Int?
     public var sampling: SamplingFields
     /// Fields of OpenAI's API this server does not implement that the request set (`tools`, `tool_choice`,
     /// `functions`, `function_call`, a `response_format` other than text): refused with 400, never ignored.
@@ -116,7 +120,9 @@ public struct ChatCompletionRequest: Sendable, Equatable, Codable {
         self.sampling = sampling
     }
 
-    enum CodingKeys: String, CodingKey { case model, messages, maxCompletionTokens = "max_completion_tokens" }
+    enum CodingKeys: String, CodingKey {
+        case model, messages, maxCompletionTokens = "max_completion_tokens", logprobs, topLogprobs = "top_logprobs"
+    }
 
     /// The keys of features that are refused rather than ignored.
     enum UnsupportedKeys: String, CodingKey, CaseIterable {
@@ -131,6 +137,8 @@ public struct ChatCompletionRequest: Sendable, Equatable, Codable {
         model = try c.decode(String.self, forKey: .model)
         messages = try c.decode([Message].self, forKey: .messages)
         maxCompletionTokens = try c.decodeIfPresent(Int.self, forKey: .maxCompletionTokens)
+        logprobs = try c.decodeIfPresent(Bool.self, forKey: .logprobs)
+        topLogprobs = try c.decodeIfPresent(Int.self, forKey: .topLogprobs)
         sampling = try SamplingFields(from: decoder)
         let u = try decoder.container(keyedBy: UnsupportedKeys.self)
         for key in UnsupportedKeys.allCases where u.contains(key) {
@@ -146,44 +154,89 @@ public struct ChatCompletionRequest: Sendable, Equatable, Codable {
         try c.encode(model, forKey: .model)
         try c.encode(messages, forKey: .messages)
         try c.encodeIfPresent(maxCompletionTokens, forKey: .maxCompletionTokens)
+        try c.encodeIfPresent(logprobs, forKey: .logprobs)
+        try c.encodeIfPresent(topLogprobs, forKey: .topLogprobs)
         try sampling.encode(to: encoder)
     }
 }
 
-/// `POST /v1/completions` (one prompt).
+/// One prompt of a text completion: text, or token ids of the model's vocabulary (what lm-evaluation-harness
+/// sends when it tokenizes itself).
+public enum CompletionPrompt: Sendable, Equatable {
+    case text(String)
+    case tokens([Int32])
+}
+
+/// `POST /v1/completions`: `prompt` is a string, a list of strings, a list of token ids or a list of such
+/// lists; each prompt gets its own choice (`index` in the order given). `echo` puts the prompt before the
+/// completion in `text`; `logprobs` (0–5) reports each token's log-probability and that many most likely
+/// tokens at its position — for the prompt's tokens too with `echo`, which with `max_tokens: 0` scores a
+/// text without generating.
 public struct CompletionRequest: Sendable, Equatable, Codable {
     public var model: String
-    public var prompt: String
+    public var prompts: [CompletionPrompt]
+    public var echo: Bool?
+    public var logprobs: Int?
     public var sampling: SamplingFields
 
     public init(model: String, prompt: String, sampling: SamplingFields = SamplingFields()) {
+        self.init(model: model, prompts: [.text(prompt)], sampling: sampling)
+    }
+
+    public init(
+        model: String, prompts: [CompletionPrompt], echo: Bool? = nil, logprobs: Int? = nil,
+        sampling: SamplingFields = SamplingFields()
+    ) {
         self.model = model
-        self.prompt = prompt
+        self.prompts = prompts
+        self.echo = echo
+        self.logprobs = logprobs
         self.sampling = sampling
     }
 
-    enum CodingKeys: String, CodingKey { case model, prompt }
+    enum CodingKeys: String, CodingKey { case model, prompt, echo, logprobs }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         model = try c.decode(String.self, forKey: .model)
         if let one = try? c.decode(String.self, forKey: .prompt) {
-            prompt = one
+            prompts = [.text(one)]
+        } else if let texts = try? c.decode([String].self, forKey: .prompt) {
+            prompts = texts.map(CompletionPrompt.text)
+        } else if let ids = try? c.decode([Int32].self, forKey: .prompt) {
+            prompts = [.tokens(ids)]
+        } else if let lists = try? c.decode([[Int32]].self, forKey: .prompt) {
+            prompts = lists.map(CompletionPrompt.tokens)
         } else {
-            let many = try c.decode([String].self, forKey: .prompt)
-            guard many.count == 1 else {
-                throw DecodingError.dataCorruptedError(
-                    forKey: .prompt, in: c, debugDescription: "one prompt per request (got \(many.count))")
-            }
-            prompt = many[0]
+            throw DecodingError.dataCorruptedError(
+                forKey: .prompt, in: c,
+                debugDescription: "prompt must be a string, a list of strings, a list of token ids or a list of such lists")
         }
+        guard !prompts.isEmpty else {
+            throw DecodingError.dataCorruptedError(forKey: .prompt, in: c, debugDescription: "prompt is an empty list")
+        }
+        echo = try c.decodeIfPresent(Bool.self, forKey: .echo)
+        logprobs = try c.decodeIfPresent(Int.self, forKey: .logprobs)
         sampling = try SamplingFields(from: decoder)
     }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(model, forKey: .model)
-        try c.encode(prompt, forKey: .prompt)
+        switch prompts.count == 1 ? prompts[0] : nil {
+        case .text(let t): try c.encode(t, forKey: .prompt)
+        case .tokens(let ids): try c.encode(ids, forKey: .prompt)
+        case nil:
+            let texts: [String] = prompts.compactMap { if case .text(let t) = $0 { t } else { nil } }
+            let lists: [[Int32]] = prompts.map { if case .tokens(let ids) = $0 { ids } else { [] } }
+            if texts.count == prompts.count {
+                try c.encode(texts, forKey: .prompt)
+            } else {
+                try c.encode(lists, forKey: .prompt)
+            }
+        }
+        try c.encodeIfPresent(echo, forKey: .echo)
+        try c.encodeIfPresent(logprobs, forKey: .logprobs)
         try sampling.encode(to: encoder)
     }
 }
@@ -244,32 +297,40 @@ public struct ChatChoice: Sendable, Equatable, Codable {
     /// The whole reply (not streamed).
     public var message: ChatCompletionRequest.Message?
     public var delta: Delta?
+    /// With `logprobs: true`: the reply's tokens and their log-probabilities.
+    public var logprobs: ChatLogprobs?
     /// "stop" (end of turn or a stop sequence) or "length" (max_tokens or the context), on the last chunk.
     public var finishReason: String?
 
-    public init(index: Int = 0, message: ChatCompletionRequest.Message? = nil, delta: Delta? = nil, finishReason: String?) {
+    public init(
+        index: Int = 0, message: ChatCompletionRequest.Message? = nil, delta: Delta? = nil, logprobs: ChatLogprobs? = nil,
+        finishReason: String?
+    ) {
         self.index = index
         self.message = message
         self.delta = delta
+        self.logprobs = logprobs
         self.finishReason = finishReason
     }
 
-    enum CodingKeys: String, CodingKey { case index, message, delta, finishReason = "finish_reason" }
+    enum CodingKeys: String, CodingKey { case index, message, delta, logprobs, finishReason = "finish_reason" }
 }
 
 /// One choice of a text completion (streamed chunks carry the new text).
 public struct TextChoice: Sendable, Equatable, Codable {
     public var index: Int
     public var text: String
+    public var logprobs: CompletionLogprobs?
     public var finishReason: String?
 
-    public init(index: Int = 0, text: String, finishReason: String?) {
+    public init(index: Int = 0, text: String, logprobs: CompletionLogprobs? = nil, finishReason: String?) {
         self.index = index
         self.text = text
+        self.logprobs = logprobs
         self.finishReason = finishReason
     }
 
-    enum CodingKeys: String, CodingKey { case index, text, finishReason = "finish_reason" }
+    enum CodingKeys: String, CodingKey { case index, text, logprobs, finishReason = "finish_reason" }
 }
 
 /// `GET /v1/models`.

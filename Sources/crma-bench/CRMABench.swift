@@ -14,6 +14,6 @@ struct CRMABench: ParsableCommand {
         subcommands: [
             EvalCommand.self, TrainCommand.self, FinetuneCommand.self, ForgettingCommand.self, PerplexityCommand.self,
             DemoCommand.self, DistillCostCommand.self, SoakCommand.self, CurveCommand.self, GenerateCommand.self,
-            RouteCommand.self,
+            RouteCommand.self, ItemsCommand.self,
         ])
 }

@@ -26,22 +26,15 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Tokens generated (the recomputing path generates at most 16 of them: it is the slow one).")
     var tokens = 64
 
-    @Option(help: "An adapter file (a crmad version's blob or a benchmark's --out/states file); random adapters when absent.")
-    var adapters: String?
-
-    @Option(help: "With --adapters: the domain whose adapters answer.")
-    var domain = ""
-
-    @Option(help: "With --adapters: the strategy they were learned with (which LoRAs score the domain).")
-    var strategy = "crma"
+    /// Random adapters when --adapters is absent.
+    @OptionGroup var learned: AdapterOptions
 
     func run() throws {
         let lm = try common.load()
         let c = lm.model.config
         let set: AdapterSet
-        if let adapters {
-            guard let s = Strategy(rawValue: strategy) else { throw ValidationError("unknown strategy \(strategy)") }
-            set = try LearnedState.load(adapters, model: lm.model).adapters(scoring: domain, learnedWith: s)
+        if let loaded = try learned.load(lm) {
+            set = loaded
         } else {
             let lora = LoRA(name: "d", config: LoRAConfig(rank: 8, alpha: 16, targets: [.q, .k, .v, .o]), model: c, seed: 1, trainable: false)
             for p in lora.parameters { for i in 0..<p.count { p.value[i] = Float((i * 7919) % 201 - 100) * 1e-4 } }

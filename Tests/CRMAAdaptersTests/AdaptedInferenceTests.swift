@@ -74,4 +74,39 @@ import CRMANumerics
         #expect(cached == Array(tokens[prompt.count...]))
         #expect(cached != Generator(lm).generate(prompt: prompt, maxTokens: 8).tokens)
     }
+
+    /// A token's log-probability as the inference API reports it is the training loss's own number, under
+    /// adapters, with the most likely tokens at its position in order; the tokens a greedy decoder picks are
+    /// their position's top token, and their log-probability its.
+    @Test(arguments: ["llama-f32", "mistral-f16"])
+    func tokenLogProbsAreTheLossesOwnNumbers(_ name: String) throws {
+        let lm = try TinyModels.load(name)
+        let set = adapters(lm)
+        let vocab = lm.model.config.vocabSize
+        let tokens: [Int32] = (0..<10).map { Int32(($0 * 29 + 3) % vocab) }
+        let pass = LlamaTrainingPass(model: lm.model, hooks: set)
+        let scored = pass.tokenLogProbs(tokens, top: 3)
+        var b = TrainingBatch.unscored(Array(tokens.dropLast()))
+        for i in 0..<(tokens.count - 1) { b.targets[i] = tokens[i + 1] }
+        _ = pass.forward(b)
+        #expect(scored.count == tokens.count - 1 && scored.map(\.id) == Array(tokens.dropFirst()))
+        for (i, s) in scored.enumerated() {
+            #expect(abs(s.logprob + pass.lastTokenLosses[i]) < 1e-6, "position \(i)")
+            #expect(s.top.count == 3 && s.top[0].logprob >= s.top[1].logprob && s.top[1].logprob >= s.top[2].logprob)
+            #expect(s.logprob <= s.top[0].logprob)
+        }
+        // Reference: log-softmax in Double of the pass's own logits.
+        let logits = FloatBuffer(count: vocab)
+        lm.model.logits(hidden: pass.finalHidden + 4 * lm.model.config.hiddenSize, rows: 1, into: logits.pointer)
+        let row = (0..<vocab).map { Double(logits[$0]) }
+        let lse = log(row.map { exp($0 - row.max()!) }.reduce(0, +)) + row.max()!
+        let order = (0..<vocab).sorted { row[$0] > row[$1] }
+        #expect(scored[4].top.map(\.id) == order.prefix(3).map(Int32.init))
+        #expect(abs(scored[4].logprob - (row[Int(tokens[5])] - lse)) < 1e-4)
+
+        let c = Generator(lm, adapters: set).complete(prompt: Array(tokens.prefix(4)), maxTokens: 5, logprobs: 2)
+        let generated = try #require(c.logprobs)
+        #expect(generated.count == c.completionTokens)
+        for g in generated { #expect(g.top[0].id == g.id && g.top[0].logprob == g.logprob) }
+    }
 }

@@ -63,13 +63,22 @@ struct FakeDaemon: ControlAPI {
     func score(_ text: String) async throws -> ScoreResponse? { nil }
     func servedModels() throws -> [String] { ["base", "crma", "crma:medical"] }
     func plan(_ r: ChatCompletionRequest) throws -> InferencePlan { throw ModelQueueError.full(16) }
-    func plan(_ r: CompletionRequest) throws -> InferencePlan { throw ModelQueueError.deadline(waited: 301, limit: 300) }
+    func plan(_ r: CompletionRequest) throws -> [InferencePlan] { throw ModelQueueError.deadline(waited: 301, limit: 300) }
     func complete(_ plan: InferencePlan) async throws -> (model: String, completion: TextCompletion) {
         throw ModelQueueError.full(16)
     }
     func stream(_ plan: InferencePlan, into events: AsyncStream<InferenceEvent>.Continuation) throws {
         throw ModelQueueError.full(16)
     }
+    func completionLogprobs(_ c: TextCompletion, plan: InferencePlan) -> CompletionLogprobs? { nil }
+    func chatLogprobs(_ c: TextCompletion) -> ChatLogprobs? { nil }
+    func tokenizerInfo() -> TokenizerInfo {
+        TokenizerInfo(
+            eosToken: "<eos>", bosToken: nil, padToken: "<eos>", chatTemplate: nil, modelMaxLength: 2048, vocabularySize: 32,
+            tokenizerClass: "fake")
+    }
+    func tokenize(_ r: TokenizeRequest) throws -> TokenizeResponse { TokenizeResponse(tokens: [1, 2], maxModelLength: 2048) }
+    func detokenize(_ r: DetokenizeRequest) throws -> DetokenizeResponse { DetokenizeResponse(prompt: "ab") }
 }
 
 /// The control server on a real Unix socket in this process, in front of ``FakeDaemon``.
@@ -154,6 +163,19 @@ final class RunningServer: Sendable {
             #expect(r.status == status, "\(method) \(path): \(r.body)")
             #expect(r.body.contains(#""code":"\#(code)""#), "\(method) \(path): \(r.body)")
         }
+        await s.stop()
+    }
+
+    /// vLLM's tokenizer endpoints answer at the root, where lm-evaluation-harness looks for them.
+    @Test func tokenizerEndpointsAnswerAtTheRoot() async throws {
+        let s = try await RunningServer()
+        let info = try s.request("GET", "/tokenizer_info")
+        #expect(info.status == 200 && info.body.contains(#""eos_token":"<eos>""#) && info.body.contains(#""bos_token":null"#))
+        let t = try s.request("POST", "/tokenize", body: #"{"prompt":"ab","add_special_tokens":false}"#)
+        #expect(t.status == 200 && t.body.contains(#""tokens":[1,2]"#), "\(t.body)")
+        let back = try s.request("POST", "/detokenize", body: #"{"tokens":[1,2]}"#)
+        #expect(back.status == 200 && back.body.contains(#""prompt":"ab""#))
+        #expect(try s.request("POST", "/detokenize", body: #"{"tokens":"x"}"#).status == 400)
         await s.stop()
     }
 

@@ -84,18 +84,23 @@ extension DaemonTests {
 
     @Test func refusesWhatItCannotServeAsAsked() throws {
         func plan(_ f: SamplingFields) throws -> InferencePlan {
-            try InferencePlan.completion(
+            try InferencePlan.completions(
                 CompletionRequest(model: "base", prompt: "Hi", sampling: f), tokenizer: Self.lm.tokenizer, maxTokensLimit: 64,
-                contextLength: 2048)
+                contextLength: 2048)[0]
         }
         #expect(try plan(SamplingFields()).maxTokens == 16)
-        #expect(throws: InferencePlan.Refusal.badRequest("max_tokens must be 1...64 (control.max_completion_tokens)")) {
+        #expect(
+            throws: InferencePlan.Refusal.badRequest(
+                "max_tokens must be 1...64 (control.max_completion_tokens; 0, to score the prompt only, with echo)")
+        ) {
             try plan(SamplingFields(maxTokens: 65))
         }
+        #expect(throws: InferencePlan.Refusal.self) { try plan(SamplingFields(maxTokens: 0)) }
         #expect(throws: InferencePlan.Refusal.self) { try plan(SamplingFields(temperature: 3)) }
         #expect(throws: InferencePlan.Refusal.self) { try plan(SamplingFields(topP: 0)) }
-        #expect(throws: InferencePlan.Refusal.self) { try plan(SamplingFields(stop: ["a", "b", "c", "d", "e"])) }
-        let body = #"{"model": "base", "prompt": ["one", "two"]}"#
+        #expect(throws: InferencePlan.Refusal.self) { try plan(SamplingFields(stop: (0...16).map { "s\($0)" })) }
+        #expect(throws: Never.self) { try plan(SamplingFields(stop: (0..<16).map { "s\($0)" })) }
+        let body = #"{"model": "base", "prompt": []}"#
         #expect(throws: DecodingError.self) { try JSONDecoder().decode(CompletionRequest.self, from: Data(body.utf8)) }
         let chatBody = #"{"model": "crma", "messages": [{"role": "user", "content": "x"}], "stop": "\n", "max_tokens": 5, "stream": true, "stream_options": {"include_usage": true}}"#
         let r = try JSONDecoder().decode(ChatCompletionRequest.self, from: Data(chatBody.utf8))

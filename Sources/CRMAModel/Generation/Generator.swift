@@ -29,6 +29,15 @@ public struct Generator {
         prompt: [Int32], maxTokens: Int, sampling: SamplingParameters = .greedy, stopTokens: Set<Int32> = [],
         onToken: (Int32) -> GenerationControl = { _ in .more }
     ) -> (tokens: [Int32], stop: GenerationStop) {
+        generate(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopTokens: stopTokens, logits: nil, onToken: onToken)
+    }
+
+    /// ``generate(prompt:maxTokens:sampling:stopTokens:onToken:)``, where `onLogits` also sees the logits each
+    /// new id was chosen from (a stop token's excepted).
+    public func generate(
+        prompt: [Int32], maxTokens: Int, sampling: SamplingParameters = .greedy, stopTokens: Set<Int32> = [],
+        logits onLogits: ((Int32, UnsafePointer<Float>) -> Void)?, onToken: (Int32) -> GenerationControl
+    ) -> (tokens: [Int32], stop: GenerationStop) {
         precondition(!prompt.isEmpty, "generation needs at least one prompt token")
         let c = model.config
         let capacity = min(c.contextLength, prompt.count + maxTokens)
@@ -45,6 +54,7 @@ public struct Generator {
             model.logits(hidden: last, rows: 1, into: logits.pointer)
             let next = sampler.sample(logits.pointer, vocab: c.vocabSize)
             if stopTokens.contains(next) { return (out, .endOfTurn) }
+            onLogits?(next, logits.pointer)
             out.append(next)
             if onToken(next) == .stop { return (out, .requested) }
             if out.count >= maxTokens { return (out, .maxTokens) }

@@ -130,6 +130,14 @@ public struct Tokenizer: Sendable {
     /// Decodes ids to text. Special tokens are kept as their text unless `skipSpecial`; invalid UTF-8
     /// (e.g. a cut multi-byte character) becomes U+FFFD.
     public func decode(_ ids: [Int32], skipSpecial: Bool = false) -> String {
+        var s = String(decoding: bytes(ids, skipSpecial: skipSpecial), as: UTF8.self)
+        if kind == .sentencePiece, addSpacePrefix, s.hasPrefix(" ") { s.removeFirst() }
+        return s
+    }
+
+    /// The bytes of the text `ids` stand for, before any UTF-8 decoding: one token may hold part of a
+    /// character (OpenAI's `logprobs` report them as `bytes`). SentencePiece's leading space is kept.
+    public func bytes(_ ids: [Int32], skipSpecial: Bool = false) -> [UInt8] {
         var bytes: [UInt8] = []
         for id in ids {
             guard id >= 0, Int(id) < model.tokens.count else { continue }
@@ -147,8 +155,6 @@ public struct Tokenizer: Sendable {
             case .sentencePiece: bytes.append(contentsOf: Array(t.replacingOccurrences(of: "▁", with: " ").utf8))
             }
         }
-        var s = String(decoding: bytes, as: UTF8.self)
-        if kind == .sentencePiece, addSpacePrefix, s.hasPrefix(" ") { s.removeFirst() }
-        return s
+        return bytes
     }
 }
