@@ -4,7 +4,9 @@ import CRMAWire
 /// OpenAI's shapes of a completion's log-probabilities, each token named by its text. Pure.
 public enum LogprobsRendering {
     /// `choices[i].logprobs` of a text completion (nil when none were asked for): with `echo`, the prompt's
-    /// tokens first — the first without a log-probability, nothing predicts it — then the generated ones.
+    /// tokens first — the first without a log-probability, nothing predicts it — then the generated ones,
+    /// the end-of-text token that stopped generation included, as vLLM reports it (lm-evaluation-harness
+    /// drops the last entry as the one generated token: without it, it would drop the prompt's last).
     public static func completion(_ c: TextCompletion, prompt: [Int32], echo: Bool, tokenizer: Tokenizer)
         -> CompletionLogprobs?
     {
@@ -27,9 +29,10 @@ public enum LogprobsRendering {
         return out
     }
 
-    /// `choices[i].logprobs` of a chat completion (nil when none were asked for).
+    /// `choices[i].logprobs` of a chat completion (nil when none were asked for): the reply's tokens, without
+    /// the end-of-turn token, as OpenAI reports them.
     public static func chat(_ c: TextCompletion, tokenizer: Tokenizer) -> ChatLogprobs? {
-        guard let generated = c.logprobs else { return nil }
+        guard let generated = c.logprobs?.prefix(c.completionTokens) else { return nil }
         func bytes(_ id: Int32) -> [Int] { tokenizer.bytes([id]).map(Int.init) }
         return ChatLogprobs(
             content: generated.map { g in

@@ -76,6 +76,15 @@ extension DaemonTests {
         let json = String(decoding: try JSONEncoder().encode(rendered), as: UTF8.self)
         #expect(json.contains(#""token_logprobs":[null,"#) && json.contains(#""top_logprobs":[null,"#))
 
+        // When the one generated token is the end of text, it is still reported: a harness drops the last
+        // entry as the generated one, and would otherwise drop the prompt's last token.
+        var stopped = plan
+        stopped.stopTokens = [generated.id]
+        let (_, ended) = try await d.complete(stopped)
+        #expect(ended.completionTokens == 0 && ended.finishReason == "stop" && ended.logprobs?.map(\.id) == [generated.id])
+        let endedRendered = try #require(d.completionLogprobs(ended, plan: stopped))
+        #expect(endedRendered.tokenLogprobs.count == ids.count + 1 && Array(endedRendered.tokenLogprobs[1..<ids.count]) == prompt.map(\.logprob))
+
         // max_tokens 0: the prompt scored, nothing generated.
         let (_, scoredOnly) = try await d.complete(try completions(body.replacingOccurrences(of: #""max_tokens": 1"#, with: #""max_tokens": 0"#))[0])
         #expect(scoredOnly.completionTokens == 0 && scoredOnly.promptLogprobs == prompt && scoredOnly.logprobs == [])

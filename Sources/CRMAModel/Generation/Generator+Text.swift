@@ -6,7 +6,8 @@ public struct TextCompletion: Sendable, Equatable {
     /// OpenAI's `finish_reason`: "stop" (end of turn or a stop sequence) or "length" (the token limit or
     /// the context is full); "cancelled" when `onText` stopped it.
     public var finishReason: String
-    /// Each generated token's log-probability with the most likely tokens at its position, when asked for.
+    /// Each generated token's log-probability with the most likely tokens at its position, when asked for;
+    /// the stop token that ended generation is the last entry (not counted in `completionTokens`).
     public var logprobs: [TokenLogProb]?
     /// The prompt's tokens after the first, scored, when asked for (an echoed prompt's log-probabilities).
     public var promptLogprobs: [TokenLogProb]?

@@ -33,7 +33,8 @@ public struct Generator {
     }
 
     /// ``generate(prompt:maxTokens:sampling:stopTokens:onToken:)``, where `onLogits` also sees the logits each
-    /// new id was chosen from (a stop token's excepted).
+    /// new id was chosen from, the stop token's that ended generation included (a client summing an echoed
+    /// prompt's log-probabilities counts on one entry per generated position).
     public func generate(
         prompt: [Int32], maxTokens: Int, sampling: SamplingParameters = .greedy, stopTokens: Set<Int32> = [],
         logits onLogits: ((Int32, UnsafePointer<Float>) -> Void)?, onToken: (Int32) -> GenerationControl
@@ -53,8 +54,8 @@ public struct Generator {
         while true {
             model.logits(hidden: last, rows: 1, into: logits.pointer)
             let next = sampler.sample(logits.pointer, vocab: c.vocabSize)
-            if stopTokens.contains(next) { return (out, .endOfTurn) }
             onLogits?(next, logits.pointer)
+            if stopTokens.contains(next) { return (out, .endOfTurn) }
             out.append(next)
             if onToken(next) == .stop { return (out, .requested) }
             if out.count >= maxTokens { return (out, .maxTokens) }
