@@ -20,6 +20,8 @@ public struct InferencePlan: Sendable {
     /// How many most likely tokens to report at each position, when log-probabilities are asked for (the
     /// prompt's too when echoed); nil when not.
     public var logprobs: Int?
+    /// The documents decoding is constrained to (`response_format`); nil for free text.
+    public var schema: JSONSchema?
 
     /// Why a request cannot be served as asked (400), or names no model crmad serves (404).
     public enum Refusal: Error, Equatable, CustomStringConvertible {
@@ -42,7 +44,7 @@ public struct InferencePlan: Sendable {
         guard !r.messages.isEmpty else { throw Refusal.badRequest("messages is empty") }
         if let field = r.unsupported.first {
             throw Refusal.badRequest(
-                "\(field) is not supported by crmad: it answers in plain text (no tool calls, no constrained output formats)")
+                "\(field) is not supported by crmad: it answers in text or JSON (response_format), without tool calls")
         }
         for m in r.messages where !["system", "user", "assistant"].contains(m.role) {
             throw Refusal.badRequest("message role \"\(m.role)\" is not system, user or assistant")
@@ -53,11 +55,32 @@ public struct InferencePlan: Sendable {
         }
         let (prompt, stops) = generator.chatPrompt(r.messages.map { ChatMessage(role: $0.role, content: $0.content) })
         let words = r.messages.filter { $0.role == "user" }.map(\.content).joined(separator: "\n")
-        return try make(
+        var plan = try make(
             r.model, r.sampling, maxTokens: r.maxCompletionTokens ?? r.sampling.maxTokens, prompt: prompt,
             stopTokens: stops, routingText: tokenizer.encode(words), limit: maxTokensLimit,
             contextLength: contextLength, defaultMaxTokens: maxTokensLimit,
             logprobs: r.logprobs == true ? (r.topLogprobs ?? 0) : nil)
+        plan.schema = try schema(r.responseFormat)
+        return plan
+    }
+
+    /// The schema a `response_format` constrains decoding to (nil: text).
+    static func schema(_ format: ChatCompletionRequest.ResponseFormat?) throws -> JSONSchema? {
+        switch format?.type {
+        case nil, "text": return nil
+        case "json_object": return .anyObject
+        case "json_schema":
+            guard let document = format?.jsonSchema?.schema else {
+                throw Refusal.badRequest("response_format json_schema needs json_schema.schema")
+            }
+            do {
+                return try JSONSchema.parse(document)
+            } catch let e as JSONSchema.Unsupported {
+                throw Refusal.badRequest("response_format.json_schema.schema: \(e.keyword): \(e.reason)")
+            }
+        case let other?:
+            throw Refusal.badRequest("response_format type \"\(other)\" is not text, json_object or json_schema")
+        }
     }
 
     /// Most prompts one completion request may carry, and most likely tokens `logprobs` may ask for (OpenAI's limit).
@@ -140,6 +163,6 @@ public struct InferencePlan: Sendable {
             model: model, prompt: prompt, maxTokens: min(maxTokens, contextLength - prompt.count),
             sampling: SamplingParameters(temperature: temperature, topP: topP, seed: f.seed ?? UInt64.random(in: 0...UInt64.max)),
             stopTokens: stopTokens, stopSequences: stops, routingText: routingText, stream: f.stream ?? false,
-            includeUsageInStream: f.streamOptions?.includeUsage ?? false, echo: nil, logprobs: logprobs)
+            includeUsageInStream: f.streamOptions?.includeUsage ?? false, echo: nil, logprobs: logprobs, schema: nil)
     }
 }

@@ -67,7 +67,9 @@ enum InferenceRunner {
                 logprobs: plan.logprobs == nil ? nil : [])
             : Generator(lm, adapters: set).complete(
                 prompt: plan.prompt, maxTokens: plan.maxTokens, sampling: plan.sampling, stopTokens: plan.stopTokens,
-                stopSequences: plan.stopSequences, logprobs: plan.logprobs, onText: onText)
+                stopSequences: plan.stopSequences, logprobs: plan.logprobs,
+                constraint: plan.schema.map { JSONConstraint(schema: $0, tokenizer: lm.tokenizer, stopTokens: plan.stopTokens) },
+                onText: onText)
         if plan.echo != nil, let k = plan.logprobs {
             // The prompt is scored by the path the gate and the benchmarks score with, so a client's
             // log-likelihoods are crma's own numbers.

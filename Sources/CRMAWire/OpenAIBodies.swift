@@ -110,9 +110,35 @@ public struct ChatCompletionRequest: Sendable, Equatable, Codable {
     public var logprobs: Bool?
     public var topLogprobs: Int?
     public var sampling: SamplingFields
+    /// `{"type": "text"}` (what every answer is without it), `{"type": "json_object"}` or
+    /// `{"type": "json_schema", "json_schema": {"name", "schema", "strict"}}`: decoding constrained to it.
+    public var responseFormat: ResponseFormat?
     /// Fields of OpenAI's API this server does not implement that the request set (`tools`, `tool_choice`,
-    /// `functions`, `function_call`, a `response_format` other than text): refused with 400, never ignored.
+    /// `functions`, `function_call`): refused with 400, never ignored.
     public var unsupported: [String] = []
+
+    public struct ResponseFormat: Sendable, Equatable, Codable {
+        public struct JSONSchemaFormat: Sendable, Equatable, Codable {
+            public var name: String?
+            public var schema: JSONValue?
+            public var strict: Bool?
+
+            public init(name: String? = nil, schema: JSONValue?, strict: Bool? = nil) {
+                self.name = name
+                self.schema = schema
+                self.strict = strict
+            }
+        }
+        public var type: String
+        public var jsonSchema: JSONSchemaFormat?
+
+        public init(type: String, jsonSchema: JSONSchemaFormat? = nil) {
+            self.type = type
+            self.jsonSchema = jsonSchema
+        }
+
+        enum CodingKeys: String, CodingKey { case type, jsonSchema = "json_schema" }
+    }
 
     public init(model: String, messages: [Message], sampling: SamplingFields = SamplingFields()) {
         self.model = model
@@ -122,15 +148,13 @@ public struct ChatCompletionRequest: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case model, messages, maxCompletionTokens = "max_completion_tokens", logprobs, topLogprobs = "top_logprobs"
+        case responseFormat = "response_format"
     }
 
     /// The keys of features that are refused rather than ignored.
     enum UnsupportedKeys: String, CodingKey, CaseIterable {
         case tools, toolChoice = "tool_choice", functions, functionCall = "function_call"
-        case responseFormat = "response_format"
     }
-
-    struct ResponseFormat: Decodable { var type: String }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -139,12 +163,11 @@ public struct ChatCompletionRequest: Sendable, Equatable, Codable {
         maxCompletionTokens = try c.decodeIfPresent(Int.self, forKey: .maxCompletionTokens)
         logprobs = try c.decodeIfPresent(Bool.self, forKey: .logprobs)
         topLogprobs = try c.decodeIfPresent(Int.self, forKey: .topLogprobs)
+        responseFormat = try c.decodeIfPresent(ResponseFormat.self, forKey: .responseFormat)
         sampling = try SamplingFields(from: decoder)
         let u = try decoder.container(keyedBy: UnsupportedKeys.self)
         for key in UnsupportedKeys.allCases where u.contains(key) {
             if try u.decodeNil(forKey: key) { continue }
-            // `response_format: {"type": "text"}` asks for what every answer is.
-            if key == .responseFormat, (try? u.decode(ResponseFormat.self, forKey: key))?.type == "text" { continue }
             unsupported.append(key.stringValue)
         }
     }
@@ -156,6 +179,7 @@ public struct ChatCompletionRequest: Sendable, Equatable, Codable {
         try c.encodeIfPresent(maxCompletionTokens, forKey: .maxCompletionTokens)
         try c.encodeIfPresent(logprobs, forKey: .logprobs)
         try c.encodeIfPresent(topLogprobs, forKey: .topLogprobs)
+        try c.encodeIfPresent(responseFormat, forKey: .responseFormat)
         try sampling.encode(to: encoder)
     }
 }

@@ -122,7 +122,7 @@ extension DaemonTests {
         }
     }
 
-    /// A client asking for tools or a constrained format gets a 400 that names the field, not plain text.
+    /// A client asking for tools, or a schema keyword outside the subset enforced, gets a 400 that names it.
     @Test func toolsAndResponseFormatsAreRefusedNotIgnored() throws {
         func plan(_ extra: String) throws -> InferencePlan {
             let body = #"{"model": "base", "messages": [{"role": "user", "content": "x"}], \#(extra)}"#
@@ -133,7 +133,6 @@ extension DaemonTests {
         for (extra, field) in [
             (#""tools": [{"type": "function", "function": {"name": "f"}}]"#, "tools"),
             (#""tool_choice": "auto""#, "tool_choice"),
-            (#""response_format": {"type": "json_object"}"#, "response_format"),
             (#""functions": []"#, "functions"),
         ] {
             #expect(performing: { try plan(extra) }, throws: { error in
@@ -142,6 +141,15 @@ extension DaemonTests {
             })
         }
         #expect(throws: Never.self) { try plan(#""response_format": {"type": "text"}"#) }
+        #expect(try plan(#""response_format": {"type": "json_object"}"#).schema == .anyObject)
+        // A schema keyword outside the enforced subset is named, never ignored.
+        #expect(
+            throws: InferencePlan.Refusal.badRequest(
+                "response_format.json_schema.schema: pattern: not supported by crmad's constrained decoding (docs/daemon.md)")
+        ) {
+            try plan(#""response_format": {"type": "json_schema", "json_schema": {"name": "s", "schema": {"type": "string", "pattern": "a+"}}}"#)
+        }
+        #expect(throws: InferencePlan.Refusal.self) { try plan(#""response_format": {"type": "yaml"}"#) }
         #expect(throws: Never.self) { try plan(#""tools": null"#) }
     }
 }

@@ -126,3 +126,24 @@ extension DaemonTests {
         #expect(json.contains(#""bos_token":"#) && json.contains(#""eos_token":"#))
     }
 }
+
+/// Structured output through the daemon: a chat request with a JSON Schema gets text that parses and has
+/// what the schema asks, under sampling.
+extension DaemonTests {
+    @Test func aJSONSchemaResponseFormatConstrainsTheAnswer() async throws {
+        let d = try daemon(config())
+        try d.start()
+        let body = #"""
+            {"model": "base", "messages": [{"role": "user", "content": "A patient"}], "max_tokens": 200, "temperature": 1,
+             "seed": 3, "response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema":
+             {"type": "object", "properties": {"severity": {"enum": ["low", "high"]}, "admit": {"type": "boolean"}},
+              "required": ["severity", "admit"], "additionalProperties": false}}}}
+            """#
+        let r = try JSONDecoder().decode(ChatCompletionRequest.self, from: Data(body.utf8))
+        let (_, c) = try await d.complete(try d.plan(r))
+        try #require(c.finishReason == "stop", "\(c.text)")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(c.text.utf8)) as? [String: Any], "\(c.text)")
+        #expect(["low", "high"].contains(doc["severity"] as? String) && doc["admit"] is Bool && doc.count == 2, "\(c.text)")
+        await stop(d)
+    }
+}

@@ -32,7 +32,8 @@ extension Generator {
     /// log-probability and that many most likely tokens at its position are kept.
     public func complete(
         prompt: [Int32], maxTokens: Int, sampling: SamplingParameters = .greedy, stopTokens: Set<Int32> = [],
-        stopSequences: [String] = [], logprobs: Int? = nil, onText: (String) -> GenerationControl = { _ in .more }
+        stopSequences: [String] = [], logprobs: Int? = nil, constraint: JSONConstraint? = nil,
+        onText: (String) -> GenerationControl = { _ in .more }
     ) -> TextCompletion {
         var text = CompletionText(stopSequences: stopSequences)
         var all = ""
@@ -40,7 +41,7 @@ extension Generator {
         var scored: [TokenLogProb] = []
         let vocab = model.config.vocabSize
         let (ids, stop) = generate(
-            prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopTokens: stopTokens,
+            prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopTokens: stopTokens, constraint: constraint,
             logits: logprobs.map { k in { scored.append(TokenLogProb($0, logits: $1, vocab: vocab, top: k)) } }
         ) {
             let delta = text.append($0, tokenizer: tokenizer)

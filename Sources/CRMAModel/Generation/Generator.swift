@@ -29,15 +29,19 @@ public struct Generator {
         prompt: [Int32], maxTokens: Int, sampling: SamplingParameters = .greedy, stopTokens: Set<Int32> = [],
         onToken: (Int32) -> GenerationControl = { _ in .more }
     ) -> (tokens: [Int32], stop: GenerationStop) {
-        generate(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopTokens: stopTokens, logits: nil, onToken: onToken)
+        generate(
+            prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopTokens: stopTokens, constraint: nil, logits: nil,
+            onToken: onToken)
     }
 
-    /// ``generate(prompt:maxTokens:sampling:stopTokens:onToken:)``, where `onLogits` also sees the logits each
-    /// new id was chosen from, the stop token's that ended generation included (a client summing an echoed
-    /// prompt's log-probabilities counts on one entry per generated position).
+    /// ``generate(prompt:maxTokens:sampling:stopTokens:onToken:)``, where each token is one `constraint`
+    /// allows (generation ends when it allows none), and `onLogits` also sees the model's logits each new id
+    /// was chosen from, the stop token's that ended generation included (a client summing an echoed prompt's
+    /// log-probabilities counts on one entry per generated position).
     public func generate(
         prompt: [Int32], maxTokens: Int, sampling: SamplingParameters = .greedy, stopTokens: Set<Int32> = [],
-        logits onLogits: ((Int32, UnsafePointer<Float>) -> Void)?, onToken: (Int32) -> GenerationControl
+        constraint: JSONConstraint?, logits onLogits: ((Int32, UnsafePointer<Float>) -> Void)?,
+        onToken: (Int32) -> GenerationControl
     ) -> (tokens: [Int32], stop: GenerationStop) {
         precondition(!prompt.isEmpty, "generation needs at least one prompt token")
         let c = model.config
@@ -53,9 +57,18 @@ public struct Generator {
         var last = h.pointer + (prompt.count - 1) * c.hiddenSize
         while true {
             model.logits(hidden: last, rows: 1, into: logits.pointer)
-            let next = sampler.sample(logits.pointer, vocab: c.vocabSize)
+            let next: Int32
+            if let constraint {
+                guard let allowed = sampler.sample(logits.pointer, vocab: c.vocabSize, allowed: constraint.allows) else {
+                    return (out, .endOfTurn)
+                }
+                next = allowed
+            } else {
+                next = sampler.sample(logits.pointer, vocab: c.vocabSize)
+            }
             onLogits?(next, logits.pointer)
             if stopTokens.contains(next) { return (out, .endOfTurn) }
+            constraint?.advance(next)
             out.append(next)
             if onToken(next) == .stop { return (out, .requested) }
             if out.count >= maxTokens { return (out, .maxTokens) }
