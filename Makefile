@@ -156,13 +156,15 @@ bench-pytorch: model
 ##          inference API over the socket and the TCP listener; crma scores a directory transformers saved as
 ##          transformers does (the venv of bench-pytorch)
 ##          lm-evaluation-harness (its own venv) evaluates base and crma:medical through the TCP listener and gets
-##          crma-bench's numbers for the same items (scripts/interop/lmeval_check.py)
+##          crma-bench's numbers for the same items (scripts/interop/lmeval_check.py); 100 sampled answers under
+##          JSON Schemas parse and validate with jsonschema (scripts/interop/structured_check.py)
 LMEVAL_VENV := var/venv-lmeval
 interop: model release $(BENCHMARKS)
 	@[ -f data/tasks/medical/holdout.jsonl ] || scripts/fetch-corpora.sh
 	@[ -x $(LMEVAL_VENV)/bin/python ] || python3 -m venv $(LMEVAL_VENV)
-	@$(LMEVAL_VENV)/bin/pip install -q "lm-eval[api]==0.4.13"
+	@$(LMEVAL_VENV)/bin/pip install -q "lm-eval[api]==0.4.13" jsonschema==4.25.1
 	$(LMEVAL_VENV)/bin/python scripts/interop/lmeval_check.py --model $(MODEL)
+	$(LMEVAL_VENV)/bin/python scripts/interop/structured_check.py --model $(MODEL)
 	@[ -x $(TORCH_VENV)/bin/python ] || python3 -m venv $(TORCH_VENV)
 	@$(TORCH_VENV)/bin/pip install -q torch==2.13.0+cpu transformers==5.24.0 peft==0.21.2 gguf==0.19.0 sentencepiece==0.2.3 \
 		openai==3.57.0
