@@ -70,3 +70,31 @@ def stop_crmad(proc, seconds=20):
     except subprocess.TimeoutExpired:
         proc.kill()
         return None
+
+
+def listener_with_token(prefix):
+    """A free 127.0.0.1 port and a new bearer token in a file of mode 0600: what crmad's `control.listen`
+    and `control.token_file` take. Returns (port, token, token_file)."""
+    import os, socket, tempfile
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token = prefix + "-" + os.urandom(16).hex()
+    token_file = tempfile.mkstemp(prefix="crma-token-")[1]
+    with open(token_file, "w") as f:
+        f.write(token + "\n")
+    os.chmod(token_file, 0o600)
+    return port, token, token_file
+
+
+def finish(summary, out=None):
+    """Prints `summary` (with the failures) as JSON, writes it to `out` too when given, and exits 1 when a
+    check failed."""
+    import json, sys
+    summary["failures"] = failures
+    text = json.dumps(summary, indent=2)
+    print(text)
+    if out:
+        with open(out, "w") as f:
+            f.write(text + "\n")
+    sys.exit(1 if failures else 0)

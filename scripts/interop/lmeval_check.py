@@ -19,14 +19,13 @@ Run it through `make interop` (its own virtual environment with the pinned lm-ev
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, failures  # noqa: E402
+from checks import check, finish, listener_with_token  # noqa: E402
 from interop.learned_daemon import daemon_that_learned  # noqa: E402
 
 TOLERANCE = 1e-4
@@ -220,14 +219,7 @@ def main():
     import lm_eval
     import requests
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    token = "lmeval-" + os.urandom(16).hex()
-    token_file = tempfile.mkstemp(prefix="crma-token-")[1]
-    with open(token_file, "w") as f:
-        f.write(token + "\n")
-    os.chmod(token_file, 0o600)
+    port, token, token_file = listener_with_token("lmeval")
     summary = {"date": time.strftime("%Y-%m-%d"), "model": a.model, "lm_eval": lm_eval.__version__, "items": a.items}
     with daemon_that_learned(
             a.crmad, a.crmactl, a.model,
@@ -277,13 +269,7 @@ def main():
             check(run.returncode == 0 and "crma_hellaswag" in run.stdout,
                   f"the documented command runs: {' '.join(command)} (exit {run.returncode}{', ' + run.stderr[-300:] if run.returncode else ''})")
             summary["command"] = " ".join(command)
-    summary["failures"] = failures
-    text = json.dumps(summary, indent=2)
-    print(text)
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(text + "\n")
-    sys.exit(1 if failures else 0)
+    finish(summary, a.out)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,12 @@ Run it through `make interop` (the virtual environment of `make bench-pytorch`, 
 import argparse
 import json
 import os
-import socket
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, failures  # noqa: E402
+from checks import check, failures, listener_with_token  # noqa: E402
 from interop.learned_daemon import daemon_that_learned  # noqa: E402
 
 
@@ -38,14 +36,7 @@ def main():
     except ImportError:
         import httpx
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    token = "interop-" + os.urandom(16).hex()
-    token_file = tempfile.mkstemp(prefix="crma-token-")[1]
-    with open(token_file, "w") as f:
-        f.write(token + "\n")
-    os.chmod(token_file, 0o600)
+    port, token, token_file = listener_with_token("interop")
     summary = {}
     with daemon_that_learned(
             a.crmad, a.crmactl, a.model,

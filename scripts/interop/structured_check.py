@@ -16,7 +16,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, failures, wait, write_config  # noqa: E402
+from checks import check, finish, listener_with_token, wait, write_config  # noqa: E402
 
 SCHEMAS = {
     "person": {"type": "object", "properties": {
@@ -73,20 +73,13 @@ def main():
     import jsonschema
     import requests
 
-    import socket
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    token = "structured-" + os.urandom(16).hex()
+    port, token, token_file = listener_with_token("structured")
     work = tempfile.mkdtemp(prefix="crma-structured-")
-    with open(f"{work}/token", "w") as f:
-        f.write(token + "\n")
-    os.chmod(f"{work}/token", 0o600)
     sock = f"{work}/crmad.sock"
     write_config(f"{work}/crmad.toml", state=f"{work}/state", inbox=f"{work}/inbox", socket=sock,
                  model=os.path.abspath(a.model),
                  extra=f'[resources]\nblas_threads = {a.threads}\n[control]\nlisten = "127.0.0.1:{port}"\n'
-                       f'token_file = "{work}/token"\n')
+                       f'token_file = "{token_file}"\n')
     log = open(f"{work}/crmad.log", "w")
     proc = subprocess.Popen([a.crmad, "--config", f"{work}/crmad.toml"], stdout=log, stderr=log)
     summary = {"date": time.strftime("%Y-%m-%d"), "model": a.model, "requests_per_schema": a.seeds,
@@ -121,9 +114,9 @@ def main():
             prompt = PROMPTS.get(name, "Describe aspirin as a JSON object.")
             bad, cut, lengths = [], [], 0
             for seed in range(a.seeds if name != "json_object" else max(1, a.seeds // 4)):
-                text, finish, tokens, seconds = ask(prompt, seed, schema)
+                text, reason, tokens, seconds = ask(prompt, seed, schema)
                 constrained.append((tokens, seconds))
-                if schema == "json_object" and finish == "length":
+                if schema == "json_object" and reason == "length":
                     # Any object may go on past max_tokens (nothing bounds its strings): counted, not failed.
                     cut.append(seed)
                     continue
@@ -134,7 +127,7 @@ def main():
                     else:
                         jsonschema.validate(doc, schema)
                 except Exception as e:  # noqa: BLE001 - any failure is reported with the text
-                    bad.append({"seed": seed, "finish_reason": finish, "text": text, "error": str(e)[:200]})
+                    bad.append({"seed": seed, "finish_reason": reason, "text": text, "error": str(e)[:200]})
                 lengths += tokens
                 # The same request without a response_format: what free text costs per token.
                 _, _, free, free_seconds = ask(prompt, seed, None)
@@ -159,13 +152,7 @@ def main():
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-    summary["failures"] = failures
-    text = json.dumps(summary, indent=2)
-    print(text)
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(text + "\n")
-    sys.exit(1 if failures else 0)
+    finish(summary, a.out)
 
 
 if __name__ == "__main__":
