@@ -10,6 +10,10 @@ extension JSONSchema {
     }
 
     static let annotations: Set<String> = ["title", "description", "$schema", "$id", "default", "examples", "$comment"]
+    static let keywords: Set<String> = [
+        "type", "properties", "required", "additionalProperties", "items", "minItems", "maxItems", "enum", "const",
+        "minLength", "maxLength", "format",
+    ]
 
     /// Reads a JSON Schema document into the supported subset, or throws ``Unsupported`` naming the keyword.
     public static func parse(_ value: JSONValue) throws -> JSONSchema {
@@ -18,11 +22,7 @@ extension JSONSchema {
             throw Unsupported(keyword: "schema", reason: "must be an object")
         }
         for key in m.keys.sorted() where !annotations.contains(key) {
-            let known: Set<String> = [
-                "type", "properties", "required", "additionalProperties", "items", "minItems", "maxItems", "enum", "const",
-                "minLength", "maxLength", "format",
-            ]
-            guard known.contains(key) else {
+            guard keywords.contains(key) else {
                 throw Unsupported(keyword: key, reason: "not supported by crmad's constrained decoding (docs/daemon.md)")
             }
         }

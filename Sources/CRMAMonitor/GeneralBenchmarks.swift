@@ -63,12 +63,17 @@ public struct GeneralBenchmarks {
 
     /// (acc, acc_norm) over `items`.
     public func multipleChoice(_ items: [MultipleChoiceItem], hooks: (any LlamaAdapterHooks)?) -> (Double, Double) {
-        let scored = multipleChoiceLogLikelihoods(items, hooks: hooks)
+        Self.accuracy(items, logLikelihoods: multipleChoiceLogLikelihoods(items, hooks: hooks))
+    }
+
+    /// (acc, acc_norm) of `items` from each choice's log-likelihood (``multipleChoiceLogLikelihoods``): the
+    /// pick by summed log-likelihood, and by log-likelihood per UTF-8 byte of the choice.
+    public static func accuracy(_ items: [MultipleChoiceItem], logLikelihoods scored: [[Double]]) -> (Double, Double) {
         var right = 0, rightNorm = 0
         for (item, lls) in zip(items, scored) {
-            if Self.best(lls) == item.gold { right += 1 }
+            if best(lls) == item.gold { right += 1 }
             let norms = zip(lls, item.choices).map { $0 / Double(max($1.utf8.count, 1)) }
-            if Self.best(norms) == item.gold { rightNorm += 1 }
+            if best(norms) == item.gold { rightNorm += 1 }
         }
         return (Double(right) / Double(max(items.count, 1)), Double(rightNorm) / Double(max(items.count, 1)))
     }

@@ -53,7 +53,7 @@ struct ItemsCommand: ParsableCommand {
             }
             let bench = GeneralBenchmarks(model: lm.model, tokenizer: lm.tokenizer, context: contextWindow)
             let scored = bench.multipleChoiceLogLikelihoods(items, hooks: hooks)
-            let (acc, norm) = bench.multipleChoice(items, hooks: hooks)
+            let (acc, norm) = GeneralBenchmarks.accuracy(items, logLikelihoods: scored)
             out["multiple_choice"] = [
                 "file": file, "items": items.count, "acc": acc, "acc_norm": norm,
                 "scores": zip(items, scored).map { item, lls in

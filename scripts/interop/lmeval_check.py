@@ -39,50 +39,29 @@ def task_files(directory, hellaswag, answers):
     with open(f"{directory}/medical.jsonl", "w") as f:
         for item in answers:
             f.write(json.dumps({"context": item["context"], "answer": item["answer"]}) + "\n")
-    common = "test_split: test\nnum_fewshot: 0\nmetadata:\n  version: 1.0\n"
-    with open(f"{directory}/crma_hellaswag.yaml", "w") as f:
-        f.write(f"""task: crma_hellaswag
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {directory}/hellaswag.jsonl
-output_type: multiple_choice
-doc_to_text: "{{{{context}}}}"
-doc_to_choice: "{{{{choices}}}}"
-doc_to_target: "{{{{gold}}}}"
+    def task(name, data, body):
+        """One local task: `body` (its output type, prompts and metrics) over `data` in `directory`."""
+        with open(f"{directory}/{name}.yaml", "w") as f:
+            f.write(f"task: {name}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {directory}/{data}\n"
+                    + body + "test_split: test\nnum_fewshot: 0\nmetadata:\n  version: 1.0\n")
+
+    metric = "  - metric: {}\n    aggregation: mean\n    higher_is_better: true\n"
+    task("crma_hellaswag", "hellaswag.jsonl", """output_type: multiple_choice
+doc_to_text: "{{context}}"
+doc_to_choice: "{{choices}}"
+doc_to_target: "{{gold}}"
 target_delimiter: ""
 metric_list:
-  - metric: acc
-    aggregation: mean
-    higher_is_better: true
-  - metric: acc_norm
-    aggregation: mean
-    higher_is_better: true
-{common}""")
-    with open(f"{directory}/crma_medical_ll.yaml", "w") as f:
-        f.write(f"""task: crma_medical_ll
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {directory}/medical.jsonl
-output_type: loglikelihood
-doc_to_text: "{{{{context}}}}"
-doc_to_target: "{{{{answer}}}}"
+""" + metric.format("acc") + metric.format("acc_norm"))
+    task("crma_medical_ll", "medical.jsonl", """output_type: loglikelihood
+doc_to_text: "{{context}}"
+doc_to_target: "{{answer}}"
 target_delimiter: ""
 metric_list:
-  - metric: acc
-    aggregation: mean
-    higher_is_better: true
-{common}""")
-    with open(f"{directory}/crma_medical_gen.yaml", "w") as f:
-        f.write(f"""task: crma_medical_gen
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {directory}/medical.jsonl
-output_type: generate_until
-doc_to_text: "{{{{context}}}}"
-doc_to_target: "{{{{answer}}}}"
+""" + metric.format("acc"))
+    task("crma_medical_gen", "medical.jsonl", """output_type: generate_until
+doc_to_text: "{{context}}"
+doc_to_target: "{{answer}}"
 target_delimiter: ""
 generation_kwargs:
   until: [".", "\\n"]
@@ -90,11 +69,8 @@ generation_kwargs:
   do_sample: false
   temperature: 0
 metric_list:
-  - metric: exact_match
-    aggregation: mean
-    higher_is_better: true
-    regexes_to_ignore: [" "]
-{common}""")
+""" + metric.format("exact_match") + """    regexes_to_ignore: [" "]
+""")
 
 
 def crma_items(a, adapters=None):

@@ -105,7 +105,7 @@ public struct JSONSchemaMatcher: Sendable, Equatable {
                 if additional != nil {
                     guard byte >= 0x20, byte != UInt8(ascii: "\\"), next.count <= Self.maxKeyBytes else { return false }
                 } else {
-                    guard properties.keys.contains(where: { !seen.contains($0) && Array($0.utf8).starts(with: next) }) else { return false }
+                    guard properties.keys.contains(where: { !seen.contains($0) && $0.utf8.starts(with: next) }) else { return false }
                 }
                 replaceTop(.object(properties: properties, required: required, additional: additional, seen: seen, phase: .key, key: next))
                 return true
