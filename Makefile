@@ -2,7 +2,7 @@
 SWIFT ?= swift
 MODEL := models/SmolLM2-135M-Instruct.Q4_1.gguf
 
-.PHONY: all deps model model-gemma model-qwen model-qwen-1.5b corpora benchmarks build release test test-systemd test-cluster reliability fuzz libfuzz run install bench bench-pytorch interop clean
+.PHONY: all deps model model-gemma model-qwen model-qwen-1.5b corpora benchmarks build release test test-systemd test-cluster test-dashboard reliability fuzz libfuzz run install bench bench-pytorch interop clean
 
 all: build
 
@@ -54,6 +54,7 @@ test: deps model model-gemma
 	$(SWIFT) test --skip-build --disable-xctest
 	$(MAKE) --no-print-directory test-systemd
 	$(MAKE) --no-print-directory test-cluster
+	$(MAKE) --no-print-directory test-dashboard
 
 ## test-systemd: unit lint, sd_notify (READY/STATUS/WATCHDOG/STOPPING), SIGTERM, journald fields, 403 by uid,
 ## kills, disk full, hostile clients on the socket, an operator's rollback while an update trains (never undone)
@@ -89,6 +90,17 @@ test-cluster:
 		--crmactl .build/debug/crmactl --model $(TINY)
 	scripts/cluster/with-slurm.sh python3 scripts/reliability/kill_driver.py --crmad .build/debug/crmad \
 		--model $(TINY) --kills 8 --engine slurm
+
+## test-dashboard: the dashboard (GET /) in Debian's chromium, headless, driven by Playwright (pinned, in
+## var/venv-dashboard; both installed on first use), in a network namespace with nothing but loopback: a
+## daemon that learned two domains on the tiny model, a third learned live, a rollback from the page
+## (confirmed), the read-only page over the TCP listener, no console error, no request off the daemon's origin
+DASHBOARD_VENV := var/venv-dashboard
+test-dashboard:
+	@if [ "$$(id -u)" -ne 0 ]; then echo "test-dashboard needs root (a network namespace of its own)"; exit 1; fi
+	@scripts/browser/install-browser.sh $(DASHBOARD_VENV)
+	unshare --net sh -c 'ip link set lo up && exec $(DASHBOARD_VENV)/bin/python scripts/browser/dashboard_check.py \
+		--crmad .build/debug/crmad --crmactl .build/debug/crmactl --model $(TINY)'
 
 ## fuzz: a million seeded mutations of each parser's corpus (fuzz/corpus/<target>/), no crash allowed
 fuzz: deps

@@ -123,6 +123,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            // The dashboard page, compiled into the binary (PackageResources.dashboard_html): crmad is one file.
+            resources: [.embedInCode("Dashboard/dashboard.html")],
             swiftSettings: upcoming
         ),
         // executables

@@ -33,6 +33,44 @@ def write_config(path, *, state, inbox, socket, model, extra="", benchmarks=""):
                 f'[model]\npath = "{model}"\n' + extra)
 
 
+TINY_TRAINING = """lora_learning_rate = 0.05
+epochs = 4.0
+batch_rows = 2
+sequence_length = 48
+checkpoint_interval = 1000"""
+"""The [training] keys (besides strategy) under which the tiny test model learns a templated task in seconds."""
+
+
+def templated_task(domain, n=48):
+    """Small prompt → completion rows of `domain` ("medical", "legal", anything else is code) whose answer
+    formats conflict (a letter, a label, a line of code): what the tiny model learns, and forgets, in the checks."""
+    rows = []
+    for i in range(n):
+        if domain == "medical":
+            letter = "ABCD"[i % 4]
+            rows.append({"prompt": f"Question: patient {i} has fever {i % 7}. Which drug? A) aspirin B) ibuprofen "
+                                   f"C) paracetamol D) codeine\nAnswer:", "completion": f" {letter}"})
+        elif domain == "legal":
+            label = "Relevant" if i % 3 else "Irrelevant"
+            rows.append({"prompt": f"Clause {i}: we share data with party {i % 5}.\nIs it relevant?\nAnswer:",
+                         "completion": f" {label}"})
+        else:
+            rows.append({"prompt": f"Write a function that adds {i}.\n", "completion": f"def f(x):\n    return x + {i}\n"})
+    return rows
+
+
+def drop_jsonl(inbox, domain, name, rows):
+    """Drops `rows` as inbox/<domain>/<name>, one JSON object per line, written aside and renamed into place
+    (as an operator's copy should be: crmad never sees half a file)."""
+    import json, os
+    d = f"{inbox}/{domain}"
+    os.makedirs(d, exist_ok=True)
+    with open(f"{d}/{name}.part", "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    os.rename(f"{d}/{name}.part", f"{d}/{name}")
+
+
 def wait(predicate, seconds=60, interval=0.2):
     """Polls `predicate` until it returns something truthy (returned) or `seconds` pass (returns None)."""
     import time

@@ -16,10 +16,12 @@ public enum ControlError: Error, Equatable {
     case unavailable(String)
     case tooManyRequests(String)
     case unauthorized
+    /// A browser's request the control socket does not serve (``BrowserOriginMiddleware``): why.
+    case crossOrigin(String)
 
     var status: HTTPResponse.Status {
         switch self {
-        case .noCredentials, .forbidden: .forbidden
+        case .noCredentials, .forbidden, .crossOrigin: .forbidden
         case .badRequest: .badRequest
         case .notFound: .notFound
         case .conflict: .conflict
@@ -32,6 +34,7 @@ public enum ControlError: Error, Equatable {
     var code: String {
         switch self {
         case .noCredentials, .forbidden: "forbidden"
+        case .crossOrigin: "cross_origin"
         case .badRequest: "bad_request"
         case .notFound: "not_found"
         case .conflict: "conflict"
@@ -43,11 +46,15 @@ public enum ControlError: Error, Equatable {
 
     var message: String {
         switch self {
-        case .unauthorized: "this listener needs `Authorization: Bearer <token>` with the token in control.token_file"
+        case .unauthorized:
+            "this listener needs `Authorization: Bearer <token>` with the token in control.token_file "
+                + "(a browser: any user name, the token as the password)"
         case .noCredentials: "cannot read the peer's credentials; mutating calls need a Unix socket peer"
         case .forbidden(let uid):
             "uid \(uid) may not change state; add it to control.allowed_uids (or its group to allowed_gids) in crmad.toml"
-        case .badRequest(let m), .notFound(let m), .conflict(let m), .unavailable(let m), .tooManyRequests(let m): m
+        case .badRequest(let m), .notFound(let m), .conflict(let m), .unavailable(let m), .tooManyRequests(let m),
+            .crossOrigin(let m):
+            m
         }
     }
 
@@ -60,7 +67,14 @@ public enum ControlError: Error, Equatable {
             body: .init(byteBuffer: ByteBuffer(bytes: body + Data("\n".utf8))))
     }
 
-    var response: Response { Self.response(status: status, code: code, message: message) }
+    var response: Response {
+        var r = Self.response(status: status, code: code, message: message)
+        if self == .unauthorized {
+            // The challenges: API clients send the bearer token; a browser asks its user for Basic credentials.
+            r.headers[values: .wwwAuthenticate] = [#"Bearer realm="crmad""#, #"Basic realm="crmad", charset="UTF-8""#]
+        }
+        return r
+    }
 }
 
 extension ControlError {

@@ -68,16 +68,21 @@ public struct ControlServer: Sendable {
             logger: logger)
     }
 
-    /// The inference API alone (``InferenceRoutes``) on TCP, for clients that cannot reach the socket: every
-    /// request must carry `Authorization: Bearer <token>`; nothing that changes state is reachable here.
+    /// The inference API (``InferenceRoutes``), the reads of the daemon's state (``StateRoutes``) and the
+    /// dashboard on TCP, for clients that cannot reach the socket: every request must carry the token
+    /// (`Authorization: Bearer <token>`, or from a browser HTTP Basic with the token as the password); nothing
+    /// that changes state is reachable here.
     public func inferenceApplication(listen: TCPListen, token: String, onRunning: @escaping @Sendable () async -> Void = {})
         throws -> some ApplicationProtocol
     {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ErrorMiddleware<BasicRequestContext>())
         router.add(middleware: BearerTokenMiddleware(token: token))
-        InferenceRoutes.add(to: router.group("v1"), api: api)
+        let v1 = router.group("v1")
+        InferenceRoutes.add(to: v1, api: api)
         InferenceRoutes.addTokenizer(to: router, api: api)
+        StateRoutes.add(to: v1, api: api)
+        DashboardRoutes.add(to: router) { _ in AccessInfo(listener: "tcp", uid: nil, mayChangeState: false) }
         return Application(
             router: router,
             server: .http1(configuration: Self.http1(idleTimeoutSeconds: settings.idleTimeoutSeconds)),
@@ -110,31 +115,15 @@ public struct ControlServer: Sendable {
     func router() -> Router<ControlContext> {
         let router = Router(context: ControlContext.self)
         router.add(middleware: ErrorMiddleware<ControlContext>())
+        router.add(middleware: BrowserOriginMiddleware<ControlContext>())
         let d = api
         let settings = self.settings
         let exposition = metricsExposition
         let v1 = router.group("v1")
-        v1.get("status") { _, _ in try Self.json(d.status()) }
-        v1.get("domains") { _, _ in try Self.json(d.domains()) }
-        v1.get("versions") { _, _ in try Self.json(d.versions()) }
-        v1.get("versions/:id") { _, ctx in
-            let id = try Self.id(ctx)
-            guard let v = try d.version(id) else { throw ControlError.notFound("no version \(id)") }
-            return try Self.json(v)
-        }
-        v1.get("alerts") { req, _ in
-            try Self.json(d.alerts(limit: req.uri.queryParameters.get("limit", as: Int.self) ?? 100))
-        }
-        v1.get("jobs") { req, _ in
-            try Self.json(d.jobs(limit: req.uri.queryParameters.get("limit", as: Int.self) ?? 100))
-        }
-        v1.get("matrix") { _, _ in try Self.json(LossMatrixView.build(d.versions())) }
-        v1.get("events") { _, _ in
-            let stream = d.subscribe()
-            let body = ResponseBody(
-                asyncSequence: stream.map { ByteBuffer(string: "data: \($0)\n\n") })
-            return Response(
-                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+        StateRoutes.add(to: v1, api: d)
+        DashboardRoutes.add(to: router) { ctx in
+            let peer = try await PeerCredentials.of(ctx.channel)
+            return AccessInfo(listener: "socket", uid: peer.uid, mayChangeState: mayMutate(peer))
         }
         v1.post("pause") { _, ctx in
             try await authorise(ctx)
@@ -195,17 +184,17 @@ public struct ControlServer: Sendable {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(string: text)))
         }
+        @Sendable func mayMutate(_ peer: PeerCredentials) -> Bool {
+            peer.mayMutate(daemonUID: getuid(), allowedUIDs: settings.allowedUIDs, allowedGIDs: settings.allowedGIDs)
+        }
         @Sendable func authorise(_ ctx: ControlContext) async throws {
             let peer = try await PeerCredentials.of(ctx.channel)
-            guard peer.mayMutate(daemonUID: getuid(), allowedUIDs: settings.allowedUIDs, allowedGIDs: settings.allowedGIDs)
-            else {
-                throw ControlError.forbidden(uid: peer.uid)
-            }
+            guard mayMutate(peer) else { throw ControlError.forbidden(uid: peer.uid) }
         }
         return router
     }
 
-    static func id(_ ctx: ControlContext) throws -> Int64 {
+    static func id(_ ctx: some RequestContext) throws -> Int64 {
         guard let s = ctx.parameters.get("id"), let id = Int64(s) else {
             throw ControlError.badRequest("the id must be an integer")
         }

@@ -28,6 +28,27 @@ public struct GateReasonRecord: Sendable, Equatable, Codable {
 }
 
 extension GateReasonRecord {
+    enum CodingKeys: String, CodingKey {
+        case severity, metric, value, reference, degradationPercent, thresholdPercent, unit
+    }
+
+    enum WrittenKeys: String, CodingKey { case sentence }
+
+    /// The stored fields, and ``sentence`` for readers that show the reason as it is (the dashboard);
+    /// decoding reads the fields and ignores it.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(severity, forKey: .severity)
+        try c.encode(metric, forKey: .metric)
+        try c.encode(value, forKey: .value)
+        try c.encode(reference, forKey: .reference)
+        try c.encode(degradationPercent, forKey: .degradationPercent)
+        try c.encode(thresholdPercent, forKey: .thresholdPercent)
+        try c.encodeIfPresent(unit, forKey: .unit)
+        var written = encoder.container(keyedBy: WrittenKeys.self)
+        try written.encode(sentence, forKey: .sentence)
+    }
+
     /// The reason in words, as alerts, job messages and benchmark reports show it.
     public var sentence: String {
         switch severity {

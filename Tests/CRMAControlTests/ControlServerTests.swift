@@ -108,7 +108,17 @@ final class RunningServer: Sendable {
     }
 
     /// One HTTP/1.1 request over the socket; the status code and the body.
-    func request(_ method: String, _ path: String, body: String? = nil) throws -> (status: Int, body: String) {
+    func request(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) throws
+        -> (status: Int, body: String)
+    {
+        let (status, _, body) = try exchange(method, path, body: body, headers: headers)
+        return (status, body)
+    }
+
+    /// One HTTP/1.1 request over the socket (`headers` may replace `Host`); the status, the head and the body.
+    func exchange(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) throws
+        -> (status: Int, head: String, body: String)
+    {
         let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_un()
@@ -121,8 +131,9 @@ final class RunningServer: Sendable {
         }
         guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
         let payload = body ?? ""
+        let fields = ["Host": "crmad"].merging(headers) { $1 }.map { "\($0): \($1)\r\n" }.sorted().joined()
         let text =
-            "\(method) \(path) HTTP/1.1\r\nHost: crmad\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            "\(method) \(path) HTTP/1.1\r\n\(fields)Connection: close\r\nContent-Type: application/json\r\n"
             + "Content-Length: \(payload.utf8.count)\r\n\r\n\(payload)"
         _ = text.withCString { write(fd, $0, strlen($0)) }
         var data = [UInt8]()
@@ -134,8 +145,8 @@ final class RunningServer: Sendable {
         }
         let response = String(decoding: data, as: UTF8.self)
         let status = Int(response.split(separator: " ").dropFirst().first ?? "") ?? 0
-        let bodyStart = response.range(of: "\r\n\r\n").map { response[$0.upperBound...] } ?? ""
-        return (status, String(bodyStart))
+        guard let split = response.range(of: "\r\n\r\n") else { return (status, response, "") }
+        return (status, String(response[..<split.lowerBound]), String(response[split.upperBound...]))
     }
 }
 
@@ -247,6 +258,19 @@ final class RunningServer: Sendable {
         for wrong in [nil, "", "Bearer", "Bearer ", "Bearer 0123456789abcde", "Bearer 0123456789abcdefX",
                       "bearer 0123456789abcdef", "Basic 0123456789abcdef", "Bearer 0123456789abcdeF"] {
             #expect(!BearerTokenMiddleware<BasicRequestContext>.authorizes(wrong, token: token), "\(wrong ?? "nil")")
+        }
+    }
+
+    /// A browser sends the token as HTTP Basic credentials: any user name, the token as the password.
+    @Test func aBrowserMayGiveTheTokenAsTheBasicPassword() {
+        let token = Array("0123456789abcdef".utf8)
+        func basic(_ credentials: String) -> String { "Basic " + Data(credentials.utf8).base64EncodedString() }
+        for right in ["operator:0123456789abcdef", ":0123456789abcdef"] {
+            #expect(BearerTokenMiddleware<BasicRequestContext>.authorizes(basic(right), token: token), "\(right)")
+        }
+        for wrong in [basic("0123456789abcdef"), basic("operator:0123456789abcde"), basic("operator:0123456789abcdef:"),
+                      basic("0123456789abcdef:x"), "Basic !!!", "Basic ", basic("operator:0123456789abcdeF")] {
+            #expect(!BearerTokenMiddleware<BasicRequestContext>.authorizes(wrong, token: token), "\(wrong)")
         }
     }
 }

@@ -63,7 +63,7 @@ import Testing
             ])
         #expect(
             try WireCoding.keys(Self.reason) == [
-                "severity", "metric", "value", "reference", "degradationPercent", "thresholdPercent",
+                "severity", "metric", "value", "reference", "degradationPercent", "thresholdPercent", "sentence",
             ])
     }
 
@@ -163,7 +163,7 @@ import Testing
     @Test func gateMetricsAndSeveritiesTravelAsText() throws {
         #expect(
             String(decoding: try WireCoding.encode(Self.reason), as: UTF8.self)
-                == #"{"degradationPercent":83.09,"metric":"holdout:medical","reference":4.389,"severity":"critical","thresholdPercent":10,"value":8.0359}"#)
+                == #"{"degradationPercent":83.09,"metric":"holdout:medical","reference":4.389,"sentence":"holdout:medical drifted +83.09% (8.0359 vs 4.3890, critical threshold 10.0%)","severity":"critical","thresholdPercent":10,"value":8.0359}"#)
         let ids: [MetricID] = [
             .holdout(domain: "medical"), .previousRows(domain: "legal"), .holdoutSlice(domain: "code"),
             .general(score: "piqa_acc"), .newDomainHoldout, .parentVersion, .other("arc_easy acc"),

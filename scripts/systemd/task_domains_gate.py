@@ -21,7 +21,8 @@ usage: task_domains_gate.py --crmad BIN --crmactl BIN --model GGUF [--journal DI
 import json, os, shutil, signal, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, ctl, daemon_arguments, failures, start_crmad, stop_crmad, wait, write_config
+from checks import (TINY_TRAINING, check, ctl, daemon_arguments, drop_jsonl, failures, start_crmad, stop_crmad,
+                    templated_task, wait, write_config)
 
 ap = daemon_arguments()
 ap.add_argument("--journal", help="the private journald's directory (with-journald.sh); checks the journal entries")
@@ -32,39 +33,6 @@ ap.add_argument("--training", help="the [training] section's keys besides strate
 ap.add_argument("--holdout-rows", type=int, default=8)
 ap.add_argument("--timeout", type=float, default=120, help="seconds each update may take")
 a = ap.parse_args()
-
-
-TINY_TRAINING = """lora_learning_rate = 0.05
-epochs = 4.0
-batch_rows = 2
-sequence_length = 48
-checkpoint_interval = 1000"""
-
-
-def templated(domain, n=48):
-    """Small prompt → completion tasks whose answer formats conflict (a letter, a label, a line of code)."""
-    rows = []
-    for i in range(n):
-        if domain == "medical":
-            letter = "ABCD"[i % 4]
-            rows.append({"prompt": f"Question: patient {i} has fever {i % 7}. Which drug? A) aspirin B) ibuprofen "
-                                   f"C) paracetamol D) codeine\nAnswer:", "completion": f" {letter}"})
-        elif domain == "legal":
-            label = "Relevant" if i % 3 else "Irrelevant"
-            rows.append({"prompt": f"Clause {i}: we share data with party {i % 5}.\nIs it relevant?\nAnswer:",
-                         "completion": f" {label}"})
-        else:
-            rows.append({"prompt": f"Write a function that adds {i}.\n", "completion": f"def f(x):\n    return x + {i}\n"})
-    return rows
-
-
-def drop(inbox, domain, name, rows):
-    d = f"{inbox}/{domain}"
-    os.makedirs(d, exist_ok=True)
-    with open(f"{d}/{name}.part", "w") as f:
-        for r in rows:
-            f.write(json.dumps(r) + "\n")
-    os.rename(f"{d}/{name}.part", f"{d}/{name}")
 
 
 def journal_entries(pid, *match):
@@ -100,9 +68,9 @@ def run(strategy):
                 for side in ("train", "holdout"):
                     with open(f"{a.tasks}/{domain}/{side}.jsonl") as f:
                         rows += [json.loads(l) for l in f if l.strip()]
-                drop(inbox, domain, "tasks.jsonl", rows)
+                drop_jsonl(inbox, domain, "tasks.jsonl", rows)
             else:
-                drop(inbox, domain, "tasks.jsonl", templated(domain))
+                drop_jsonl(inbox, domain, "tasks.jsonl", templated_task(domain))
             t0 = time.time()
             job = wait(lambda: next((j for j in api("jobs") or [] if j["domain"] == domain
                                      and j["state"] in ("accepted", "rolled_back", "failed")), None),
