@@ -225,6 +225,7 @@ let package = Package(
             dependencies: [
                 "CRMAControl", "CRMADaemon", "CRMAContinual", "CRMAModel", "CRMAWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],

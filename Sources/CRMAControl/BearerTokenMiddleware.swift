@@ -1,9 +1,10 @@
 import Foundation
 import Hummingbird
 
-/// The TCP listener's gate: the token in `Authorization: Bearer <token>` (API clients), or as the password
-/// of HTTP Basic credentials with any user name (a browser, which asks for them after a 401), compared in
-/// constant time; 401 otherwise.
+/// The TCP listener's gate: the token in `Authorization: Bearer <token>` (API clients), or for a GET as
+/// the password of HTTP Basic credentials with any user name (a browser, which asks for them after a 401,
+/// then sends them by itself — so never for a POST, which another site's page could make it send), compared
+/// in constant time; 401 otherwise.
 struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: [UInt8]
 
@@ -12,16 +13,20 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        guard Self.authorizes(request.headers[.authorization], token: token) else { throw ControlError.unauthorized }
+        let basicAllowed = request.method == .get || request.method == .head
+        guard Self.authorizes(request.headers[.authorization], token: token, basicAllowed: basicAllowed) else {
+            throw ControlError.unauthorized
+        }
         return try await next(request, context)
     }
 
-    /// Pure: whether an `Authorization` header value is exactly `Bearer <token>`, or `Basic` credentials
-    /// whose password is exactly the token, compared in time that depends on the token's length only (not
-    /// on where a wrong guess differs).
-    static func authorizes(_ header: String?, token: [UInt8]) -> Bool {
+    /// Pure: whether an `Authorization` header value is exactly `Bearer <token>`, or (when `basicAllowed`)
+    /// `Basic` credentials whose password is exactly the token, compared in time that depends on the token's
+    /// length only (not on where a wrong guess differs).
+    static func authorizes(_ header: String?, token: [UInt8], basicAllowed: Bool) -> Bool {
         guard let header else { return false }
         if header.hasPrefix("Basic ") {
+            guard basicAllowed else { return false }
             guard let decoded = Data(base64Encoded: String(header.dropFirst("Basic ".count))),
                 let colon = decoded.firstIndex(of: UInt8(ascii: ":"))
             else { return false }

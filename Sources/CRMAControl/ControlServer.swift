@@ -68,23 +68,12 @@ public struct ControlServer: Sendable {
             logger: logger)
     }
 
-    /// The inference API (``InferenceRoutes``), the reads of the daemon's state (``StateRoutes``) and the
-    /// dashboard on TCP, for clients that cannot reach the socket: every request must carry the token
-    /// (`Authorization: Bearer <token>`, or from a browser HTTP Basic with the token as the password); nothing
-    /// that changes state is reachable here.
-    public func inferenceApplication(listen: TCPListen, token: String, onRunning: @escaping @Sendable () async -> Void = {})
+    /// The TCP listener (``listenerRouter(token:)``), for clients that cannot reach the socket.
+    public func listenerApplication(listen: TCPListen, token: String, onRunning: @escaping @Sendable () async -> Void = {})
         throws -> some ApplicationProtocol
     {
-        let router = Router(context: BasicRequestContext.self)
-        router.add(middleware: ErrorMiddleware<BasicRequestContext>())
-        router.add(middleware: BearerTokenMiddleware(token: token))
-        let v1 = router.group("v1")
-        InferenceRoutes.add(to: v1, api: api)
-        InferenceRoutes.addTokenizer(to: router, api: api)
-        StateRoutes.add(to: v1, api: api)
-        DashboardRoutes.add(to: router) { _ in AccessInfo(listener: "tcp", uid: nil, mayChangeState: false) }
-        return Application(
-            router: router,
+        Application(
+            router: listenerRouter(token: token),
             server: .http1(configuration: Self.http1(idleTimeoutSeconds: settings.idleTimeoutSeconds)),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "crmad"),
             onServerRunning: { _ in await onRunning() },
@@ -112,6 +101,21 @@ public struct ControlServer: Sendable {
         }
     }
 
+    /// The inference API (``InferenceRoutes``), the reads of the daemon's state (``StateRoutes``) and the
+    /// dashboard, for the TCP listener: every request must carry the token (``BearerTokenMiddleware``);
+    /// nothing that changes state is reachable here.
+    func listenerRouter(token: String) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: ErrorMiddleware<BasicRequestContext>())
+        router.add(middleware: BearerTokenMiddleware(token: token))
+        let v1 = router.group("v1")
+        InferenceRoutes.add(to: v1, api: api)
+        InferenceRoutes.addTokenizer(to: router, api: api)
+        StateRoutes.add(to: v1, api: api)
+        DashboardRoutes.add(to: router) { _ in AccessInfo(listener: .tcp, uid: nil, mayChangeState: false) }
+        return router
+    }
+
     func router() -> Router<ControlContext> {
         let router = Router(context: ControlContext.self)
         router.add(middleware: ErrorMiddleware<ControlContext>())
@@ -123,7 +127,7 @@ public struct ControlServer: Sendable {
         StateRoutes.add(to: v1, api: d)
         DashboardRoutes.add(to: router) { ctx in
             let peer = try await PeerCredentials.of(ctx.channel)
-            return AccessInfo(listener: "socket", uid: peer.uid, mayChangeState: mayMutate(peer))
+            return AccessInfo(listener: .socket, uid: peer.uid, mayChangeState: mayMutate(peer))
         }
         v1.post("pause") { _, ctx in
             try await authorise(ctx)

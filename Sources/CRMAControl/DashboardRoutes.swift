@@ -23,7 +23,7 @@ enum DashboardRoutes {
             headers: [
                 .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
                 .contentSecurityPolicy: contentSecurityPolicy, .xContentTypeOptions: "nosniff",
-                .init("Referrer-Policy")!: "no-referrer",
+                .init("Referrer-Policy")!: "no-referrer",  // a constant, valid field name
             ],
             body: .init(byteBuffer: ByteBuffer(bytes: html)))
     }

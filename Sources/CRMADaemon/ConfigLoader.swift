@@ -171,7 +171,7 @@ public enum ConfigLoader {
                     throw s.error("listen", "must be host:port, such as 127.0.0.1:8080 (got \"\(c.control.listen)\")")
                 }
                 guard !c.control.tokenFile.isEmpty else {
-                    throw s.error("token_file", "is required with listen: the TCP listener serves only bearer-token requests")
+                    throw s.error("token_file", "is required with listen: the TCP listener serves only requests that bear its token")
                 }
             }
         }

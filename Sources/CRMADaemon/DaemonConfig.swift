@@ -107,10 +107,10 @@ public struct DaemonConfig: Sendable, Equatable {
         public var requestDeadlineSeconds = 300.0
         /// The most tokens one completion may generate (a request's `max_tokens` above it is refused).
         public var maxCompletionTokens = 1024
-        /// An optional TCP listener ("host:port") for the inference API only (`/v1/models`,
-        /// `/v1/chat/completions`, `/v1/completions`), behind a bearer token; empty: none.
+        /// An optional TCP listener ("host:port") for the inference API, the reads of the daemon's state and
+        /// the dashboard, behind a token (never anything that changes state); empty: none.
         public var listen = ""
-        /// The file holding that bearer token (readable by the service user only); required with `listen`.
+        /// The file holding that token (readable by the service user only); required with `listen`.
         public var tokenFile = ""
         /// `model: "crma"` by the centroid rule: a request goes to the learned domain whose routing centroid is
         /// most similar to it if the cosine similarity reaches this; otherwise the base model answers. The rule

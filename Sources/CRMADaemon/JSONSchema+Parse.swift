@@ -66,7 +66,10 @@ extension JSONSchema {
             }
             var additional: JSONSchema?
             switch m["additionalProperties"] {
-            case nil, .bool(false)?: additional = properties.isEmpty ? .any : nil
+            // Absent: no keys besides the properties (OpenAI's strict mode), any keys when none are declared
+            // (`{"type": "object"}`); false: none besides the properties, so only `{}` when none are declared.
+            case nil: additional = properties.isEmpty ? .any : nil
+            case .bool(false)?: additional = nil
             case .bool(true)?: additional = .any
             case let schema?: additional = try parse(schema)
             }

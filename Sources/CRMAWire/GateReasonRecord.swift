@@ -34,8 +34,9 @@ extension GateReasonRecord {
 
     enum WrittenKeys: String, CodingKey { case sentence }
 
-    /// The stored fields, and ``sentence`` for readers that show the reason as it is (the dashboard);
-    /// decoding reads the fields and ignores it.
+    /// The fields, and ``sentence`` for readers that show the reason as it is (the dashboard). The registry
+    /// stores this encoding too; decoding reads the fields and ignores the sentence, which is always
+    /// written anew from them.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(severity, forKey: .severity)

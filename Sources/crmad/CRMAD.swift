@@ -73,7 +73,8 @@ struct Serve: AsyncParsableCommand {
             print(
                 cfg.control.listen.isEmpty
                     ? "  inference API: on the control socket only"
-                    : "  inference API: also on TCP \(cfg.control.listen) (bearer token from \(cfg.control.tokenFile))")
+                    : "  inference API, state reads and dashboard: also on TCP \(cfg.control.listen), read-only "
+                        + "(token from \(cfg.control.tokenFile))")
             let cl = cfg.cluster
             print(
                 cl.engine == .local
@@ -124,8 +125,8 @@ struct Serve: AsyncParsableCommand {
         }
         var services: [any Service] = [app]
         if let token, let listen = TCPListen(cfg.control.listen) {
-            services.append(try server.inferenceApplication(listen: listen, token: token) {
-                log.notice("inference API listening on \(cfg.control.listen) (bearer token required)")
+            services.append(try server.listenerApplication(listen: listen, token: token) {
+                log.notice("inference API and read-only dashboard listening on \(cfg.control.listen) (token required)")
             })
         }
         // Shut down in reverse order: the watchdog says STOPPING=1, the job runner stops at its next step

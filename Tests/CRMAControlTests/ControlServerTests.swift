@@ -108,15 +108,27 @@ final class RunningServer: Sendable {
     }
 
     /// One HTTP/1.1 request over the socket; the status code and the body.
-    func request(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) throws
+    func request(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) async throws
         -> (status: Int, body: String)
     {
-        let (status, _, body) = try exchange(method, path, body: body, headers: headers)
+        let (status, _, body) = try await exchange(method, path, body: body, headers: headers)
         return (status, body)
     }
 
     /// One HTTP/1.1 request over the socket (`headers` may replace `Host`); the status, the head and the body.
-    func exchange(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) throws
+    /// The blocking socket calls run on a dispatch thread: blocked on Swift's cooperative pool (as wide as
+    /// the cores), two tests waiting at once would leave no thread for the server's handlers to answer them.
+    func exchange(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) async throws
+        -> (status: Int, head: String, body: String)
+    {
+        try await withCheckedThrowingContinuation { done in
+            DispatchQueue.global().async {
+                done.resume(with: Result { try self.blockingExchange(method, path, body: body, headers: headers) })
+            }
+        }
+    }
+
+    private func blockingExchange(_ method: String, _ path: String, body: String?, headers: [String: String]) throws
         -> (status: Int, head: String, body: String)
     {
         let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
@@ -170,7 +182,7 @@ final class RunningServer: Sendable {
             ("POST", "/v1/rollback", "{not json", 400, "bad_request"),
         ]
         for (method, path, body, status, code) in cases {
-            let r = try s.request(method, path, body: body)
+            let r = try await s.request(method, path, body: body)
             #expect(r.status == status, "\(method) \(path): \(r.body)")
             #expect(r.body.contains(#""code":"\#(code)""#), "\(method) \(path): \(r.body)")
         }
@@ -180,26 +192,26 @@ final class RunningServer: Sendable {
     /// vLLM's tokenizer endpoints answer at the root, where lm-evaluation-harness looks for them.
     @Test func tokenizerEndpointsAnswerAtTheRoot() async throws {
         let s = try await RunningServer()
-        let info = try s.request("GET", "/tokenizer_info")
+        let info = try await s.request("GET", "/tokenizer_info")
         #expect(info.status == 200 && info.body.contains(#""eos_token":"<eos>""#) && info.body.contains(#""bos_token":null"#))
-        let t = try s.request("POST", "/tokenize", body: #"{"prompt":"ab","add_special_tokens":false}"#)
+        let t = try await s.request("POST", "/tokenize", body: #"{"prompt":"ab","add_special_tokens":false}"#)
         #expect(t.status == 200 && t.body.contains(#""tokens":[1,2]"#), "\(t.body)")
-        let back = try s.request("POST", "/detokenize", body: #"{"tokens":[1,2]}"#)
+        let back = try await s.request("POST", "/detokenize", body: #"{"tokens":[1,2]}"#)
         #expect(back.status == 200 && back.body.contains(#""prompt":"ab""#))
-        #expect(try s.request("POST", "/detokenize", body: #"{"tokens":"x"}"#).status == 400)
+        #expect(try await s.request("POST", "/detokenize", body: #"{"tokens":"x"}"#).status == 400)
         await s.stop()
     }
 
     /// Reads route to the daemon's answers; generate says which adapters answered.
     @Test func readsAndGenerateRouteToTheDaemon() async throws {
         let s = try await RunningServer()
-        let status = try s.request("GET", "/v1/status")
+        let status = try await s.request("GET", "/v1/status")
         #expect(status.status == 200 && status.body.contains(#""activeVersion":2"#))
-        let v = try s.request("GET", "/v1/versions/3")
+        let v = try await s.request("GET", "/v1/versions/3")
         #expect(v.status == 200 && v.body.contains(#""metric":"holdout:medical""#) && v.body.contains(#""severity":"critical""#))
-        let g = try s.request("POST", "/v1/generate", body: #"{"prompt":"What is otitis?"}"#)
+        let g = try await s.request("POST", "/v1/generate", body: #"{"prompt":"What is otitis?"}"#)
         #expect(g.status == 200 && g.body.contains(#""model":"crma:medical""#))
-        let models = try s.request("GET", "/v1/models")
+        let models = try await s.request("GET", "/v1/models")
         #expect(models.status == 200 && models.body.contains(#""id":"crma:medical""#))
         await s.stop()
     }
@@ -210,7 +222,13 @@ final class RunningServer: Sendable {
             .deletingLastPathComponent().appendingPathComponent(".build/debug/crmactl").path
         try #require(FileManager.default.isExecutableFile(atPath: crmactl), "build crmactl first")
         let s = try await RunningServer()
-        func run(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+        // crmactl is waited for on a dispatch thread, not on Swift's cooperative pool the server answers on.
+        func run(_ args: [String]) async throws -> (status: Int32, out: String, err: String) {
+            try await withCheckedThrowingContinuation { done in
+                DispatchQueue.global().async { done.resume(with: Result { try runBlocking(args) }) }
+            }
+        }
+        @Sendable func runBlocking(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: crmactl)
             p.arguments = args + ["--socket", s.socket]
@@ -222,20 +240,20 @@ final class RunningServer: Sendable {
             p.waitUntilExit()
             return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
         }
-        let table = try run(["versions"])
+        let table = try await run(["versions"])
         #expect(table.status == 0)
         let lines = table.out.split(separator: "\n").map(String.init)
         #expect(lines.first?.hasPrefix("VERSION  STATE") == true)
         #expect(lines.contains { $0.hasPrefix("2 *") && $0.contains("accepted") && $0.contains("medical") })
         #expect(lines.contains { $0.hasPrefix("3 ") && $0.contains("holdout:medical +24.00% (critical)") })
-        let json = try run(["versions", "--json"])
+        let json = try await run(["versions", "--json"])
         let decoded = try JSONDecoder().decode([VersionRecord].self, from: Data(json.out.utf8))
         #expect(json.status == 0 && decoded == FakeDaemon.versions)
-        let missing = try run(["rollback", "99"])
+        let missing = try await run(["rollback", "99"])
         #expect(missing.status == 66 && missing.err.contains("no version 99"))
-        let conflict = try run(["rollback", "3"])
+        let conflict = try await run(["rollback", "3"])
         #expect(conflict.status == 65 && conflict.err.contains("never accepted"))
-        let generated = try run(["generate", "What is otitis?"])
+        let generated = try await run(["generate", "What is otitis?"])
         #expect(generated.status == 0 && generated.out == "ok\n" && generated.err.contains("[crma:medical]"))
         await s.stop()
     }
@@ -254,23 +272,27 @@ final class RunningServer: Sendable {
 
     @Test func theBearerTokenMustMatchExactly() {
         let token = Array("0123456789abcdef".utf8)
-        #expect(BearerTokenMiddleware<BasicRequestContext>.authorizes("Bearer 0123456789abcdef", token: token))
+        #expect(BearerTokenMiddleware<BasicRequestContext>.authorizes("Bearer 0123456789abcdef", token: token, basicAllowed: false))
         for wrong in [nil, "", "Bearer", "Bearer ", "Bearer 0123456789abcde", "Bearer 0123456789abcdefX",
                       "bearer 0123456789abcdef", "Basic 0123456789abcdef", "Bearer 0123456789abcdeF"] {
-            #expect(!BearerTokenMiddleware<BasicRequestContext>.authorizes(wrong, token: token), "\(wrong ?? "nil")")
+            #expect(!BearerTokenMiddleware<BasicRequestContext>.authorizes(wrong, token: token, basicAllowed: true), "\(wrong ?? "nil")")
         }
     }
 
-    /// A browser sends the token as HTTP Basic credentials: any user name, the token as the password.
-    @Test func aBrowserMayGiveTheTokenAsTheBasicPassword() {
+    /// A browser sends the token as HTTP Basic credentials (any user name, the token as the password), and
+    /// only for reads: it sends cached credentials by itself, also on a POST another site's page makes.
+    @Test func aBrowserMayGiveTheTokenAsTheBasicPasswordToRead() {
+        typealias Gate = BearerTokenMiddleware<BasicRequestContext>
         let token = Array("0123456789abcdef".utf8)
         func basic(_ credentials: String) -> String { "Basic " + Data(credentials.utf8).base64EncodedString() }
         for right in ["operator:0123456789abcdef", ":0123456789abcdef"] {
-            #expect(BearerTokenMiddleware<BasicRequestContext>.authorizes(basic(right), token: token), "\(right)")
+            #expect(Gate.authorizes(basic(right), token: token, basicAllowed: true), "\(right)")
+            #expect(!Gate.authorizes(basic(right), token: token, basicAllowed: false), "\(right)")
         }
+        #expect(Gate.authorizes("Bearer 0123456789abcdef", token: token, basicAllowed: true))
         for wrong in [basic("0123456789abcdef"), basic("operator:0123456789abcde"), basic("operator:0123456789abcdef:"),
                       basic("0123456789abcdef:x"), "Basic !!!", "Basic ", basic("operator:0123456789abcdeF")] {
-            #expect(!BearerTokenMiddleware<BasicRequestContext>.authorizes(wrong, token: token), "\(wrong)")
+            #expect(!Gate.authorizes(wrong, token: token, basicAllowed: true), "\(wrong)")
         }
     }
 }

@@ -10,44 +10,53 @@ import Testing
     /// (the test process: the daemon's own uid) may change state.
     @Test func theSocketServesThePageAndSaysWhoMayRollBack() async throws {
         let s = try await RunningServer()
-        let page = try s.exchange("GET", "/")
+        let page = try await s.exchange("GET", "/")
         #expect(page.status == 200 && page.body.contains("<title>crmad</title>"))
         #expect(page.head.contains("Content-Type: text/html; charset=utf-8"))
         #expect(page.head.contains("Content-Security-Policy: default-src 'none';") && page.head.contains("connect-src 'self'"))
-        let access = try s.request("GET", "/v1/access")
+        let access = try await s.request("GET", "/v1/access")
         #expect(access.status == 200, "\(access.body)")
         #expect(access.body.contains(#""listener":"socket""#) && access.body.contains(#""mayChangeState":true"#))
         #expect(access.body.contains(#""uid":\#(getuid())"#))
         await s.stop()
     }
 
-    /// A browser's request from another site, or through a name that is not a loopback address (DNS
-    /// rebinding), is refused before it reaches the daemon; the same origin on loopback, and clients that
-    /// are not browsers, are served.
+    /// A browser's request from another site, or a request through a DNS name or address other than
+    /// loopback (a DNS-rebound page sends no `Origin` on its GETs), is refused before it reaches the daemon;
+    /// the same origin on loopback, and clients that are not browsers, are served.
     @Test func aBrowserMustComeFromTheForwardedLoopbackOrigin() async throws {
         let s = try await RunningServer()
         let body = #"{"version":2}"#
-        let forged = try s.request("POST", "/v1/rollback", body: body, headers: ["Origin": "http://evil.example"])
-        #expect(forged.status == 403 && forged.body.contains(#""code":"cross_origin""#), "\(forged.body)")
-        let rebound = try s.request(
-            "GET", "/v1/status", headers: ["Host": "evil.example:8080", "Sec-Fetch-Site": "same-origin"])
-        #expect(rebound.status == 403 && rebound.body.contains("ssh -L"), "\(rebound.body)")
+        let forged = try await s.request(
+            "POST", "/v1/rollback", body: body, headers: ["Host": "localhost:8080", "Origin": "http://evil.example"])
+        #expect(forged.status == 403 && forged.body.contains("another site"), "\(forged.body)")
+        let rebound = try await s.request("GET", "/v1/status", headers: ["Host": "evil.example:8080"])
+        #expect(rebound.status == 403 && rebound.body.contains(#""code":"cross_origin""#), "\(rebound.body)")
         let page = ["Host": "localhost:8080", "Origin": "http://localhost:8080", "Sec-Fetch-Site": "same-origin"]
-        #expect(try s.request("POST", "/v1/rollback", body: body, headers: page).status == 200)
-        #expect(try s.request("POST", "/v1/rollback", body: body).status == 200)
+        #expect(try await s.request("POST", "/v1/rollback", body: body, headers: page).status == 200)
+        #expect(try await s.request("POST", "/v1/rollback", body: body).status == 200)
+        #expect(try await s.request("GET", "/v1/status", headers: ["Host": "localhost"]).status == 200)
         await s.stop()
     }
 
     @Test func theOriginRule() {
         typealias Rule = BrowserOriginMiddleware<BasicRequestContext>
-        #expect(Rule.refusal(host: "crmad", origin: nil, fetchSite: nil) == nil)
+        // Clients of the socket that are not browsers: any single-label or non-DNS name, or none.
+        for host in ["crmad", "localhost", "unix", "%2frun%2fcrmad%2fcrmad.sock", "localhost:80x", "127.0.0.1:8080"] {
+            #expect(Rule.refusal(host: host, origin: nil, fetchSite: nil) == nil, "\(host)")
+        }
         #expect(Rule.refusal(host: nil, origin: nil, fetchSite: nil) == nil)
+        // A name a browser resolves elsewhere is refused with or without browser headers (DNS rebinding).
+        for host in ["evil.example", "evil.example.:8080", "localhost.evil.example:8080", "127.0.0.1.evil.example",
+                     "192.168.1.5:8080", "[::2]:80", "128.0.0.1", "127.0.0.256"] {
+            #expect(Rule.refusal(host: host, origin: nil, fetchSite: nil) != nil, "\(host)")
+        }
+        // A browser's own request: loopback, same origin.
         for host in ["localhost:8080", "127.0.0.1:9", "127.1.2.3", "[::1]:8080", "LOCALHOST:8080", "localhost"] {
             #expect(Rule.refusal(host: host, origin: "http://" + host.lowercased(), fetchSite: "same-origin") == nil, "\(host)")
             #expect(Rule.refusal(host: host, origin: nil, fetchSite: "none") == nil, "\(host)")
         }
-        for host in ["evil.example", "localhost.evil.example:8080", "127.0.0.1.evil.example", "[::2]:80", "128.0.0.1",
-                     "localhost:80x", "[::1]x", "127.0.0.256"] {
+        for host in ["crmad", "localhost:80x", "[::1]x"] {
             #expect(Rule.refusal(host: host, origin: nil, fetchSite: "same-origin") != nil, "\(host)")
         }
         #expect(Rule.refusal(host: nil, origin: "http://localhost", fetchSite: nil) != nil)

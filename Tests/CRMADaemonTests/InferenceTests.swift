@@ -152,6 +152,27 @@ extension DaemonTests {
         #expect(throws: InferencePlan.Refusal.self) { try plan(#""response_format": {"type": "yaml"}"#) }
         #expect(throws: Never.self) { try plan(#""tools": null"#) }
     }
+
+    /// `additionalProperties: false` means no other keys, also when there are no properties (only `{}`);
+    /// absent, it means none besides the properties, and any keys for an object that declares none.
+    @Test func additionalPropertiesFalseAllowsNoOtherKey() throws {
+        func schema(_ object: String) throws -> JSONSchema? {
+            let body = #"{"model": "base", "messages": [{"role": "user", "content": "x"}], "response_format": "#
+                + #"{"type": "json_schema", "json_schema": {"name": "s", "schema": \#(object)}}}"#
+            let r = try JSONDecoder().decode(ChatCompletionRequest.self, from: Data(body.utf8))
+            return try InferencePlan.chat(
+                r, tokenizer: Self.lm.tokenizer, generator: Generator(Self.lm), maxTokensLimit: 64, contextLength: 2048
+            ).schema
+        }
+        let a = JSONSchema.string(minLength: 0, maxLength: nil, format: nil)
+        #expect(try schema(#"{"type": "object", "additionalProperties": false}"#)
+            == .object(properties: [:], required: [], additional: nil))
+        #expect(try schema(#"{"type": "object"}"#) == .anyObject)
+        #expect(try schema(#"{"type": "object", "properties": {"a": {"type": "string"}}}"#)
+            == .object(properties: ["a": a], required: [], additional: nil))
+        #expect(try schema(#"{"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": true}"#)
+            == .object(properties: ["a": a], required: [], additional: .any))
+    }
 }
 
 /// The bounded queue of model requests: one more than it holds is refused, and one that waited past the

@@ -1,7 +1,7 @@
 /// The subset of JSON Schema that constrained decoding enforces (read from a request's schema by
 /// `JSONSchema.parse` in CRMADaemon). Supported: `type` (object, array, string, number, integer, boolean, null; one type, not a list),
 /// `properties`, `required`, `additionalProperties` (false, or a schema; absent means no other keys, as
-/// OpenAI's strict mode has it), `items`, `minItems`, `maxItems`, `enum`, `const`, `minLength`,
+/// OpenAI's strict mode has it, or any keys on an object without `properties`), `items`, `minItems`, `maxItems`, `enum`, `const`, `minLength`,
 /// `maxLength`, `format` (date, time, date-time, uuid), nested to any depth; annotations (`title`,
 /// `description`, `$schema`, `$id`, `default`, `examples`) are ignored. Anything else is refused by name.
 public indirect enum JSONSchema: Sendable, Equatable {
