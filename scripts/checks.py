@@ -71,6 +71,13 @@ def drop_jsonl(inbox, domain, name, rows):
     os.rename(f"{d}/{name}.part", f"{d}/{name}")
 
 
+def judged_job(api, domain, seconds, strategy=None):
+    """`domain`'s newest job (of `strategy`, any when None) once the gate judged it or it failed (accepted,
+    rolled_back, failed), as `crmactl jobs --json` shows it; None after `seconds`. `api` is a `ctl` call."""
+    return wait(lambda: next((j for j in api("jobs") or [] if j["domain"] == domain and strategy in (None, j["strategy"])
+                              and j["state"] in ("accepted", "rolled_back", "failed")), None), seconds, interval=0.5)
+
+
 def wait(predicate, seconds=60, interval=0.2):
     """Polls `predicate` until it returns something truthy (returned) or `seconds` pass (returns None)."""
     import time

@@ -81,6 +81,15 @@ struct FakeDaemon: ControlAPI {
     func detokenize(_ r: DetokenizeRequest) throws -> DetokenizeResponse { DetokenizeResponse(prompt: "ab") }
 }
 
+/// Runs blocking work (socket reads, waiting for crmactl) on a dispatch thread. Blocked on Swift's
+/// cooperative pool (as wide as the cores), two tests waiting at once would leave no thread for the
+/// server's handlers to answer them.
+func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { done in
+        DispatchQueue.global().async { done.resume(with: Result { try work() }) }
+    }
+}
+
 /// The control server on a real Unix socket in this process, in front of ``FakeDaemon``.
 final class RunningServer: Sendable {
     let socket: String
@@ -116,16 +125,10 @@ final class RunningServer: Sendable {
     }
 
     /// One HTTP/1.1 request over the socket (`headers` may replace `Host`); the status, the head and the body.
-    /// The blocking socket calls run on a dispatch thread: blocked on Swift's cooperative pool (as wide as
-    /// the cores), two tests waiting at once would leave no thread for the server's handlers to answer them.
     func exchange(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) async throws
         -> (status: Int, head: String, body: String)
     {
-        try await withCheckedThrowingContinuation { done in
-            DispatchQueue.global().async {
-                done.resume(with: Result { try self.blockingExchange(method, path, body: body, headers: headers) })
-            }
-        }
+        try await offThePool { try self.blockingExchange(method, path, body: body, headers: headers) }
     }
 
     private func blockingExchange(_ method: String, _ path: String, body: String?, headers: [String: String]) throws
@@ -222,11 +225,8 @@ final class RunningServer: Sendable {
             .deletingLastPathComponent().appendingPathComponent(".build/debug/crmactl").path
         try #require(FileManager.default.isExecutableFile(atPath: crmactl), "build crmactl first")
         let s = try await RunningServer()
-        // crmactl is waited for on a dispatch thread, not on Swift's cooperative pool the server answers on.
         func run(_ args: [String]) async throws -> (status: Int32, out: String, err: String) {
-            try await withCheckedThrowingContinuation { done in
-                DispatchQueue.global().async { done.resume(with: Result { try runBlocking(args) }) }
-            }
+            try await offThePool { try runBlocking(args) }
         }
         @Sendable func runBlocking(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
             let p = Process()

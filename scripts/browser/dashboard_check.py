@@ -21,7 +21,7 @@ import json, os, shutil, socket, socketserver, sys, tempfile, threading, time, u
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from checks import (TINY_TRAINING, check, ctl, daemon_arguments, drop_jsonl, failures, finish,  # noqa: E402
-                    listener_with_token, start_crmad, stop_crmad, templated_task, wait, write_config)
+                    judged_job, listener_with_token, start_crmad, stop_crmad, templated_task, wait, write_config)
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 ap = daemon_arguments()
@@ -102,9 +102,7 @@ class Watched:
 
 def outcome(api, domain, strategy=None):
     """The state of `domain`'s newest job (of `strategy`) once the gate judged it (None after the timeout)."""
-    job = wait(lambda: next((j for j in api("jobs") or [] if j["domain"] == domain and strategy in (None, j["strategy"])
-                             and j["state"] in ("accepted", "rolled_back", "failed")), None), a.timeout, interval=0.5)
-    return job and job["state"]
+    return (judged_job(api, domain, a.timeout, strategy) or {}).get("state")
 
 
 def learn(api, inbox, domain):

@@ -21,8 +21,8 @@ usage: task_domains_gate.py --crmad BIN --crmactl BIN --model GGUF [--journal DI
 import json, os, shutil, signal, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import (TINY_TRAINING, check, ctl, daemon_arguments, drop_jsonl, failures, start_crmad, stop_crmad,
-                    templated_task, wait, write_config)
+from checks import (TINY_TRAINING, check, ctl, daemon_arguments, drop_jsonl, failures, judged_job, start_crmad,
+                    stop_crmad, templated_task, wait, write_config)
 
 ap = daemon_arguments()
 ap.add_argument("--journal", help="the private journald's directory (with-journald.sh); checks the journal entries")
@@ -72,9 +72,7 @@ def run(strategy):
             else:
                 drop_jsonl(inbox, domain, "tasks.jsonl", templated_task(domain))
             t0 = time.time()
-            job = wait(lambda: next((j for j in api("jobs") or [] if j["domain"] == domain
-                                     and j["state"] in ("accepted", "rolled_back", "failed")), None),
-                       a.timeout, interval=0.5)
+            job = judged_job(api, domain, a.timeout)
             outcomes.append((domain, job and job["state"], job and job.get("versionID")))
             print(f"  {strategy}: {domain} → {job and job['state']} in {time.time() - t0:.0f} s"
                   + (f" ({job.get('message', '')[:160]})" if job and job["state"] != "accepted" else ""))
