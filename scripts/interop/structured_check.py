@@ -113,7 +113,8 @@ def main():
         for name, schema in cases:
             prompt = PROMPTS.get(name, "Describe aspirin as a JSON object.")
             bad, cut, lengths = [], [], 0
-            for seed in range(a.seeds if name != "json_object" else max(1, a.seeds // 4)):
+            n = a.seeds if name != "json_object" else max(1, a.seeds // 4)
+            for seed in range(n):
                 text, reason, tokens, seconds = ask(prompt, seed, schema)
                 constrained.append((tokens, seconds))
                 if schema == "json_object" and reason == "length":
@@ -132,7 +133,6 @@ def main():
                 # The same request without a response_format: what free text costs per token.
                 _, _, free, free_seconds = ask(prompt, seed, None)
                 free_runs.append((free, free_seconds))
-            n = a.seeds if name != "json_object" else max(1, a.seeds // 4)
             summary["schemas"][name] = {"requests": n, "invalid": bad, "cut_by_max_tokens": cut,
                                         "mean_completion_tokens": lengths / n}
             check(not bad, f"{name}: {n - len(cut)} answers parse and validate ({len(bad)} do not: {bad[:2]})"
