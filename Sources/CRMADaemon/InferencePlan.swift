@@ -108,9 +108,6 @@ public struct InferencePlan: Sendable {
             throw Refusal.badRequest("logprobs must be 0...\(maxLogprobs) (the most likely tokens reported at each position)")
         }
         let echo = r.echo ?? false
-        if r.sampling.stream == true, echo || r.logprobs != nil {
-            throw Refusal.badRequest("echo and logprobs are not streamed; send stream: false")
-        }
         return try r.prompts.enumerated().map { index, p in
             let label = r.prompts.count > 1 ? "prompt \(index)" : "prompt"
             let ids: [Int32], text: String
@@ -130,24 +127,28 @@ public struct InferencePlan: Sendable {
                 r.model, r.sampling, maxTokens: r.sampling.maxTokens, prompt: ids,
                 stopTokens: tokenizer.eosID.map { [$0] } ?? [], routingText: ids,
                 limit: maxTokensLimit, contextLength: contextLength, defaultMaxTokens: 16, logprobs: r.logprobs,
-                allowsNoTokens: echo)
+                echoes: echo)
             plan.echo = echo ? text : nil
             return plan
         }
     }
 
+    /// The checks every request shares. `echoes`: the prompt is echoed (a text completion), which also lets
+    /// `max_tokens` be 0 (score the prompt only).
     static func make(
         _ model: String, _ f: SamplingFields, maxTokens: Int?, prompt: [Int32], stopTokens: Set<Int32>, routingText: [Int32],
-        limit: Int, contextLength: Int, defaultMaxTokens: Int, logprobs: Int? = nil, allowsNoTokens: Bool = false
+        limit: Int, contextLength: Int, defaultMaxTokens: Int, logprobs: Int? = nil, echoes: Bool = false
     ) throws -> InferencePlan {
         if let n = f.n, n != 1 { throw Refusal.badRequest("n must be 1 (one choice per request)") }
         let maxTokens = maxTokens ?? defaultMaxTokens
-        guard ((allowsNoTokens ? 0 : 1)...limit).contains(maxTokens) else {
+        guard ((echoes ? 0 : 1)...limit).contains(maxTokens) else {
             throw Refusal.badRequest(
-                "max_tokens must be \(allowsNoTokens ? 0 : 1)...\(limit) (control.max_completion_tokens"
-                    + (allowsNoTokens ? ")" : "; 0, to score the prompt only, with echo)"))
+                "max_tokens must be \(echoes ? 0 : 1)...\(limit) (control.max_completion_tokens"
+                    + (echoes ? ")" : "; 0, to score the prompt only, with echo)"))
         }
-        if f.stream == true, logprobs != nil { throw Refusal.badRequest("logprobs are not streamed; send stream: false") }
+        if f.stream == true, echoes || logprobs != nil {
+            throw Refusal.badRequest("\(echoes ? "echo and logprobs are" : "logprobs are") not streamed; send stream: false")
+        }
         guard prompt.count < contextLength || (maxTokens == 0 && prompt.count == contextLength) else {
             throw Refusal.badRequest("the prompt has \(prompt.count) tokens; the model's context is \(contextLength)")
         }

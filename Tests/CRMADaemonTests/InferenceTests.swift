@@ -151,6 +151,10 @@ extension DaemonTests {
         }
         #expect(throws: InferencePlan.Refusal.self) { try plan(#""response_format": {"type": "yaml"}"#) }
         #expect(throws: Never.self) { try plan(#""tools": null"#) }
+        // Log-probabilities are answered whole, in chat as in text completions (one check for both).
+        #expect(throws: InferencePlan.Refusal.badRequest("logprobs are not streamed; send stream: false")) {
+            try plan(#""logprobs": true, "stream": true"#)
+        }
     }
 
     /// `additionalProperties: false` means no other keys, also when there are no properties (only `{}`);
