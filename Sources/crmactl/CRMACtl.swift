@@ -100,12 +100,10 @@ struct Versions: ParsableCommand {
     func run() throws {
         try c.run(.GET, "/v1/versions") { (versions: [VersionRecord]) in
             let rows = versions.map { v -> [String] in
-                let reasons = v.reasons.map {
-                    "\($0.metric) \(String(format: "%+.2f", $0.degradationPercent))\($0.unit ?? "%") (\($0.severity.rawValue))"
-                }
+                // In the words the journal's alerts and the dashboard use.
                 return [
                     "\(v.id)\(v.active ? " *" : "")", v.state, v.domain ?? "-", v.parentID.map { "\($0)" } ?? "-",
-                    v.jobID.map { "\($0)" } ?? "-", TextTable.time(v.createdAt), reasons.joined(separator: "; "),
+                    v.jobID.map { "\($0)" } ?? "-", TextTable.time(v.createdAt), v.reasons.map(\.sentence).joined(separator: "; "),
                 ]
             }
             return TextTable.render(["VERSION", "STATE", "DOMAIN", "PARENT", "JOB", "CREATED", "GATE"], rows)

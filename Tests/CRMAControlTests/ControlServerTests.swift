@@ -245,7 +245,7 @@ final class RunningServer: Sendable {
         let lines = table.out.split(separator: "\n").map(String.init)
         #expect(lines.first?.hasPrefix("VERSION  STATE") == true)
         #expect(lines.contains { $0.hasPrefix("2 *") && $0.contains("accepted") && $0.contains("medical") })
-        #expect(lines.contains { $0.hasPrefix("3 ") && $0.contains("holdout:medical +24.00% (critical)") })
+        #expect(lines.contains { $0.hasPrefix("3 ") && $0.contains("holdout:medical drifted +24.00% (3.1000 vs 2.5000, critical threshold 10.0%)") })
         let json = try await run(["versions", "--json"])
         let decoded = try JSONDecoder().decode([VersionRecord].self, from: Data(json.out.utf8))
         #expect(json.status == 0 && decoded == FakeDaemon.versions)
