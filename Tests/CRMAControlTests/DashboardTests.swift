@@ -66,6 +66,20 @@ import Testing
         #expect(Rule.refusal(host: "localhost:8080", origin: nil, fetchSite: "same-site") != nil)
     }
 
+    /// Only the page's own inline script and styles run: the policy names each by its SHA-256 (values from
+    /// Python's hashlib), never 'unsafe-inline', so markup injected into the page could run nothing.
+    @Test func thePolicyAllowsOnlyThePagesOwnInlineBlocks() {
+        let policy = DashboardRoutes.contentSecurityPolicy(
+            for: "<style>p { color: red }</style><script>alert(1)</script><p>x</p><script>x</script>")
+        #expect(policy.contains(
+            "script-src 'sha256-bhHHL3z2vDgxUt0W3dWQOrprscmda2Y5pLsLg4GF+pI=' 'sha256-LXEWQrcmsEQBYnyp+6wy9chTD7GQPMTbAiWHF5IaSIE=';"))
+        #expect(policy.contains("style-src 'sha256-ngewhhP73WDIbgwseeu52VAAJgKdGUsu1IUQQsAm8m4=';"))
+        #expect(DashboardRoutes.contentSecurityPolicy(for: "<p>no script</p>").contains("script-src 'none'; style-src 'none';"))
+        let served = DashboardRoutes.contentSecurityPolicy
+        #expect(!served.contains("unsafe"), "\(served)")
+        #expect(served.matches(of: /'sha256-[A-Za-z0-9+\/]{43}='/).count == 2, "\(served)")
+    }
+
     /// The page fetches nothing from anywhere: the only URL in it is the SVG namespace's name.
     @Test func thePageIsSelfContained() {
         let html = String(decoding: DashboardRoutes.html, as: UTF8.self)

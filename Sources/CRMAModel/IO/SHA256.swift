@@ -43,11 +43,16 @@ public struct SHA256: Sendable {
         return h.flatMap { w in (0..<4).map { UInt8(truncatingIfNeeded: w >> (24 - 8 * UInt32($0))) } }
     }
 
-    /// Lower-case hex digest of `bytes`.
-    public static func hex<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+    /// The 32-byte digest of `bytes`.
+    public static func digest<C: Collection>(_ bytes: C) -> [UInt8] where C.Element == UInt8 {
         var s = SHA256()
         s.update(bytes)
-        return s.finalize().map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        return s.finalize()
+    }
+
+    /// Lower-case hex digest of `bytes`.
+    public static func hex<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+        digest(bytes).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
     }
 
     private mutating func compress(_ block: ArraySlice<UInt8>) {
