@@ -36,22 +36,16 @@ public struct GeneralCheck {
     }
 }
 
-/// What the evaluation of a candidate found, and the gate's decision on it.
+/// What the evaluation of a candidate found: every score measured (read through, as `evaluation.earlier`),
+/// and the gate's judgement of them.
+@dynamicMemberLookup
 public struct UpdateEvaluation: Sendable {
-    public var domain: String
-    /// Each earlier domain (other than the one learned) on its pinned rows, scored as it was learned.
-    public var earlier: [String: HoldoutScore]
-    /// A domain learned again: its loss now on the rows of its previous learning (judged against the
-    /// previous reference like any earlier domain).
-    public var previousRows: HoldoutScore?
-    /// The new domain's holdout under the candidate, and under the base model.
-    public var newDomain: HoldoutScore
-    public var newDomainBaseLoss: Double
-    /// The general benchmarks under the candidate's substrate.
-    public var general: [String: Double]
+    public var measurement: UpdateMeasurement
     /// Everything the gate judged, with its reference.
     public var metrics: [MonitoredMetric]
     public var decision: GateDecision
+
+    public subscript<T>(dynamicMember score: KeyPath<UpdateMeasurement, T>) -> T { measurement[keyPath: score] }
 }
 
 /// What a candidate scored, measured but not yet judged: the part of an evaluation that needs the model
@@ -60,7 +54,8 @@ public struct UpdateMeasurement: Sendable, Equatable, Codable {
     public var domain: String
     /// Each earlier domain (other than the one learned) on its pinned rows, scored as it was learned.
     public var earlier: [String: HoldoutScore]
-    /// A domain learned again: its loss now on the rows of its previous learning.
+    /// A domain learned again: its loss now on the rows of its previous learning (judged against the
+    /// previous reference like any earlier domain).
     public var previousRows: HoldoutScore?
     /// The new domain's holdout under the candidate, and under the base model.
     public var newDomain: HoldoutScore
@@ -149,9 +144,7 @@ extension DomainUpdate {
         let decision = ForgettingGate.decide(
             metrics: metrics, newDomainLoss: m.newDomain.mean, newDomainBaseLoss: m.newDomainBaseLoss,
             thresholds: gate ?? config.gate)
-        return UpdateEvaluation(
-            domain: m.domain, earlier: m.earlier, previousRows: m.previousRows, newDomain: m.newDomain,
-            newDomainBaseLoss: m.newDomainBaseLoss, general: m.general, metrics: metrics, decision: decision)
+        return UpdateEvaluation(measurement: m, metrics: metrics, decision: decision)
     }
 
     /// The holdout score of `rows` under `adapters` (token-mean loss and per-row sums).
