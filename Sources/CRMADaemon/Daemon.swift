@@ -5,6 +5,7 @@ import CRMAWire
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// crmad's parts, composed over one registry and blob store: the inbox (``InboxService``), the job runner
 /// (``JobRunner``), the model-request scheduler (``ModelRequestScheduler``), the event stream (``EventHub``)
@@ -24,6 +25,9 @@ public final class Daemon: Sendable {
     let inbox: InboxService
     let runner: JobRunner
     let scheduler: ModelRequestScheduler
+    /// The model's token bytes for constrained decoding (``TokenByteTable``), built at the first request for
+    /// JSON and kept.
+    private let tokenByteTable = Mutex<TokenByteTable?>(nil)
 
     /// `workerExecutable`: the crmad binary a Slurm job runs as `crmad worker DIR` (this process's own by
     /// default; every node must have it at that path).
@@ -56,6 +60,15 @@ public final class Daemon: Sendable {
             config: config, registry: registry, ingestor: ingestor, logger: logger, events: events, alerts: alerts,
             disk: disk, jobsQueued: { runner.wake() })
         status.daemon = self
+    }
+
+    func tokenBytes() -> TokenByteTable {
+        tokenByteTable.withLock { table in
+            if let table { return table }
+            let built = TokenByteTable(lm.tokenizer)
+            table = built
+            return built
+        }
     }
 
     /// This process's executable (crmad itself, when crmad runs).

@@ -52,9 +52,11 @@ enum InferenceRunner {
         [InferenceModel.base, InferenceModel.routed] + domains.map { InferenceModel.domainPrefix + $0 }
     }
 
-    /// Generates the plan's completion; `onText` may stop it.
+    /// Generates the plan's completion; `onText` may stop it. `tokenBytes` is asked only for a plan that
+    /// constrains its answer to JSON.
     static func run(
         _ plan: InferencePlan, lm: LanguageModel, active: ActiveAdapters, routingMinimum: Float,
+        tokenBytes: () -> TokenByteTable,
         onModel: (String) -> Void = { _ in },
         onText: (String) -> GenerationControl = { _ in .more }
     ) throws -> (model: String, completion: TextCompletion) {
@@ -68,7 +70,7 @@ enum InferenceRunner {
             : Generator(lm, adapters: set).complete(
                 prompt: plan.prompt, maxTokens: plan.maxTokens, sampling: plan.sampling, stopTokens: plan.stopTokens,
                 stopSequences: plan.stopSequences, logprobs: plan.logprobs,
-                constraint: plan.schema.map { JSONConstraint(schema: $0, tokenizer: lm.tokenizer, stopTokens: plan.stopTokens) },
+                constraint: plan.schema.map { JSONConstraint(schema: $0, tokens: tokenBytes(), stopTokens: plan.stopTokens) },
                 onText: onText)
         if plan.echo != nil, let k = plan.logprobs {
             // The prompt is scored by the path the gate and the benchmarks score with, so a client's
@@ -107,7 +109,7 @@ extension Daemon {
     public func complete(_ plan: InferencePlan) async throws -> (model: String, completion: TextCompletion) {
         let minimum = Float(config.control.routingMinimumSimilarity)
         return try await scheduler.withModels { lm, active in
-            try InferenceRunner.run(plan, lm: lm, active: active, routingMinimum: minimum)
+            try InferenceRunner.run(plan, lm: lm, active: active, routingMinimum: minimum, tokenBytes: self.tokenBytes)
         }
     }
 
@@ -121,7 +123,8 @@ extension Daemon {
             { lm, active in
                 do {
                     let (_, c) = try InferenceRunner.run(
-                        plan, lm: lm, active: active, routingMinimum: minimum, onModel: { events.yield(.started(model: $0)) },
+                        plan, lm: lm, active: active, routingMinimum: minimum, tokenBytes: self.tokenBytes,
+                        onModel: { events.yield(.started(model: $0)) },
                         onText: { text in
                             if flag.isSet { return .stop }
                             events.yield(.text(text))

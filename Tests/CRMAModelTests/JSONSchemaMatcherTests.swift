@@ -76,6 +76,18 @@ import CRMATestSupport
         #expect(read(.array(items: .any, minItems: 0, maxItems: nil), deep).refusedAt == JSONSchemaMatcher.maxDepth)
     }
 
+    /// The table holds each ordinary token's bytes as the tokenizer decodes them, and nothing for special
+    /// tokens or ids outside the vocabulary (never allowed).
+    @Test func theTokenByteTableHoldsEachOrdinaryTokensBytes() throws {
+        let lm = try TinyModels.load("llama-f32")
+        let t = lm.tokenizer, table = TokenByteTable(t)
+        #expect(table.count == t.vocabularySize)
+        for id in Int32(0)..<Int32(t.vocabularySize) {
+            #expect(Array(table[id]) == (t.specialIDs.contains(id) ? [] : t.bytes([id])), "token \(id)")
+        }
+        #expect(!t.specialIDs.isEmpty && table[-1].isEmpty && table[Int32(t.vocabularySize)].isEmpty)
+    }
+
     /// Under a constraint, random weights still write documents: the tiny random model, sampling at
     /// temperature 1, answers with text that Foundation parses and that has what the schema asks whenever
     /// it finishes within the tiny model's context — and it finishes most of the time, though among its
@@ -84,8 +96,9 @@ import CRMATestSupport
         let lm = try TinyModels.load("llama-f32")
         let eos = lm.tokenizer.eosID.map { Set([$0]) } ?? []
         var finished = 0
+        let tokens = TokenByteTable(lm.tokenizer)
         for seed in UInt64(1)...12 {
-            let c = JSONConstraint(schema: Self.person, tokenizer: lm.tokenizer, stopTokens: eos)
+            let c = JSONConstraint(schema: Self.person, tokens: tokens, stopTokens: eos)
             let out = Generator(lm).complete(
                 prompt: [1, 2, 3], maxTokens: 250, sampling: SamplingParameters(temperature: 1, seed: seed), stopTokens: eos,
                 constraint: c)

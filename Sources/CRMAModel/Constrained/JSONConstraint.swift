@@ -5,15 +5,13 @@
 /// - Important: one generation at a time; it advances with every token generated.
 public final class JSONConstraint {
     private(set) var matcher: JSONSchemaMatcher
-    /// Each token's bytes (empty for special tokens: never allowed).
-    let tokenBytes: [[UInt8]]
+    let tokens: TokenByteTable
     let stopTokens: Set<Int32>
 
-    public init(schema: JSONSchema, tokenizer: Tokenizer, stopTokens: Set<Int32>) {
+    /// `tokens`: the model's ``TokenByteTable`` (build it once and keep it: crmad does).
+    public init(schema: JSONSchema, tokens: TokenByteTable, stopTokens: Set<Int32>) {
         matcher = JSONSchemaMatcher(schema: schema)
-        tokenBytes = (0..<tokenizer.vocabularySize).map { id in
-            tokenizer.specialIDs.contains(Int32(id)) ? [] : tokenizer.bytes([Int32(id)])
-        }
+        self.tokens = tokens
         self.stopTokens = stopTokens
     }
 
@@ -23,14 +21,13 @@ public final class JSONConstraint {
     /// Whether `id` may come next.
     public func allows(_ id: Int32) -> Bool {
         if stopTokens.contains(id) { return matcher.isComplete }
-        guard id >= 0, Int(id) < tokenBytes.count else { return false }
-        let bytes = tokenBytes[Int(id)]
+        let bytes = tokens[id]
         return !bytes.isEmpty && matcher.accepts(bytes)
     }
 
     /// Reads the token generated (one `allows` said yes to).
     public func advance(_ id: Int32) {
-        guard !stopTokens.contains(id), id >= 0, Int(id) < tokenBytes.count else { return }
-        for b in tokenBytes[Int(id)] { matcher.feed(b) }
+        guard !stopTokens.contains(id) else { return }
+        for b in tokens[id] { matcher.feed(b) }
     }
 }
