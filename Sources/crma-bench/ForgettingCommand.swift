@@ -95,6 +95,11 @@ struct ForgettingCommand: ParsableCommand {
     @Option(help: "Only re-render report.md and drift.svg from this results.json into --out.")
     var rerender: String?
 
+    @Option(
+        parsing: .upToNextOption,
+        help: "Only print the model-size table (markdown) of these merged results.json files, one row per file, in this order: naive's and crma's average drift, crma − frozen, crma-identity − frozen, and crma's loss change with its substrate off.")
+    var compare: [String] = []
+
     @Flag(help: "One seed; naive, frozen, crma; medical, legal, code; 150 examples, 8 holdout rows, 40 answers, small benchmarks.")
     var quick = false
 
@@ -102,6 +107,16 @@ struct ForgettingCommand: ParsableCommand {
         if let rerender {
             try ForgettingBenchmark.rerender(resultsJSON: rerender, to: out)
             print("wrote \(out)/results.json, report.md, drift.svg")
+            return
+        }
+        if !compare.isEmpty {
+            let models = try compare.map { path in
+                let saved = try JSONDecoder().decode(
+                    ForgettingBenchmark.Output.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+                let model = URL(fileURLWithPath: saved.settings["model"] ?? path).deletingPathExtension().lastPathComponent
+                return (model: model, results: saved.results)
+            }
+            print(ForgettingReport.modelSizeTable(models), terminator: "")
             return
         }
         let lm = try common.load()

@@ -130,6 +130,33 @@ import Testing
 }
 
 @Suite struct AnswerAccuracyTests {
+    /// The model-size table: one row per model, each cell mean ± std over the seeds that have it (their
+    /// number in parentheses), values worked out by hand.
+    @Test func theModelSizeTableComparesTheClaimAcrossModels() {
+        func run(_ strategy: String, _ seed: UInt64, earlierAfter: Double, ablation: [String: SubstrateAblation]? = nil)
+            -> StrategyResult
+        {
+            var m = LossMatrix()
+            m.append(domain: "a", losses: [2.0])
+            m.append(domain: "b", losses: [earlierAfter, 1.0])
+            return StrategyResult(
+                strategy: strategy, seed: seed, matrix: m, baseLosses: [3, 3], driftIntervals: [], seconds: 1, general: [:],
+                substrateAblation: ablation)
+        }
+        let small = [
+            run("naive", 0, earlierAfter: 2.2), run("naive", 1, earlierAfter: 2.4), run("frozen", 0, earlierAfter: 2.0),
+            run("crma", 0, earlierAfter: 1.9, ablation: [
+                "a": SubstrateAblation(lossWith: 1.9, lossWithout: 1.995, accuracyWith: nil, accuracyWithout: nil),
+                "b": SubstrateAblation(lossWith: 1.0, lossWithout: 1.0, accuracyWith: nil, accuracyWithout: nil),
+            ]),
+        ]
+        let lines = ForgettingReport.modelSizeTable([("small", small), ("big", [run("naive", 0, earlierAfter: 2.2)])])
+            .split(separator: "\n")
+        #expect(lines.count == 4)
+        #expect(lines[2] == "| small | +15.00 ± 7.07 (2) | -5.00 (1) | +5.00 (1) | – | +2.50 (1) |")
+        #expect(lines[3] == "| big | +10.00 (1) | – | – | – | – |")
+    }
+
     @Test func findsTheAnswerAfterTheTemplatesOpeningAndSkipsBoilerplateCodeLines() {
         #expect(AnswerAccuracy.span(completion: "Answer: A. an apple", answer: "A")! == ("Answer: ", "A"))
         #expect(AnswerAccuracy.span(completion: "Irrelevant", answer: "Irrelevant")! == ("", "Irrelevant"))
