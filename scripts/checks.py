@@ -59,16 +59,21 @@ def templated_task(domain, n=48):
     return rows
 
 
-def drop_jsonl(inbox, domain, name, rows):
-    """Drops `rows` as inbox/<domain>/<name>, one JSON object per line, written aside and renamed into place
-    (as an operator's copy should be: crmad never sees half a file)."""
-    import json, os
+def drop_file(inbox, domain, name, data):
+    """Drops the bytes `data` as inbox/<domain>/<name>, written aside and renamed into place (as an operator's
+    copy should be: crmad never sees half a file)."""
+    import os
     d = f"{inbox}/{domain}"
     os.makedirs(d, exist_ok=True)
-    with open(f"{d}/{name}.part", "w") as f:
-        for r in rows:
-            f.write(json.dumps(r) + "\n")
+    with open(f"{d}/{name}.part", "wb") as f:
+        f.write(data)
     os.rename(f"{d}/{name}.part", f"{d}/{name}")
+
+
+def drop_jsonl(inbox, domain, name, rows):
+    """Drops `rows` as inbox/<domain>/<name>, one JSON object per line (see drop_file)."""
+    import json
+    drop_file(inbox, domain, name, "".join(json.dumps(r) + "\n" for r in rows).encode())
 
 
 def judged_job(api, domain, seconds, strategy=None):

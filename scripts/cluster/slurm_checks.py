@@ -21,7 +21,7 @@ usage: slurm_checks.py --crmad BIN --crmactl BIN --model GGUF
 import json, os, shutil, signal, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, ctl, daemon_arguments, failures, start_crmad, stop_crmad, wait, write_config
+from checks import check, ctl, daemon_arguments, drop_jsonl, failures, start_crmad, stop_crmad, wait, write_config
 
 ap = daemon_arguments()
 a = ap.parse_args()
@@ -60,11 +60,8 @@ def api(*args):
 
 
 def drop(domain, n, name="notes.jsonl", words=("Patient", "was given", "mg of drug X")):
-    os.makedirs(f"{inbox}/{domain}", exist_ok=True)
-    with open(f"{inbox}/{domain}/{name}.part", "w") as f:
-        f.writelines(json.dumps({"text": f"{domain} {words[0]} {i} {words[1]} {i % 4 + 1} {words[2]} for case {i}."}) + "\n"
-                     for i in range(n))
-    os.rename(f"{inbox}/{domain}/{name}.part", f"{inbox}/{domain}/{name}")
+    drop_jsonl(inbox, domain, name,
+               ({"text": f"{domain} {words[0]} {i} {words[1]} {i % 4 + 1} {words[2]} for case {i}."} for i in range(n)))
 
 
 def jobs(domain):

@@ -11,7 +11,7 @@ usage: disk_full.py --crmad BIN --crmactl BIN --model GGUF
 import hashlib, json, os, signal, sqlite3, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, daemon_arguments, failures, write_config
+from checks import check, daemon_arguments, drop_jsonl, failures, write_config
 
 ap = daemon_arguments()
 a = ap.parse_args()
@@ -45,11 +45,7 @@ def wait(predicate, seconds=60):
     return False
 
 def drop(domain, name, text):
-    os.makedirs(f"{inbox}/{domain}", exist_ok=True)
-    lines = "".join(json.dumps({"text": f"{text} {i}: " + "lorem ipsum dolor " * 3}) + "\n" for i in range(30))
-    with open(f"{inbox}/{domain}/{name}.part", "w") as f:
-        f.write(lines)
-    os.rename(f"{inbox}/{domain}/{name}.part", f"{inbox}/{domain}/{name}")
+    drop_jsonl(inbox, domain, name, ({"text": f"{text} {i}: " + "lorem ipsum dolor " * 3} for i in range(30)))
 
 check(wait(lambda: os.path.exists(sock)), "crmad started on a 16 MB state directory")
 drop("medical", "a.jsonl", "patient note")

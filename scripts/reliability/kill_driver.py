@@ -22,6 +22,9 @@ usage: kill_driver.py --crmad BIN --model GGUF [--kills N] [--seed S] [--engine 
 """
 import argparse, hashlib, json, os, random, re, signal, sqlite3, subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import drop_file
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--crmad", required=True)
 ap.add_argument("--model", required=True)
@@ -71,7 +74,6 @@ def drop():
     global counter
     counter += 1
     d = rng.choice(domains)
-    os.makedirs(f"{inbox}/{d}", exist_ok=True)
     if rng.random() < 0.2:
         name, data = f"bad{counter}.txt", b"\xff\xfe not text " + str(counter).encode()
         bad[f"{d}/{name}"] = hashlib.sha256(data).hexdigest()
@@ -79,9 +81,7 @@ def drop():
         lines = [json.dumps({"text": f"{d} document {counter}-{i}: " + " ".join(rng.choice(["alpha", "beta", "gamma", "delta", "omega", "sigma"]) for _ in range(12))}) for i in range(rng.randint(12, 30))]
         name, data = f"f{counter}.jsonl", ("\n".join(lines) + "\n").encode()
         good[f"{d}/{name}"] = hashlib.sha256(data).hexdigest()
-    with open(f"{inbox}/{d}/{name}.part", "wb") as f:
-        f.write(data)
-    os.rename(f"{inbox}/{d}/{name}.part", f"{inbox}/{d}/{name}")
+    drop_file(inbox, d, name, data)
 
 def sha(path):
     with open(path, "rb") as f:

@@ -23,7 +23,7 @@ usage: update_race.py --crmad BIN --crmactl BIN --model GGUF
 import json, os, signal, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from checks import check, ctl, daemon_arguments, failures, start_crmad, wait, write_config
+from checks import check, ctl, daemon_arguments, drop_jsonl, failures, start_crmad, wait, write_config
 
 ap = daemon_arguments()
 a = ap.parse_args()
@@ -58,10 +58,7 @@ def api(*args):
 
 
 def drop(domain, name, texts):
-    os.makedirs(f"{inbox}/{domain}", exist_ok=True)
-    with open(f"{inbox}/{domain}/{name}.part", "w") as f:
-        f.writelines(json.dumps({"text": t}) + "\n" for t in texts)
-    os.rename(f"{inbox}/{domain}/{name}.part", f"{inbox}/{domain}/{name}")
+    drop_jsonl(inbox, domain, name, ({"text": t} for t in texts))
 
 
 def jobs(domain):
