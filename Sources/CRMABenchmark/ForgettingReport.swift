@@ -120,8 +120,11 @@ public enum ForgettingReport {
         if strategies.contains("frozen") {
             md +=
                 "\n## Advantage over frozen (docs/architecture.md#metrics, %, positive = earlier domains score better than with frozen)\n\n"
+            md += "Beside it, the same comparison of each earlier domain right after it was learned: frozen never "
+            md += "drifts, so the advantage is about that (learning) minus the strategy's drift since (remembering).\n\n"
             for s in strategies where s != "frozen" && s != "frozen+gate" {
-                md += "- \(s): \(pm(advantageOverFrozen(s, results)))\n"
+                md += "- \(s): \(pm(advantageOverFrozen(s, results)))"
+                md += " (at learn time \(pm(advantageOverFrozen(s, results, atLearnTime: true))))\n"
             }
         }
         let keys = Array(Set(results.flatMap { $0.general.keys })).sorted()

@@ -86,12 +86,16 @@ extension ForgettingReport {
 
     /// crma.md §7's advantage of `strategy` over frozen, one value per seed that has both runs: a gated run
     /// is compared with gated frozen, an ungated one with frozen; frozen itself has none.
-    static func advantageOverFrozen(_ strategy: String, _ results: [StrategyResult]) -> [Double] {
+    /// `atLearnTime`: ``ForgettingMetrics/learnTimeAdvantage(frozen:crma:)`` instead.
+    static func advantageOverFrozen(_ strategy: String, _ results: [StrategyResult], atLearnTime: Bool = false) -> [Double] {
         let frozen = strategy.hasSuffix("+gate") ? "frozen+gate" : "frozen"
         guard strategy != frozen else { return [] }
         return results.filter { $0.strategy == strategy }.compactMap { r in
-            results.first { $0.strategy == frozen && $0.seed == r.seed }
-                .flatMap { ForgettingMetrics.advantage(frozen: $0.matrix, crma: r.matrix) }
+            results.first { $0.strategy == frozen && $0.seed == r.seed }.flatMap {
+                atLearnTime
+                    ? ForgettingMetrics.learnTimeAdvantage(frozen: $0.matrix, crma: r.matrix)
+                    : ForgettingMetrics.advantage(frozen: $0.matrix, crma: r.matrix)
+            }
         }
     }
 

@@ -24,9 +24,25 @@ public enum ForgettingMetrics {
     /// CRMA-over-frozen advantage after the last update T: `100 · mean over j < T of
     /// (L_frozen[T][j] − L_crma[T][j]) / L_frozen[T][j]`. Positive: crma's earlier domains score better.
     public static func advantage(frozen: LossMatrix, crma: LossMatrix) -> Double? {
+        advantage(frozen: frozen, crma: crma, after: { _ in frozen.updates - 1 })
+    }
+
+    /// The same comparison with each earlier domain taken right after it was learned: `100 · mean over
+    /// j < T of (L_frozen[j][j] − L_crma[j][j]) / L_frozen[j][j]`. Since frozen never drifts, the advantage
+    /// is about this (how much better crma learned those domains) minus crma's drift since (how much of it
+    /// was kept).
+    public static func learnTimeAdvantage(frozen: LossMatrix, crma: LossMatrix) -> Double? {
+        advantage(frozen: frozen, crma: crma, after: { $0 })
+    }
+
+    /// `100 · mean over j < T of (L_frozen[k][j] − L_crma[k][j]) / L_frozen[k][j]` with `k = after(j)`.
+    static func advantage(frozen: LossMatrix, crma: LossMatrix, after: (Int) -> Int) -> Double? {
         precondition(frozen.domains == crma.domains, "both runs must learn the same domains in the same order")
         let T = frozen.updates - 1
         guard T > 0 else { return nil }
-        return (0..<T).map { 100 * (frozen[T, $0] - crma[T, $0]) / frozen[T, $0] }.reduce(0, +) / Double(T)
+        return (0..<T).map { j in
+            let k = after(j)
+            return 100 * (frozen[k, j] - crma[k, j]) / frozen[k, j]
+        }.reduce(0, +) / Double(T)
     }
 }

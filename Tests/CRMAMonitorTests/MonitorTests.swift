@@ -28,6 +28,17 @@ import Testing
         frozen.append(domain: "a", losses: [2.0]); crma.append(domain: "a", losses: [2.0])
         frozen.append(domain: "b", losses: [2.0, 1.0]); crma.append(domain: "b", losses: [1.9, 1.0])
         #expect(abs(ForgettingMetrics.advantage(frozen: frozen, crma: crma)! - 5) < 1e-12)
+        // Learned equally well: none of the advantage is learning.
+        #expect(ForgettingMetrics.learnTimeAdvantage(frozen: frozen, crma: crma) == 0)
+    }
+
+    /// An advantage that crma had when it learned the domain and kept: it is all at learn time.
+    @Test func learnTimeAdvantageComparesEachDomainRightAfterItWasLearned() {
+        var frozen = LossMatrix(), crma = LossMatrix()
+        frozen.append(domain: "a", losses: [2.0]); crma.append(domain: "a", losses: [1.6])
+        frozen.append(domain: "b", losses: [2.0, 1.0]); crma.append(domain: "b", losses: [1.8, 1.0])
+        #expect(abs(ForgettingMetrics.learnTimeAdvantage(frozen: frozen, crma: crma)! - 20) < 1e-12)
+        #expect(abs(ForgettingMetrics.advantage(frozen: frozen, crma: crma)! - 10) < 1e-12)
     }
 
     @Test func bootstrapIntervalContainsThePointEstimateAndIsSeeded() {
