@@ -117,7 +117,7 @@ let package = Package(
         .target(
             name: "CRMAControl",
             dependencies: [
-                "CRMADaemon", "CRMAContinual", "CRMAWire",
+                "CRMADaemon", "CRMAContinual", "CRMAModel", "CRMAWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

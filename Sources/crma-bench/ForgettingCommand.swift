@@ -97,7 +97,7 @@ struct ForgettingCommand: ParsableCommand {
 
     @Option(
         parsing: .upToNextOption,
-        help: "Only print the model-size table (markdown) of these merged results.json files, one row per file, in this order: naive's and crma's average drift, crma − frozen, crma-identity − frozen, and crma's loss change with its substrate off.")
+        help: "Only print the model-size table (markdown) of these merged results.json files, one row per file, in this order: naive's and crma's average drift, crma − frozen, crma-identity − frozen, crma − frozen at learn time, and crma's loss change with its substrate off.")
     var compare: [String] = []
 
     @Flag(help: "One seed; naive, frozen, crma; medical, legal, code; 150 examples, 8 holdout rows, 40 answers, small benchmarks.")

@@ -32,7 +32,7 @@ import Testing
         #expect(ForgettingMetrics.learnTimeAdvantage(frozen: frozen, crma: crma) == 0)
     }
 
-    /// An advantage that crma had when it learned the domain and kept: it is all at learn time.
+    /// crma learned a 20% better than frozen, then drifted 12.5% (1.6 → 1.8): half the lead is left.
     @Test func learnTimeAdvantageComparesEachDomainRightAfterItWasLearned() {
         var frozen = LossMatrix(), crma = LossMatrix()
         frozen.append(domain: "a", losses: [2.0]); crma.append(domain: "a", losses: [1.6])

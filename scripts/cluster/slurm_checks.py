@@ -18,7 +18,7 @@ stops it afterwards.
 
 usage: slurm_checks.py --crmad BIN --crmactl BIN --model GGUF
 """
-import json, os, shutil, signal, subprocess, sys, tempfile, time
+import os, shutil, signal, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from checks import check, ctl, daemon_arguments, drop_jsonl, failures, start_crmad, stop_crmad, wait, write_config

@@ -20,7 +20,7 @@ later domain is exactly its reference; the rollback race itself does not depend 
 
 usage: update_race.py --crmad BIN --crmactl BIN --model GGUF
 """
-import json, os, signal, sys, tempfile, time
+import os, signal, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from checks import check, ctl, daemon_arguments, drop_jsonl, failures, start_crmad, wait, write_config
