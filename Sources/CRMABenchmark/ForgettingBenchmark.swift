@@ -302,11 +302,16 @@ public struct ForgettingBenchmark {
         public var settings: [String: String]
         public var baseGeneral: [String: Double]
         public var results: [StrategyResult]
+
+        /// The results.json at `path`.
+        public static func read(_ path: String) throws -> Output {
+            try JSONDecoder().decode(Output.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        }
     }
 
     /// Re-renders report.md and drift.svg from a results.json (after a report format change).
     public static func rerender(resultsJSON path: String, to dir: String) throws {
-        let out = try JSONDecoder().decode(Output.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        let out = try Output.read(path)
         try write(out.results, base: out.baseGeneral, command: out.command, settings: out.settings, to: dir)
     }
 

@@ -98,8 +98,7 @@ public enum ForgettingReport {
         }
         md += "| **average** |"
         for s in strategies {
-            md +=
-                " \(pm(results.filter { $0.strategy == s }.compactMap { ForgettingMetrics.averageDrift($0.matrix, k: T) })) |"
+            md += " \(pm(averageDrifts(s, results))) |"
         }
         md += "\n\n" + intervalTable(results, strategies: strategies, domains: domains, last: T)
         md += summaryTable(results, strategies: strategies, domains: domains)

@@ -35,7 +35,7 @@ extension ForgettingReport {
         md += "|---|---|---|---|---|---|---|---|\n"
         for s in strategies {
             let rs = results.filter { $0.strategy == s }
-            let drift = rs.compactMap { ForgettingMetrics.averageDrift($0.matrix, k: T) }
+            let drift = averageDrifts(s, results)
             let bwt = rs.compactMap { ForgettingMetrics.backwardTransfer($0.matrix, k: T) }
             let change = rs.map { r in mean((0..<T).map { r.matrix[T, $0] - r.matrix[$0, $0] }) }
             let chaudhry = rs.map { r in mean((0..<T).map { ForgettingMetrics.chaudhryForgetting(r.matrix, k: T, j: $0) }) }
@@ -61,7 +61,7 @@ extension ForgettingReport {
         func pub(_ x: (mean: Double, std: Double)) -> String { String(format: "%+.2f ± %.2f", x.mean, x.std) }
         if !naive.isEmpty {
             md += "| naive: average drift after the last update (%) | \(pub(PublishedResults.naiveAverageDrift)) | "
-            md += "\(cell(naive.compactMap { ForgettingMetrics.averageDrift($0.matrix, k: T) })) |\n"
+            md += "\(cell(averageDrifts("naive", results))) |\n"
             for (d, v) in PublishedResults.naiveDomainDrift {
                 guard let j = domains.firstIndex(of: d), j < T else { continue }
                 md += String(format: "| naive: %@ drift (%%) | %+.0f | ", d, v)
@@ -70,7 +70,7 @@ extension ForgettingReport {
         }
         if !crma.isEmpty {
             md += "| crma: average drift after the last update (%) | \(pub(PublishedResults.crmaAverageDrift)) | "
-            md += "\(cell(crma.compactMap { ForgettingMetrics.averageDrift($0.matrix, k: T) })) |\n"
+            md += "\(cell(averageDrifts("crma", results))) |\n"
             let adv = advantageOverFrozen("crma", results)
             md += "| crma: advantage over frozen (%) | \(pub(PublishedResults.crmaAdvantageOverFrozen)) | "
             md += (adv.isEmpty ? "– (no frozen run)" : cell(adv)) + " |\n"
@@ -82,6 +82,13 @@ extension ForgettingReport {
             md += (on.isEmpty ? "–" : String(format: "%.0f → %.0f", 100 * mean(on), 100 * mean(off))) + " |\n"
         }
         return md
+    }
+
+    /// The average drift of `strategy`'s earlier domains after each of its runs' last update, one value per run.
+    static func averageDrifts(_ strategy: String, _ results: [StrategyResult]) -> [Double] {
+        results.filter { $0.strategy == strategy }.compactMap {
+            ForgettingMetrics.averageDrift($0.matrix, k: $0.matrix.updates - 1)
+        }
     }
 
     /// crma.md §7's advantage of `strategy` over frozen, one value per seed that has both runs: a gated run

@@ -14,14 +14,11 @@ extension ForgettingReport {
         md += "crma-identity − frozen (%) | crma − frozen at learn time (%) | crma, substrate off: loss change (%) |\n"
         md += "|---|---|---|---|---|---|---|\n"
         for (model, results) in models {
-            func drift(_ s: String) -> [Double] {
-                results.filter { $0.strategy == s }.compactMap { ForgettingMetrics.averageDrift($0.matrix, k: $0.matrix.updates - 1) }
-            }
             let substrateOff = results.filter { $0.strategy == "crma" }.compactMap { r -> Double? in
                 guard let a = r.substrateAblation, !a.isEmpty else { return nil }
                 return mean(a.values.map { 100 * ($0.lossWithout - $0.lossWith) / $0.lossWith })
             }
-            let cells = [drift("naive"), drift("crma"), advantageOverFrozen("crma", results),
+            let cells = [averageDrifts("naive", results), averageDrifts("crma", results), advantageOverFrozen("crma", results),
                          advantageOverFrozen("crma-identity", results),
                          advantageOverFrozen("crma", results, atLearnTime: true), substrateOff]
             md += "| \(model) | " + cells.map { $0.isEmpty ? "–" : "\(pm($0)) (\($0.count))" }.joined(separator: " | ") + " |\n"

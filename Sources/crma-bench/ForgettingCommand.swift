@@ -111,8 +111,7 @@ struct ForgettingCommand: ParsableCommand {
         }
         if !compare.isEmpty {
             let models = try compare.map { path in
-                let saved = try JSONDecoder().decode(
-                    ForgettingBenchmark.Output.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+                let saved = try ForgettingBenchmark.Output.read(path)
                 let model = URL(fileURLWithPath: saved.settings["model"] ?? path).deletingPathExtension().lastPathComponent
                 return (model: model, results: saved.results)
             }
